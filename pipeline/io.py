@@ -1,0 +1,161 @@
+"""Atomic Parquet I/O and completion markers for a run directory.
+
+Every file is written to a temporary name in the same directory and renamed when complete, so a
+killed run never leaves a half-written file under its final name. A step's output directory is
+likewise built under `<name>.tmp-<pid>` and renamed into place, then a `_SUCCESS.json` marker
+holding the step's fingerprint (hash of its inputs and config) lets a rerun skip it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas import validate_batch
+
+MARKER = "_SUCCESS.json"
+ROWS_PER_GROUP = 10_000
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+
+def write_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
+    """Validate and write one Parquet file atomically (zstd, deterministic row groups)."""
+    validate_batch(table, schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=ROWS_PER_GROUP)
+    os.replace(tmp, path)
+
+
+class ParquetSink:
+    """Streams rows into numbered Parquet parts of at most `rows_per_file` rows.
+
+    Files are named `part-00000.parquet`, ... in write order, so the same input order gives the
+    same files.
+    """
+
+    def __init__(self, directory: Path, schema: pa.Schema, rows_per_file: int = 100_000) -> None:
+        self.directory = directory
+        self.schema = schema
+        self.rows_per_file = rows_per_file
+        self._rows: list[dict[str, Any]] = []
+        self._parts = 0
+        self.rows_written = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self.rows_per_file:
+            self._flush()
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.add(row)
+
+    def _flush(self) -> None:
+        table = pa.Table.from_pylist(self._rows, schema=self.schema)
+        write_table(self.directory / f"part-{self._parts:05d}.parquet", table, self.schema)
+        self.rows_written += len(self._rows)
+        self._parts += 1
+        self._rows = []
+
+    def close(self) -> None:
+        """Flush the last part; an empty sink still writes one empty file so readers see the schema."""
+        if self._rows or self._parts == 0:
+            self._flush()
+
+
+def read_rows(directory: Path, batch_size: int = 2_000) -> Iterator[dict[str, Any]]:
+    """Stream rows from every Parquet file under `directory`, in sorted path order."""
+    for path in sorted(directory.rglob("*.parquet")):
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=batch_size):
+            yield from batch.to_pylist()
+
+
+def fingerprint(*parts: Any) -> str:
+    """Hash of JSON-serialisable parts (config dicts, input fingerprints, code version)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def dir_fingerprint(directory: Path) -> str:
+    """Hash of the names and contents of every Parquet file in a step's output directory."""
+    h = hashlib.sha256()
+    for path in sorted(directory.rglob("*.parquet")):
+        h.update(str(path.relative_to(directory)).encode())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def read_marker(directory: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((directory / MARKER).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(directory: Path, step_fingerprint: str) -> bool:
+    """True when `directory` holds a finished step run with the same fingerprint."""
+    marker = read_marker(directory)
+    return marker is not None and marker.get("fingerprint") == step_fingerprint
+
+
+class StepOutput:
+    """A step's output directory, built in a temporary sibling and renamed into place on commit.
+
+    Usage:
+        with StepOutput(run_dir / "steps" / "filter", fp) as tmp_dir:
+            ...write files under tmp_dir...
+            out.stats = {...}
+    """
+
+    def __init__(self, final_dir: Path, step_fingerprint: str) -> None:
+        self.final_dir = final_dir
+        self.fingerprint = step_fingerprint
+        self.tmp_dir = final_dir.with_name(f"{final_dir.name}.tmp-{os.getpid()}")
+        self.stats: dict[str, Any] = {}
+
+    def __enter__(self) -> Path:
+        # Leftovers of a killed run are never reused: start the step from scratch.
+        for stale in self.final_dir.parent.glob(f"{self.final_dir.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.tmp_dir.mkdir(parents=True)
+        return self.tmp_dir
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            return
+        atomic_write_json(
+            self.tmp_dir / MARKER,
+            {"fingerprint": self.fingerprint, "output": dir_fingerprint(self.tmp_dir), "stats": self.stats},
+        )
+        if self.final_dir.exists():
+            shutil.rmtree(self.final_dir)
+        os.replace(self.tmp_dir, self.final_dir)

