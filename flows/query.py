@@ -1,0 +1,85 @@
+"""`python -m flows.query [--out DIR] "SQL"`: ask DuckDB about a run.
+
+Views: `docs` (the final corpus, Hive-partitioned by domain and source), `lineage` (every drop,
+change and keep decision), `quarantine` (records that could not be read, with their reason), and
+`shards` once a stage has tokenized (see flows/shards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXAMPLES = """examples:
+  python -m flows.query "SELECT domain, lang, count(*) AS n FROM docs GROUP BY ALL ORDER BY n DESC"
+  python -m flows.query "SELECT step, action, reason, score FROM lineage WHERE doc_id = '<id>'"
+  python -m flows.query "SELECT dup_cluster_id, any_value(dup_cluster_size) AS size FROM lineage
+                         WHERE dup_cluster_id IS NOT NULL GROUP BY 1 ORDER BY size DESC LIMIT 10"
+"""
+
+
+def connect(run_dir: Path):
+    """An in-memory DuckDB connection with the run's tables as views over its Parquet files."""
+    import duckdb
+
+    corpus = run_dir / "corpus"
+    if not (corpus / "_SUCCESS.json").is_file():
+        raise FileNotFoundError(
+            f"no finished corpus under {run_dir}; run `python -m flows.stage general --out {run_dir}` first"
+        )
+    con = duckdb.connect()
+    views = {
+        "docs": (corpus / "docs", True),
+        "lineage": (corpus / "lineage", False),
+        "quarantine": (corpus / "quarantine", False),
+        "shards": (run_dir / "shards", False),
+    }
+    for name, (directory, hive) in views.items():
+        if not any(directory.rglob("*.parquet")):
+            continue
+        glob = str(directory / "**" / "*.parquet").replace("'", "''")
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = {str(hive).lower()})"
+        )
+    return con
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.query",
+        description="Run SQL over a corpusforge run with DuckDB. Views: docs, lineage, quarantine, shards.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("sql", help="the query")
+    parser.add_argument("--out", default="runs/general", help="run directory (default: runs/general)")
+    parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    parser.add_argument("--max-rows", type=int, default=50, help="rows to show in table mode (default 50)")
+    args = parser.parse_args(argv)
+    import duckdb
+
+    try:
+        con = connect(Path(args.out))
+        rel = con.sql(args.sql)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except duckdb.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if rel is None:
+        return 0
+    if args.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(rel.columns)
+        writer.writerows(rel.fetchall())
+    else:
+        rel.show(max_rows=args.max_rows, max_width=200)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The sources file: which raw inputs a stage reads, and how.
+
+A sources file is TOML with one `[[source]]` table per input::
+
+    [[source]]
+    name = "gsm8k"                    # unique, [a-z0-9_-]
+    domain = "stem"                   # web | stem | code
+    format = "jsonl"                  # jsonl (.gz/.zst too) | parquet | text | code
+    path = "data/gsm8k/*.jsonl"       # glob (or list of globs) relative to this file
+    text_field = ["question", "answer"]  # a column, or columns joined by a blank line
+    license = "MIT"
+    lang = "en"                       # optional: trusted language tag
+
+`path` may start with a placeholder for text that ships with Python or an installed package, so the
+embedded default sources work on any machine: `{stdlib}`, `{site-packages}`, `{package:NAME}`.
+For `format = "code"`, `path` names the tree root(s) and `include` lists globs inside the tree.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sysconfig
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas import DOMAINS
+
+FORMATS = ("jsonl", "parquet", "text", "code")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_PLACEHOLDER_RE = re.compile(r"^\{(stdlib|site-packages|package:[A-Za-z0-9_.]+)\}")
+DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024  # larger records are quarantined as `too_large`
+
+
+class SourcesError(ValueError):
+    """The sources file is wrong; the message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    domain: str
+    format: str
+    paths: tuple[str, ...]
+    base_dir: Path
+    text_field: tuple[str, ...] = ("text",)
+    license: str | None = None
+    lang: str | None = None
+    url_field: str | None = None
+    include: tuple[str, ...] = ("**/*",)
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+    metadata_fields: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_config(self) -> dict:
+        """The parts of the spec that change what the reader produces (for fingerprints)."""
+        return {
+            "name": self.name,
+            "domain": self.domain,
+            "format": self.format,
+            "paths": list(self.paths),
+            "text_field": list(self.text_field),
+            "license": self.license,
+            "lang": self.lang,
+            "url_field": self.url_field,
+            "include": list(self.include),
+            "max_doc_bytes": self.max_doc_bytes,
+            "metadata_fields": list(self.metadata_fields),
+        }
+
+
+def _resolve_placeholder(pattern: str) -> str:
+    """Replace a leading {stdlib} / {site-packages} / {package:NAME} with a real directory."""
+    m = _PLACEHOLDER_RE.match(pattern)
+    if not m:
+        return pattern
+    key = m.group(1)
+    if key == "stdlib":
+        root = sysconfig.get_paths()["stdlib"]
+    elif key == "site-packages":
+        root = sysconfig.get_paths()["purelib"]
+    else:
+        pkg = key.split(":", 1)[1]
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            raise SourcesError(
+                f"placeholder {{{key}}}: package '{pkg}' is not installed; run `bash scripts/bootstrap.sh`"
+            )
+        root = list(spec.submodule_search_locations)[0]
+    return root + pattern[m.end() :]
+
+
+def _static_root(p: Path) -> Path:
+    """The leading part of a path pattern that holds no glob characters."""
+    parts = []
+    for part in p.parts:
+        if any(ch in part for ch in "*?["):
+            break
+        parts.append(part)
+    return Path(*parts)
+
+
+def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
+    """Expand a source's globs into sorted, de-duplicated `(path, location)` pairs.
+
+    `location` is the path relative to the pattern's fixed prefix (the tree root for code sources), so
+    that document ids do not depend on where Python or the venv is installed.
+    """
+    found: dict[Path, str] = {}
+    for pattern in spec.paths:
+        p = Path(_resolve_placeholder(pattern))
+        if not p.is_absolute():
+            p = spec.base_dir / p
+        root = _static_root(p)
+        if root == p:  # no glob: the path itself
+            matches = [p] if p.exists() else []
+            root = p if spec.format == "code" else p.parent
+        else:
+            matches = list(Path(p.anchor).glob(str(p.relative_to(p.anchor))))
+        for m in matches:
+            found.setdefault(m, m.name if spec.format == "code" else str(m.relative_to(root)))
+    want_dir = spec.format == "code"
+    return sorted(((m, loc) for m, loc in found.items() if (m.is_dir() if want_dir else m.is_file())),
+        key=lambda pair: str(pair[0]),
+    )
+
+
+def _as_tuple(value: object, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise SourcesError(f"{where}: '{key}' must be a string or a non-empty list of strings, got {value!r}")
+
+
+_KNOWN_KEYS = {
+    "name", "domain", "format", "path", "text_field", "license", "lang", "url_field", "include",
+    "max_doc_bytes", "metadata_fields",
+}  # fmt: skip
+
+
+def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:
+    unknown = set(entry) - _KNOWN_KEYS
+    if unknown:
+        raise SourcesError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KNOWN_KEYS)}")
+    for key in ("name", "domain", "format", "path"):
+        if key not in entry:
+            raise SourcesError(f"{where}: missing required key '{key}'")
+    name = entry["name"]
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise SourcesError(f"{where}: 'name' must match {_NAME_RE.pattern}, got {name!r}")
+    where = f"{where} ({name})"
+    if entry["domain"] not in DOMAINS:
+        raise SourcesError(f"{where}: 'domain' must be one of {list(DOMAINS)}, got {entry['domain']!r}")
+    if entry["format"] not in FORMATS:
+        raise SourcesError(f"{where}: 'format' must be one of {list(FORMATS)}, got {entry['format']!r}")
+    max_bytes = entry.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)
+    if not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise SourcesError(f"{where}: 'max_doc_bytes' must be a positive integer, got {max_bytes!r}")
+    for key in ("license", "lang", "url_field"):
+        if key in entry and not isinstance(entry[key], str):
+            raise SourcesError(f"{where}: '{key}' must be a string, got {entry[key]!r}")
+    return SourceSpec(
+        name=name,
+        domain=entry["domain"],
+        format=entry["format"],
+        paths=_as_tuple(entry["path"], where, "path"),
+        base_dir=base_dir,
+        text_field=_as_tuple(entry.get("text_field", "text"), where, "text_field"),
+        license=entry.get("license"),
+        lang=entry.get("lang"),
+        url_field=entry.get("url_field"),
+        include=_as_tuple(entry.get("include", "**/*"), where, "include"),
+        max_doc_bytes=max_bytes,
+        metadata_fields=_as_tuple(entry["metadata_fields"], where, "metadata_fields")
+        if "metadata_fields" in entry
+        else (),
+    )
+
+
+def load_sources(path: Path) -> list[SourceSpec]:
+    """Parse and validate a sources file.
+
+    Raises:
+        SourcesError: the file is missing, not TOML, or an entry is wrong (the message says which).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourcesError(f"sources file {path} does not exist (pass --sources FILE)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SourcesError(f"{path}: not valid TOML: {e}") from e
+    entries = data.get("source")
+    if not isinstance(entries, list) or not entries:
+        raise SourcesError(f"{path}: expected one or more [[source]] tables")
+    specs = [parse_source(e, path.resolve().parent, f"{path}: [[source]] #{i + 1}") for i, e in enumerate(entries)]
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SourcesError(f"{path}: source names must be unique; repeated: {dupes}")
+    return specs

@@ -1,0 +1,222 @@
+"""Readers turn every input record into a Document or a QuarantineRecord with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from ingest.readers import detect_license, read_source
+from ingest.sources import SourcesError, load_sources
+from schemas import Document, QuarantineRecord
+
+
+def _write_sources(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "sources.toml"
+    p.write_text(body)
+    return p
+
+
+def _read_all(sources: Path):
+    out = []
+    for spec in load_sources(sources):
+        out.extend(read_source(spec))
+    return out
+
+
+def _reasons(records) -> Counter:
+    return Counter(r.reason for r in records if isinstance(r, QuarantineRecord))
+
+
+def test_jsonl_bad_records_are_quarantined_with_reasons(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [
+        json.dumps({"text": "A good document about cats."}).encode(),
+        b'{"text": "unterminated',
+        b'\xff\xfe{"text": "bad utf8 \xff"}',
+        json.dumps({"text": "has a NUL \x00 byte"}).encode(),
+        json.dumps({"text": "   "}).encode(),
+        json.dumps({"body": "no text field"}).encode(),
+        json.dumps({"text": 42}).encode(),
+        json.dumps(["not", "an", "object"]).encode(),
+        b"",  # blank line: not a record
+        json.dumps({"text": "Another fine document."}).encode(),
+    ]
+    (data / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    recs = _read_all(_write_sources(tmp_path, """
+[[source]]
+name = "t"
+domain = "web"
+format = "jsonl"
+path = "data/*.jsonl"
+"""))
+    docs = [r for r in recs if isinstance(r, Document)]
+    assert [d.text for d in docs] == ["A good document about cats.", "Another fine document."]
+    assert _reasons(recs) == Counter(
+        malformed_json=1, invalid_utf8=1, nul_bytes=1, empty_text=1, missing_text_field=1, text_not_string=1,
+        not_an_object=1,
+    )  # fmt: skip
+    assert len(recs) == 9  # every non-blank line is accounted for exactly once
+    bad = next(r for r in recs if isinstance(r, QuarantineRecord) and r.reason == "malformed_json")
+    assert bad.location == "a.jsonl:2" and "unterminated" in bad.excerpt
+
+
+def test_gigantic_single_line_is_quarantined_without_reading_it_whole(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    big = b'{"text": "' + b"x" * (50 * 1024 * 1024) + b'"}'
+    (data / "big.jsonl").write_bytes(big + b"\n" + json.dumps({"text": "small one"}).encode() + b"\n")
+    recs = _read_all(_write_sources(tmp_path, """
+[[source]]
+name = "t"
+domain = "web"
+format = "jsonl"
+path = "data/big.jsonl"
+max_doc_bytes = 1048576
+"""))
+    assert _reasons(recs) == Counter(too_large=1)
+    q = recs[0]
+    assert q.num_bytes == len(big) + 1 and len(q.excerpt) <= 200
+    assert isinstance(recs[1], Document) and recs[1].text == "small one"
+
+
+def test_compressed_jsonl_and_joined_text_fields(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"q": f"question {i}", "a": f"answer {i}", "link": f"http://x/{i}"} for i in range(3)]
+    payload = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+    (data / "a.jsonl.gz").write_bytes(gzip.compress(payload))
+    (data / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(payload))
+    (data / "c.jsonl.gz").write_bytes(b"not gzip at all")
+    recs = _read_all(_write_sources(tmp_path, """
+[[source]]
+name = "qa"
+domain = "stem"
+format = "jsonl"
+path = "data/*.jsonl.*"
+text_field = ["q", "a"]
+url_field = "link"
+license = "MIT"
+"""))
+    docs = [r for r in recs if isinstance(r, Document)]
+    assert len(docs) == 6
+    assert docs[0].text == "question 0\n\nanswer 0" and docs[0].url == "http://x/0" and docs[0].license == "MIT"
+    assert _reasons(recs) == Counter(unreadable_file=1)
+    assert len({d.id for d in docs}) == 6  # same text in two files keeps two ids
+
+
+def test_parquet_reader_streams_rows(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table({"content": ["one", None, "three"], "n": [1, 2, 3]}), data / "p.parquet")
+    recs = _read_all(_write_sources(tmp_path, """
+[[source]]
+name = "pq"
+domain = "web"
+format = "parquet"
+path = "data/*.parquet"
+text_field = "content"
+metadata_fields = ["n"]
+"""))
+    assert [r.text for r in recs if isinstance(r, Document)] == ["one", "three"]
+    assert recs[2].metadata == {"n": 3}
+    assert _reasons(recs) == Counter(missing_text_field=1)
+
+
+def test_code_tree_languages_license_binary_and_symlinks(tmp_path):
+    tree = tmp_path / "repo"
+    (tree / "src").mkdir(parents=True)
+    (tree / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge, to any person ...")
+    (tree / "src" / "main.py").write_text("def main():\n    return 1\n")
+    (tree / "src" / "lib.rs").write_text("fn main() {}\n")
+    (tree / "src" / "blob.c").write_bytes(b"\x7fELF\x00\x00\x01binary")
+    (tree / "src" / "latin1.py").write_bytes(b"# caf\xe9\n")
+    (tree / "notes.bin").write_bytes(b"\x00\x01")  # unknown extension: not a code record
+    outside = tmp_path / "secret.py"
+    outside.write_text("API_KEY = 'outside the tree'\n")
+    os.symlink(outside, tree / "src" / "escape.py")
+    os.symlink(tmp_path, tree / "up")
+    recs = _read_all(_write_sources(tmp_path, """
+[[source]]
+name = "repo"
+domain = "code"
+format = "code"
+path = "repo"
+"""))
+    docs = {r.path: r for r in recs if isinstance(r, Document)}
+    assert set(docs) == {"repo/src/main.py", "repo/src/lib.rs"}
+    assert docs["repo/src/main.py"].metadata["language"] == "Python"
+    assert docs["repo/src/lib.rs"].metadata["language"] == "Rust"
+    assert docs["repo/src/main.py"].license == "MIT"
+    assert _reasons(recs) == Counter(binary_file=1, invalid_utf8=1, symlink_outside_tree=2)
+    assert not any("outside the tree" in getattr(r, "text", "") for r in recs)
+
+
+@pytest.mark.parametrize(
+    "text, spdx",
+    [
+        ("Apache License\nVersion 2.0, January 2004", "Apache-2.0"),
+        ("Redistribution and use in source and binary forms ... Neither the name of", "BSD-3-Clause"),
+        ("This is free and unencumbered software released into the public domain.", "Unlicense"),
+        ("All rights reserved. Do not copy.", None),
+    ],
+)
+def test_detect_license(text, spdx):
+    assert detect_license(text) == spdx
+
+
+def test_license_detection_on_real_license_files(corpora):
+    rows = [json.loads(line) for line in (corpora / "code_permissive" / "repo_licenses.jsonl").open()]
+    hits = 0
+    for row in rows:
+        text = next(v for k, v in row.items() if isinstance(v, str) and len(v) > 200)
+        expected = row.get("license") or row.get("spdx")
+        got = detect_license(text)
+        hits += got is not None and got in expected
+    assert hits >= len(rows) - 2, f"{hits}/{len(rows)} license files recognised"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("[[source]]\nname='a'\ndomain='web'\nformat='jsonl'\n", "missing required key 'path'"),
+        ("[[source]]\nname='a'\ndomain='poetry'\nformat='jsonl'\npath='x'\n", "'domain' must be one of"),
+        ("[[source]]\nname='a'\ndomain='web'\nformat='csv'\npath='x'\n", "'format' must be one of"),
+        ("[[source]]\nname='a'\ndomain='web'\nformat='text'\npath='x'\ncolour='red'\n", "unknown key"),
+        ("[[source]]\nname='A B'\ndomain='web'\nformat='text'\npath='x'\n", "'name' must match"),
+        ("this is = = not toml", "not valid TOML"),
+        ("title = 'no sources'", r"\[\[source\]\]"),
+        ("[[source]]\nname='a'\ndomain='web'\nformat='text'\npath='x'\n" * 2, "unique"),
+    ],
+)
+def test_wrong_sources_file_gives_clear_error(tmp_path, body, message):
+    with pytest.raises(SourcesError, match=message):
+        load_sources(_write_sources(tmp_path, body))
+
+
+def test_missing_sources_file(tmp_path):
+    with pytest.raises(SourcesError, match="does not exist"):
+        load_sources(tmp_path / "nope.toml")
+
+
+def test_embedded_default_sources_cover_every_domain():
+    from pipeline.config import REPO_ROOT
+
+    specs = load_sources(REPO_ROOT / "configs" / "sources" / "default.toml")
+    assert {s.domain for s in specs} == {"web", "stem", "code"}
+    for spec in specs:
+        if spec.name == "python-cjk-samples":
+            continue  # only where CPython ships its test suite
+        docs = [r for r in read_source(spec, limit=20) if isinstance(r, Document)]
+        assert docs, f"default source {spec.name} produced no documents"
+    code = next(s for s in specs if s.domain == "code")
+    doc = next(r for r in read_source(code, limit=5) if isinstance(r, Document))
+    assert doc.license == "PSF-2.0" and doc.metadata["language"] == "Python"
