@@ -10,11 +10,13 @@ kind of change it made, recorded as `modified` in the lineage table.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Iterable, Iterator, Sequence
 
 from schemas import Document, LineageRecord
 
+log = logging.getLogger(__name__)
 FilterResult = bool | tuple[bool, str] | tuple[bool, str, float]
 
 
@@ -46,6 +48,15 @@ class Modifier:
 
 
 Step = Filter | Modifier
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(step: str, error: Exception) -> None:
+    """Log a step's failure once per exception type; the document is dropped as `<step>_error`."""
+    key = (step, type(error).__name__)
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s raised %s: %s (documents it fails on are dropped as %s_error)", step, key[1], error, step)
 
 
 class ChainStats:
@@ -80,12 +91,16 @@ def run_chain(
         for step in steps:
             if not step.applies_to(doc):
                 continue
-            if isinstance(step, Modifier):
-                for reason, score in step.modify(doc):
-                    lineage.append(LineageRecord(doc.id, step.name, "modified", reason, score))
-                    stats.modified[reason] += 1
-                continue
-            result = step.filter(doc)
+            try:
+                if isinstance(step, Modifier):
+                    for reason, score in step.modify(doc):
+                        lineage.append(LineageRecord(doc.id, step.name, "modified", reason, score))
+                        stats.modified[reason] += 1
+                    continue
+                result = step.filter(doc)
+            except Exception as e:  # noqa: BLE001 - one odd document must not crash the stage
+                _warn_once(step.name, e)
+                result = (False, f"{step.name}_error")
             if result is True:
                 continue
             if result is False:

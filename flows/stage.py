@@ -79,10 +79,9 @@ def dedup_task(kind: str, upstream: dict[str, Any], in_dir: Path, run_dir: Path,
 
 @task(**IO_RETRIES)
 def decontam_task(upstream: dict[str, Any], in_dir: Path, run_dir: Path, cfg: StageConfig) -> dict:
-    from dedup.decontam import Decontaminator
-
-    decontaminator = Decontaminator.from_config(cfg.decontam, base_dir=cfg.path.parent)
-    fp = fingerprint("decontam", cfg.decontam, decontaminator.fingerprint(), upstream["output"], code_version())
+    decontaminator, evals_fp = steps.build_decontaminator(cfg.decontam, base_dir=cfg.path.parent)
+    print(decontaminator.describe())
+    fp = fingerprint("decontam", cfg.decontam, evals_fp, upstream["output"], code_version())
     return run_step(run_dir / "steps" / "decontam", fp, lambda tmp: steps.decontam_docs(in_dir, tmp, decontaminator))
 
 

@@ -165,6 +165,31 @@ def decontam_docs(in_dir: Path, out_dir: Path, decontaminator: Any) -> dict[str,
     return _stats(total, sink.rows_written, lineage)
 
 
+def build_decontaminator(config: dict[str, Any], base_dir: Path) -> tuple[Any, str]:
+    """A `dedup.decontam.Decontaminator` from a stage's `[decontam]` table, and a fingerprint of its
+    evaluation files' contents.
+
+    Eval set paths are relative to the stage file. A set with `required = false` whose file is absent is
+    skipped with a warning; a required one that is absent is an error naming the path.
+    """
+    import hashlib
+
+    from dedup.decontam import Decontaminator, EvalSet
+
+    params = {k: v for k, v in config.items() if k not in ("enabled", "eval_sets")}
+    sets, h = [], hashlib.sha256()
+    for entry in config.get("eval_sets", []):
+        path = (base_dir / entry["path"]).resolve()
+        if not path.is_file():
+            if entry.get("required", True):
+                raise FileNotFoundError(f"[decontam] eval set {entry['name']!r}: {path} does not exist")
+            log.warning("[decontam] eval set %r not found at %s: decontamination against it skipped", entry["name"], path)
+            continue
+        sets.append(EvalSet(name=entry["name"], path=path, fields=tuple(entry.get("fields", ("question", "answer")))))
+        h.update(entry["name"].encode() + path.read_bytes())
+    return Decontaminator(sets, **params), h.hexdigest()
+
+
 # --- final corpus ------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,61 @@
+"""Build the filter chain of a stage from its `[filters.<name>]` config tables.
+
+The chain order is fixed (cheap and decisive first, text-changing modifiers last so that nothing is
+redacted in a document that is dropped later), as in FineWeb's pipeline: langid, url_blocklist,
+gopher_repetition, gopher_quality, c4, fineweb, code, word_blocklist, toxicity, pii, secrets. Each table's keys are the filter's constructor arguments; `enabled = false`
+leaves the filter out; a filter with no table runs with its defaults.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from filters.base import Step
+
+# config name -> (module, class), in chain order
+FILTERS: dict[str, tuple[str, str]] = {
+    "langid": ("filters.langid", "FastTextLangId"),
+    "url_blocklist": ("filters.safety", "UrlBlocklist"),
+    "gopher_repetition": ("filters.quality", "GopherRepetition"),
+    "gopher_quality": ("filters.quality", "GopherQuality"),
+    "c4": ("filters.quality", "C4Quality"),
+    "fineweb": ("filters.quality", "FineWebQuality"),
+    "code": ("filters.code", "CodeQuality"),
+    "word_blocklist": ("filters.safety", "WordBlocklist"),
+    "toxicity": ("filters.safety", "Toxicity"),
+    "pii": ("filters.pii", "PIIRedactor"),
+    "secrets": ("filters.pii", "SecretRedactor"),
+}
+
+
+class FilterConfigError(ValueError):
+    """A `[filters.*]` table is wrong; the message names the filter and the key."""
+
+
+def build_chain(config: dict[str, Any]) -> list[Step]:
+    """Instantiate the configured filters in chain order.
+
+    Args:
+        config: `{name: {kwarg: value, "enabled": bool}}` from the stage file's `[filters]` tables.
+    """
+    unknown = set(config) - set(FILTERS)
+    if unknown:
+        raise FilterConfigError(f"unknown filter(s) {sorted(unknown)}; known: {list(FILTERS)}")
+    chain: list[Step] = []
+    for name, (module, cls_name) in FILTERS.items():
+        table = dict(config.get(name, {}))
+        if not table.pop("enabled", True):
+            continue
+        cls = getattr(importlib.import_module(module), cls_name)
+        params = inspect.signature(cls.__init__).parameters
+        bad = [k for k in table if k not in params]
+        if bad:
+            allowed = [p for p in params if p != "self"]
+            raise FilterConfigError(f"[filters.{name}]: unknown key(s) {bad}; allowed: {allowed}")
+        try:
+            chain.append(cls(**table))
+        except (TypeError, ValueError) as e:
+            raise FilterConfigError(f"[filters.{name}]: {e}") from e
+    return chain

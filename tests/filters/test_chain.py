@@ -1,0 +1,70 @@
+"""The chain runner and the config-driven chain builder."""
+
+import pytest
+
+from filters.base import ChainStats, Filter, Modifier, run_chain
+from filters.chain import FILTERS, FilterConfigError, build_chain
+from schemas import Document
+
+
+class DropShort(Filter):
+    name = "short"
+
+    def filter(self, doc):
+        return True if len(doc.text) > 5 else (False, "short_too_short", float(len(doc.text)))
+
+
+class Upper(Modifier):
+    name = "upper"
+    domains = frozenset({"web"})
+
+    def modify(self, doc):
+        if doc.text.islower():
+            doc.text = doc.text.upper()
+            return [("upper_cased", None)]
+        return []
+
+
+class Broken(Filter):
+    name = "broken"
+
+    def filter(self, doc):
+        if "boom" in doc.text:
+            raise RuntimeError("cannot handle this")
+        return True
+
+
+def _docs():
+    return [
+        Document(id="a", text="tiny", source="s", domain="web"),
+        Document(id="b", text="long enough text", source="s", domain="web"),
+        Document(id="c", text="code stays lower", source="s", domain="code"),
+        Document(id="d", text="this goes boom", source="s", domain="code"),
+    ]
+
+
+def test_run_chain_records_drops_changes_and_errors():
+    lineage, stats = [], ChainStats()
+    out = list(run_chain(_docs(), [DropShort(), Broken(), Upper()], lineage, stats))
+    assert [d.id for d in out] == ["b", "c"]
+    assert out[0].text == "LONG ENOUGH TEXT" and out[1].text == "code stays lower"
+    rows = [(r.doc_id, r.step, r.action, r.reason, r.score) for r in lineage]
+    assert rows == [
+        ("a", "short", "dropped", "short_too_short", 4.0),
+        ("b", "upper", "modified", "upper_cased", None),
+        ("d", "broken", "dropped", "broken_error", None),
+    ]
+    assert (stats.docs_in, stats.docs_out) == (4, 2)
+    assert stats.dropped == {"short_too_short": 1, "broken_error": 1}
+
+
+def test_build_chain_order_and_config_errors():
+    chain = build_chain({"langid": {"min_score": 0.5}, "toxicity": {"enabled": False}})
+    names = [s.name for s in chain]
+    assert "toxicity" not in names
+    assert names == [n for n in FILTERS if n != "toxicity"]
+    assert chain[0].min_score == 0.5
+    with pytest.raises(FilterConfigError, match="unknown filter"):
+        build_chain({"sparkle": {}})
+    with pytest.raises(FilterConfigError, match=r"\[filters.langid\]: unknown key\(s\) \['min_scor'\]"):
+        build_chain({"langid": {"min_scor": 0.5}})

@@ -1,0 +1,135 @@
+"""A small corpus written for the flow tests: good prose, duplicates, PII, bad records, code.
+
+All text here is written for this project (no third-party text).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PARAGRAPHS = [
+    "The river town woke slowly in the autumn mornings. Fishermen pulled their boats onto the gravel and "
+    "sorted the night's catch while the bakery on the square filled the street with the smell of warm bread. "
+    "Children walked to the school by the bridge, and the old clock on the church tower was always a few "
+    "minutes late, which nobody in the town seemed to mind. In the afternoon the market opened and farmers "
+    "from the hills sold apples, cheese and honey to anyone who would stop and talk for a while.",
+    "A good recipe for vegetable soup starts with onions cooked gently in olive oil until they are soft. "
+    "Add carrots, celery and a few potatoes cut into small pieces, then pour in enough water to cover them. "
+    "Let the pot simmer for about forty minutes and season it with salt, pepper and a handful of fresh herbs. "
+    "The soup keeps well for several days in a cold place, and many people think it tastes even better on "
+    "the second day, when the flavours have had time to come together.",
+    "Learning to play the piano takes patience more than talent. Most teachers ask their students to practise "
+    "scales every day, slowly at first and then a little faster each week. It is better to play a short piece "
+    "well than a long piece badly, and recording yourself is a simple way to hear mistakes that you miss while "
+    "you are playing. After a few months the hands begin to move on their own, and the music becomes a "
+    "pleasure instead of a task.",
+    "The library in our district was rebuilt after the flood of the spring. The new building has large windows "
+    "that face the park, a quiet reading room on the upper floor and a corner for children with low shelves "
+    "and soft chairs. Volunteers helped to move thousands of books from the temporary rooms in the town hall, "
+    "and the opening day was celebrated with music, coffee and a short speech by the oldest reader in town, "
+    "who had borrowed her first book there seventy years ago.",
+]
+
+FRENCH = (
+    "Le petit village se trouve au bord d'un lac entouré de montagnes. Chaque matin, les habitants se "
+    "retrouvent au café de la place pour parler du temps qu'il fait et des nouvelles de la semaine. En été, "
+    "les touristes viennent se baigner et marcher sur les sentiers de la forêt, et le soir on entend la "
+    "musique des fêtes qui durent jusqu'à minuit. En hiver, le lac gèle parfois et les enfants y patinent "
+    "pendant des heures sous le regard attentif de leurs parents."
+)
+
+MATH = [
+    "A baker makes 24 loaves of bread every morning. She sells each loaf for 3 dollars and gives 4 loaves to a "
+    "shelter at the end of the day. How much money does she make in one week if she sells all the other loaves "
+    "every day? She sells 24 - 4 = 20 loaves a day, which gives 20 * 3 = 60 dollars a day, so in one week she "
+    "makes 7 * 60 = 420 dollars. The answer is 420.",
+    "A rectangle has a perimeter of 36 centimetres and its length is twice its width. Let the width be w, so "
+    "the length is 2w and the perimeter is 2(w + 2w) = 6w = 36, which gives w = 6 and a length of 12. The area "
+    "of the rectangle is therefore 6 * 12 = 72 square centimetres, and its diagonal is the square root of "
+    "36 + 144, which is about 13.4 centimetres.",
+]
+
+CODE = '''"""Small helpers for reading settings files."""
+
+import json
+from pathlib import Path
+
+
+def load_settings(path: Path) -> dict:
+    """Read a JSON settings file and fill in the defaults."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    data.setdefault("retries", 3)
+    data.setdefault("timeout", 10.0)
+    return data
+
+
+def save_settings(path: Path, data: dict) -> None:
+    """Write settings back, sorted, so that diffs stay small."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\\n", encoding="utf-8")
+'''
+
+
+def write_corpus(root: Path, contaminate_with: str | None = None) -> Path:
+    """Write the fixture corpus under `root` and return its sources file.
+
+    Web JSONL holds: 4 good English paragraphs, one French paragraph, an exact duplicate, a near
+    duplicate (one word changed), a paragraph with an email and a phone number, a tiny document, and 4 bad
+    records (malformed JSON, invalid UTF-8, missing field, empty text).
+    """
+    (root / "web").mkdir(parents=True, exist_ok=True)
+    near_dup = PARAGRAPHS[1].replace("forty minutes", "thirty minutes")
+    pii = PARAGRAPHS[3] + " Write to the librarian at anna.berg@example.org or call +1 415-555-0132 for details."
+    texts = [*PARAGRAPHS, FRENCH, PARAGRAPHS[0], near_dup, pii, "Too short."]
+    lines = [json.dumps({"text": t, "url": f"https://blog.example.net/post/{i}"}).encode() for i, t in enumerate(texts)]
+    lines += [b'{"text": "broken', b'{"text": "caf\xe9"}', json.dumps({"body": "x"}).encode(), b'{"text": ""}']
+    (root / "web" / "part-1.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+
+    (root / "stem").mkdir(exist_ok=True)
+    stem = list(MATH)
+    if contaminate_with:
+        stem.append(PARAGRAPHS[2] + " " + contaminate_with)
+    with open(root / "stem" / "problems.jsonl", "w") as f:
+        for i, t in enumerate(stem):
+            f.write(json.dumps({"problem": t, "id": i}) + "\n")
+
+    repo = root / "repo"
+    repo.mkdir(exist_ok=True)
+    (repo / "LICENSE").write_text("Permission is hereby granted, free of charge, to any person obtaining a copy")
+    (repo / "settings.py").write_text(CODE)
+    (repo / "blob.py").write_bytes(b"\x00\x01\x02 binary")
+
+    sources = root / "sources.toml"
+    sources.write_text(
+        """
+[[source]]
+name = "web-blog"
+domain = "web"
+format = "jsonl"
+path = "web/*.jsonl"
+url_field = "url"
+license = "CC-BY-4.0"
+
+[[source]]
+name = "math-problems"
+domain = "stem"
+format = "jsonl"
+path = "stem/*.jsonl"
+text_field = "problem"
+metadata_fields = ["id"]
+license = "MIT"
+
+[[source]]
+name = "settings-repo"
+domain = "code"
+format = "code"
+path = "repo"
+"""
+    )
+    return sources
+
+
+# Records in the corpus above (without contamination): 10 web lines + 4 bad + 2 stem + 2 code files.
+RECORDS = 18
+QUARANTINED = 5  # malformed_json, invalid_utf8, missing_text_field, empty_text, binary_file

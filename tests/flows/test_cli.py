@@ -1,0 +1,116 @@
+"""The command-line contract: `python -m flows.stage` (ephemeral Prefect and a real `prefect server`) and
+`python -m flows.query`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import REPO_ROOT
+from tests.flows.corpus_fixture import RECORDS, write_corpus
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), **extra)
+    return env
+
+
+def _cli(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_help_explains_the_commands(tmp_path):
+    out = _cli(["-m", "flows.stage", "--help"], _env(tmp_path))
+    assert out.returncode == 0 and "--limit" in out.stdout and "resumes" in out.stdout
+    out = _cli(["-m", "flows.query", "--help"], _env(tmp_path))
+    assert out.returncode == 0 and "lineage" in out.stdout and "SELECT" in out.stdout
+
+
+def test_wrong_sources_file_is_a_short_clear_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[source]]\nname = 'x'\ndomain = 'poetry'\nformat = 'jsonl'\npath = 'a'\n")
+    out = _cli(["-m", "flows.stage", "general", "--sources", str(bad), "--out", str(tmp_path / "o")], _env(tmp_path))
+    assert out.returncode == 2
+    assert "'domain' must be one of" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
+    """The README's first command, on the embedded default sources, with no Prefect server running."""
+    out_dir = tmp_path / "run"
+    out = _cli(["-m", "flows.stage", "general", "--out", str(out_dir), "--limit", "25", "--json"], _env(tmp_path))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "records read" in out.stdout and "dedup_minhash" in out.stdout
+    summary = json.loads((out_dir / "funnel.json").read_text())
+    assert summary["docs_final"] > 0
+    assert summary["records_read"] == summary["docs_final"] + summary["dropped"] + summary["quarantined"]
+    q = _cli(["-m", "flows.query", "--out", str(out_dir), "--csv",
+              "SELECT domain, count(*) AS n FROM docs GROUP BY 1 ORDER BY 1"], _env(tmp_path))  # fmt: skip
+    assert q.returncode == 0, q.stderr
+    domains = [line.split(",")[0] for line in q.stdout.strip().splitlines()[1:]]
+    assert domains == ["code", "stem", "web"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    port = _free_port()
+    env = _env(tmp_path)
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail(f"prefect server exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
+            time.sleep(1)
+        else:
+            pytest.fail("prefect server did not become healthy in 180 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_stage_against_a_running_prefect_server(tmp_path, prefect_server):
+    sources = write_corpus(tmp_path / "corpus")
+    out_dir = tmp_path / "run"
+    env = _env(tmp_path, PREFECT_API_URL=prefect_server)
+    out = _cli(["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir)], env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    runs = httpx.post(f"{prefect_server}/flow_runs/filter", json={"limit": 10}, timeout=10).json()
+    assert [r["state_type"] for r in runs] == ["COMPLETED"]
+    tasks = httpx.post(f"{prefect_server}/task_runs/filter", json={"limit": 50}, timeout=10).json()
+    names = {t["name"].rsplit("-", 1)[0] for t in tasks}
+    assert {"ingest_task", "filter_task", "dedup_task", "decontam_task", "finalize_task"} <= names
+    assert all(t["state_type"] == "COMPLETED" for t in tasks)
+    summary = json.loads((out_dir / "funnel.json").read_text())
+    assert summary["records_read"] == RECORDS

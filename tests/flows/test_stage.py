@@ -1,0 +1,167 @@
+"""The stage flow end to end on a small corpus, through Prefect's test harness (a real local API)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.query import connect
+from flows.stage import stage_flow
+from tests.flows.corpus_fixture import QUARANTINED, RECORDS, write_corpus
+
+EVAL_QUESTION = (
+    "A gardener plants seven rows of tulips with eleven bulbs in each row and then gives away nine bulbs to "
+    "her neighbour, how many bulbs are left in the garden"
+)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def write_stage_config(root: Path, sources: Path) -> Path:
+    evalset = root / "eval" / "mini_eval.jsonl"
+    evalset.parent.mkdir(parents=True, exist_ok=True)
+    evalset.write_text(json.dumps({"question": EVAL_QUESTION, "answer": "68"}) + "\n")
+    cfg = root / "stage.toml"
+    cfg.write_text(
+        f"""
+stage = "general"
+sources = "{sources}"
+[filters.langid]
+min_score = 0.65
+[dedup.minhash]
+ngram = 5
+num_bands = 14
+rows_per_band = 8
+[decontam]
+ngram = 13
+[[decontam.eval_sets]]
+name = "mini_eval"
+path = "{evalset}"
+fields = ["question"]
+"""
+    )
+    return cfg
+
+
+def run(root: Path, out: Path) -> dict:
+    sources = write_corpus(root, contaminate_with=EVAL_QUESTION)
+    cfg = write_stage_config(root, sources)
+    return stage_flow(stage="general", sources=str(sources), out=str(out), config=str(cfg))
+
+
+@pytest.fixture(scope="module")
+def first_run(harness, tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    out = root / "run"
+    return root, out, run(root, out)
+
+
+def test_count_invariant_and_one_terminal_row_per_document(first_run):
+    _, out, summary = first_run
+    records = RECORDS + 1  # + the contaminated STEM document
+    assert summary["records_read"] == records
+    assert summary["quarantined"] == QUARANTINED
+    assert summary["records_read"] == summary["docs_final"] + summary["dropped"] + summary["quarantined"]
+    con = connect(out)
+    kept = con.sql("SELECT count(*) FROM docs").fetchone()[0]
+    assert kept == summary["docs_final"] > 0
+    terminal = con.sql(
+        "SELECT doc_id, count(*) FROM lineage WHERE action = 'dropped' OR step = 'final' GROUP BY 1 HAVING count(*) > 1"
+    ).fetchall()
+    assert terminal == []
+    n_terminal = con.sql("SELECT count(DISTINCT doc_id) FROM lineage WHERE action = 'dropped' OR step = 'final'")
+    assert n_terminal.fetchone()[0] == records - QUARANTINED
+    assert con.sql("SELECT count(*) FROM quarantine").fetchone()[0] == QUARANTINED
+
+
+def test_why_each_expected_document_is_missing(first_run):
+    _, out, _ = first_run
+    con = connect(out)
+    reasons = dict(con.sql("SELECT step, count(*) FROM lineage WHERE action = 'dropped' GROUP BY 1").fetchall())
+    assert reasons.get("exact_dedup") == 1, reasons
+    assert reasons.get("minhash_dedup") == 1, reasons
+    assert reasons.get("decontam") == 1, reasons
+    q = dict(con.sql("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
+    assert q == {"malformed_json": 1, "invalid_utf8": 1, "missing_text_field": 1, "empty_text": 1, "binary_file": 1}
+    survivor = con.sql(
+        "SELECT dup_cluster_size FROM lineage WHERE step = 'exact_dedup' AND action = 'kept'"
+    ).fetchall()
+    assert survivor == [(2,)]
+
+
+def test_pii_redacted_and_recorded(first_run):
+    _, out, _ = first_run
+    con = connect(out)
+    text = con.sql("SELECT text FROM docs WHERE text LIKE '%librarian%'").fetchone()[0]
+    assert "anna.berg@example.org" not in text and "<EMAIL>" in text
+    mods = {r[0] for r in con.sql("SELECT reason FROM lineage WHERE action = 'modified'").fetchall()}
+    assert "pii_email" in mods
+
+
+def test_languages_and_partitions(first_run):
+    _, out, _ = first_run
+    con = connect(out)
+    langs = dict(con.sql("SELECT lang, count(*) FROM docs WHERE domain = 'web' GROUP BY 1").fetchall())
+    assert langs.get("fr") == 1 and langs.get("en", 0) >= 3
+    parts = sorted(p.relative_to(out / "corpus" / "docs").parts[:2] for p in (out / "corpus" / "docs").rglob("*.parquet"))
+    assert ("domain=code", "source=settings-repo") in parts and ("domain=web", "source=web-blog") in parts
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*.parquet"))}
+
+
+def test_rerun_skips_every_step_and_changes_nothing(first_run):
+    root, out, summary = first_run
+    before = _files(out / "corpus")
+    again = run(root, out)
+    assert all(row["skipped"] for row in again["funnel"]), again["funnel"]
+    assert _files(out / "corpus") == before
+    assert again["docs_final"] == summary["docs_final"]
+
+
+def test_same_inputs_give_identical_output_in_a_new_directory(first_run, tmp_path):
+    root, out, _ = first_run
+    out2 = tmp_path / "run2"
+    run(root, out2)
+    assert _files(out2 / "corpus") == _files(out / "corpus")
+
+
+def test_killed_run_resumes_without_duplicates(first_run, tmp_path):
+    root, out, summary = first_run
+    out3 = tmp_path / "run3"
+    shutil.copytree(out, out3)
+    # Simulate a kill during dedup: the exact-dedup step and everything after never finished, and a
+    # half-written temporary directory was left behind.
+    for name in ("dedup_exact", "dedup_minhash", "decontam"):
+        shutil.rmtree(out3 / "steps" / name)
+    shutil.rmtree(out3 / "corpus")
+    half = out3 / "steps" / "dedup_exact.tmp-99999" / "docs"
+    half.mkdir(parents=True)
+    (half / "part-00000.parquet").write_bytes(b"half written")
+    again = run(root, out3)
+    skipped = {row["step"]: row["skipped"] for row in again["funnel"]}
+    assert skipped["ingest"] and skipped["filter"] and not skipped["dedup_exact"]
+    assert not list((out3 / "steps").glob("*.tmp-*"))
+    con = connect(out3)
+    assert con.sql("SELECT count(*) - count(DISTINCT id) FROM docs").fetchone()[0] == 0
+    assert again["docs_final"] == summary["docs_final"]
+    assert _files(out3 / "corpus") == _files(out / "corpus")
+
+
+def test_query_views_exist(first_run):
+    _, out, _ = first_run
+    con = connect(out)
+    names = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert {"docs", "lineage", "quarantine"} <= names
+    with pytest.raises(duckdb.Error):
+        con.sql("SELECT no_such_column FROM docs").fetchall()
