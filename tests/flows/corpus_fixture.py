@@ -40,14 +40,14 @@ FRENCH = (
 )
 
 MATH = [
-    "A baker makes 24 loaves of bread every morning. She sells each loaf for 3 dollars and gives 4 loaves to a "
-    "shelter at the end of the day. How much money does she make in one week if she sells all the other loaves "
-    "every day? She sells 24 - 4 = 20 loaves a day, which gives 20 * 3 = 60 dollars a day, so in one week she "
-    "makes 7 * 60 = 420 dollars. The answer is 420.",
-    "A rectangle has a perimeter of 36 centimetres and its length is twice its width. Let the width be w, so "
-    "the length is 2w and the perimeter is 2(w + 2w) = 6w = 36, which gives w = 6 and a length of 12. The area "
-    "of the rectangle is therefore 6 * 12 = 72 square centimetres, and its diagonal is the square root of "
-    "36 + 144, which is about 13.4 centimetres.",
+    "A baker makes twenty four loaves of bread every morning. She sells each loaf for three dollars and gives "
+    "four loaves to a shelter at the end of the day. How much money does she make in one week if she sells all "
+    "the other loaves every day? She sells twenty loaves a day, which gives sixty dollars a day, so in one week "
+    "she makes four hundred and twenty dollars. The answer is 420.",
+    "A rectangle has a perimeter of thirty six centimetres and its length is twice its width. Let the width be "
+    "w, so the length is two times w and the perimeter is six times w, which gives a width of six and a length "
+    "of twelve. The area of the rectangle is therefore seventy two square centimetres. Its diagonal is the "
+    "square root of one hundred and eighty, which is about thirteen and a half centimetres.",
 ]
 
 CODE = '''"""Small helpers for reading settings files."""
@@ -71,6 +71,24 @@ def save_settings(path: Path, data: dict) -> None:
 '''
 
 
+# Each text gets a closing passage so that it has the five or more sentences C4's rule asks for.
+CLOSING = (
+    " Many visitors say that this is what they remember best about the place. Some of them come back every "
+    "year, and a few of them even decide to stay for good. There is always something new to notice when you "
+    "look closely."
+)
+PARAGRAPHS = [p + CLOSING for p in PARAGRAPHS]
+FRENCH += (
+    " Beaucoup de visiteurs disent que c'est ce dont ils se souviennent le mieux. Certains reviennent chaque "
+    "année, et quelques-uns décident même de rester pour toujours."
+)
+MATH = [
+    m + " We can check the result by working backwards from the answer, which is a good habit for every problem. "
+    "Teachers often ask students to explain each step in words as well as in numbers."
+    for m in MATH
+]
+
+
 def write_corpus(root: Path, contaminate_with: str | None = None) -> Path:
     """Write the fixture corpus under `root` and return its sources file.
 
@@ -80,7 +98,13 @@ def write_corpus(root: Path, contaminate_with: str | None = None) -> Path:
     """
     (root / "web").mkdir(parents=True, exist_ok=True)
     near_dup = PARAGRAPHS[1].replace("forty minutes", "thirty minutes")
-    pii = PARAGRAPHS[3] + " Write to the librarian at anna.berg@example.org or call +1 415-555-0132 for details."
+    pii = (
+        "Our reading club meets on the first Tuesday of every month in the back room of the old bookshop. This "
+        "season we are reading novels about the sea, from short adventure stories to long family sagas. New "
+        "members are always welcome, and nobody has to finish the book to join the conversation. Tea and cake "
+        "are served at half past seven, and the discussion usually goes on until the shop closes. Write to the "
+        "librarian at anna.berg@example.org or call +1 415-555-0132 for details."
+    )
     texts = [*PARAGRAPHS, FRENCH, PARAGRAPHS[0], near_dup, pii, "Too short."]
     lines = [json.dumps({"text": t, "url": f"https://blog.example.net/post/{i}"}).encode() for i, t in enumerate(texts)]
     lines += [b'{"text": "broken', b'{"text": "caf\xe9"}', json.dumps({"body": "x"}).encode(), b'{"text": ""}']
@@ -89,7 +113,12 @@ def write_corpus(root: Path, contaminate_with: str | None = None) -> Path:
     (root / "stem").mkdir(exist_ok=True)
     stem = list(MATH)
     if contaminate_with:
-        stem.append(PARAGRAPHS[2] + " " + contaminate_with)
+        stem.append(
+            "Word problems about gardens are popular in primary school because children can picture them. "
+            "Teachers like them as well, since the numbers stay small and the steps are easy to follow. Here is "
+            "one that appeared on a worksheet last spring. It is copied here word for word, as it was printed. "
+            + contaminate_with
+        )
     with open(root / "stem" / "problems.jsonl", "w") as f:
         for i, t in enumerate(stem):
             f.write(json.dumps({"problem": t, "id": i}) + "\n")
@@ -130,6 +159,6 @@ path = "repo"
     return sources
 
 
-# Records in the corpus above (without contamination): 10 web lines + 4 bad + 2 stem + 2 code files.
-RECORDS = 18
+# Records in the corpus above (without contamination): 9 web lines + 4 bad + 2 stem + 2 code files.
+RECORDS = 17
 QUARANTINED = 5  # malformed_json, invalid_utf8, missing_text_field, empty_text, binary_file

@@ -16,7 +16,7 @@ from tests.flows.corpus_fixture import QUARANTINED, RECORDS, write_corpus
 
 EVAL_QUESTION = (
     "A gardener plants seven rows of tulips with eleven bulbs in each row and then gives away nine bulbs to "
-    "her neighbour, how many bulbs are left in the garden"
+    "her neighbour, how many bulbs are left in the garden?"
 )
 
 
@@ -39,8 +39,6 @@ sources = "{sources}"
 min_score = 0.65
 [dedup.minhash]
 ngram = 5
-num_bands = 14
-rows_per_band = 8
 [decontam]
 ngram = 13
 [[decontam.eval_sets]]
@@ -53,8 +51,12 @@ fields = ["question"]
 
 
 def run(root: Path, out: Path) -> dict:
-    sources = write_corpus(root, contaminate_with=EVAL_QUESTION)
-    cfg = write_stage_config(root, sources)
+    """Run the stage on the fixture corpus under `root`, writing the corpus only once (input file
+    times are part of the ingest fingerprint, so rewriting them would rerun ingest)."""
+    sources, cfg = root / "sources.toml", root / "stage.toml"
+    if not cfg.exists():
+        sources = write_corpus(root, contaminate_with=EVAL_QUESTION)
+        cfg = write_stage_config(root, sources)
     return stage_flow(stage="general", sources=str(sources), out=str(out), config=str(cfg))
 
 
@@ -72,27 +74,27 @@ def test_count_invariant_and_one_terminal_row_per_document(first_run):
     assert summary["quarantined"] == QUARANTINED
     assert summary["records_read"] == summary["docs_final"] + summary["dropped"] + summary["quarantined"]
     con = connect(out)
-    kept = con.sql("SELECT count(*) FROM docs").fetchone()[0]
+    kept = con.execute("SELECT count(*) FROM docs").fetchone()[0]
     assert kept == summary["docs_final"] > 0
-    terminal = con.sql(
+    terminal = con.execute(
         "SELECT doc_id, count(*) FROM lineage WHERE action = 'dropped' OR step = 'final' GROUP BY 1 HAVING count(*) > 1"
     ).fetchall()
     assert terminal == []
-    n_terminal = con.sql("SELECT count(DISTINCT doc_id) FROM lineage WHERE action = 'dropped' OR step = 'final'")
+    n_terminal = con.execute("SELECT count(DISTINCT doc_id) FROM lineage WHERE action = 'dropped' OR step = 'final'")
     assert n_terminal.fetchone()[0] == records - QUARANTINED
-    assert con.sql("SELECT count(*) FROM quarantine").fetchone()[0] == QUARANTINED
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == QUARANTINED
 
 
 def test_why_each_expected_document_is_missing(first_run):
     _, out, _ = first_run
     con = connect(out)
-    reasons = dict(con.sql("SELECT step, count(*) FROM lineage WHERE action = 'dropped' GROUP BY 1").fetchall())
+    reasons = dict(con.execute("SELECT step, count(*) FROM lineage WHERE action = 'dropped' GROUP BY 1").fetchall())
     assert reasons.get("exact_dedup") == 1, reasons
     assert reasons.get("minhash_dedup") == 1, reasons
     assert reasons.get("decontam") == 1, reasons
-    q = dict(con.sql("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
+    q = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
     assert q == {"malformed_json": 1, "invalid_utf8": 1, "missing_text_field": 1, "empty_text": 1, "binary_file": 1}
-    survivor = con.sql(
+    survivor = con.execute(
         "SELECT dup_cluster_size FROM lineage WHERE step = 'exact_dedup' AND action = 'kept'"
     ).fetchall()
     assert survivor == [(2,)]
@@ -101,16 +103,16 @@ def test_why_each_expected_document_is_missing(first_run):
 def test_pii_redacted_and_recorded(first_run):
     _, out, _ = first_run
     con = connect(out)
-    text = con.sql("SELECT text FROM docs WHERE text LIKE '%librarian%'").fetchone()[0]
+    text = con.execute("SELECT text FROM docs WHERE text LIKE '%librarian%'").fetchone()[0]
     assert "anna.berg@example.org" not in text and "<EMAIL>" in text
-    mods = {r[0] for r in con.sql("SELECT reason FROM lineage WHERE action = 'modified'").fetchall()}
+    mods = {r[0] for r in con.execute("SELECT reason FROM lineage WHERE action = 'modified'").fetchall()}
     assert "pii_email" in mods
 
 
 def test_languages_and_partitions(first_run):
     _, out, _ = first_run
     con = connect(out)
-    langs = dict(con.sql("SELECT lang, count(*) FROM docs WHERE domain = 'web' GROUP BY 1").fetchall())
+    langs = dict(con.execute("SELECT lang, count(*) FROM docs WHERE domain = 'web' GROUP BY 1").fetchall())
     assert langs.get("fr") == 1 and langs.get("en", 0) >= 3
     parts = sorted(p.relative_to(out / "corpus" / "docs").parts[:2] for p in (out / "corpus" / "docs").rglob("*.parquet"))
     assert ("domain=code", "source=settings-repo") in parts and ("domain=web", "source=web-blog") in parts
@@ -153,7 +155,7 @@ def test_killed_run_resumes_without_duplicates(first_run, tmp_path):
     assert skipped["ingest"] and skipped["filter"] and not skipped["dedup_exact"]
     assert not list((out3 / "steps").glob("*.tmp-*"))
     con = connect(out3)
-    assert con.sql("SELECT count(*) - count(DISTINCT id) FROM docs").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) - count(DISTINCT id) FROM docs").fetchone()[0] == 0
     assert again["docs_final"] == summary["docs_final"]
     assert _files(out3 / "corpus") == _files(out / "corpus")
 
@@ -161,7 +163,7 @@ def test_killed_run_resumes_without_duplicates(first_run, tmp_path):
 def test_query_views_exist(first_run):
     _, out, _ = first_run
     con = connect(out)
-    names = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert {"docs", "lineage", "quarantine"} <= names
     with pytest.raises(duckdb.Error):
-        con.sql("SELECT no_such_column FROM docs").fetchall()
+        con.execute("SELECT no_such_column FROM docs").fetchall()
