@@ -3,7 +3,8 @@
 The chain order is fixed (cheap and decisive first, text-changing modifiers last so that nothing is
 redacted in a document that is dropped later), as in FineWeb's pipeline: langid, url_blocklist,
 gopher_repetition, gopher_quality, c4, fineweb, code, word_blocklist, toxicity, pii, secrets. Each table's keys are the filter's constructor arguments; `enabled = false`
-leaves the filter out; a filter with no table runs with its defaults.
+leaves the filter out; `domains = [...]` limits any filter to those document domains (quality
+heuristics are per domain); a filter with no table runs with its defaults.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import inspect
 from typing import Any
 
 from filters.base import Step
+from schemas import DOMAINS
 
 # config name -> (module, class), in chain order
 FILTERS: dict[str, tuple[str, str]] = {
@@ -50,12 +52,18 @@ def build_chain(config: dict[str, Any]) -> list[Step]:
             continue
         cls = getattr(importlib.import_module(module), cls_name)
         params = inspect.signature(cls.__init__).parameters
+        domains = table.pop("domains", None) if "domains" not in params else None
+        if domains is not None and (not isinstance(domains, list) or not set(domains) <= set(DOMAINS)):
+            raise FilterConfigError(f"[filters.{name}]: 'domains' must be a list drawn from {list(DOMAINS)}")
         bad = [k for k in table if k not in params]
         if bad:
             allowed = [p for p in params if p != "self"]
             raise FilterConfigError(f"[filters.{name}]: unknown key(s) {bad}; allowed: {allowed}")
         try:
-            chain.append(cls(**table))
+            step = cls(**table)
         except (TypeError, ValueError) as e:
             raise FilterConfigError(f"[filters.{name}]: {e}") from e
+        if domains is not None:
+            step.domains = frozenset(domains)
+        chain.append(step)
     return chain

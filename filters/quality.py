@@ -66,8 +66,8 @@ class _Tokenizer:
     def _build(self) -> None:
         from datatrove.utils.word_tokenizers import SpaCyTokenizer
 
-        tok = self._factory()
         try:
+            tok = self._factory()  # some tokenizers check their dependency in __init__, others on first use
             tok.word_tokenize("probe")
         except ImportError as e:  # the assigned tokenizer needs a package we do not install
             logger.warning("word tokenizer for %r unavailable (%s); using spaCy 'xx'", self.lang, e)

@@ -245,13 +245,34 @@ def _read_file_text(spec: SourceSpec, path: Path, location: str) -> str | Quaran
     return _check_text(spec, location, text, raw) or text
 
 
+_HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*: ")
+
+
+def strip_front_matter(text: str) -> str:
+    """Drop a leading YAML block (between `---` lines) or `Key: value` header block (RFC 822 style, as
+    in package METADATA), up to the first blank line; text without one is returned unchanged."""
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        return text[end + 5 :] if end >= 0 else text
+    head, sep, body = text.partition("\n\n")
+    if sep and all(_HEADER_LINE.match(line) or line[:1] in " \t" for line in head.splitlines()):
+        return body
+    return text
+
+
 def read_text(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
     """One document per text file."""
     text = _read_file_text(spec, path, rel)
     if isinstance(text, QuarantineRecord):
         yield text
-    else:
-        yield _make_doc(spec, rel, text, path=rel)
+        return
+    if spec.strip_front_matter:
+        text = strip_front_matter(text)
+        bad = _check_text(spec, rel, text, text[:200])
+        if bad:
+            yield bad
+            return
+    yield _make_doc(spec, rel, text, path=rel)
 
 
 # --- Code trees --------------------------------------------------------------------------------------

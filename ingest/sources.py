@@ -14,6 +14,8 @@ A sources file is TOML with one `[[source]]` table per input::
 `path` may start with a placeholder for text that ships with Python or an installed package, so the
 embedded default sources work on any machine: `{stdlib}`, `{site-packages}`, `{package:NAME}`.
 For `format = "code"`, `path` names the tree root(s) and `include` lists globs inside the tree.
+For `format = "text"`, `strip_front_matter = true` drops a leading YAML (`---`) or `Key: value` header
+block (Markdown front matter, package METADATA, e-mail headers) and keeps the body.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class SourceSpec:
     include: tuple[str, ...] = ("**/*",)
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     metadata_fields: tuple[str, ...] = field(default_factory=tuple)
+    strip_front_matter: bool = False
 
     def to_config(self) -> dict:
         """The parts of the spec that change what the reader produces (for fingerprints)."""
@@ -66,6 +69,7 @@ class SourceSpec:
             "include": list(self.include),
             "max_doc_bytes": self.max_doc_bytes,
             "metadata_fields": list(self.metadata_fields),
+            "strip_front_matter": self.strip_front_matter,
         }
 
 
@@ -135,7 +139,7 @@ def _as_tuple(value: object, where: str, key: str) -> tuple[str, ...]:
 
 _KNOWN_KEYS = {
     "name", "domain", "format", "path", "text_field", "license", "lang", "url_field", "include",
-    "max_doc_bytes", "metadata_fields",
+    "max_doc_bytes", "metadata_fields", "strip_front_matter",
 }  # fmt: skip
 
 
@@ -157,6 +161,8 @@ def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:
     max_bytes = entry.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)
     if not isinstance(max_bytes, int) or max_bytes <= 0:
         raise SourcesError(f"{where}: 'max_doc_bytes' must be a positive integer, got {max_bytes!r}")
+    if not isinstance(entry.get("strip_front_matter", False), bool):
+        raise SourcesError(f"{where}: 'strip_front_matter' must be true or false")
     for key in ("license", "lang", "url_field"):
         if key in entry and not isinstance(entry[key], str):
             raise SourcesError(f"{where}: '{key}' must be a string, got {entry[key]!r}")
@@ -172,6 +178,7 @@ def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:
         url_field=entry.get("url_field"),
         include=_as_tuple(entry.get("include", "**/*"), where, "include"),
         max_doc_bytes=max_bytes,
+        strip_front_matter=entry.get("strip_front_matter", False),
         metadata_fields=_as_tuple(entry["metadata_fields"], where, "metadata_fields")
         if "metadata_fields" in entry
         else (),

@@ -68,3 +68,12 @@ def test_build_chain_order_and_config_errors():
         build_chain({"sparkle": {}})
     with pytest.raises(FilterConfigError, match=r"\[filters.langid\]: unknown key\(s\) \['min_scor'\]"):
         build_chain({"langid": {"min_scor": 0.5}})
+
+
+def test_domains_key_limits_any_filter():
+    chain = build_chain({"gopher_quality": {"domains": ["web"]}, "word_blocklist": {"domains": ["web", "stem"]}})
+    by_name = {s.name: s for s in chain}
+    assert by_name["gopher_quality"].domains == frozenset({"web"})
+    assert by_name["word_blocklist"].domains == frozenset({"web", "stem"})
+    with pytest.raises(FilterConfigError, match="'domains'"):
+        build_chain({"c4": {"domains": ["poetry"]}})

@@ -220,3 +220,34 @@ def test_embedded_default_sources_cover_every_domain():
     code = next(s for s in specs if s.domain == "code")
     doc = next(r for r in read_source(code, limit=5) if isinstance(r, Document))
     assert doc.license == "PSF-2.0" and doc.metadata["language"] == "Python"
+
+
+@pytest.mark.parametrize(
+    "text, body",
+    [
+        ("Metadata-Version: 2.1\nName: pkg\nSummary: a thing\n  continued\n\nThe real description.\n", "The real description.\n"),
+        ("---\ntitle: Post\ntags: [a]\n---\nHello there.\n", "Hello there.\n"),
+        ("No header here.\n\nSecond paragraph.", "No header here.\n\nSecond paragraph."),
+    ],
+)
+def test_strip_front_matter(text, body):
+    from ingest.readers import strip_front_matter
+
+    assert strip_front_matter(text) == body
+
+
+def test_text_source_with_only_front_matter_is_quarantined_as_empty(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\n\n")
+    (data / "README.md").write_text("---\ntitle: x\n---\nBody text of the readme.\n")
+    recs = _read_all(_write_sources(tmp_path, """
+[[source]]
+name = "t"
+domain = "web"
+format = "text"
+path = "data/*"
+strip_front_matter = true
+"""))
+    assert _reasons(recs) == Counter(empty_text=1)
+    assert [r.text for r in recs if isinstance(r, Document)] == ["Body text of the readme.\n"]
