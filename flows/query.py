@@ -1,8 +1,10 @@
 """`python -m flows.query [--out DIR] "SQL"`: ask DuckDB about a run.
 
 Views: `docs` (the final corpus, Hive-partitioned by domain and source), `lineage` (every drop,
-change and keep decision), `quarantine` (records that could not be read, with their reason), and
-`shards` once a stage has tokenized (see flows/shards).
+change and keep decision; once a stage has tokenized, each document's `final` row also says in which
+shard and at which token offset it landed), `quarantine` (records that could not be read, with their
+reason), and `shards` (one row per document piece per packed sequence: stage, shard, offset,
+num_tokens, ...) once a stage has tokenized.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ EXAMPLES = """examples:
   python -m flows.query "SELECT step, action, reason, score FROM lineage WHERE doc_id = '<id>'"
   python -m flows.query "SELECT dup_cluster_id, any_value(dup_cluster_size) AS size FROM lineage
                          WHERE dup_cluster_id IS NOT NULL GROUP BY 1 ORDER BY size DESC LIMIT 10"
+  python -m flows.query "SELECT stage, domain, sum(num_tokens) AS tokens FROM shards GROUP BY ALL"
 """
 
 
@@ -29,26 +32,43 @@ def connect(run_dir: Path):
             f"no finished corpus under {run_dir}; run `python -m flows.stage general --out {run_dir}` first"
         )
     con = duckdb.connect()
-    views = {
-        "docs": (corpus / "docs", True),
-        "lineage": (corpus / "lineage", False),
-        "quarantine": (corpus / "quarantine", False),
-        "shards": (run_dir / "shards", False),
-    }
+    views = {"docs": (corpus / "docs", True), "lineage_steps": (corpus / "lineage", False),
+             "quarantine": (corpus / "quarantine", False)}  # fmt: skip
     for name, (directory, hive) in views.items():
-        if not any(directory.rglob("*.parquet")):
-            continue
-        glob = str(directory / "**" / "*.parquet").replace("'", "''")
-        con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = {str(hive).lower()})"
-        )
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_glob(directory)}, "
+                    f"hive_partitioning = {str(hive).lower()})")  # fmt: skip
+    placements = sorted((run_dir / "shards").glob("*/placements/*.parquet"))
+    if not placements:
+        con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_steps")
+        return con
+    # One row per document piece per packed sequence; the stage is the folder under shards/.
+    con.execute(
+        "CREATE VIEW shards AS SELECT regexp_extract(filename, '.*/shards/([^/]+)/placements/', 1) AS stage, "
+        f"* EXCLUDE (filename) FROM read_parquet({_glob(run_dir / 'shards', '*/placements/*.parquet')}, "
+        "filename = true)"
+    )
+    # The lineage gains, on each document's `final` row, where its tokens first landed in each stage.
+    con.execute(
+        """CREATE VIEW lineage AS
+        SELECT l.*, s.stage AS shard_stage, s.shard, s."offset" AS shard_offset
+        FROM lineage_steps l LEFT JOIN (
+            SELECT DISTINCT ON (doc_id, stage) doc_id, stage, shard, "offset"
+            FROM shards ORDER BY doc_id, stage, shard, "offset"
+        ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
+    )
     return con
+
+
+def _glob(directory: Path, pattern: str = "**/*.parquet") -> str:
+    """A quoted SQL string literal of a Parquet glob."""
+    return "'" + str(directory / pattern).replace("'", "''") + "'"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flows.query",
-        description="Run SQL over a corpusforge run with DuckDB. Views: docs, lineage, quarantine, shards.",
+        description="Run SQL over a corpusforge run with DuckDB. Views: docs, lineage, quarantine, shards "
+        "(shards once a stage has tokenized).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

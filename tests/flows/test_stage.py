@@ -45,6 +45,15 @@ ngram = 13
 name = "mini_eval"
 path = "{evalset}"
 fields = ["question"]
+[mixture]
+seed = 7
+[mixture.domains]
+web = 0.6
+stem = 0.2
+code = 0.2
+[shards]
+tokenizer = "o200k_harmony"
+seq_len = 64
 """
     )
     return cfg
@@ -167,3 +176,24 @@ def test_query_views_exist(first_run):
     assert {"docs", "lineage", "quarantine"} <= names
     with pytest.raises(duckdb.Error):
         con.execute("SELECT no_such_column FROM docs").fetchall()
+
+
+def test_stage_ends_with_verified_shards_that_lineage_points_to(first_run):
+    _, out, summary = first_run
+    manifest_path = out / "shards" / "general" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["seq_len"] == 64 and manifest["dtype"] == "uint32"
+    assert manifest["total_tokens"] == summary["shards"]["total_tokens"] > 0
+    from sharding.manifest import verify_manifest
+
+    assert verify_manifest(manifest_path) == []
+    con = connect(out)
+    placed = con.execute(
+        "SELECT count(DISTINCT s.doc_id), count(DISTINCT s.doc_id) FILTER (WHERE d.id IS NULL) "
+        "FROM shards s LEFT JOIN docs d ON d.id = s.doc_id"
+    ).fetchone()
+    assert placed[0] > 0 and placed[1] == 0  # only final documents are tokenized
+    final_rows = con.execute(
+        "SELECT count(*) FROM lineage WHERE step = 'final' AND shard IS NOT NULL AND shard_offset >= 0"
+    ).fetchone()[0]
+    assert final_rows == placed[0]

@@ -1,0 +1,182 @@
+"""A stage's data mixture: per-domain weights, per-source multipliers and repetition caps, turned into a
+token budget per source.
+
+The `[mixture]` table of `configs/stages/<stage>.toml`::
+
+    [mixture]
+    seed = 1234
+    max_repeats = 4.0            # default cap: a source is seen at most 4 times in a stage
+    # total_tokens = 1_000_000   # optional stage budget; default: the corpus size (one pass at natural shares)
+    [mixture.domains]            # target share of the stage's tokens per domain (normalised over present ones)
+    web = 0.5
+    stem = 0.3
+    code = 0.2
+    [mixture.sources.gsm8k]      # optional per source: multiplier within its domain, own cap
+    weight = 2.0
+    max_repeats = 2.0
+
+Planning: a domain gets `share_d * total`; within a domain, sources share it in proportion to
+`weight_s * available_s`. A source never exceeds `max_repeats * available_s`; what a capped source cannot
+take goes to the uncapped ones (water-filling). Realisation (`epochs = budget / available`): whole
+passes over the source, then a seeded sample of documents for the fractional pass.
+
+The default cap of 4 follows Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models",
+arXiv 2305.16264): up to ~4 epochs of repeated data are about as good as unique data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import DOMAINS
+
+DEFAULT_MAX_REPEATS = 4.0  # Muennighoff et al. 2023
+_KEYS = {"seed", "max_repeats", "total_tokens", "domains", "sources"}
+
+
+@dataclass(frozen=True)
+class SourceMix:
+    weight: float = 1.0
+    max_repeats: float | None = None
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    """The `[mixture]` table, validated.
+
+    Args:
+        domains: target share per domain (any positive scale; normalised over domains present).
+        sources: per-source multiplier within its domain and optional own repetition cap.
+        max_repeats: default cap on passes over a source (>= 0; 0 excludes the source).
+        total_tokens: stage budget in tokens (EOT included); None = the available corpus size.
+        seed: seed of the fractional-pass samples and the document shuffle.
+    """
+
+    domains: dict[str, float] = field(default_factory=lambda: {d: 1.0 for d in DOMAINS})
+    sources: dict[str, SourceMix] = field(default_factory=dict)
+    max_repeats: float = DEFAULT_MAX_REPEATS
+    total_tokens: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for d, w in self.domains.items():
+            if d not in DOMAINS:
+                raise ValueError(f"[mixture.domains] unknown domain {d!r}; known: {list(DOMAINS)}")
+            if w < 0:
+                raise ValueError(f"[mixture.domains] {d} = {w}: weights must be >= 0")
+        if self.max_repeats < 0:
+            raise ValueError(f"[mixture] max_repeats = {self.max_repeats}: must be >= 0")
+        if self.total_tokens is not None and self.total_tokens <= 0:
+            raise ValueError(f"[mixture] total_tokens = {self.total_tokens}: must be > 0 (or absent)")
+        for s, m in self.sources.items():
+            if m.weight < 0 or (m.max_repeats is not None and m.max_repeats < 0):
+                raise ValueError(f"[mixture.sources.{s}] weight and max_repeats must be >= 0, got {m}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any] | None) -> "MixtureConfig":
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - _KEYS
+        if unknown:
+            raise ValueError(f"[mixture] unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+        sources = {}
+        for name, s in cfg.get("sources", {}).items():
+            bad = set(s) - {"weight", "max_repeats"}
+            if bad:
+                raise ValueError(f"[mixture.sources.{name}] unknown key(s) {sorted(bad)}; allowed: weight, max_repeats")
+            sources[name] = SourceMix(float(s.get("weight", 1.0)), s.get("max_repeats"))
+        return cls(
+            domains={k: float(v) for k, v in cfg.get("domains", {d: 1.0 for d in DOMAINS}).items()},
+            sources=sources,
+            max_repeats=float(cfg.get("max_repeats", DEFAULT_MAX_REPEATS)),
+            total_tokens=cfg.get("total_tokens"),
+            seed=int(cfg.get("seed", 0)),
+        )
+
+    def cap(self, source: str) -> float:
+        m = self.sources.get(source)
+        return float(m.max_repeats) if m is not None and m.max_repeats is not None else self.max_repeats
+
+    def weight(self, source: str) -> float:
+        m = self.sources.get(source)
+        return m.weight if m is not None else 1.0
+
+
+@dataclass
+class SourceBudget:
+    """One row of the budget table (tokens include one end-of-text per document)."""
+
+    source: str
+    domain: str
+    docs: int
+    available: int
+    share: float = 0.0  # target fraction of the stage
+    budget: int = 0
+    cap: float = 0.0
+    realized: int | None = None  # tokens actually selected (whole documents)
+
+    @property
+    def epochs(self) -> float:
+        return self.budget / self.available if self.available else 0.0
+
+
+def plan_budget(available: dict[tuple[str, str], tuple[int, int]], cfg: MixtureConfig) -> list[SourceBudget]:
+    """Token budget per source.
+
+    Args:
+        available: (domain, source) -> (documents, tokens available incl. one EOT per document).
+        cfg: the stage's mixture.
+
+    Returns:
+        one `SourceBudget` per source, sorted by (domain, source).
+    """
+    rows = [SourceBudget(s, d, n, t, cap=cfg.cap(s)) for (d, s), (n, t) in sorted(available.items())]
+    present = {r.domain for r in rows if r.available > 0}
+    dom_w = {d: cfg.domains.get(d, 0.0) for d in present}
+    total_w = sum(dom_w.values())
+    if total_w <= 0:
+        return rows
+    for d in present:
+        members = [r for r in rows if r.domain == d]
+        mass = sum(cfg.weight(r.source) * r.available for r in members)
+        for r in members:
+            r.share = (dom_w[d] / total_w) * (cfg.weight(r.source) * r.available / mass if mass else 0.0)
+    total = cfg.total_tokens if cfg.total_tokens is not None else sum(r.available for r in rows)
+    # Water-filling: give each source share * remaining; capped ones take their cap and leave the pool.
+    budgets = {r.source: 0.0 for r in rows}
+    open_rows = [r for r in rows if r.share > 0 and r.cap > 0]
+    remaining = float(total)
+    while open_rows and remaining > 1e-9:
+        mass = sum(r.share for r in open_rows)
+        capped = [r for r in open_rows if remaining * r.share / mass >= r.cap * r.available]
+        if not capped:
+            for r in open_rows:
+                budgets[r.source] = remaining * r.share / mass
+            break
+        for r in capped:
+            budgets[r.source] = r.cap * r.available
+            remaining -= r.cap * r.available
+        open_rows = [r for r in open_rows if r not in capped]
+    for r in rows:
+        r.budget = int(round(budgets[r.source]))
+    return rows
+
+
+def format_budget_table(stage: str, rows: list[SourceBudget], tokenizer: str, seq_len: int, estimated: bool) -> str:
+    """The per-source token budget as a fixed-width table (`--dry-run` prints it)."""
+    kind = "estimated from bytes" if estimated else "exact"
+    total = sum(r.budget for r in rows)
+    lines = [
+        f"stage {stage!r}: tokenizer {tokenizer}, seq_len {seq_len:,}, token counts {kind}",
+        f"{'domain':<7}{'source':<24}{'docs':>9}{'available':>14}{'share':>8}{'budget':>14}{'epochs':>8}{'cap':>6}"
+        + ("" if estimated else f"{'selected':>14}"),
+    ]
+    for r in rows:
+        line = (f"{r.domain:<7}{r.source[:23]:<24}{r.docs:>9,}{r.available:>14,}{r.share:>8.1%}{r.budget:>14,}"
+                f"{r.epochs:>8.2f}{r.cap:>6.1f}")  # fmt: skip
+        if not estimated:
+            line += f"{r.realized or 0:>14,}"
+        lines.append(line)
+    lines.append(f"{'total':<31}{sum(r.docs for r in rows):>9,}{sum(r.available for r in rows):>14,}{'':>8}{total:>14,}"
+                 f"   ≈ {total // max(seq_len, 1):,} sequences of {seq_len:,}")  # fmt: skip
+    return "\n".join(lines)
