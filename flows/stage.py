@@ -101,6 +101,15 @@ def shards_task(upstream: dict[str, Any], run_dir: Path, cfg: StageConfig, dry_r
                               dry_run=dry_run)  # fmt: skip
 
 
+@task(cache_policy=NO_CACHE)
+def train_task(shards: dict[str, Any], run_dir: Path, cfg: StageConfig, steps: int) -> dict[str, Any]:
+    # torch is imported here only: the data path never needs it.
+    from trainer.train import train_from_manifest
+
+    result = train_from_manifest(shards["manifest"], steps, config=cfg.train_config, out_dir=run_dir / "train")
+    return {k: v for k, v in result.items() if k != "losses"}
+
+
 def _remove_tree(path: Path) -> None:
     import shutil
 
@@ -109,7 +118,8 @@ def _remove_tree(path: Path) -> None:
 
 @flow(name="corpusforge-stage", log_prints=True)
 def stage_flow(stage: str = "general", sources: str | None = None, out: str | None = None,
-               limit: int | None = None, config: str | None = None, dry_run: bool = False) -> dict[str, Any]:  # fmt: skip
+               limit: int | None = None, config: str | None = None, dry_run: bool = False,
+               train_steps: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Run one curriculum stage end to end and return its funnel.
 
     Args:
@@ -119,6 +129,8 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         limit: read at most this many records per source.
         config: stage config file; defaults to configs/stages/<stage>.toml.
         dry_run: build (or reuse) the filtered corpus, print the token budget per source, write no shards.
+        train_steps: then train the bundled MoE trainer on the stage's manifest for this many steps
+            (continuing from the previous stage's checkpoint; config from the stage's `[train]` table).
     """
     cfg = load_stage_config(stage, Path(config) if config else None)
     specs = load_sources(Path(sources) if sources else cfg.sources)
@@ -145,6 +157,7 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         funnel.append(_row("decontam", last))
     final = finalize_task([*ingested, last], last_dir, step_dirs, ingest_dirs, run_dir)
     shards = shards_task(final, run_dir, cfg, dry_run)
+    trained = train_task(shards, run_dir, cfg, train_steps) if train_steps and not dry_run else None
 
     summary = {
         "stage": cfg.stage,
@@ -155,6 +168,7 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         "dropped": sum(sum(r["dropped"].values()) for r in funnel),
         "funnel": funnel,
         "shards": {k: v for k, v in shards.items() if k != "table"},
+        "train": trained,
     }
     atomic_write_json(run_dir / "funnel.json", summary)
     print(format_funnel(summary))
@@ -224,10 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="stage config file (default: configs/stages/<stage>.toml)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the token budget per source and domain for the stage's mixture; write no shards")
+    parser.add_argument("--train-steps", type=int, metavar="N",
+                        help="then train the bundled MoE trainer on the stage's manifest for N steps "
+                        "(resumes; continues from the previous stage's checkpoint)")
     parser.add_argument("--json", action="store_true", help="print the funnel as JSON at the end")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit <= 0:
         parser.error("--limit must be a positive integer")
+    if args.train_steps is not None and args.train_steps <= 0:
+        parser.error("--train-steps must be a positive integer")
     try:  # check the config and sources before Prefect starts, for a short error instead of a trace
         load_sources(Path(args.sources) if args.sources else load_stage_config(args.stage, args.config).sources)
     except (SourcesError, ConfigError) as e:
@@ -235,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = stage_flow(stage=args.stage, sources=args.sources, out=args.out, limit=args.limit,
-                             config=args.config, dry_run=args.dry_run)  # fmt: skip
+                             config=args.config, dry_run=args.dry_run, train_steps=args.train_steps)  # fmt: skip
     except (SourcesError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

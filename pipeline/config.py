@@ -7,6 +7,7 @@ A stage file (`configs/stages/<stage>.toml`) holds::
     [dedup.exact] / [dedup.minhash]       # near-dup parameters
     [decontam] + [[decontam.eval_sets]]   # evaluation sets to decontaminate against
     [mixture] / [shards]                  # token budget per domain/source, tokenizer, seq_len (sharding/)
+    [train] config = "../trainer/x.toml"  # trainer config used by `--train-steps N`
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ class StageConfig:
     decontam: dict[str, Any] = field(default_factory=dict)
     mixture: dict[str, Any] = field(default_factory=dict)
     shards: dict[str, Any] = field(default_factory=dict)
+    train_config: Path | None = None  # configs/trainer/*.toml used by --train-steps
 
 
-_TOP_KEYS = {"stage", "sources", "filters", "dedup", "decontam", "mixture", "shards"}
+_TOP_KEYS = {"stage", "sources", "filters", "dedup", "decontam", "mixture", "shards", "train"}
 
 
 def load_stage_config(stage: str, config_path: Path | None = None) -> StageConfig:
@@ -53,7 +55,7 @@ def load_stage_config(stage: str, config_path: Path | None = None) -> StageConfi
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
-    for key in ("filters", "dedup", "decontam", "mixture", "shards"):
+    for key in ("filters", "dedup", "decontam", "mixture", "shards", "train"):
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{path}: '{key}' must be a table")
     if "sources" not in data or not isinstance(data["sources"], str):
@@ -67,4 +69,5 @@ def load_stage_config(stage: str, config_path: Path | None = None) -> StageConfi
         decontam=data.get("decontam", {}),
         mixture=data.get("mixture", {}),
         shards=data.get("shards", {}),
+        train_config=(path.parent / data["train"]["config"]).resolve() if "config" in data.get("train", {}) else None,
     )

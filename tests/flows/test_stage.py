@@ -197,3 +197,26 @@ def test_stage_ends_with_verified_shards_that_lineage_points_to(first_run):
         "SELECT count(*) FROM lineage WHERE step = 'final' AND shard IS NOT NULL AND shard_offset >= 0"
     ).fetchone()[0]
     assert final_rows == placed[0]
+
+
+def test_train_steps_hands_the_manifest_to_the_trainer(first_run, tmp_path):
+    pytest.importorskip("torch")
+    root, out, _ = first_run
+    out4 = tmp_path / "run4"
+    shutil.copytree(out, out4)
+    trainer_cfg = tmp_path / "trainer.toml"
+    trainer_cfg.write_text(
+        "[model]\nvocab_size = 0\nhidden_size = 32\nnum_hidden_layers = 1\nnum_attention_heads = 2\n"
+        "num_key_value_heads = 1\nhead_dim = 16\nnum_experts = 4\nnum_experts_per_tok = 2\n"
+        "moe_intermediate_size = 32\nmax_position_embeddings = 64\n"
+        "[train]\nbatch_size = 2\nseq_len = 0\nwarmup_steps = 1\ndevice = 'cpu'\ndtype = 'fp32'\n"
+    )
+    stage_cfg = tmp_path / "stage.toml"
+    stage_cfg.write_text((root / "stage.toml").read_text() + f'\n[train]\nconfig = "{trainer_cfg}"\n')
+    kwargs = dict(stage="general", sources=str(root / "sources.toml"), out=str(out4), config=str(stage_cfg))
+    summary = stage_flow(**kwargs, train_steps=2)
+    assert all(row["skipped"] for row in summary["funnel"])  # the data path was cached
+    assert summary["train"]["steps"] == 2 and summary["train"]["start_step"] == 0
+    assert (out4 / "train" / "checkpoint.pt").is_file()
+    again = stage_flow(**kwargs, train_steps=3)  # resumes from the checkpoint, one more step
+    assert again["train"]["start_step"] == 2 and again["train"]["steps"] == 3

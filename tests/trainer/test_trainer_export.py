@@ -1,0 +1,90 @@
+"""Export to a Hugging Face Qwen3-MoE folder: transformers loads it, its logits match ours, it generates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from trainer_shards import EOT_ID, byte_hf_tokenizer_json, byte_tokens, write_manifest
+
+from trainer.config import Config, ModelConfig, TrainConfig
+from trainer.export_hf import export_hf
+from trainer.model import MoETransformer
+from trainer.train import load_checkpoint, train_from_manifest
+
+TEXT = ["The quick brown fox jumps over the lazy dog. " * 3, "Mixture of experts routes each token to k of E experts."]
+
+
+def _trained(tmp_path: Path, **model) -> Path:
+    m = {
+        "vocab_size": 512,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "max_position_embeddings": 256,
+    }
+    m.update(model)
+    cfg = Config(model=ModelConfig(**m), train=TrainConfig(batch_size=2, lr=1e-2, warmup_steps=1, device="cpu",
+                                                            dtype="fp32", init_from=""))  # fmt: skip
+    manifest = write_manifest(tmp_path / "shards", byte_tokens(TEXT * 20), seq_len=64)
+    return Path(train_from_manifest(manifest, 4, cfg, tmp_path / "train", log=lambda s: None)["checkpoint"])
+
+
+def _ours(ckpt: Path) -> MoETransformer:
+    state = load_checkpoint(ckpt)
+    model = MoETransformer(ModelConfig(**state["config"]["model"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+@pytest.mark.parametrize("model_kw", [{}, {"rope_theta": 1e6, "max_position_embeddings": 1024, "norm_topk_prob": False,
+                                           "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+                                                            "original_max_position_embeddings": 256}}],
+                         ids=["plain", "abf_yarn"])  # fmt: skip
+def test_export_loads_in_transformers_and_logits_match(tmp_path: Path, model_kw: dict):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ckpt = _trained(tmp_path, **model_kw)
+    out = export_hf(ckpt, tmp_path / "hf", byte_hf_tokenizer_json(tmp_path / "tokenizer.json"))
+    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json",
+                                                "tokenizer_config.json", "generation_config.json"}  # fmt: skip
+    cfg = json.loads((out / "config.json").read_text())
+    assert (
+        cfg["model_type"] == "qwen3_moe"
+        and cfg["num_experts"] == 4
+        and cfg["rope_theta"] == model_kw.get("rope_theta", 10000.0)
+    )
+    hf = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    assert type(hf).__name__ == "Qwen3MoeForCausalLM"
+    tok = AutoTokenizer.from_pretrained(out)
+    ids = tok("Experts route tokens; the fox jumps.", return_tensors="pt").input_ids
+    assert ids[0].tolist() == list(b"Experts route tokens; the fox jumps.")
+    ours = _ours(ckpt)
+    with torch.no_grad():
+        ref = hf(ids).logits
+        mine, _ = ours(ids)
+    torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-4)
+    gen = hf.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=EOT_ID, pad_token_id=EOT_ID)
+    # Greedy continuation equals ours, token by token.
+    seq = ids
+    with torch.no_grad():
+        for _ in range(gen.shape[1] - ids.shape[1]):
+            seq = torch.cat([seq, ours(seq)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert gen.tolist() == seq.tolist()
+    assert isinstance(tok.decode(gen[0]), str)
+
+
+def test_export_refuses_what_qwen3_moe_cannot_represent(tmp_path: Path):
+    ckpt = _trained(tmp_path, shared_expert_intermediate_size=16)
+    with pytest.raises(ValueError, match="Qwen3-MoE has no shared expert"):
+        export_hf(ckpt, tmp_path / "hf", byte_hf_tokenizer_json(tmp_path / "tokenizer.json"))
+    ckpt = _trained(tmp_path / "b", moe_balancing="aux_free", router_bias_update_rate=0.01)
+    with pytest.raises(ValueError, match="aux-loss-free selection bias"):
+        export_hf(ckpt, tmp_path / "hf2", byte_hf_tokenizer_json(tmp_path / "tokenizer.json"))

@@ -1,0 +1,251 @@
+"""Model kernels against references on small shapes: inline float64 formulas and transformers' Qwen3-MoE."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+from trainer.config import ConfigError, ModelConfig
+from trainer.model import (
+    Attention,
+    MoE,
+    MoETransformer,
+    Router,
+    fused_linear_cross_entropy,
+    load_balancing_loss,
+    rope_inv_freq,
+)
+
+
+def small_cfg(**kw) -> ModelConfig:
+    base = {"vocab_size": 96, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 8, "num_experts": 6, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 16, "max_position_embeddings": 64}  # fmt: skip
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+def naive_attention(attn: Attention, x, cfg: ModelConfig):
+    """Textbook GQA: explicit per-head loops, pairwise RoPE rotation, masked softmax, float64."""
+    B, S, _D = x.shape
+    H, G, Hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+
+    def rms(v, w):
+        return w * v / torch.sqrt((v * v).mean(-1, keepdim=True) + cfg.rms_norm_eps)
+
+    q = rms((x @ attn.q_proj.weight.T).view(B, S, H, Hd), attn.q_norm.weight)
+    k = rms((x @ attn.k_proj.weight.T).view(B, S, G, Hd), attn.k_norm.weight)
+    v = (x @ attn.v_proj.weight.T).view(B, S, G, Hd)
+    half = Hd // 2
+    inv = 1.0 / cfg.rope_theta ** (torch.arange(half, dtype=torch.float64) * 2 / Hd)
+    ang = torch.arange(S, dtype=torch.float64)[:, None] * inv[None, :]  # (S, Hd/2)
+
+    def rot(t):  # pairs (i, i + Hd/2) rotate by position * inv_freq_i
+        a, b = t[..., :half], t[..., half:]
+        c, s = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
+        return torch.cat([a * c - b * s, a * s + b * c], dim=-1)
+
+    q, k = rot(q), rot(k)
+    out = torch.zeros(B, S, H, Hd, dtype=x.dtype)
+    mask = torch.ones(S, S, dtype=torch.bool).tril()
+    for h in range(H):
+        g = h // (H // G)  # query head h reads key/value head h // (H/G)
+        scores = torch.einsum("bsd,btd->bst", q[:, :, h], k[:, :, g]) / math.sqrt(Hd)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        out[:, :, h] = torch.einsum("bst,btd->bsd", scores.softmax(-1), v[:, :, g])
+    return out.reshape(B, S, H * Hd) @ attn.o_proj.weight.T
+
+
+def test_gqa_attention_matches_naive_float64():
+    torch.manual_seed(0)
+    cfg = small_cfg()
+    attn = Attention(cfg).double()
+    with torch.no_grad():
+        attn.q_norm.weight.uniform_(0.5, 1.5)
+        attn.k_norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(2, 11, cfg.hidden_size, dtype=torch.float64, requires_grad=True)
+    from trainer.model import RotaryEmbedding
+
+    cos, sin = RotaryEmbedding(cfg).double()(11, x.device)
+    ours = attn(x, cos.double(), sin.double())
+    ref = naive_attention(attn, x, cfg)
+    torch.testing.assert_close(ours, ref, rtol=1e-7, atol=1e-9)
+    g = torch.randn_like(ours)
+    grads = torch.autograd.grad(ours, [x, attn.k_proj.weight, attn.q_norm.weight], g)
+    ref_grads = torch.autograd.grad(ref, [x, attn.k_proj.weight, attn.q_norm.weight], g)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_attention_is_causal():
+    torch.manual_seed(0)
+    cfg = small_cfg()
+    model = MoETransformer(cfg).double().eval()
+    ids = torch.randint(0, cfg.vocab_size, (1, 12))
+    changed = ids.clone()
+    changed[0, 8:] = (changed[0, 8:] + 1) % cfg.vocab_size
+    a, _ = model(ids)
+    b, _ = model(changed)
+    torch.testing.assert_close(a[0, :8], b[0, :8])
+    assert not torch.allclose(a[0, 8:], b[0, 8:])
+
+
+def _hf_moe(cfg: ModelConfig, ours: MoE):
+    from transformers import Qwen3MoeConfig
+    from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeSparseMoeBlock
+
+    hf_cfg = Qwen3MoeConfig(hidden_size=cfg.hidden_size, moe_intermediate_size=cfg.moe_intermediate_size,
+                            num_experts=cfg.num_experts, num_experts_per_tok=cfg.num_experts_per_tok,
+                            norm_topk_prob=cfg.norm_topk_prob)  # fmt: skip
+    hf = Qwen3MoeSparseMoeBlock(hf_cfg).double()
+    with torch.no_grad():
+        hf.gate.weight.copy_(ours.gate.weight)
+        hf.experts.gate_up_proj.copy_(ours.experts.w13_E2FD)
+        hf.experts.down_proj.copy_(ours.experts.w2_EDF)
+    return hf
+
+
+@pytest.mark.parametrize("norm_topk_prob", [True, False])
+def test_moe_block_matches_transformers_qwen3_sparse_block(norm_topk_prob):
+    torch.manual_seed(1)
+    cfg = small_cfg(norm_topk_prob=norm_topk_prob)
+    ours = MoE(cfg).double()
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    hf = _hf_moe(cfg, ours)
+    x = torch.randn(3, 17, cfg.hidden_size, dtype=torch.float64, requires_grad=True)
+    y, _aux = ours(x)
+    y_ref = hf(x)
+    # NOTE: transformers' router softmax always runs in fp32 (ours follows the input up to fp64), so the
+    # float64 comparison holds to fp32 rounding of the gate weights, not to fp64 precision.
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(y)
+    ours_grads = torch.autograd.grad(y, [x, ours.experts.w13_E2FD, ours.experts.w2_EDF, ours.gate.weight], g)
+    hf_grads = torch.autograd.grad(y_ref, [x, hf.experts.gate_up_proj, hf.experts.down_proj, hf.gate.weight], g)
+    for a, b in zip(ours_grads, hf_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # With the same fp32-rounded gate weights the expert math agrees to fp64 precision.
+    x_TD = x.reshape(-1, cfg.hidden_size)
+    p32, idx = torch.softmax((x_TD @ ours.gate.weight.T).float(), dim=-1).topk(2, dim=-1)
+    w32 = (p32 / p32.sum(-1, keepdim=True) if norm_topk_prob else p32).double()
+    order = torch.argsort(idx.flatten(), stable=True)
+    y_exp = ours.experts(x_TD[order // 2], torch.bincount(idx.flatten(), minlength=6))
+    y_exact = torch.zeros(51, cfg.hidden_size, dtype=torch.float64).index_add_(
+        0, order // 2, y_exp * w32.flatten()[order, None]
+    )
+    torch.testing.assert_close(y_exact.view_as(y_ref), y_ref, rtol=1e-10, atol=1e-12)
+    # Every token reaches exactly K experts: the per-expert counts sum to T*K (dropless).
+    assert int(ours.gate.tokens_per_expert_E.sum()) == 3 * 17 * cfg.num_experts_per_tok
+
+
+def test_load_balancing_loss_matches_transformers():
+    from transformers.models.qwen3_moe.modeling_qwen3_moe import load_balancing_loss_func
+
+    torch.manual_seed(2)
+    logits = torch.randn(40, 6, dtype=torch.float64) * 2
+    probs = logits.softmax(-1)
+    topk = probs.topk(2, dim=-1).indices
+    ours = load_balancing_loss(probs, topk)
+    ref = load_balancing_loss_func((logits,), num_experts=6, top_k=2)
+    torch.testing.assert_close(ours, ref.to(ours.dtype))
+    # Perfectly uniform routing gives the minimum, K.
+    uniform = torch.full((6, 6), 1 / 6, dtype=torch.float64)
+    idx = torch.tensor([[i, (i + 1) % 6] for i in range(6)])
+    assert float(load_balancing_loss(uniform, idx)) == pytest.approx(2.0)
+
+
+def test_aux_free_bias_only_selects_and_moves_toward_balance():
+    torch.manual_seed(3)
+    cfg = small_cfg(moe_balancing="aux_free", router_bias_update_rate=0.01, num_experts=4, num_experts_per_tok=1)
+    router = Router(cfg).double()
+    with torch.no_grad():
+        router.weight.zero_()
+        router.weight[0, 0] = 5.0  # every token with x[0] > 0 prefers expert 0
+    x = torch.randn(64, cfg.hidden_size, dtype=torch.float64).abs()
+    _probs, idx, _w = router(x)
+    assert (idx == 0).all()
+    router.tokens_per_expert_E += torch.bincount(idx.flatten(), minlength=4).double()
+    router.update_bias()
+    assert router.expert_bias_E[0] == pytest.approx(-0.01) and (router.expert_bias_E[1:] == 0.01).all()
+    with torch.no_grad():
+        router.expert_bias_E.copy_(torch.tensor([-10.0, 10.0, 0.0, 0.0]))
+    probs2, idx2, w2 = router(x)
+    assert (idx2 == 1).all()  # the bias changed the choice ...
+    torch.testing.assert_close(w2[:, 0], probs2[:, 1] / probs2[:, 1])  # ... and (renormalised) weight is 1
+    cfg_raw = small_cfg(moe_balancing="aux_free", norm_topk_prob=False, num_experts=4, num_experts_per_tok=1)
+    r2 = Router(cfg_raw).double()
+    r2.load_state_dict(router.state_dict())
+    _, _idx3, w3 = r2(x)
+    torch.testing.assert_close(w3[:, 0], probs2[:, 1])  # the gate weight is the unbiased probability
+
+
+def test_shared_expert_adds_a_dense_path():
+    torch.manual_seed(4)
+    cfg = small_cfg(shared_expert_intermediate_size=24)
+    moe = MoE(cfg).double()
+    for p in moe.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(2, 5, cfg.hidden_size, dtype=torch.float64)
+    y, _ = moe(x)
+    shared = moe.shared_expert(x)
+    with torch.no_grad():
+        moe.shared_expert.down_proj.weight.zero_()
+    y_routed, _ = moe(x)
+    torch.testing.assert_close(y, y_routed + shared)
+
+
+@pytest.mark.parametrize(
+    "factor,orig,theta,head_dim",
+    [(4.0, 256, 1e6, 64), (8.0, 4096, 1e4, 128), (2.0, 32768, 1e6, 32), (32.0, 2048, 5e5, 64)],
+)
+def test_yarn_frequencies_match_transformers(factor, orig, theta, head_dim):
+    from transformers import Qwen3MoeConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    rs = {"rope_type": "yarn", "factor": factor, "original_max_position_embeddings": orig}
+    cfg = small_cfg(head_dim=head_dim, rope_theta=theta, rope_scaling=rs, max_position_embeddings=int(orig * factor))
+    hf_cfg = Qwen3MoeConfig(head_dim=head_dim, max_position_embeddings=int(orig * factor),
+                            rope_parameters={**rs, "rope_theta": theta})  # fmt: skip
+    ref_inv, ref_scale = ROPE_INIT_FUNCTIONS["yarn"](hf_cfg, "cpu")
+    ours_inv, ours_scale = rope_inv_freq(cfg)
+    torch.testing.assert_close(ours_inv.float(), ref_inv, rtol=2e-6, atol=0)
+    assert ours_scale == pytest.approx(ref_scale) == pytest.approx(0.1 * math.log(factor) + 1)
+    # YaRN leaves the fastest dimension alone and interpolates the slowest by 1/factor.
+    plain, _ = rope_inv_freq(small_cfg(head_dim=head_dim, rope_theta=theta))
+    assert ours_inv[0] == plain[0]
+    assert float(ours_inv[-1]) == pytest.approx(float(plain[-1]) / factor)
+
+
+def test_abf_raises_the_base():
+    low, _ = rope_inv_freq(small_cfg(rope_theta=1e4))
+    high, _ = rope_inv_freq(small_cfg(rope_theta=1e6))
+    assert low[0] == high[0] == 1.0 and (high[1:] < low[1:]).all()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1000])
+def test_fused_linear_cross_entropy_matches_reference(chunk):
+    torch.manual_seed(5)
+    h = torch.randn(50, 16, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(37, 16, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 37, (50,))
+    t[::9] = -100
+    ours = fused_linear_cross_entropy(h, w, t, chunk)
+    ref = F.cross_entropy(h @ w.T, t, ignore_index=-100)
+    torch.testing.assert_close(ours, ref)
+    ga = torch.autograd.grad(ours * 3.0, [h, w])
+    gb = torch.autograd.grad(ref * 3.0, [h, w])
+    for a, b in zip(ga, gb):
+        torch.testing.assert_close(a, b)
+
+
+def test_config_refuses_bad_values_with_the_value():
+    with pytest.raises(ConfigError, match="num_attention_heads=6 is not a multiple of num_key_value_heads=4"):
+        small_cfg(num_attention_heads=6, num_key_value_heads=4)
+    with pytest.raises(ConfigError, match="num_experts_per_tok=9"):
+        small_cfg(num_experts_per_tok=9)
+    with pytest.raises(ConfigError, match="rope_type must be 'yarn', got 'linear'"):
+        small_cfg(rope_scaling={"rope_type": "linear", "factor": 2.0})

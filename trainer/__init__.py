@@ -1,0 +1,10 @@
+"""A small MoE trainer fed by corpusforge's shard manifests.
+
+- `trainer.config`: typed config (model keys follow Hugging Face Qwen3-MoE's `config.json`).
+- `trainer.model`: the model, top to bottom.
+- `trainer.data`: manifest reader, checks, deterministic resumable sampler.
+- `trainer.train`: `train_from_manifest(manifest, steps, config, out_dir)`.
+- `trainer.export_hf`: checkpoint -> Hugging Face Qwen3-MoE folder.
+
+torch is imported by those modules, not here, so `import trainer` stays cheap.
+"""

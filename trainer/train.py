@@ -1,0 +1,352 @@
+"""The training loop: data, optimizer, schedule, loop, checkpoint and log, in that order.
+
+`train_from_manifest(manifest, steps, config, out_dir)` trains one curriculum stage on its shard manifest
+and is what `python -m trainer` and `python -m flows.stage <stage> --train-steps N` call. A stage continues
+from the previous stage's checkpoint (general -> reasoning -> long_context); a rerun resumes from its own
+`<out_dir>/checkpoint.pt` (model, optimizer, data position, RNG) and stops at `steps`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.config import Config, ModelConfig, TrainConfig, load_config
+from trainer.data import Batches, ManifestError, Sampler, ShardDataset, check_compatible, load_manifest, verify_shards
+from trainer.model import MoETransformer, flops_per_token
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("general", "reasoning", "long_context")
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
+# Dense bf16 tensor-core peaks (vendor data sheets), for MFU.
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12,
+                   "L4": 121e12, "A10": 125e12, "B200": 2250e12, "GB200": 2500e12}  # fmt: skip
+
+# ---------------------------------------------------------------------------------------------------------------
+# Device and precision.
+
+
+def resolve_device(train: TrainConfig) -> torch.device:
+    if train.device == "cuda" or (train.device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ValueError("train.device = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where the device supports it ("auto": CUDA with bf16), else fp32 (None)."""
+    if train.dtype == "fp32":
+        return None
+    if train.dtype == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Optimizer and schedule.
+
+
+def build_optimizers(model: MoETransformer, train: TrainConfig) -> list[torch.optim.Optimizer]:
+    """AdamW (decoupled weight decay, arXiv 1711.05101) on matrices; no decay on norms, biases, the embedding.
+
+    A sparse embedding gets `torch.optim.SparseAdam` (lazy Adam: only rows of tokens in the batch move), so a
+    150K-row embedding costs an optimizer update over a few thousand rows per step instead of all of them.
+    """
+    emb = model.embed_tokens.weight
+    sparse = model.embed_tokens.sparse
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p is emb and sparse:
+            continue
+        (decay if p.ndim >= 2 and p is not emb else no_decay).append(p)
+    kw: dict[str, Any] = {"lr": train.lr, "betas": (train.beta1, train.beta2), "eps": train.eps}
+    fused = {"fused": True} if _fused_adamw_ok(model) else {}
+    groups = [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    opts: list[torch.optim.Optimizer] = [torch.optim.AdamW(groups, **kw, **fused)]
+    if sparse:
+        opts.append(torch.optim.SparseAdam([emb], **kw))
+    return opts
+
+
+def _fused_adamw_ok(model: MoETransformer) -> bool:
+    # The fused AdamW kernel exists for CUDA and, since torch 2.4, for CPU.
+    return tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 4)
+
+
+def lr_at(step: int, total_steps: int, train: TrainConfig) -> float:
+    """Linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `total_steps` (SGDR, arXiv 1608.03983)."""
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    span = max(total_steps - train.warmup_steps, 1)
+    progress = min((step - train.warmup_steps) / span, 1.0)
+    floor = train.lr * train.min_lr_ratio
+    return floor + 0.5 * (train.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:
+    """Global L2 norm over dense and sparse gradients; scales them down to `max_norm` when above (0: no clip)."""
+    norms = []
+    for p in params:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()  # repeated rows must be summed before taking the norm
+        g = p.grad._values() if p.grad.is_sparse else p.grad
+        norms.append(torch.linalg.vector_norm(g.float()))
+    total = torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+    if max_norm > 0:
+        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for p in params:
+            if p.grad is not None:
+                p.grad.mul_(scale.to(p.grad.device))
+    return float(total)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checkpoints: one file, written to a temporary name and renamed; read back with weights_only=True.
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Safe loading (no pickled code): tensors, numbers, strings and containers only."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path}: version {state.get('version')}, expected {CHECKPOINT_VERSION}")
+    return state
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]), "python_pos": random.getstate()[2]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), state["python_pos"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def previous_stage_checkpoint(manifest_path: Path, stage: str) -> Path | None:
+    """`<runs>/<previous stage>/train/checkpoint.pt` for a manifest at `<runs>/<stage>/shards/<stage>/`."""
+    if stage not in STAGES or STAGES.index(stage) == 0:
+        return None
+    runs = manifest_path.resolve().parents[3] if len(manifest_path.resolve().parents) > 3 else None
+    if runs is None:
+        return None
+    return runs / STAGES[STAGES.index(stage) - 1] / "train" / CHECKPOINT
+
+
+def load_init_weights(model: MoETransformer, path: Path) -> dict[str, Any]:
+    """Load a previous stage's weights into `model`; RoPE base, YaRN and context length may differ."""
+    state = load_checkpoint(path)
+    old = ModelConfig(**state["config"]["model"])
+    if old.architecture() != model.cfg.architecture():
+        diff = {k: (v, model.cfg.architecture()[k]) for k, v in old.architecture().items()
+                if model.cfg.architecture()[k] != v}  # fmt: skip
+        raise ValueError(f"init_from {path}: architecture differs from this config (checkpoint, config): {diff}")
+    model.load_state_dict(state["model"])
+    return {"path": str(path), "stage": state.get("stage"), "step": state["step"],
+            "rope_theta": (old.rope_theta, model.cfg.rope_theta),
+            "rope_scaling": (old.rope_scaling, model.cfg.rope_scaling)}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Log.
+
+
+def format_log(step: int, steps: int, m: dict[str, float]) -> str:
+    """`step 00042/01000 | loss 3.1234 | aux 0.012 | dt 812ms | tok/s 123,456 | load 0.08/0.19 | mfu 41.2%`."""
+    w = len(str(steps))
+    line = (f"step {step:0{max(w, 5)}d}/{steps:0{max(w, 5)}d} | loss {m['loss']:.4f} | aux {m['aux']:.3f} | "
+            f"lr {m['lr']:.2e} | gnorm {m['gnorm']:.2f} | dt {m['dt'] * 1000:.0f}ms | tok/s {m['tok_s']:,.0f} | "
+            f"load {m['load_min']:.3f}/{m['load_max']:.3f}")  # fmt: skip
+    if m.get("mfu") is not None:
+        line += f" | mfu {m['mfu'] * 100:.1f}%"
+    return line
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The loop.
+
+
+def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | Config | None = None,
+                        out_dir: Path | str | None = None, init_from: Path | str | None = None,
+                        log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+    """Train on one stage's shards until `steps` optimizer steps are done; resumable.
+
+    Args:
+        manifest: the stage's `manifest.json`.
+        steps: total optimizer steps for this stage (a rerun resumes and stops here).
+        config: a TOML file (configs/trainer/*.toml), a `Config`, or None for the defaults.
+        out_dir: where `checkpoint.pt` and `log.jsonl` go; default `<runs>/<stage>/train` beside the shards.
+        init_from: start from these weights (overrides `train.init_from`); ignored when resuming.
+        log: receives each log line.
+
+    Returns:
+        {"stage", "steps", "start_step", "losses", "final_loss", "tokens_per_s", "checkpoint", "init_from", ...}.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    mcfg, tcfg = cfg.model, cfg.train
+    manifest_path = Path(manifest)
+    m = load_manifest(manifest_path)
+    # Every refusal happens before the model exists.
+    if mcfg.vocab_size == 0:
+        mcfg = dataclasses.replace(mcfg, vocab_size=-(-int(m.tokenizer["vocab_size"]) // 128) * 128)
+        cfg = dataclasses.replace(cfg, model=mcfg)
+    max_id = verify_shards(m) if tcfg.verify_shards else None
+    check_compatible(m, mcfg, cfg.tokenizer, tcfg.seq_len, max_id)
+    out = Path(out_dir) if out_dir else manifest_path.resolve().parents[2] / "train"
+    ckpt_path = out / CHECKPOINT
+
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    device = resolve_device(tcfg)
+    amp = autocast_dtype(tcfg, device)
+    torch.manual_seed(tcfg.seed)
+    random.seed(tcfg.seed)
+    model = MoETransformer(mcfg, sparse_embedding=tcfg.sparse_embedding, ce_chunk_tokens=tcfg.ce_chunk_tokens)
+    model.to(device)
+    dataset = ShardDataset(m, tcfg.seq_len)
+    sampler = Sampler(len(dataset), tcfg.seed)
+    opts = build_optimizers(model, tcfg)
+    start_step, init_info = 0, None
+
+    if ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location=device)
+        if state["data"]["fingerprint"] != m.fingerprint:
+            raise ManifestError(f"{ckpt_path} was trained on other shards (fingerprint {state['data']['fingerprint']}"
+                                f" != {m.fingerprint}); use another out_dir")  # fmt: skip
+        if ModelConfig(**state["config"]["model"]).architecture() != mcfg.architecture():
+            raise ValueError(f"{ckpt_path}: its model architecture differs from this config; use another out_dir")
+        model.load_state_dict(state["model"])
+        for opt, sd in zip(opts, state["optimizers"], strict=True):
+            opt.load_state_dict(sd)
+        sampler = Sampler.from_state(state["data"]["sampler"], len(dataset))
+        _set_rng_state(state["rng"])
+        start_step = int(state["step"])
+        log(f"resuming {m.stage} from {ckpt_path} at step {start_step} (epoch {sampler.epoch}, index {sampler.index})")
+    else:
+        src: Path | None = Path(init_from) if init_from else None
+        if src is None and tcfg.init_from == "previous_stage":
+            src = previous_stage_checkpoint(manifest_path, m.stage)
+            if src is not None and not src.is_file():
+                logger.warning("no previous-stage checkpoint at %s: %s starts from a fresh init", src, m.stage)
+                log(f"WARNING: no previous-stage checkpoint at {src}; {m.stage} starts from a fresh init")
+                src = None
+        elif src is None and tcfg.init_from:
+            src = Path(tcfg.init_from)
+        if src is not None:
+            init_info = load_init_weights(model, src)
+            log(f"{m.stage}: continuing from {src} (stage {init_info['stage']}, step {init_info['step']}); "
+                f"rope_theta {init_info['rope_theta'][0]:g} -> {init_info['rope_theta'][1]:g}, "
+                f"rope_scaling {init_info['rope_scaling'][1]}")  # fmt: skip
+
+    run_model = torch.compile(model) if tcfg.compile else model
+    batches = Batches(dataset, sampler, tcfg.batch_size)
+    params = [p for p in model.parameters() if p.requires_grad]
+    tokens_per_step = tcfg.batch_size * tcfg.grad_accum * dataset.seq_len
+    flops_tok = flops_per_token(mcfg, dataset.seq_len)
+    peak = peak_flops(device)
+    log(f"{m.stage}: {model.num_params() / 1e6:.1f}M params, {len(dataset)} sequences x {dataset.seq_len} tokens, "
+        f"{tokens_per_step} tokens/step, device {device}, {'bf16 autocast' if amp else 'fp32'}, "
+        f"balancing {mcfg.moe_balancing}")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    losses: list[float] = []
+    tok_s_hist: list[float] = []
+    model.train()
+    for step in range(start_step, steps):
+        lr = lr_at(step, steps, tcfg)
+        for opt in opts:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        loss_sum, aux_sum = 0.0, 0.0
+        for _ in range(tcfg.grad_accum):
+            x_np, y_np = batches.next()
+            x = torch.from_numpy(x_np).to(device, non_blocking=True)
+            y = torch.from_numpy(y_np).to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss, aux = run_model(x, y)
+                total = loss + mcfg.router_aux_loss_coef * aux if mcfg.moe_balancing == "aux_loss" else loss
+            (total / tcfg.grad_accum).backward()
+            loss_sum += float(loss.detach())
+            aux_sum += float(aux.detach())
+        gnorm = clip_grad_norm(params, tcfg.grad_clip)
+        for opt in opts:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        model.update_router_biases()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        mean_loss = loss_sum / tcfg.grad_accum
+        if not math.isfinite(mean_loss):
+            raise RuntimeError(f"{m.stage}: loss is {mean_loss} at step {step + 1}; lower train.lr or check the data")
+        losses.append(mean_loss)
+        tok_s = tokens_per_step / dt
+        tok_s_hist.append(tok_s)
+        load_min, load_max = model.expert_load(reset=True)
+        done = step + 1
+        if done % tcfg.log_every == 0 or done == steps:
+            metrics = {"loss": mean_loss, "aux": aux_sum / tcfg.grad_accum, "lr": lr, "gnorm": gnorm, "dt": dt,
+                       "tok_s": tok_s, "load_min": load_min, "load_max": load_max,
+                       "mfu": tok_s * flops_tok / peak if peak else None}  # fmt: skip
+            log(format_log(done, steps, metrics))
+            with (out / "log.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"stage": m.stage, "step": done, **metrics}) + "\n")
+        if done == steps or (tcfg.ckpt_every and done % tcfg.ckpt_every == 0):
+            save_checkpoint(ckpt_path, {
+                "version": CHECKPOINT_VERSION, "stage": m.stage, "step": done, "model": model.state_dict(),
+                "optimizers": [opt.state_dict() for opt in opts],
+                "data": {"fingerprint": m.fingerprint, "sampler": sampler.state_dict()},
+                "rng": _rng_state(), "config": cfg.to_dict(),
+                "manifest": {"path": str(manifest_path), "stage": m.stage, "seq_len": m.seq_len,
+                             "tokenizer": dict(m.tokenizer)},
+            })  # fmt: skip
+    # Skip the first (warm-up) step when averaging throughput.
+    steady = tok_s_hist[1:] or tok_s_hist
+    return {
+        "stage": m.stage, "steps": steps, "start_step": start_step, "losses": losses,
+        "final_loss": losses[-1] if losses else None,
+        "tokens_per_s": float(np.median(steady)) if steady else None,
+        "mfu": (float(np.median(steady)) * flops_tok / peak) if peak and steady else None,
+        "checkpoint": str(ckpt_path) if ckpt_path.is_file() else None, "init_from": init_info,
+        "num_params": model.num_params(), "tokens_per_step": tokens_per_step,
+    }  # fmt: skip
