@@ -90,7 +90,7 @@ def bench_train(vocab: int, steps: int) -> list[tuple[str, float]]:
                 ("ours, dense embedding", make_ours(cfg, False)),
                 ("transformers Qwen3MoeForCausalLM", make_theirs(cfg))]  # fmt: skip
     results: dict[str, list[float]] = {name: [] for name, _ in variants}
-    for name, step in variants:
+    for _name, step in variants:
         step(x, y)  # warm-up
     for _ in range(steps):
         for name, step in variants:

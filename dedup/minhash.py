@@ -268,7 +268,7 @@ class MinHashDedup:
         self.chunk_rows = int(min(32768, max(256, budget // 8 // (self.num_hashes * 8 * 2))))
 
     @classmethod
-    def fineweb(cls, **kwargs: object) -> "MinHashDedup":
+    def fineweb(cls, **kwargs: object) -> MinHashDedup:
         """FineWeb's setting: word 5-grams, 14 bands x 8 rows, no verification (Penedo et al. 2024)."""
         return cls(ngram=5, num_bands=14, rows_per_band=8, min_jaccard=None, **kwargs)  # type: ignore[arg-type]
 

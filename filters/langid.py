@@ -12,7 +12,8 @@ several African and Pacific languages (lg, mi, sn, st, tn, ts, xh, zu): those co
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from filters.assets import asset_path
 from filters.base import Filter

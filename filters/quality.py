@@ -26,7 +26,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from filters.base import Filter
 from schemas import Document

@@ -20,7 +20,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from ingest.sources import SourceSpec, SourcesError, load_sources, resolve_paths
+from ingest.sources import SourcesError, SourceSpec, load_sources, resolve_paths
 from pipeline import steps
 from pipeline.config import STAGES, ConfigError, StageConfig, load_stage_config
 from pipeline.io import atomic_write_json, fingerprint

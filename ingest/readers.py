@@ -15,8 +15,9 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from ingest.sources import SourceSpec, resolve_paths
 from schemas import Document, QuarantineRecord, excerpt_of, make_doc_id

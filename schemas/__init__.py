@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 
@@ -106,7 +107,7 @@ class Document:
         }
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Document":
+    def from_row(cls, row: dict[str, Any]) -> Document:
         meta = row.get("metadata")
         return cls(
             id=row["id"],

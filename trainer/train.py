@@ -78,7 +78,7 @@ def build_optimizers(model: MoETransformer, train: TrainConfig) -> list[torch.op
     emb = model.embed_tokens.weight
     sparse = model.embed_tokens.sparse
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p is emb and sparse:
             continue
         (decay if p.ndim >= 2 and p is not emb else no_decay).append(p)

@@ -129,7 +129,7 @@ def test_f1_on_labelled_near_duplicate_pairs() -> None:
     pairs = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
     f1, stats = _f1_table(MinHashDedup(), pairs)
     f1_fw, _ = _f1_table(MinHashDedup.fineweb(), pairs)
-    print(f"\n| source | TP | FP | FN | TN | precision | recall | F1 |\n|---|---|---|---|---|---|---|---|")
+    print("\n| source | TP | FP | FN | TN | precision | recall | F1 |\n|---|---|---|---|---|---|---|---|")
     for src, (tp, fp, fn, tn) in sorted(stats.items()):
         prec = tp / (tp + fp) if tp + fp else float("nan")
         rec = tp / (tp + fn) if tp + fn else float("nan")

@@ -3,7 +3,6 @@ resume after a kill, verify, exports read back, long-context buckets, dry run.""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys

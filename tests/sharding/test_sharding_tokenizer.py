@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from filters.assets import ASSETS, AssetError, Asset
@@ -114,3 +116,14 @@ def test_qwen_fast_path_agrees_with_hf_tokenizers_on_real_documents(corpora):
         assert ours == hf.encode(text, add_special_tokens=False).ids, text[:200]
         n_tokens += len(ours)
     assert n_tokens > 100_000
+
+
+@pytest.mark.parametrize("name", ["o200k_harmony", "qwen"])
+def test_batch_encoding_equals_encode_ordinary_per_text(name):
+    tok = load_tokenizer(name)
+    texts = ["hello world", "", "cafe\u0301 na\u00efve", "a <|endoftext|> b", "lone \ud800 surrogate", "x" * 5000]
+    ids, lengths = tok.encode_batch_np(texts)
+    assert ids.dtype == np.uint32 and lengths.tolist() == [len(tok.encode_ordinary(t)) for t in texts]
+    assert ids.tolist() == [i for t in texts for i in tok.encode_ordinary(t)]
+    empty_ids, empty_lengths = tok.encode_batch_np([])
+    assert empty_ids.size == 0 and empty_lengths.size == 0

@@ -9,8 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from trainer.config import ConfigError, ModelConfig
-from trainer.model import (
+from trainer.config import ConfigError, ModelConfig  # noqa: E402  (after the torch skip)
+from trainer.model import (  # noqa: E402
     Attention,
     MoE,
     MoETransformer,
