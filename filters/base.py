@@ -2,7 +2,9 @@
 
 A `Filter` decides (datatrove's contract): `filter(doc)` returns True to keep, or `(False, reason)` /
 `(False, reason, score)` to drop. Reasons are stable snake_case strings prefixed by the filter's name
-so that `GROUP BY reason` in DuckDB is meaningful. Filters never raise on odd text.
+so that `GROUP BY reason` in DuckDB is meaningful. Filters never raise on odd text. A filter that also
+edits the text (C4 drops lines) gets a `modified` lineage row `<name>_text_changed` whose score is
+the number of characters removed.
 
 A `Modifier` changes text in place (PII and secret redaction) and returns one `(reason, score)` per
 kind of change it made, recorded as `modified` in the lineage table.
@@ -97,7 +99,15 @@ def run_chain(
                         lineage.append(LineageRecord(doc.id, step.name, "modified", reason, score))
                         stats.modified[reason] += 1
                     continue
+                text_before = doc.text
                 result = step.filter(doc)
+                if doc.text is not text_before and doc.text != text_before:
+                    # A filter that also edits (C4 removes lines) records it like a modifier does.
+                    reason = f"{step.name}_text_changed"
+                    lineage.append(
+                        LineageRecord(doc.id, step.name, "modified", reason, float(len(text_before) - len(doc.text)))
+                    )
+                    stats.modified[reason] += 1
             except Exception as e:  # noqa: BLE001 - one odd document must not crash the stage
                 _warn_once(step.name, e)
                 result = (False, f"{step.name}_error")

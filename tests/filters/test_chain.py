@@ -77,3 +77,23 @@ def test_domains_key_limits_any_filter():
     assert by_name["word_blocklist"].domains == frozenset({"web", "stem"})
     with pytest.raises(FilterConfigError, match="'domains'"):
         build_chain({"c4": {"domains": ["poetry"]}})
+
+
+def test_a_filter_that_edits_text_is_recorded_as_modified():
+    from filters.quality import C4Quality
+
+    lines = [
+        "This line is a perfectly normal sentence with enough words in it.",
+        "Click here to accept cookies",
+        "Another sentence follows here, and it also ends properly.",
+        "A third sentence keeps the document long enough to pass.",
+        "The fourth sentence adds a little more ordinary content here.",
+        "The fifth sentence makes sure that there are enough of them.",
+    ]
+    text = "\n".join(lines)
+    doc = Document(id="c4", text=text, source="s", domain="web", lang="en")
+    lineage = []
+    out = list(run_chain([doc], [C4Quality()], lineage))
+    assert out and "cookies" not in out[0].text
+    assert [(r.step, r.action, r.reason) for r in lineage] == [("c4", "modified", "c4_text_changed")]
+    assert lineage[0].score == len(text) - len(out[0].text) > 0
