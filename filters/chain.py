@@ -36,19 +36,20 @@ class FilterConfigError(ValueError):
     """A `[filters.*]` table is wrong; the message names the filter and the key."""
 
 
-def build_chain(config: dict[str, Any]) -> list[Step]:
-    """Instantiate the configured filters in chain order.
+def _resolve(config: dict[str, Any]) -> list[tuple[str, type, dict[str, Any], list[str] | None]]:
+    """Check every `[filters.*]` table against its filter's constructor, without building anything.
 
-    Args:
-        config: `{name: {kwarg: value, "enabled": bool}}` from the stage file's `[filters]` tables.
+    Returns (name, class, kwargs, domains override) for each enabled filter, in chain order.
     """
     unknown = set(config) - set(FILTERS)
     if unknown:
         raise FilterConfigError(f"unknown filter(s) {sorted(unknown)}; known: {list(FILTERS)}")
-    chain: list[Step] = []
+    resolved = []
     for name, (module, cls_name) in FILTERS.items():
         table = dict(config.get(name, {}))
-        if not table.pop("enabled", True):
+        if not isinstance(table.pop("enabled", True), bool):
+            raise FilterConfigError(f"[filters.{name}]: 'enabled' must be true or false")
+        if not config.get(name, {}).get("enabled", True):
             continue
         cls = getattr(importlib.import_module(module), cls_name)
         params = inspect.signature(cls.__init__).parameters
@@ -59,8 +60,25 @@ def build_chain(config: dict[str, Any]) -> list[Step]:
         if bad:
             allowed = [p for p in params if p != "self"]
             raise FilterConfigError(f"[filters.{name}]: unknown key(s) {bad}; allowed: {allowed}")
+        resolved.append((name, cls, table, domains))
+    return resolved
+
+
+def validate_chain_config(config: dict[str, Any]) -> None:
+    """Raise FilterConfigError for an unknown filter or key (cheap: builds no filter, loads no model)."""
+    _resolve(config)
+
+
+def build_chain(config: dict[str, Any]) -> list[Step]:
+    """Instantiate the configured filters in chain order.
+
+    Args:
+        config: `{name: {kwarg: value, "enabled": bool, "domains": [...]}}` from the stage file's `[filters]`.
+    """
+    chain: list[Step] = []
+    for name, cls, kwargs, domains in _resolve(config):
         try:
-            step = cls(**table)
+            step = cls(**kwargs)
         except (TypeError, ValueError) as e:
             raise FilterConfigError(f"[filters.{name}]: {e}") from e
         if domains is not None:

@@ -20,6 +20,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from filters.chain import FilterConfigError, validate_chain_config
 from ingest.sources import SourcesError, SourceSpec, load_sources, resolve_paths
 from pipeline import steps
 from pipeline.config import STAGES, ConfigError, StageConfig, load_stage_config
@@ -248,8 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_steps is not None and args.train_steps <= 0:
         parser.error("--train-steps must be a positive integer")
     try:  # check the config and sources before Prefect starts, for a short error instead of a trace
-        load_sources(Path(args.sources) if args.sources else load_stage_config(args.stage, args.config).sources)
-    except (SourcesError, ConfigError) as e:
+        cfg = load_stage_config(args.stage, args.config)
+        load_sources(Path(args.sources) if args.sources else cfg.sources)
+        validate_chain_config(cfg.filters)
+    except (SourcesError, ConfigError, FilterConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:

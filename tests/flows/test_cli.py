@@ -115,3 +115,13 @@ def test_stage_against_a_running_prefect_server(tmp_path, prefect_server):
     assert all(t["state_type"] == "COMPLETED" for t in tasks)
     summary = json.loads((out_dir / "funnel.json").read_text())
     assert summary["records_read"] == RECORDS
+
+
+def test_wrong_filter_config_is_a_short_clear_error(tmp_path):
+    from pipeline.config import REPO_ROOT as ROOT
+
+    cfg = tmp_path / "stage.toml"
+    cfg.write_text(f'sources = "{ROOT / "configs" / "sources" / "default.toml"}"\n[filters.langid]\nmin_scor = 0.5\n')
+    out = _cli(["-m", "flows.stage", "general", "--config", str(cfg), "--out", str(tmp_path / "o")], _env(tmp_path))
+    assert out.returncode == 2
+    assert "[filters.langid]: unknown key(s) ['min_scor']" in out.stderr and "Traceback" not in out.stderr
