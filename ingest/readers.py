@@ -311,7 +311,10 @@ def read_code_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record]:
     quarantined as binary. Nothing is imported or executed.
     """
     license_id, license_from = _tree_license(spec, root)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    walk_errors: list[OSError] = []  # unreadable directories are quarantined, never skipped silently
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=walk_errors.append):
+        while walk_errors:
+            yield _walk_error(spec, root, tree, walk_errors.pop(0))
         dirnames.sort()
         here = Path(dirpath)
         for d in list(dirnames):
@@ -336,6 +339,13 @@ def read_code_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record]:
                 continue
             meta = {"language": language, "license_from": license_from}
             yield _make_doc(spec, location, text, path=location, license=license_id, metadata=meta)
+    for err in walk_errors:  # an error on the last directory walked
+        yield _walk_error(spec, root, tree, err)
+
+
+def _walk_error(spec: SourceSpec, root: Path, tree: str, err: OSError) -> QuarantineRecord:
+    where = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
+    return _quarantine(spec, f"{tree}/{where}", "unreadable_file", detail=f"{type(err).__name__}: {err}")
 
 
 _READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "code": read_code_tree}

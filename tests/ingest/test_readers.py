@@ -251,3 +251,23 @@ strip_front_matter = true
 """))
     assert _reasons(recs) == Counter(empty_text=1)
     assert [r.text for r in recs if isinstance(r, Document)] == ["Body text of the readme.\n"]
+
+
+def test_unreadable_directory_in_a_code_tree_is_quarantined(tmp_path, monkeypatch):
+    tree = tmp_path / "repo"
+    (tree / "locked").mkdir(parents=True)
+    (tree / "ok.py").write_text("x = 1\n")
+    (tree / "locked" / "hidden.py").write_text("y = 2\n")
+    real_scandir = os.scandir
+
+    def scandir(path):  # as root, permissions cannot make a directory unreadable: fail it here instead
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "r"\ndomain = "code"\nformat = "code"\npath = "repo"\n'))
+    assert _reasons(recs) == Counter(unreadable_file=1)
+    bad = next(r for r in recs if isinstance(r, QuarantineRecord))
+    assert bad.location == "repo/locked" and "Permission denied" in bad.detail
+    assert [r.path for r in recs if isinstance(r, Document)] == ["repo/ok.py"]
