@@ -21,7 +21,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from filters.chain import FilterConfigError, validate_chain_config
-from ingest.sources import SourcesError, SourceSpec, load_sources, resolve_paths
+from ingest.readers import input_file_stats
+from ingest.sources import SourcesError, SourceSpec, load_sources
 from pipeline import steps
 from pipeline.config import STAGES, ConfigError, StageConfig, load_stage_config
 from pipeline.io import atomic_write_json, fingerprint
@@ -32,20 +33,9 @@ from pipeline.runner import code_version, run_step
 IO_RETRIES = dict(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 
 
-def _input_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
-    """(location, size, mtime) of every input file: a changed input file reruns its source."""
-    out = []
-    for path, loc in resolve_paths(spec):
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        for f in files:
-            st = f.stat()
-            out.append((f"{loc}/{f.relative_to(path)}" if f != path else loc, st.st_size, st.st_mtime_ns))
-    return out
-
-
 @task(**IO_RETRIES)
 def ingest_task(spec: SourceSpec, run_dir: Path, limit: int | None) -> dict[str, Any]:
-    fp = fingerprint("ingest", spec.to_config(), _input_stats(spec), limit, code_version())
+    fp = fingerprint("ingest", spec.to_config(), input_file_stats(spec), limit, code_version())
     return run_step(run_dir / "steps" / "ingest" / spec.name, fp, lambda tmp: steps.ingest_source(spec, tmp, limit))
 
 

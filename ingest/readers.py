@@ -348,6 +348,28 @@ def _walk_error(spec: SourceSpec, root: Path, tree: str, err: OSError) -> Quaran
     return _quarantine(spec, f"{tree}/{where}", "unreadable_file", detail=f"{type(err).__name__}: {err}")
 
 
+def input_file_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
+    """(location, size, mtime_ns) of every file the source's reader would open: a changed input reruns
+    its ingest step. (Times, like make: rewriting a file with the same bytes reruns ingest, whose output
+    is then identical, so later steps still skip.)"""
+    out = []
+    for path, loc in resolve_paths(spec):
+        if path.is_file():
+            files = [(loc, path)]
+        else:  # a code tree: the files with a known extension that `include` selects
+            files = [
+                (f"{loc}/{rel}", f)
+                for f in sorted(path.rglob("*"))
+                if f.suffix.lower() in CODE_EXTENSIONS
+                and _included(spec, rel := f.relative_to(path).as_posix())
+                and f.is_file()
+            ]
+        for location, f in files:
+            st = f.stat()
+            out.append((location, st.st_size, st.st_mtime_ns))
+    return out
+
+
 _READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "code": read_code_tree}
 
 

@@ -271,3 +271,26 @@ def test_unreadable_directory_in_a_code_tree_is_quarantined(tmp_path, monkeypatc
     bad = next(r for r in recs if isinstance(r, QuarantineRecord))
     assert bad.location == "repo/locked" and "Permission denied" in bad.detail
     assert [r.path for r in recs if isinstance(r, Document)] == ["repo/ok.py"]
+
+
+def test_input_file_stats_lists_exactly_what_the_reader_opens(tmp_path):
+    from ingest.readers import input_file_stats
+
+    tree = tmp_path / "repo"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "a.py").write_text("a = 1\n")
+    (tree / "pkg" / "notes.bin").write_bytes(b"\x00")
+    (tree / "docs").mkdir()
+    (tree / "docs" / "b.py").write_text("b = 2\n")
+    (spec,) = load_sources(_write_sources(tmp_path, """
+[[source]]
+name = "r"
+domain = "code"
+format = "code"
+path = "repo"
+include = ["pkg/**/*.py"]
+"""))
+    stats = input_file_stats(spec)
+    assert [s[0] for s in stats] == ["repo/pkg/a.py"]
+    (tree / "pkg" / "a.py").write_text("a = 22\n")
+    assert input_file_stats(spec) != stats  # an edited input changes the ingest fingerprint
