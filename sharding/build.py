@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,20 @@ from pipeline.io import fingerprint, write_table
 from sharding import manifest as mf
 from sharding.exports import write_exports
 from sharding.mixture import MixtureConfig, SourceBudget, format_budget_table, plan_budget
-from sharding.pack import (TOKENIZE_VERSION, Bucket, DocTable, SequencePlan, available_by_source, list_chunks,
-                           load_doc_table, plan_sequences, select_documents, sequence_pieces, tokenize_corpus)  # fmt: skip
+from sharding.pack import (
+    TOKENIZE_VERSION,
+    Bucket,
+    DocTable,
+    SequencePlan,
+    available_by_source,
+    list_chunks,
+    load_doc_table,
+    plan_sequences,
+    read_doc_meta,
+    select_documents,
+    shard_pieces,
+    tokenize_corpus,
+)
 from sharding.writer import JOURNAL, Journal, shard_name, write_shard
 
 log = logging.getLogger(__name__)
@@ -62,7 +75,7 @@ class ShardsConfig:
         tokenizer: a spec in tokenizers/ ("o200k_harmony", "qwen").
         seq_len: tokens per packed sequence (Qwen3: 4096 in S1/S2, 32768 in S3).
         shard_tokens: target tokens per shard file, rounded down to whole sequences (at least one).
-        num_proc: tokenizer processes (output does not depend on it).
+        num_proc: tokenizer workers: threads, as tiktoken encodes without the GIL (output does not depend on it).
         exports: any of "datatrove", "megatron".
         buckets: document-length buckets with the fraction of sequences each supplies; none = one bucket.
         keep_token_cache: keep `.work/tokens` after success (a rerun with a new mixture skips tokenizing).
@@ -89,7 +102,7 @@ class ShardsConfig:
         return max(1, self.shard_tokens // self.seq_len)
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> "ShardsConfig":
+    def from_dict(cls, cfg: dict[str, Any] | None) -> ShardsConfig:
         cfg = dict(cfg or {})
         unknown = set(cfg) - _SHARD_KEYS
         if unknown:
@@ -124,29 +137,39 @@ def _estimate_available(chunks: list, tok: Any, sample_bytes: int = 1 << 20) -> 
     return {k: (a[0], int(round(a[1] * (a[3] / a[2] if a[2] else 0.25))) + a[0]) for k, a in acc.items()}
 
 
+def _strings(names: list[str], codes: np.ndarray) -> pa.Array:
+    return pa.array(names, pa.string()).take(pa.array(codes, pa.int32()))
+
+
 def _build_shard(plan: SequencePlan, docs: DocTable, first: int, stop: int, seq_len: int, eot_id: int,
                  name: str) -> tuple[np.ndarray, pa.Table]:  # fmt: skip
+    """Sequences [first, stop) as one uint32 array, and their placement rows (pieces with ids)."""
+    p = shard_pieces(plan, first, stop, seq_len)
     arr = np.empty((stop - first) * seq_len, dtype=np.uint32)
-    cols: dict[str, list] = {f.name: [] for f in PLACEMENT_SCHEMA}
-    pos = 0
-    for k in range(first, stop):
-        b, q = plan.order[k]
-        stream = plan.streams[int(b)]
-        for i, start, end, eot in sequence_pieces(stream, int(q), seq_len):
-            d = int(stream.docs[i])
-            n = end - start
-            if n > 0:
-                arr[pos : pos + n] = docs.tokens(d, start, end)
-                for key, val in (("doc_id", docs.ids[d]), ("shard", name), ("offset", pos), ("num_tokens", n),
-                                 ("doc_token_offset", start), ("sequence", k), ("repeat", int(stream.repeats[i])),
-                                 ("source", docs.sources[d]), ("domain", docs.domains[d]), ("bucket", stream.bucket)):
-                    cols[key].append(val)  # fmt: skip
-                pos += n
-            if eot:
-                arr[pos] = eot_id
-                pos += 1
-    assert pos == arr.size, f"shard {name}: packed {pos} tokens, expected {arr.size}"
-    return arr, pa.Table.from_pydict(cols, schema=PLACEMENT_SCHEMA)
+    filled = int(p.num_ids.sum()) + int(p.eot.sum())
+    assert filled == arr.size, f"shard {name}: pieces cover {filled} tokens, expected {arr.size}"
+    arr[(p.offset + p.num_ids)[p.eot]] = eot_id
+    keep = p.num_ids > 0
+    doc, n, offset = p.doc[keep], p.num_ids[keep], p.offset[keep]
+    docs.gather(arr, doc, p.doc_start[keep], n, offset)
+    columns = {
+        "doc_id": docs.ids.take(pa.array(doc)),
+        "shard": _strings([name], np.zeros(doc.size, dtype=np.int32)),
+        "offset": pa.array(offset, pa.int64()),
+        "num_tokens": pa.array(n, pa.int64()),
+        "doc_token_offset": pa.array(p.doc_start[keep], pa.int64()),
+        "sequence": pa.array(p.sequence[keep], pa.int64()),
+        "repeat": pa.array(p.repeat[keep], pa.int32()),
+        "source": _strings(docs.source_names, docs.source[doc]),
+        "domain": _strings(docs.domain_names, docs.domain[doc]),
+        "bucket": _strings([s.bucket for s in plan.streams], p.stream[keep].astype(np.int32)),
+    }
+    return arr, pa.Table.from_arrays([columns[f.name] for f in PLACEMENT_SCHEMA], schema=PLACEMENT_SCHEMA)
+
+
+def _write_index(path: Path, placements: pa.Table) -> str:
+    write_table(path, placements, PLACEMENT_SCHEMA)
+    return mf.sha256_file(path)
 
 
 def _cached(manifest_path: Path, corpus_sha: str, config_sha: str) -> dict[str, Any] | None:
@@ -208,9 +231,11 @@ def build_stage_shards(corpus_docs_dir: Path, out_dir: Path, stage: str, mixture
     manifest_path.unlink(missing_ok=True)  # an old manifest must never describe new shard files
     work = stage_dir / ".work" / "tokens"
     t_tok = time.perf_counter()
-    tstats = tokenize_corpus(chunks, tok.name, work, sc.num_proc)
-    t_tok = time.perf_counter() - t_tok
-    docs = load_doc_table(chunks, work)
+    with ThreadPoolExecutor(1) as helper:  # ids and sources are read while the encoders run
+        meta = helper.submit(read_doc_meta, chunks)
+        tstats = tokenize_corpus(chunks, tok.name, work, sc.num_proc)
+        t_tok = time.perf_counter() - t_tok
+        docs = load_doc_table(chunks, work, meta.result())
     rows = plan_budget(available_by_source(docs), mix)
     doc_idx, reps, realized = select_documents(docs, {r.source: r.budget for r in rows}, mix.seed)
     for r in rows:
@@ -224,21 +249,22 @@ def build_stage_shards(corpus_docs_dir: Path, out_dir: Path, stage: str, mixture
     n_seq = plan.stats["num_sequences"]
     shards, index_files, written = [], [], 0
     (stage_dir / "placements").mkdir(exist_ok=True)
-    for j in range((n_seq + per - 1) // per):
-        name = shard_name(j)
-        part = f"placements/{Path(name).stem}.parquet"
-        rec = journal.completed(stage_dir, name)
-        if rec is None or not (stage_dir / part).is_file():
-            first, stop = j * per, min((j + 1) * per, n_seq)
-            arr, placements = _build_shard(plan, docs, first, stop, sc.seq_len, tok.eot_id, name)
-            write_table(stage_dir / part, placements, PLACEMENT_SCHEMA)
-            digest = write_shard(stage_dir / name, arr)
-            rec = {"path": name, "num_tokens": int(arr.size), "num_sequences": stop - first, "sha256": digest,
-                   "index": part, "index_sha256": mf.sha256_file(stage_dir / part)}  # fmt: skip
-            journal.add(rec)
-            written += 1
-        shards.append({k: rec[k] for k in ("path", "num_tokens", "num_sequences", "sha256")})
-        index_files.append({"path": rec["index"], "sha256": rec["index_sha256"]})
+    with ThreadPoolExecutor(1) as helper:
+        for j in range((n_seq + per - 1) // per):
+            name = shard_name(j)
+            part = f"placements/{Path(name).stem}.parquet"
+            rec = journal.completed(stage_dir, name)
+            if rec is None or not (stage_dir / part).is_file():
+                first, stop = j * per, min((j + 1) * per, n_seq)
+                arr, placements = _build_shard(plan, docs, first, stop, sc.seq_len, tok.eot_id, name)
+                index = helper.submit(_write_index, stage_dir / part, placements)  # beside the shard's write
+                digest = write_shard(stage_dir / name, arr)
+                rec = {"path": name, "num_tokens": int(arr.size), "num_sequences": stop - first, "sha256": digest,
+                       "index": part, "index_sha256": index.result()}  # fmt: skip
+                journal.add(rec)
+                written += 1
+            shards.append({k: rec[k] for k in ("path", "num_tokens", "num_sequences", "sha256")})
+            index_files.append({"path": rec["index"], "sha256": rec["index_sha256"]})
     _remove_stale(stage_dir, {s["path"] for s in shards}, {f["path"] for f in index_files})
     exports = write_exports(stage_dir, shards, tok.describe(), list(sc.exports))
     manifest = {
@@ -305,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, help="final corpus docs (default: runs/<stage>/corpus/docs)")
     parser.add_argument("--out", type=Path, help="shards root (default: runs/<stage>/shards)")
     parser.add_argument("--config", type=Path, help="stage config (default: configs/stages/<stage>.toml)")
-    parser.add_argument("--num-proc", type=int, help="tokenizer processes (overrides [shards] num_proc)")
+    parser.add_argument("--num-proc", type=int, help="tokenizer threads (overrides [shards] num_proc)")
     parser.add_argument("--dry-run", action="store_true", help="print the token budget per source; write nothing")
     args = parser.parse_args(argv)
     mixture, shards = load_stage_tables(args.config or STAGES_DIR / f"{args.stage}.toml")

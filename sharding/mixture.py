@@ -74,7 +74,7 @@ class MixtureConfig:
                 raise ValueError(f"[mixture.sources.{s}] weight and max_repeats must be >= 0, got {m}")
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> "MixtureConfig":
+    def from_dict(cls, cfg: dict[str, Any] | None) -> MixtureConfig:
         cfg = dict(cfg or {})
         unknown = set(cfg) - _KEYS
         if unknown:

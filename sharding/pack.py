@@ -5,21 +5,27 @@ packed sequences.
    `<key>.tok` (uint32 ids of its documents, back to back, no EOT) and `<key>.len.npy` (ids per
    document), each written to a temporary name and renamed, the lengths last: a chunk whose `.len.npy`
    exists is complete, and a rerun skips it. The key hashes the file's bytes, the row group and the
-   tokenizer, so a changed input or tokenizer never reuses a stale chunk.
+   tokenizer, so a changed input or tokenizer never reuses a stale chunk. The work inside a chunk is cut
+   into ~1 MB row ranges for the encoding threads, so unequal row groups still balance across cores.
 2. `select_documents`: whole passes over each source plus a seeded sample for the fractional pass.
 3. `plan_sequences`: documents (each followed by EOT) concatenated in a seeded shuffled order and cut every
    `seq_len` tokens; with buckets (long-context stage), each bucket is packed on its own and the bucket
    sequences are interleaved to the configured fractions. A trailing partial sequence is dropped.
+4. `shard_pieces`: where each document's ids land in a run of sequences, computed with array operations
+   (no per-piece Python), for the shard writer and its placements index.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -71,75 +77,137 @@ def list_chunks(corpus_docs_dir: Path, tokenizer_id: str) -> tuple[list[Chunk], 
     return chunks, corpus.hexdigest()
 
 
-def _atomic_stream(path: Path, arrays: Iterator[np.ndarray]) -> int:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    n = 0
-    with open(tmp, "wb") as f:
-        for a in arrays:
-            f.write(a.data)
-            n += a.size
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return n
+WORK_BYTES = 1 << 20  # text per encoder task: the last task of a run ends within ~60 ms of the others
+LOOKAHEAD_BYTES = 16 << 20  # text read ahead of the chunk being written (bounds memory, feeds the encoders)
 
 
-def tokenize_chunk(task: tuple[str, int, str, str]) -> tuple[int, int, int]:
-    """Tokenize one chunk into `<work>/<key>.tok` and `<key>.len.npy` (a worker-process entry point).
-
-    Args:
-        task: (parquet path, row group, tokenizer name, output prefix).
-
-    Returns:
-        (documents, tokens, UTF-8 bytes of text).
-    """
-    import pyarrow.compute as pc
+def _read_text(chunk: Chunk, batch_bytes: int | None = None) -> Iterator[Any]:
+    """The chunk's text column as arrays of about `batch_bytes` (from the Parquet footer's size; None:
+    the whole row group), streamed so that encoding starts before a large row group is decoded."""
     import pyarrow.parquet as pq
 
-    from sharding.tokenizer import load_tokenizer
+    pf = pq.ParquetFile(chunk.path)
+    rg = pf.metadata.row_group(chunk.row_group)
+    rows = max(1, rg.num_rows)
+    if batch_bytes is not None:
+        size = next((rg.column(i).total_uncompressed_size for i in range(rg.num_columns)
+                     if rg.column(i).path_in_schema == "text"), 0)  # fmt: skip
+        rows = max(1, min(rows, rows * batch_bytes // max(1, size)))
+    for batch in pf.iter_batches(batch_size=rows, row_groups=[chunk.row_group], columns=["text"]):
+        yield batch.column(0)
 
-    path, rg, tok_name, prefix = task
-    tok = load_tokenizer(tok_name)
-    column = pq.ParquetFile(path).read_row_group(rg, columns=["text"]).column("text")
-    nbytes = int(pc.sum(pc.binary_length(column)).as_py() or 0)
-    texts = column.to_pylist()
-    lengths = np.empty(len(texts), dtype=np.int64)
-    encode = tok.encode_np
 
-    def arrays() -> Iterator[np.ndarray]:
-        for i, text in enumerate(texts):
-            ids = encode(text)
-            lengths[i] = ids.size
-            yield ids
+def _text_lengths(column: Any) -> np.ndarray:
+    """UTF-8 bytes per row of a (large_)string array, from its offsets buffer (no pyarrow.compute import)."""
+    import pyarrow as pa
 
-    ntok = _atomic_stream(Path(prefix + ".tok"), arrays())
-    tmp = Path(f"{prefix}.len.tmp-{os.getpid()}.npy")
+    if len(column) == 0:
+        return np.zeros(0, dtype=np.int64)
+    wide = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if wide else np.int32)
+    return np.diff(offsets[column.offset : column.offset + len(column) + 1]).astype(np.int64)
+
+
+def _row_ranges(column: Any, target_bytes: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges of roughly `target_bytes` UTF-8 bytes each (a document is never split)."""
+    n = len(column)
+    if n == 0:
+        return []
+    ends = np.cumsum(_text_lengths(column))
+    k = int(min(n, max(1, -(-int(ends[-1]) // target_bytes))))
+    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, k) / k, side="left") + 1
+    bounds = np.unique(np.concatenate([[0], cuts, [n]])).tolist()
+    return list(pairwise(bounds))
+
+
+def _encode_rows(tok: Any, column: Any, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    return tok.encode_batch_np(column.slice(start, stop - start).to_pylist())
+
+
+def _write_chunk(prefix: Path, parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:
+    """`<prefix>.tok` then `<prefix>.len.npy`, each atomically; the lengths last mark the chunk complete."""
+    tok_path, len_path = Path(f"{prefix}.tok"), Path(f"{prefix}.len.npy")
+    tmp = tok_path.with_name(f".{tok_path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.writelines(ids.data for ids, _ in parts)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, tok_path)
+    lengths = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
+    tmp = len_path.with_name(f".{prefix.name}.len.tmp-{os.getpid()}.npy")
     np.save(tmp, lengths)
-    os.replace(tmp, prefix + ".len.npy")  # last: its presence marks the chunk complete
-    return len(texts), ntok, nbytes
+    os.replace(tmp, len_path)
+    return lengths.size, int(lengths.sum())
+
+
+def _chunk_complete(prefix: Path) -> bool:
+    """Its lengths file exists and its token file holds exactly that many ids (a cut file is redone)."""
+    len_path, tok_path = Path(f"{prefix}.len.npy"), Path(f"{prefix}.tok")
+    if not len_path.is_file() or not tok_path.is_file():
+        return False
+    try:
+        return tok_path.stat().st_size == 4 * int(np.load(len_path).sum())
+    except (OSError, ValueError):  # an unreadable lengths file: redo the chunk
+        return False
 
 
 def tokenize_corpus(chunks: list[Chunk], tok_name: str, work_dir: Path, num_proc: int = 1) -> dict[str, int]:
-    """Tokenize every chunk not already complete in `work_dir` (resumes at chunk granularity)."""
+    """Tokenize every chunk not already complete in `work_dir` (resumes at chunk granularity).
+
+    Work is split finer than chunks: each chunk's rows are cut into ranges of ~`WORK_BYTES` of text that
+    `num_proc` threads encode (tiktoken releases the GIL), so a corpus of a few unequal row groups still
+    keeps every core busy. This thread only reads chunks ahead and writes finished ones, in row order: the
+    files do not depend on `num_proc`.
+
+    Args:
+        chunks: from `list_chunks`, in corpus order.
+        tok_name: tokenizer spec name.
+        work_dir: the token cache (`<key>.tok`, `<key>.len.npy` per chunk).
+        num_proc: encoding threads.
+
+    Returns:
+        counts: chunks, chunks_tokenized, docs, tokens, bytes (UTF-8 text of the tokenized chunks).
+    """
+    from sharding.tokenizer import load_tokenizer
+
     work_dir.mkdir(parents=True, exist_ok=True)
     for stale in work_dir.glob(".*.tmp-*"):  # a killed run's partial files never become chunks
         stale.unlink(missing_ok=True)
-    todo = [(str(c.path), c.row_group, tok_name, str(work_dir / c.key)) for c in chunks
-            if not (work_dir / f"{c.key}.len.npy").is_file()]  # fmt: skip
+    todo = [c for c in chunks if not _chunk_complete(work_dir / c.key)]
     stats = {"chunks": len(chunks), "chunks_tokenized": len(todo), "docs": 0, "tokens": 0, "bytes": 0}
-    if num_proc > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    if not todo:
+        return stats
+    tok = load_tokenizer(tok_name)
+    lookahead = max(LOOKAHEAD_BYTES, 4 * num_proc * WORK_BYTES)
+    pending: deque[tuple[Chunk, list[Future], list[int]]] = deque()  # chunk, its tasks, [text bytes]
+    queued = 0  # text bytes submitted and not yet written
 
-        # spawn: the parent may hold threads (pyarrow, Prefect) that fork would copy mid-lock.
-        with ProcessPoolExecutor(min(num_proc, len(todo)), mp_context=multiprocessing.get_context("spawn")) as ex:
-            results = list(ex.map(tokenize_chunk, todo))
-    else:
-        results = [tokenize_chunk(t) for t in todo]
-    for d, t, b in results:
-        stats["docs"] += d
-        stats["tokens"] += t
-        stats["bytes"] += b
+    def finish() -> int:
+        chunk, parts, nbytes = pending.popleft()
+        docs, tokens = _write_chunk(work_dir / chunk.key, [f.result() for f in parts])
+        stats["docs"] += docs
+        stats["tokens"] += tokens
+        return nbytes[0]
+
+    with ThreadPoolExecutor(num_proc, thread_name_prefix="tokenize") as pool:
+        try:
+            for chunk in todo:
+                pending.append((chunk, [], [0]))
+                for column in _read_text(chunk, 2 * WORK_BYTES):
+                    nbytes = int(_text_lengths(column).sum())
+                    pending[-1][1].extend(pool.submit(_encode_rows, tok, column, a, b)
+                                          for a, b in _row_ranges(column, WORK_BYTES))  # fmt: skip
+                    pending[-1][2][0] += nbytes
+                    stats["bytes"] += nbytes
+                    queued += nbytes
+                    # Write a finished chunk only while enough work is queued behind it to keep the encoders busy.
+                    while len(pending) > 1 and queued - pending[0][2][0] >= lookahead:
+                        queued -= finish()
+            while pending:
+                finish()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # a kill must not leave encoders running
+            raise
     return stats
 
 
@@ -147,59 +215,84 @@ def tokenize_corpus(chunks: list[Chunk], tok_name: str, work_dir: Path, num_proc
 class DocTable:
     """Every corpus document in corpus order: id, source, domain, token count and where its ids are."""
 
-    ids: list[str]
-    sources: list[str]  # per document
-    domains: list[str]
+    ids: Any  # pyarrow string array
+    source: np.ndarray  # int32, index into source_names
+    domain: np.ndarray  # int32, index into domain_names
+    source_names: list[str]
+    domain_names: list[str]
     lengths: np.ndarray  # int64, ids per document (no EOT)
     chunk: np.ndarray  # int32, index into chunk_files
     offset: np.ndarray  # int64, first id's position in its chunk file
     chunk_files: list[Path] = field(default_factory=list)
 
-    def tokens(self, doc: int, start: int, stop: int) -> np.ndarray:
-        mm = _open_tokens(str(self.chunk_files[self.chunk[doc]]))
-        base = int(self.offset[doc])
-        return mm[base + start : base + stop]
+    def gather(self, out: np.ndarray, doc: np.ndarray, start: np.ndarray, num: np.ndarray, dst: np.ndarray) -> None:
+        """`out[dst[i]:dst[i] + num[i]] = ids of doc[i] from position start[i]`, one chunk file open at a time."""
+        chunk = self.chunk[doc]
+        src = self.offset[doc] + start
+        order = np.lexsort((src, chunk))  # each file read front to back
+        bounds = np.flatnonzero(np.diff(chunk[order])) + 1
+        for sel in np.split(order, bounds) if order.size else []:
+            ids = np.asarray(np.memmap(self.chunk_files[int(chunk[sel[0]])], dtype=np.uint32, mode="r"))
+            for s, d, n in zip(src[sel].tolist(), dst[sel].tolist(), num[sel].tolist()):
+                out[d : d + n] = ids[s : s + n]
+            del ids
 
 
-@lru_cache(maxsize=64)  # bounded: one open map per chunk would exhaust file descriptors on big corpora
-def _open_tokens(path: str) -> np.ndarray:
-    if os.path.getsize(path) == 0:
-        return np.zeros(0, dtype=np.uint32)
-    return np.memmap(path, dtype=np.uint32, mode="r")
-
-
-def load_doc_table(chunks: list[Chunk], work_dir: Path) -> DocTable:
+def read_doc_meta(chunks: list[Chunk]) -> list[Any]:
+    """The id, source and domain columns of every chunk (a Table each), in corpus order."""
     import pyarrow.parquet as pq
 
-    _open_tokens.cache_clear()
-    ids: list[str] = []
-    sources: list[str] = []
-    domains: list[str] = []
-    lengths, chunk_idx, offsets, files = [], [], [], []
-    for i, c in enumerate(chunks):
-        t = pq.ParquetFile(c.path).read_row_group(c.row_group, columns=["id", "source", "domain"])
-        ids += t.column("id").to_pylist()
-        sources += t.column("source").to_pylist()
-        domains += t.column("domain").to_pylist()
+    return [pq.ParquetFile(c.path).read_row_group(c.row_group, columns=["id", "source", "domain"]) for c in chunks]
+
+
+def load_doc_table(chunks: list[Chunk], work_dir: Path, meta: list[Any] | None = None) -> DocTable:
+    """Every document of the tokenized `chunks`: ids from Parquet (or `meta`, from `read_doc_meta`), token
+    counts and positions from the chunk files in `work_dir`."""
+    import pyarrow as pa
+
+    ids, sources, domains = [], [], []
+    lengths, chunk_idx, files = [], [], []
+    for i, (c, t) in enumerate(zip(chunks, meta if meta is not None else read_doc_meta(chunks), strict=True)):
         n = np.load(work_dir / f"{c.key}.len.npy")
         if n.size != t.num_rows:
             raise RuntimeError(f"chunk {c.key} of {c.path} has {n.size} lengths for {t.num_rows} rows; delete {work_dir}")
-        lengths.append(n)
+        tok_file = work_dir / f"{c.key}.tok"
+        if tok_file.stat().st_size != 4 * int(n.sum()):
+            raise RuntimeError(f"chunk {c.key}: {tok_file} holds {tok_file.stat().st_size} bytes, lengths say "
+                               f"{4 * int(n.sum())}; delete {work_dir}")  # fmt: skip
+        ids += t.column("id").chunks
+        sources += t.column("source").chunks
+        domains += t.column("domain").chunks
+        lengths.append(n.astype(np.int64))
         chunk_idx.append(np.full(n.size, i, dtype=np.int32))
-        offsets.append(np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64) if n.size else n)
-        files.append(work_dir / f"{c.key}.tok")
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt))  # noqa: E731
-    return DocTable(ids, sources, domains, cat(lengths, np.int64), cat(chunk_idx, np.int32), cat(offsets, np.int64), files)
+        files.append(tok_file)
+
+    def codes(arrays: list) -> tuple[np.ndarray, list[str]]:
+        enc = pa.chunked_array(arrays, pa.string()).combine_chunks().dictionary_encode()
+        return enc.indices.to_numpy(zero_copy_only=False).astype(np.int32), enc.dictionary.to_pylist()
+
+    src, src_names = codes(sources)
+    dom, dom_names = codes(domains)
+    n_all = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    chunk_all = np.concatenate(chunk_idx) if chunk_idx else np.zeros(0, np.int32)
+    # Offset of each document in its chunk file: global cumsum minus the chunk's first document's.
+    ends = np.cumsum(n_all)
+    first = np.searchsorted(chunk_all, np.arange(len(chunks)), side="left")
+    base = np.concatenate([[0], ends])[first]
+    offset = (ends - n_all - base[chunk_all]).astype(np.int64) if n_all.size else np.zeros(0, np.int64)
+    return DocTable(pa.chunked_array(ids, pa.string()).combine_chunks(), src, dom, src_names, dom_names, n_all,
+                    chunk_all, offset, files)  # fmt: skip
 
 
 def available_by_source(docs: DocTable) -> dict[tuple[str, str], tuple[int, int]]:
     """(domain, source) -> (documents, tokens incl. one EOT each)."""
-    out: dict[tuple[str, str], list[int]] = {}
-    for i, (s, d) in enumerate(zip(docs.sources, docs.domains)):
-        acc = out.setdefault((d, s), [0, 0])
-        acc[0] += 1
-        acc[1] += int(docs.lengths[i]) + 1
-    return {k: (v[0], v[1]) for k, v in out.items()}
+    n_src = max(1, len(docs.source_names))
+    keys, inverse = np.unique(docs.domain.astype(np.int64) * n_src + docs.source, return_inverse=True)
+    counts = np.bincount(inverse, minlength=keys.size)
+    tokens = np.zeros(keys.size, dtype=np.int64)
+    np.add.at(tokens, inverse, docs.lengths + 1)
+    return {(docs.domain_names[k // n_src], docs.source_names[k % n_src]): (int(c), int(t))
+            for k, c, t in zip(keys.tolist(), counts.tolist(), tokens.tolist())}  # fmt: skip
 
 
 def select_documents(docs: DocTable, budgets: dict[str, int], seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -211,12 +304,9 @@ def select_documents(docs: DocTable, budgets: dict[str, int], seed: int) -> tupl
     Returns:
         (doc indices, repeat indices, tokens selected per source incl. EOT).
     """
-    by_source: dict[str, list[int]] = {}
-    for i, s in enumerate(docs.sources):
-        by_source.setdefault(s, []).append(i)
     doc_out, rep_out, realized = [], [], {}
-    for source in sorted(by_source):
-        idx = np.asarray(by_source[source], dtype=np.int64)
+    for code, source in sorted(enumerate(docs.source_names), key=lambda cs: cs[1]):
+        idx = np.flatnonzero(docs.source == code).astype(np.int64)
         sizes = docs.lengths[idx] + 1
         avail = int(sizes.sum())
         budget = budgets.get(source, 0)
@@ -323,19 +413,48 @@ def plan_sequences(docs: DocTable, doc_idx: np.ndarray, repeats: np.ndarray, seq
     return SequencePlan(streams, order, stats)
 
 
-def sequence_pieces(stream: Stream, seq: int, seq_len: int) -> Iterator[tuple[int, int, int, int]]:
-    """(position in stream.docs, first, stop, eot) pieces of one sequence, in order.
+@dataclass
+class Pieces:
+    """The pieces of a run of sequences, in shard order: a piece is one document's ids inside one sequence,
+    plus its EOT when the document ends there. Arrays are parallel, one entry per piece."""
 
-    `first:stop` are positions inside the document's ids; `eot` is 1 when its EOT lies in this sequence.
-    """
-    a, e = seq * seq_len, (seq + 1) * seq_len
-    k = int(np.searchsorted(stream.ends, a, side="right"))
-    while a < e:
-        end = int(stream.ends[k])
-        size = end - (int(stream.ends[k - 1]) if k else 0)
-        start_in_doc = size - (end - a)
-        stop_in_slot = min(size, start_in_doc + (e - a))
-        n_ids = size - 1
-        yield k, start_in_doc, min(stop_in_slot, n_ids), int(stop_in_slot == size)
-        a += stop_in_slot - start_in_doc
-        k += 1
+    sequence: np.ndarray  # int64, global sequence index
+    stream: np.ndarray  # int64, index into plan.streams
+    doc: np.ndarray  # int64, document index in the DocTable
+    repeat: np.ndarray  # int32
+    doc_start: np.ndarray  # int64, first id's position inside the document
+    num_ids: np.ndarray  # int64, ids in the piece (0: only its EOT falls in this sequence)
+    eot: np.ndarray  # bool, the document's EOT follows the piece's ids
+    offset: np.ndarray  # int64, first id's position counted from sequence `first`'s start
+
+
+def shard_pieces(plan: SequencePlan, first: int, stop: int, seq_len: int) -> Pieces:
+    """Every piece of sequences [first, stop), vectorised: for each sequence, the slots (document + EOT) it
+    overlaps come from two binary searches on the stream's cumulative slot ends."""
+    parts = []
+    seqs = np.arange(first, stop, dtype=np.int64)
+    for b, stream in enumerate(plan.streams):
+        k = seqs[plan.order[first:stop, 0] == b]
+        if k.size == 0:
+            continue
+        a = plan.order[k, 1] * seq_len  # the sequence's span [a, a + seq_len) in the stream
+        lo = np.searchsorted(stream.ends, a, side="right")  # slot holding position a
+        hi = np.searchsorted(stream.ends, a + seq_len - 1, side="right")  # slot holding the last position
+        count = hi - lo + 1
+        seq_of = np.repeat(np.arange(k.size), count)
+        slot = lo[seq_of] + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        slot_end = stream.ends[slot]
+        slot_start = np.where(slot > 0, stream.ends[np.maximum(slot - 1, 0)], 0)
+        lo_pos = np.maximum(a[seq_of], slot_start)
+        stop_in_slot = np.minimum(a[seq_of] + seq_len, slot_end) - slot_start
+        size = slot_end - slot_start
+        doc_start = lo_pos - slot_start
+        parts.append((k[seq_of], np.full(slot.size, b, dtype=np.int64), stream.docs[slot], stream.repeats[slot],
+                      doc_start, np.minimum(stop_in_slot, size - 1) - doc_start, stop_in_slot == size,
+                      (k[seq_of] - first) * seq_len + lo_pos - a[seq_of]))  # fmt: skip
+    if not parts:
+        z = np.zeros(0, dtype=np.int64)
+        return Pieces(z, z, z, z.astype(np.int32), z, z, z.astype(bool), z)
+    cols = [np.concatenate(c) for c in zip(*parts)]
+    order = np.argsort(cols[-1], kind="stable")  # offsets are distinct: every piece holds an id or an EOT
+    return Pieces(*(c[order] for c in cols))

@@ -4,8 +4,8 @@ for the sharding tests, from the read-only shared corpora. Nothing is copied int
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.io import ParquetSink
 from schemas import DOCUMENT_SCHEMA, Document, make_doc_id

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from sharding_corpus import iter_documents, write_corpus
 
 from sharding import build as build_mod
 from sharding.build import build_stage_shards
@@ -18,7 +19,6 @@ from sharding.exports import read_megatron_index
 from sharding.manifest import main as verify_main
 from sharding.manifest import read_manifest
 from sharding.tokenizer import load_tokenizer
-from sharding_corpus import iter_documents, write_corpus
 
 MIX = {"seed": 7, "domains": {"web": 0.4, "stem": 0.35, "code": 0.25}}
 SHARDS = {"tokenizer": "o200k_harmony", "seq_len": 1024, "shard_tokens": 64 * 1024}

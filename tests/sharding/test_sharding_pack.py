@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from sharding_corpus import write_corpus
 
 from schemas import Document, make_doc_id
 from sharding import pack
 from sharding.pack import Bucket, DocTable, list_chunks, load_doc_table, plan_sequences, shard_pieces, tokenize_corpus
 from sharding.tokenizer import load_tokenizer
-from sharding_corpus import write_corpus
 
 
 def synthetic_docs(lengths: np.ndarray) -> DocTable:
@@ -112,7 +112,7 @@ def test_token_cache_does_not_depend_on_work_split_or_threads(small_corpus, tmp_
             name = f"{c.key}{suffix}"
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes()
     docs = load_doc_table(chunks, tmp_path / "three")
-    texts = [t for c in chunks for t in pack._read_text(c).to_pylist()]
+    texts = [t for c in chunks for column in pack._read_text(c, 5000) for t in column.to_pylist()]
     for d in (0, 1, 151, 399):
         out = np.zeros(int(docs.lengths[d]), dtype=np.uint32)
         docs.gather(out, np.array([d]), np.array([0]), np.array([out.size]), np.array([0]))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 import pytest
 
-from filters.assets import ASSETS, AssetError, Asset
+from filters.assets import ASSETS, Asset, AssetError
 from sharding import tokenizer as tk
 from sharding.tokenizer import hf_tokenizer_path, load_spec, load_tokenizer
 
@@ -101,9 +100,9 @@ def test_missing_package_names_the_install_command(monkeypatch):
 
 
 def test_qwen_fast_path_agrees_with_hf_tokenizers_on_real_documents(corpora):
-    from tokenizers import Tokenizer as HFTokenizer
-
     from sharding_corpus import iter_documents
+
+    from tokenizers import Tokenizer as HFTokenizer
 
     hf = HFTokenizer.from_file(str(hf_tokenizer_path("qwen")))
     hf.encode_special_tokens = True  # special-token look-alikes stay text, as in our encode_ordinary
