@@ -193,7 +193,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=1, help="median of this many runs per tool")
     ap.add_argument("--tools", default="ours,datatrove")
-    ap.add_argument("--write", type=Path, default=ROOT / "BENCHMARKS.dedup.md")
+    ap.add_argument("--write", type=Path, default=ROOT / "benchmarks" / "out" / "dedup.md",
+                    help="table file (BENCHMARKS.md is curated by hand)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-dedup-") as tmp:
@@ -237,6 +238,7 @@ def main() -> None:
         s1, s2 = by[("ours", args.docs)][3], by[("ours", 2 * args.docs)][3]
         ratio += f"Scaling (ours): 2N takes {s2 / s1:.2f}x the time of N.\n"
     machine = f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}"
+    args.write.parent.mkdir(parents=True, exist_ok=True)
     args.write.write_text(
         f"## Dedup: MinHash-LSH, ours vs datatrove\n\n"
         f"{datetime.date.today().isoformat()}, {machine}. Same parameters for both: word {NGRAM}-grams, "

@@ -208,7 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="BENCHMARKS.filters.md")
+    parser.add_argument("--out", default="benchmarks/out/filters.md", help="table file (BENCHMARKS.md is curated by hand)")
     args = parser.parse_args()
     import logging
 
@@ -250,6 +250,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     intro = __doc__.split("\n\n")[1]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(f"# Filters: corpusforge chain vs datatrove\n\n{intro}\n\n{table}\n")
 
 

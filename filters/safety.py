@@ -492,7 +492,7 @@ class Toxicity(Filter):
     Model: alt-profanity-check's TF-IDF + calibrated linear SVM (English; trained on short comments and tweets).
     TF-IDF is L2-normalised over the whole text, so one slur in a long page scores low; `chunk_chars` scores
     line-aligned chunks instead and keeps the maximum. The score is recorded in the lineage row.
-    Default `max_score` 0.8 was chosen on the Davidson et al. (ICWSM 2017) tweets: see BENCHMARKS.safety.md.
+    Default `max_score` 0.8 was chosen on the Davidson et al. (ICWSM 2017) tweets: see BENCHMARKS.md.
 
     Args:
         max_score: drop when the score is above this; None records nothing and keeps everything.
