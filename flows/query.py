@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         import csv
 
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(rel.columns)
         writer.writerows(rel.fetchall())
     else:

@@ -58,6 +58,7 @@ def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
     q = _cli(["-m", "flows.query", "--out", str(out_dir), "--csv",
               "SELECT domain, count(*) AS n FROM docs GROUP BY 1 ORDER BY 1"], _env(tmp_path))  # fmt: skip
     assert q.returncode == 0, q.stderr
+    assert "\r" not in q.stdout
     domains = [line.split(",")[0] for line in q.stdout.strip().splitlines()[1:]]
     assert domains == ["code", "stem", "web"]
 
