@@ -84,7 +84,10 @@ class _Tokenizer:
         self.chunk_local = isinstance(self.spacy, Tokenizer)
 
     def words(self, text: str) -> list[str]:
-        """Exactly datatrove's `split_into_words(text, lang)`."""
+        """Exactly datatrove's `split_into_words(text, lang)`, except that whitespace-free runs longer than
+        `MAX_RUN_CHARS` are cut into pieces first (spaCy's prefix/suffix loop is quadratic in a run's length:
+        a 1 MB run of "a:" would take half an hour)."""
+        text = _cut_long_runs(text)
         if self.spacy is None:
             return self.tok.word_tokenize(text)
         try:
@@ -97,6 +100,21 @@ class _Tokenizer:
         if len(self.spacy.vocab) > _VOCAB_RESET:
             self._build()  # a fresh spacy.blank: same tokens, bounded memory
         return out
+
+
+MAX_RUN_CHARS = 1000  # longer than any word; Gopher drops documents whose mean word exceeds 10 characters
+_SPACE_SPLIT = re.compile(r"(\s+)")
+
+
+def _cut_long_runs(text: str) -> str:
+    """Cut whitespace-free runs longer than MAX_RUN_CHARS into pieces of that length (linear time)."""
+    if max(map(len, text.split()), default=0) <= MAX_RUN_CHARS:
+        return text
+    parts = _SPACE_SPLIT.split(text)
+    return "".join(
+        p if len(p) <= MAX_RUN_CHARS else " ".join(p[i : i + MAX_RUN_CHARS] for i in range(0, len(p), MAX_RUN_CHARS))
+        for p in parts
+    )
 
 
 _TOKENIZERS: dict[str, _Tokenizer] = {}

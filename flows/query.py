@@ -37,26 +37,40 @@ def connect(run_dir: Path):
     for name, (directory, hive) in views.items():
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_glob(directory)}, "
                     f"hive_partitioning = {str(hive).lower()})")  # fmt: skip
-    placements = sorted((run_dir / "shards").glob("*/placements/*.parquet"))
-    if not placements:
+    stage = _run_stage_name(run_dir)
+    placements = sorted((run_dir / "shards").glob(f"{stage}/placements/*.parquet"))
+    if not placements:  # not tokenized yet (or nothing survived): an empty `shards`, so queries still run
+        con.execute(
+            "CREATE VIEW shards AS SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::BIGINT, "
+            'NULL::BIGINT)) t(stage, doc_id, shard, "offset", num_tokens) WHERE false'
+        )
         con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_steps")
         return con
-    # One row per document piece per packed sequence; the stage is the folder under shards/.
+    # One row per document piece per packed sequence, for this run's stage only.
     con.execute(
-        "CREATE VIEW shards AS SELECT regexp_extract(filename, '.*/shards/([^/]+)/placements/', 1) AS stage, "
-        f"* EXCLUDE (filename) FROM read_parquet({_glob(run_dir / 'shards', '*/placements/*.parquet')}, "
-        "filename = true)"
+        f"CREATE VIEW shards AS SELECT '{stage}' AS stage, * FROM read_parquet("
+        f"{_glob(run_dir / 'shards', f'{stage}/placements/*.parquet')})"
     )
-    # The lineage gains, on each document's `final` row, where its tokens first landed in each stage.
+    # The lineage gains, on each document's `final` row, where its tokens first landed.
     con.execute(
         """CREATE VIEW lineage AS
-        SELECT l.*, s.stage AS shard_stage, s.shard, s."offset" AS shard_offset
+        SELECT l.*, s.shard, s."offset" AS shard_offset
         FROM lineage_steps l LEFT JOIN (
-            SELECT DISTINCT ON (doc_id, stage) doc_id, stage, shard, "offset"
-            FROM shards ORDER BY doc_id, stage, shard, "offset"
+            SELECT DISTINCT ON (doc_id) doc_id, shard, "offset" FROM shards ORDER BY doc_id, shard, "offset"
         ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
     )
     return con
+
+
+def _run_stage_name(run_dir: Path) -> str:
+    """The stage a run directory holds (its funnel.json says; else the only folder under shards/)."""
+    import json
+
+    try:
+        return json.loads((run_dir / "funnel.json").read_text())["stage"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        stages = sorted(p.name for p in (run_dir / "shards").glob("*") if p.is_dir())
+        return stages[0] if len(stages) == 1 else ""
 
 
 def _glob(directory: Path, pattern: str = "**/*.parquet") -> str:

@@ -25,7 +25,7 @@ from ingest.readers import input_file_stats
 from ingest.sources import SourcesError, SourceSpec, load_sources
 from pipeline import steps
 from pipeline.config import STAGES, ConfigError, StageConfig, load_stage_config
-from pipeline.io import atomic_write_json, fingerprint
+from pipeline.io import atomic_write_json, fingerprint, run_lock
 from pipeline.runner import code_version, run_step
 
 # Our own completion markers decide what reruns; Prefect's result cache stays off (NO_CACHE) so
@@ -39,9 +39,24 @@ def ingest_task(spec: SourceSpec, run_dir: Path, limit: int | None) -> dict[str,
     return run_step(run_dir / "steps" / "ingest" / spec.name, fp, lambda tmp: steps.ingest_source(spec, tmp, limit))
 
 
+def referenced_files(config: Any) -> list[tuple[str, str]]:
+    """(path, sha256) of every config string that names an existing file (user word lists, ...): editing
+    such a file must rerun the step that reads it."""
+    import hashlib
+
+    if isinstance(config, dict):
+        return [ref for key in sorted(config) for ref in referenced_files(config[key])]
+    if isinstance(config, list):
+        return [ref for item in config for ref in referenced_files(item)]
+    if isinstance(config, str) and config and Path(config).is_file():
+        return [(config, hashlib.sha256(Path(config).read_bytes()).hexdigest())]
+    return []
+
+
 @task(**IO_RETRIES)
 def filter_task(upstream: list[dict[str, Any]], in_dirs: list[Path], run_dir: Path, cfg: StageConfig) -> dict:
-    fp = fingerprint("filter", cfg.filters, [m["output"] for m in upstream], code_version())
+    fp = fingerprint("filter", cfg.filters, referenced_files(cfg.filters), [m["output"] for m in upstream],
+                     code_version())  # fmt: skip
     return run_step(run_dir / "steps" / "filter", fp, lambda tmp: steps.filter_docs(in_dirs, tmp, cfg.filters))
 
 
@@ -126,27 +141,37 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
     cfg = load_stage_config(stage, Path(config) if config else None)
     specs = load_sources(Path(sources) if sources else cfg.sources)
     run_dir = Path(out or f"runs/{stage}").resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        summary = _run_stage(cfg, specs, run_dir, limit, dry_run, train_steps)
+    print(format_funnel(summary))
+    return summary
 
+
+def _run_stage(cfg: StageConfig, specs: list[SourceSpec], run_dir: Path, limit: int | None, dry_run: bool,
+               train_steps: int | None) -> dict[str, Any]:  # fmt: skip
     ingested = [ingest_task(spec, run_dir, limit) for spec in specs]
+    empty = [spec.name for spec, m in zip(specs, ingested) if m["stats"].get("paths_matched", 1) == 0]
     ingest_dirs = [run_dir / "steps" / "ingest" / spec.name for spec in specs]
     funnel: list[dict[str, Any]] = [_ingest_row(ingested)]
 
     filtered = filter_task(ingested, ingest_dirs, run_dir, cfg)
     funnel.append(_row("filter", filtered))
     last, last_dir, step_dirs = filtered, run_dir / "steps" / "filter", [run_dir / "steps" / "filter"]
+    markers = [*ingested, filtered]  # every step's output feeds the final lineage
     for kind in ("exact", "minhash"):
         if cfg.dedup.get(kind, {}).get("enabled", True):
             last = dedup_task(kind, last, last_dir, run_dir, cfg)
             last_dir = run_dir / "steps" / f"dedup_{kind}"
             step_dirs.append(last_dir)
+            markers.append(last)
             funnel.append(_row(f"dedup_{kind}", last))
     if cfg.decontam.get("enabled", True):
         last = decontam_task(last, last_dir, run_dir, cfg)
         last_dir = run_dir / "steps" / "decontam"
         step_dirs.append(last_dir)
+        markers.append(last)
         funnel.append(_row("decontam", last))
-    final = finalize_task([*ingested, last], last_dir, step_dirs, ingest_dirs, run_dir)
+    final = finalize_task(markers, last_dir, step_dirs, ingest_dirs, run_dir)
     shards = shards_task(final, run_dir, cfg, dry_run)
     trained = train_task(shards, run_dir, cfg, train_steps) if train_steps and not dry_run else None
 
@@ -158,11 +183,11 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         "docs_final": final["stats"]["docs_out"],
         "dropped": sum(sum(r["dropped"].values()) for r in funnel),
         "funnel": funnel,
+        "sources_without_files": empty,
         "shards": {k: v for k, v in shards.items() if k != "table"},
         "train": trained,
     }
     atomic_write_json(run_dir / "funnel.json", summary)
-    print(format_funnel(summary))
     return summary
 
 
@@ -210,6 +235,8 @@ def format_funnel(summary: dict[str, Any], top: int = 3) -> str:
         f"records read {summary['records_read']:,} = kept {summary['docs_final']:,} + dropped "
         f"{summary['dropped']:,} + quarantined {summary['quarantined']:,}"
     )
+    if summary.get("sources_without_files"):
+        lines.append(f"WARNING: no input file matched for source(s) {summary['sources_without_files']}")
     return "\n".join(lines)
 
 
@@ -248,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = stage_flow(stage=args.stage, sources=args.sources, out=args.out, limit=args.limit,
                              config=args.config, dry_run=args.dry_run, train_steps=args.train_steps)  # fmt: skip
-    except (SourcesError, ConfigError) as e:
+    except (SourcesError, ConfigError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:

@@ -84,7 +84,18 @@ def _check_text(spec: SourceSpec, location: str, text: str, raw: bytes | str) ->
         return _quarantine(spec, location, "nul_bytes", raw, detail=f"{text.count(chr(0))} NUL byte(s)")
     if not text.strip():
         return _quarantine(spec, location, "empty_text", raw)
+    if not _encodable(text):
+        return _quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate escape in the text")
     return None
+
+
+def _encodable(text: str) -> bool:
+    """False for a str that UTF-8 cannot encode (a lone surrogate from a JSON escape like "\\ud800")."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _make_doc(spec: SourceSpec, location: str, text: str, **fields) -> Document:
@@ -111,6 +122,17 @@ def _open_compressed(path: Path) -> IO[bytes]:
 
         return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
     return open(path, "rb")
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import zlib
+
+    import zstandard
+
+    return (OSError, EOFError, zlib.error, zstandard.ZstdError)
+
+
+_READ_ERRORS = _read_errors()
 
 
 def _bounded_lines(f: IO[bytes], max_bytes: int) -> Iterator[tuple[bytes | None, int]]:
@@ -164,7 +186,11 @@ def _record_to_doc(spec: SourceSpec, location: str, record: object, raw: bytes |
     bad = _check_text(spec, location, text, raw)
     if bad:
         return bad
-    return _make_doc(spec, location, text, path=path_str, **_record_fields(spec, record))
+    fields = _record_fields(spec, record)
+    extra = json.dumps([fields.get("url"), fields.get("metadata")], ensure_ascii=False, default=str)
+    if not _encodable(extra):
+        return _quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate escape in url or metadata")
+    return _make_doc(spec, location, text, path=path_str, **fields)
 
 
 def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
@@ -187,12 +213,13 @@ def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
                     continue
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield _quarantine(spec, location, "malformed_json", raw, detail=str(e))
+                except (ValueError, RecursionError) as e:  # also: ints over 4300 digits, deep nesting
+                    yield _quarantine(spec, location, "malformed_json", raw, detail=f"{type(e).__name__}: {e}")
                     continue
                 yield _record_to_doc(spec, location, record, raw, rel)
-    except (OSError, EOFError, ValueError) as e:  # corrupt gzip/zstd stream, unreadable file
-        yield _quarantine(spec, f"{rel}:{line_no + 1}", "unreadable_file", detail=f"{type(e).__name__}: {e}")
+    except _READ_ERRORS as e:  # corrupt gzip/zstd stream, unreadable file: the rest of the file is unreadable
+        yield _quarantine(spec, f"{rel}:{line_no + 1}", "unreadable_file",
+                          detail=f"{type(e).__name__}: {e} (the rest of the file could not be read)")  # fmt: skip
 
 
 # --- Parquet -----------------------------------------------------------------------------------------
@@ -356,8 +383,9 @@ def input_file_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
     for path, loc in resolve_paths(spec):
         if path.is_file():
             files = [(loc, path)]
-        else:  # a code tree: the files with a known extension that `include` selects
-            files = [
+        else:  # a code tree: its LICENSE file and the files with a known extension that `include` selects
+            files = [(f"{loc}/{name}", path / name) for name in LICENSE_FILE_NAMES if (path / name).is_file()]
+            files += [
                 (f"{loc}/{rel}", f)
                 for f in sorted(path.rglob("*"))
                 if f.suffix.lower() in CODE_EXTENSIONS

@@ -107,10 +107,13 @@ def _static_root(p: Path) -> Path:
 def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
     """Expand a source's globs into sorted, de-duplicated `(path, location)` pairs.
 
-    `location` is the path relative to the pattern's fixed prefix (the tree root for code sources), so
-    that document ids do not depend on where Python or the venv is installed.
+    `location` is the path relative to the sources file's folder; for text that ships with Python or a
+    package (`{stdlib}`, ...), relative to the pattern's fixed prefix, so that document ids do not depend
+    on where Python or the venv is installed. Two files never share a location: on a clash the absolute
+    path is used.
     """
     found: dict[Path, str] = {}
+    taken: set[str] = set()
     for pattern in spec.paths:
         p = Path(_resolve_placeholder(pattern))
         if not p.is_absolute():
@@ -118,13 +121,23 @@ def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
         root = _static_root(p)
         if root == p:  # no glob: the path itself
             matches = [p] if p.exists() else []
-            root = p if spec.format == "code" else p.parent
+            root = p.parent
         else:
-            matches = list(Path(p.anchor).glob(str(p.relative_to(p.anchor))))
+            matches = sorted(Path(p.anchor).glob(str(p.relative_to(p.anchor))))
         for m in matches:
-            found.setdefault(m, m.name if spec.format == "code" else str(m.relative_to(root)))
+            if m in found:
+                continue
+            try:
+                loc = m.relative_to(spec.base_dir).as_posix()
+            except ValueError:
+                loc = m.relative_to(root).as_posix() if m != root else m.name
+            if loc in taken:
+                loc = m.as_posix()
+            taken.add(loc)
+            found[m] = loc
     want_dir = spec.format == "code"
-    return sorted(((m, loc) for m, loc in found.items() if (m.is_dir() if want_dir else m.is_file())),
+    return sorted(
+        ((m, loc) for m, loc in found.items() if (m.is_dir() if want_dir else m.is_file())),
         key=lambda pair: str(pair[0]),
     )
 

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,15 @@ class ParquetSink:
 
 
 def read_rows(directory: Path, batch_size: int = 2_000) -> Iterator[dict[str, Any]]:
-    """Stream rows from every Parquet file under `directory`, in sorted path order."""
-    for path in sorted(directory.rglob("*.parquet")):
+    """Stream rows from every Parquet file under `directory`, in sorted path order.
+
+    A step always writes at least one (maybe empty) file per table, so a missing or empty directory is
+    damage, not an empty table: it raises instead of reading as zero rows.
+    """
+    paths = sorted(directory.rglob("*.parquet"))
+    if not paths:
+        raise FileNotFoundError(f"no Parquet files under {directory}: the step output is damaged; delete it and rerun")
+    for path in paths:
         pf = pq.ParquetFile(path)
         for batch in pf.iter_batches(batch_size=batch_size):
             yield from batch.to_pylist()
@@ -127,6 +135,37 @@ def is_complete(directory: Path, step_fingerprint: str) -> bool:
     return marker is not None and marker.get("fingerprint") == step_fingerprint
 
 
+def _pid_alive(pid: str) -> bool:
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a run directory for the whole run: two runs never write into one."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"another corpusforge run is using {run_dir}; wait for it to finish or pass another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class StepOutput:
     """A step's output directory, built in a temporary sibling and renamed into place on commit.
 
@@ -143,9 +182,12 @@ class StepOutput:
         self.stats: dict[str, Any] = {}
 
     def __enter__(self) -> Path:
-        # Leftovers of a killed run are never reused: start the step from scratch.
+        # Leftovers of a killed run are never reused: start the step from scratch. A directory whose
+        # process is still alive belongs to a live run and is left alone.
         for stale in self.final_dir.parent.glob(f"{self.final_dir.name}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True)
         return self.tmp_dir
 
@@ -157,6 +199,10 @@ class StepOutput:
             self.tmp_dir / MARKER,
             {"fingerprint": self.fingerprint, "output": dir_fingerprint(self.tmp_dir), "stats": self.stats},
         )
+        # Move the old output aside before the new one takes its name, so that a kill at any point leaves
+        # either the old complete step, the new complete step, or no step: never a marker over partial files.
+        old = self.final_dir.with_name(f"{self.final_dir.name}.old-{os.getpid()}")
         if self.final_dir.exists():
-            shutil.rmtree(self.final_dir)
+            os.replace(self.final_dir, old)
         os.replace(self.tmp_dir, self.final_dir)
+        shutil.rmtree(old, ignore_errors=True)

@@ -63,6 +63,11 @@ def ingest_source(spec: SourceSpec, out_dir: Path, limit: int | None = None) -> 
     Returns:
         stats with records_read = docs_out + quarantined, and quarantine reasons.
     """
+    from ingest.sources import resolve_paths
+
+    num_paths = len(resolve_paths(spec))
+    if num_paths == 0:
+        log.warning("source %r: no file matches %s", spec.name, list(spec.paths))
     docs = ParquetSink(out_dir / DOCS, DOCUMENT_SCHEMA)
     quarantine = ParquetSink(out_dir / QUARANTINE, QUARANTINE_SCHEMA)
     reasons: Counter[str] = Counter()
@@ -76,6 +81,7 @@ def ingest_source(spec: SourceSpec, out_dir: Path, limit: int | None = None) -> 
     quarantine.close()
     return {
         "source": spec.name,
+        "paths_matched": num_paths,
         "records_read": docs.rows_written + quarantine.rows_written,
         "docs_in": docs.rows_written + quarantine.rows_written,
         "docs_out": docs.rows_written,

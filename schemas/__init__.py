@@ -103,7 +103,8 @@ class Document:
             "url": self.url,
             "path": self.path,
             "license": self.license,
-            "metadata": json.dumps(self.metadata, sort_keys=True, ensure_ascii=False),
+            # default=str: a timestamp or bytes value from a Parquet column becomes its text form
+            "metadata": json.dumps(self.metadata, sort_keys=True, ensure_ascii=False, default=str),
         }
 
     @classmethod

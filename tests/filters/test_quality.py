@@ -168,3 +168,17 @@ def test_language_whose_tokenizer_needs_a_missing_package_falls_back_instead_of_
     result = GopherRepetition().filter(doc)
     assert result is True or result[0] is False  # a decision, not an exception
     assert len(tokenizer_for("ko").words(korean)) > 5
+
+
+@pytest.mark.parametrize("run", ["a:" * 100_000, "[" * 50_000, "0f:" * 60_000])
+def test_long_whitespace_free_runs_do_not_blow_up(run):
+    # spaCy's affix loop is quadratic in a run's length: uncut, each of these takes minutes to hours.
+    from filters.quality import MAX_RUN_CHARS, GopherQuality, GopherRepetition, tokenizer_for
+
+    doc = Document(id="x", text="Some ordinary words before the run. " + run + " and after it.", source="s",
+                   domain="web", lang="en")  # fmt: skip
+    words = tokenizer_for("en").words(doc.text)
+    assert max(len(w) for w in words) <= MAX_RUN_CHARS and "ordinary" in words
+    for f in (GopherQuality(), GopherRepetition()):
+        result = f.filter(doc)
+        assert result is True or result[0] is False

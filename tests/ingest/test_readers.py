@@ -66,7 +66,7 @@ path = "data/*.jsonl"
     )  # fmt: skip
     assert len(recs) == 9  # every non-blank line is accounted for exactly once
     bad = next(r for r in recs if isinstance(r, QuarantineRecord) and r.reason == "malformed_json")
-    assert bad.location == "a.jsonl:2" and "unterminated" in bad.excerpt
+    assert bad.location == "data/a.jsonl:2" and "unterminated" in bad.excerpt
 
 
 def test_gigantic_single_line_is_quarantined_without_reading_it_whole(tmp_path):
@@ -294,3 +294,49 @@ include = ["pkg/**/*.py"]
     assert [s[0] for s in stats] == ["repo/pkg/a.py"]
     (tree / "pkg" / "a.py").write_text("a = 22\n")
     assert input_file_stats(spec) != stats  # an edited input changes the ingest fingerprint
+
+
+def test_odd_json_lines_are_quarantined_one_by_one_and_the_rest_of_the_file_is_read(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [
+        json.dumps({"text": "first"}).encode(),
+        b'{"text": "big number", "n": ' + b"9" * 5000 + b"}",  # ValueError: int over 4300 digits
+        b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # deep nesting
+        b'{"text": "lone surrogate \\ud800 here"}',
+        b'{"text": "fine text", "url": "http://x/\\udc00"}',
+        json.dumps({"text": "last"}).encode(),
+    ]
+    (data / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (data / "b.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00garbage" * 10)
+    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "jsonl"\npath = "data/*"\nurl_field = "url"\n'))
+    assert [r.text for r in recs if isinstance(r, Document)] == ["first", "last"]
+    assert _reasons(recs) == Counter(malformed_json=2, invalid_utf8=2, unreadable_file=1)
+    assert [r.location for r in recs if isinstance(r, QuarantineRecord)][:4] == [
+        "data/a.jsonl:2", "data/a.jsonl:3", "data/a.jsonl:4", "data/a.jsonl:5"
+    ]  # fmt: skip
+
+
+def test_same_file_name_under_two_patterns_keeps_distinct_locations_and_ids(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.jsonl").write_text(json.dumps({"text": "identical text"}) + "\n")
+    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "jsonl"\npath = ["a/*.jsonl", "b/*.jsonl"]\n'))
+    assert sorted(r.path for r in recs) == ["a/x.jsonl", "b/x.jsonl"]
+    assert len({r.id for r in recs}) == 2
+
+
+def test_parquet_metadata_of_any_type_is_stored_as_json(tmp_path):
+    import datetime
+
+    from pipeline.io import write_table
+    from schemas import DOCUMENT_SCHEMA, to_table
+
+    data = tmp_path / "data"
+    data.mkdir()
+    when = datetime.datetime(2024, 5, 1, 12, 0)
+    pq.write_table(pa.table({"text": ["hello there"], "when": [when], "blob": [b"\x00\x01"]}), data / "p.parquet")
+    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "parquet"\npath = "data/*.parquet"\nmetadata_fields = ["when", "blob"]\n'))
+    table = to_table([recs[0].to_row()], DOCUMENT_SCHEMA)
+    write_table(tmp_path / "out.parquet", table, DOCUMENT_SCHEMA)
+    assert json.loads(table.column("metadata")[0].as_py())["when"].startswith("2024-05-01")
