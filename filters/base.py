@@ -108,6 +108,8 @@ def run_chain(
                         LineageRecord(doc.id, step.name, "modified", reason, float(len(text_before) - len(doc.text)))
                     )
                     stats.modified[reason] += 1
+                    if result is True and not doc.text.strip():
+                        result = (False, f"{step.name}_emptied_text")  # nothing left to train on
             except Exception as e:  # noqa: BLE001 - one odd document must not crash the stage
                 _warn_once(step.name, e)
                 result = (False, f"{step.name}_error")

@@ -235,6 +235,8 @@ def format_funnel(summary: dict[str, Any], top: int = 3) -> str:
         f"records read {summary['records_read']:,} = kept {summary['docs_final']:,} + dropped "
         f"{summary['dropped']:,} + quarantined {summary['quarantined']:,}"
     )
+    if summary["docs_final"] == 0:
+        lines.append("WARNING: the final corpus is empty: every document was dropped or quarantined (see above)")
     if summary.get("sources_without_files"):
         lines.append(f"WARNING: no input file matched for source(s) {summary['sources_without_files']}")
     return "\n".join(lines)

@@ -97,3 +97,17 @@ def test_a_filter_that_edits_text_is_recorded_as_modified():
     assert out and "cookies" not in out[0].text
     assert [(r.step, r.action, r.reason) for r in lineage] == [("c4", "modified", "c4_text_changed")]
     assert lineage[0].score == len(text) - len(out[0].text) > 0
+
+
+def test_a_filter_that_empties_the_text_drops_the_document():
+    class EraseAll(Filter):
+        name = "eraser"
+
+        def filter(self, doc):
+            doc.text = "   "
+            return True
+
+    lineage = []
+    out = list(run_chain([Document(id="e", text="some words", source="s", domain="web")], [EraseAll()], lineage))
+    assert out == []
+    assert [(r.action, r.reason) for r in lineage] == [("modified", "eraser_text_changed"), ("dropped", "eraser_emptied_text")]
