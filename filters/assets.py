@@ -13,12 +13,13 @@ raises `AssetError` naming the command that installs it. Other modules register 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
 import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.io import file_sha256
 
 BOOTSTRAP_HINT = "bash scripts/bootstrap.sh"
 
@@ -83,14 +84,6 @@ def _package_dirs(asset: Asset) -> list[Path]:
     return dirs
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fix(asset: Asset) -> str:
     return f"install it with `{asset.install}` (or run `{BOOTSTRAP_HINT}`)"
 
@@ -119,7 +112,7 @@ def asset_path(name: str) -> Path:
             break
     else:
         raise AssetError(f"asset {name!r}: {asset.relpath} not found in {[str(d) for d in dirs]}; {_fix(asset)}")
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest != asset.sha256:
         raise AssetError(
             f"asset {name!r} at {path} has sha256 {digest}, expected {asset.sha256} "

@@ -111,6 +111,15 @@ def fingerprint(*parts: Any) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 4 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def dir_fingerprint(directory: Path) -> str:
     """Hash of the names and contents of every Parquet file in a step's output directory."""
     h = hashlib.sha256()

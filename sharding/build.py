@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.io import fingerprint, write_table
+from pipeline.io import file_sha256, fingerprint, write_table
 from sharding import manifest as mf
 from sharding.exports import write_exports
 from sharding.mixture import MixtureConfig, SourceBudget, format_budget_table, plan_budget
@@ -169,7 +169,7 @@ def _build_shard(plan: SequencePlan, docs: DocTable, first: int, stop: int, seq_
 
 def _write_index(path: Path, placements: pa.Table) -> str:
     write_table(path, placements, PLACEMENT_SCHEMA)
-    return mf.sha256_file(path)
+    return file_sha256(path)
 
 
 def _cached(manifest_path: Path, corpus_sha: str, config_sha: str) -> dict[str, Any] | None:

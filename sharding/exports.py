@@ -32,8 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.io import atomic_write_bytes
-from sharding.writer import sha256_file
+from pipeline.io import atomic_write_bytes, file_sha256
 
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
 MEGATRON_VERSION = 1
@@ -123,7 +122,7 @@ def write_exports(stage_dir: Path, shards: list[dict[str, Any]], tokenizer: dict
                 names = [f"{stem}.bin", f"{stem}.idx"]
             for name in names:
                 rel = f"exports/{kind}/{name}"
-                digest = s["sha256"] if name.endswith((".ds", ".bin")) else sha256_file(stage_dir / rel)
+                digest = s["sha256"] if name.endswith((".ds", ".bin")) else file_sha256(stage_dir / rel)
                 files.append({"path": rel, "sha256": digest})
         out[kind] = {"files": files, "layout": "see sharding/exports.py"}
     return out

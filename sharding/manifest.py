@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import atomic_write_json
-from sharding.writer import sha256_file
+from pipeline.io import atomic_write_json, file_sha256
 
 FORMAT, VERSION = "corpusforge-shards", 1
 REQUIRED = ("format", "version", "stage", "seq_len", "dtype", "tokenizer", "total_tokens", "num_sequences",
@@ -97,7 +96,7 @@ def verify_manifest(path: Path) -> list[str]:
         if "num_tokens" in f and p.stat().st_size != f["num_tokens"] * 4:
             problems.append(f"{kind} {f['path']}: {p.stat().st_size} bytes, expected {f['num_tokens'] * 4}")
             continue
-        digest = sha256_file(p)
+        digest = file_sha256(p)
         if digest != f["sha256"]:
             problems.append(f"{kind} {f['path']}: sha256 {digest}, manifest says {f['sha256']}")
     return problems

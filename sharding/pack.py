@@ -29,15 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.io import file_sha256
+
 TOKENIZE_VERSION = 1  # bump when the way a document becomes ids changes
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def seeded_rng(seed: int, *names: str) -> np.random.Generator:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.io import file_sha256
+
 JOURNAL = ".progress.jsonl"
 
 
@@ -45,14 +47,6 @@ def write_shard(path: Path, tokens: np.ndarray) -> str:
         return digest.result()
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class Journal:
     """Completed shards of one plan (fingerprint), appended line by line."""
 
@@ -75,7 +69,7 @@ class Journal:
         if rec is None:
             return None
         path = stage_dir / name
-        if not path.is_file() or path.stat().st_size != rec["num_tokens"] * 4 or sha256_file(path) != rec["sha256"]:
+        if not path.is_file() or path.stat().st_size != rec["num_tokens"] * 4 or file_sha256(path) != rec["sha256"]:
             return None
         return rec
 
