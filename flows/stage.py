@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from ingest.readers import input_file_stats
 from ingest.sources import SourcesError, SourceSpec, load_sources
 from pipeline import steps
 from pipeline.config import STAGES, ConfigError, StageConfig, load_stage_config
-from pipeline.io import atomic_write_json, fingerprint, run_lock
+from pipeline.io import atomic_write_json, file_sha256, fingerprint, run_lock
 from pipeline.runner import code_version, run_step
 
 # Our own completion markers decide what reruns; Prefect's result cache stays off (NO_CACHE) so
@@ -42,14 +43,12 @@ def ingest_task(spec: SourceSpec, run_dir: Path, limit: int | None) -> dict[str,
 def referenced_files(config: Any) -> list[tuple[str, str]]:
     """(path, sha256) of every config string that names an existing file (user word lists, ...): editing
     such a file must rerun the step that reads it."""
-    import hashlib
-
     if isinstance(config, dict):
         return [ref for key in sorted(config) for ref in referenced_files(config[key])]
     if isinstance(config, list):
         return [ref for item in config for ref in referenced_files(item)]
     if isinstance(config, str) and config and Path(config).is_file():
-        return [(config, hashlib.sha256(Path(config).read_bytes()).hexdigest())]
+        return [(config, file_sha256(Path(config)))]
     return []
 
 
@@ -77,7 +76,7 @@ def dedup_task(kind: str, upstream: dict[str, Any], in_dir: Path, run_dir: Path,
             print(deduper.describe())
             print(deduper.memory_estimate(steps.count_docs([in_dir])))
         stats = steps.dedup_docs(in_dir, tmp, deduper)
-        _remove_tree(tmp / "work")
+        shutil.rmtree(tmp / "work", ignore_errors=True)  # scratch spill files, not part of the output
         return stats
 
     return run_step(run_dir / "steps" / f"dedup_{kind}", fp, run)
@@ -108,18 +107,12 @@ def shards_task(upstream: dict[str, Any], run_dir: Path, cfg: StageConfig, dry_r
 
 
 @task(cache_policy=NO_CACHE)
-def train_task(shards: dict[str, Any], run_dir: Path, cfg: StageConfig, steps: int) -> dict[str, Any]:
+def train_task(shards: dict[str, Any], run_dir: Path, cfg: StageConfig, num_steps: int) -> dict[str, Any]:
     # torch is imported here only: the data path never needs it.
     from trainer.train import train_from_manifest
 
-    result = train_from_manifest(shards["manifest"], steps, config=cfg.train_config, out_dir=run_dir / "train")
+    result = train_from_manifest(shards["manifest"], num_steps, config=cfg.train_config, out_dir=run_dir / "train")
     return {k: v for k, v in result.items() if k != "losses"}
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @flow(name="corpusforge-stage", log_prints=True)
