@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from schemas import Document, LineageRecord
 
@@ -72,10 +73,14 @@ class ChainStats:
         self.dropped_by_step: Counter[str] = Counter()  # step name -> count
 
 
+class LineageSink(Protocol):
+    def append(self, rec: LineageRecord) -> None: ...
+
+
 def run_chain(
     docs: Iterable[Document],
     steps: Sequence[Step],
-    lineage: list[LineageRecord],
+    lineage: LineageSink,
     stats: ChainStats | None = None,
 ) -> Iterator[Document]:
     """Stream documents through `steps`, appending every drop or change to `lineage`.
@@ -83,7 +88,7 @@ def run_chain(
     Args:
         docs: documents to filter.
         steps: filters and modifiers, applied in order; a document stops at the first drop.
-        lineage: list that receives one record per dropped or modified document.
+        lineage: a list, or any object with `append`, that receives one record per drop or change.
         stats: optional counters, updated as documents pass.
     """
     stats = stats or ChainStats()

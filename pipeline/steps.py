@@ -100,15 +100,29 @@ def filter_docs(in_dirs: list[Path], out_dir: Path, filters_config: dict[str, An
     from filters.chain import build_chain
 
     steps = build_chain(filters_config)
-    lineage: list[LineageRecord] = []
     stats = ChainStats()
     sink = ParquetSink(out_dir / DOCS, DOCUMENT_SCHEMA)
+    lineage = LineageWriter(out_dir / LINEAGE)  # streamed to disk: memory stays flat on any corpus size
     docs = _progress(iter_docs(in_dirs), desc="filter", total=count_docs(in_dirs))
     for doc in run_chain(docs, steps, lineage, stats):
         sink.add(doc.to_row())
     sink.close()
-    _write_lineage(out_dir, lineage)
-    return _stats(stats.docs_in, stats.docs_out, lineage)
+    lineage.close()
+    return {"docs_in": stats.docs_in, "docs_out": stats.docs_out, "dropped": dict(stats.dropped),
+            "modified": dict(stats.modified)}  # fmt: skip
+
+
+class LineageWriter:
+    """A list-like sink for `LineageRecord`s (`append`) that writes them to Parquet parts as they come."""
+
+    def __init__(self, directory: Path) -> None:
+        self._sink = ParquetSink(directory, LINEAGE_SCHEMA)
+
+    def append(self, rec: LineageRecord) -> None:
+        self._sink.add(rec.to_row())
+
+    def close(self) -> None:
+        self._sink.close()
 
 
 def _write_lineage(out_dir: Path, lineage: Iterable[LineageRecord]) -> None:
