@@ -264,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_stage_config(args.stage, args.config)
         load_sources(Path(args.sources) if args.sources else cfg.sources)
         validate_chain_config(cfg.filters)
-    except (SourcesError, ConfigError, FilterConfigError) as e:
+        from sharding.build import ShardsConfig
+        from sharding.mixture import MixtureConfig
+
+        ShardsConfig.from_dict(cfg.shards)
+        MixtureConfig.from_dict(cfg.mixture)
+    except (SourcesError, ConfigError, FilterConfigError, ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
