@@ -26,17 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dedup.exact import (
-    DupResult,
-    IdSpill,
-    KeySpill,
-    UnionFind,
-    Workdir,
-    build_result,
-    expected_candidate_probability,
-    format_bytes,
-    lsh_threshold,
-)
+from dedup.clusters import DupResult, IdSpill, KeySpill, UnionFind, Workdir, build_result, format_bytes
+from dedup.exact import expected_candidate_probability, lsh_threshold
 
 # Unicode blocks whose text has no spaces between words: one token per character there.
 SCRIPT_RANGES = {

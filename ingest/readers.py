@@ -401,12 +401,16 @@ def input_file_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
 _READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "code": read_code_tree}
 
 
+def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record]:
+    """The records of one entry of `resolve_paths(spec)` (a file, or a code tree): one ingest work unit."""
+    return _READERS[spec.format](spec, path, location)
+
+
 def read_source(spec: SourceSpec, limit: int | None = None) -> Iterator[Record]:
     """All records of one source, in sorted file order; at most `limit` records when given."""
     count = 0
-    reader = _READERS[spec.format]
     for path, rel in resolve_paths(spec):
-        for record in reader(spec, path, rel):
+        for record in read_path(spec, path, rel):
             yield record
             count += 1
             if limit is not None and count >= limit:

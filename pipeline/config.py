@@ -1,17 +1,21 @@
-"""Stage configuration: which sources, filters, dedup and decontamination a stage runs.
+"""Stage configuration: one typed, validated dataclass per table, all checked before any work starts.
 
 A stage file (`configs/stages/<stage>.toml`) holds::
 
     sources = "../sources/default.toml"   # relative to the stage file; --sources overrides
     [filters.<name>]  ...                 # one table per filter, `enabled = false` turns it off
-    [dedup.exact] / [dedup.minhash]       # near-dup parameters
-    [decontam] + [[decontam.eval_sets]]   # evaluation sets to decontaminate against
+    [dedup.exact] / [dedup.minhash]       # dedup parameters (ExactDedupConfig, MinHashConfig)
+    [decontam] + [[decontam.eval_sets]]   # evaluation sets to decontaminate against (DecontamConfig)
     [mixture] / [shards]                  # token budget per domain/source, tokenizer, seq_len (sharding/)
     [train] config = "../trainer/x.toml"  # trainer config used by `--train-steps N`
+
+Every key, type and range is checked by `load_stage_config`; a wrong one is a one-line `ConfigError` naming the
+file, the table, the key and the value. (Deterministic errors are never retried: only I/O is.)
 """
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +27,137 @@ STAGES = ("general", "reasoning", "long_context")
 
 
 class ConfigError(ValueError):
-    """A stage config is wrong; the message names the file and key."""
+    """A stage config is wrong; the message names the file, table, key and value."""
+
+
+def _type_ok(value: Any, default: Any) -> bool:
+    """Does a TOML value fit the type of the parameter's default (None: anything)?"""
+    if default is None or default is inspect.Parameter.empty:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list | tuple | frozenset | set):
+        return isinstance(value, list)
+    return True
+
+
+def check_kwargs(where: str, table: dict[str, Any], target: Any, skip: tuple[str, ...] = ()) -> None:
+    """Check a table's keys and value types against `target`'s constructor parameters and defaults.
+
+    Args:
+        where: "<file>: [table]" for the message.
+        target: a class (its `__init__`) or a function.
+        skip: keys handled by the caller (enabled, eval_sets, ...).
+    """
+    params = inspect.signature(target).parameters
+    allowed = [p for p in params if p not in ("self", "workdir")]
+    for key, value in table.items():
+        if key in skip:
+            continue
+        if key not in allowed:
+            raise ConfigError(f"{where} {key} = {value!r}: unknown key; allowed: {sorted(allowed)}")
+        if not _type_ok(value, params[key].default):
+            raise ConfigError(f"{where} {key} = {value!r}: expected {type(params[key].default).__name__} "
+                              f"like the default {params[key].default!r}")  # fmt: skip
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{where} {key} = {value!r}: must be >= 0")
+        if (key.endswith("_ratio") or "score" in key) and isinstance(value, int | float) and value > 1:
+            raise ConfigError(f"{where} {key} = {value!r}: a ratio or score must be in [0, 1]")
+
+
+def _enabled(where: str, table: dict[str, Any]) -> bool:
+    value = table.get("enabled", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} enabled = {value!r}: must be true or false")
+    return value
+
+
+@dataclass(frozen=True)
+class ExactDedupConfig:
+    """`[dedup.exact]`: `ExactDedup`'s arguments (dedup/exact.py) and `enabled`."""
+
+    enabled: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, where: str, table: dict[str, Any]) -> ExactDedupConfig:
+        from dedup.exact import ExactDedup
+
+        check_kwargs(where, table, ExactDedup, skip=("enabled",))
+        params = {k: v for k, v in table.items() if k != "enabled"}
+        _construct(where, ExactDedup, params)
+        return cls(_enabled(where, table), params)
+
+
+@dataclass(frozen=True)
+class MinHashConfig:
+    """`[dedup.minhash]`: `MinHashDedup`'s arguments (dedup/minhash.py) and `enabled`."""
+
+    enabled: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, where: str, table: dict[str, Any]) -> MinHashConfig:
+        from dedup.minhash import MinHashDedup
+
+        check_kwargs(where, table, MinHashDedup, skip=("enabled",))
+        params = {k: v for k, v in table.items() if k != "enabled"}
+        _construct(where, MinHashDedup, params)
+        return cls(_enabled(where, table), params)
+
+
+_EVAL_SET_KEYS = {"name": str, "path": str, "fields": list, "required": bool}
+
+
+@dataclass(frozen=True)
+class DecontamConfig:
+    """`[decontam]`: `Decontaminator`'s arguments, `enabled` and the `[[decontam.eval_sets]]`."""
+
+    enabled: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+    eval_sets: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_table(cls, where: str, table: dict[str, Any]) -> DecontamConfig:
+        from dedup.decontam import Decontaminator
+
+        check_kwargs(where, table, Decontaminator, skip=("enabled", "eval_sets"))
+        sets = table.get("eval_sets", [])
+        if not isinstance(sets, list):
+            raise ConfigError(f"{where} eval_sets = {sets!r}: must be an array of tables [[decontam.eval_sets]]")
+        for i, es in enumerate(sets):
+            w = f"{where.rsplit('[', 1)[0]}[[decontam.eval_sets]] #{i + 1}"
+            for key, value in es.items():
+                want = _EVAL_SET_KEYS.get(key)
+                if want is None:
+                    raise ConfigError(f"{w} {key} = {value!r}: unknown key; allowed: {sorted(_EVAL_SET_KEYS)}")
+                if not isinstance(value, want):
+                    raise ConfigError(f"{w} {key} = {value!r}: expected {want.__name__}")
+            for key in ("name", "path"):
+                if key not in es:
+                    raise ConfigError(f"{w}: '{key}' is required")
+        params = {k: v for k, v in table.items() if k not in ("enabled", "eval_sets")}
+        _construct(where, Decontaminator, {"eval_sets": [], **params})
+        return cls(_enabled(where, table), params, tuple(sets))
+
+    def as_table(self) -> dict[str, Any]:
+        """The table as `dedup.steps.build_decontaminator` reads it."""
+        return {**self.params, "eval_sets": list(self.eval_sets)}
+
+
+_TRAIN_KEYS = ("config",)
+
+
+def _construct(where: str, cls: Any, params: dict[str, Any]) -> None:
+    """Build the component once, cheaply, so that its own range checks run before any work."""
+    try:
+        cls(**params)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where} {e}") from e
 
 
 @dataclass(frozen=True)
@@ -32,18 +166,25 @@ class StageConfig:
     path: Path
     sources: Path
     filters: dict[str, Any] = field(default_factory=dict)
-    dedup: dict[str, Any] = field(default_factory=dict)
-    decontam: dict[str, Any] = field(default_factory=dict)
+    exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
     mixture: dict[str, Any] = field(default_factory=dict)
     shards: dict[str, Any] = field(default_factory=dict)
     train_config: Path | None = None  # configs/trainer/*.toml used by --train-steps
+
+    @property
+    def dedup(self) -> dict[str, Any]:
+        """The `[dedup]` tables as written (for fingerprints and reports)."""
+        return {"exact": {"enabled": self.exact.enabled, **self.exact.params},
+                "minhash": {"enabled": self.minhash.enabled, **self.minhash.params}}  # fmt: skip
 
 
 _TOP_KEYS = {"stage", "sources", "filters", "dedup", "decontam", "mixture", "shards", "train"}
 
 
-def load_stage_config(stage: str, config_path: Path | None = None) -> StageConfig:
-    """Load `configs/stages/<stage>.toml` (or `config_path`) and check its top-level shape."""
+def load_stage_config(stage: str, config_path: Path | str | None = None) -> StageConfig:
+    """Load `configs/stages/<stage>.toml` (or `config_path`) and check every table (see module docstring)."""
     path = Path(config_path) if config_path else STAGES_DIR / f"{stage}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in STAGES_DIR.glob("*.toml"))
@@ -60,14 +201,71 @@ def load_stage_config(stage: str, config_path: Path | None = None) -> StageConfi
             raise ConfigError(f"{path}: '{key}' must be a table")
     if "sources" not in data or not isinstance(data["sources"], str):
         raise ConfigError(f"{path}: 'sources' (path of the sources file) is required")
+    dedup = data.get("dedup", {})
+    bad = set(dedup) - {"exact", "minhash"}
+    if bad:
+        raise ConfigError(f"{path}: [dedup.{sorted(bad)[0]}]: unknown dedup table; allowed: [dedup.exact], [dedup.minhash]")
+    for name, table in dedup.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [dedup] {name} = {table!r}: must be a table [dedup.{name}]")
+    train = data.get("train", {})
+    for key, value in train.items():
+        if key not in _TRAIN_KEYS:
+            raise ConfigError(f"{path}: [train] {key} = {value!r}: unknown key; allowed: {list(_TRAIN_KEYS)}")
+    train_config = None
+    if "config" in train:
+        if not isinstance(train["config"], str):
+            raise ConfigError(f"{path}: [train] config = {train['config']!r}: must be a path (string)")
+        train_config = (path.parent / train["config"]).resolve()
+        if not train_config.is_file():
+            raise ConfigError(f"{path}: [train] config = {train['config']!r}: {train_config} does not exist")
+    filters = data.get("filters", {})
+    _check_filters(path, filters)
+    mixture, shards = data.get("mixture", {}), data.get("shards", {})
+    _check_sharding(path, mixture, shards)
     return StageConfig(
         stage=data.get("stage", stage),
         path=path,
         sources=(path.parent / data["sources"]).resolve(),
-        filters=data.get("filters", {}),
-        dedup=data.get("dedup", {}),
-        decontam=data.get("decontam", {}),
-        mixture=data.get("mixture", {}),
-        shards=data.get("shards", {}),
-        train_config=(path.parent / data["train"]["config"]).resolve() if "config" in data.get("train", {}) else None,
+        filters=filters,
+        exact=ExactDedupConfig.from_table(f"{path}: [dedup.exact]", dedup.get("exact", {})),
+        minhash=MinHashConfig.from_table(f"{path}: [dedup.minhash]", dedup.get("minhash", {})),
+        decontam=DecontamConfig.from_table(f"{path}: [decontam]", data.get("decontam", {})),
+        mixture=mixture,
+        shards=shards,
+        train_config=train_config,
     )
+
+
+def _check_filters(path: Path, filters: dict[str, Any]) -> None:
+    """Names and keys through `filters.chain`, then types and ranges against each filter's defaults."""
+    import importlib
+
+    from filters.chain import FILTERS, FilterConfigError, validate_chain_config
+
+    try:
+        validate_chain_config(filters)
+    except FilterConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
+    for name, table in filters.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [filters] {name} = {table!r}: must be a table [filters.{name}]")
+        module, cls_name = FILTERS[name]
+        cls = getattr(importlib.import_module(module), cls_name)
+        check_kwargs(f"{path}: [filters.{name}]", table, cls, skip=("enabled", "domains"))
+
+
+def _check_sharding(path: Path, mixture: dict[str, Any], shards: dict[str, Any]) -> None:
+    from sharding.build import ShardsConfig
+    from sharding.mixture import MixtureConfig
+
+    try:
+        MixtureConfig.from_dict(mixture)
+        sc = ShardsConfig.from_dict(shards)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    from sharding.tokenizer import available_tokenizers
+
+    if sc.tokenizer not in available_tokenizers():
+        raise ConfigError(f"{path}: [shards] tokenizer = {sc.tokenizer!r}: unknown; known: {available_tokenizers()}")
+

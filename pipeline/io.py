@@ -1,9 +1,8 @@
-"""Atomic Parquet I/O and completion markers for a run directory.
+"""Atomic Parquet I/O, fingerprints and the run lock.
 
 Every file is written to a temporary name in the same directory and renamed when complete, so a
-killed run never leaves a half-written file under its final name. A step's output directory is
-likewise built under `<name>.tmp-<pid>` and renamed into place, then a `_SUCCESS.json` marker
-holding the step's fingerprint (hash of its inputs and config) lets a rerun skip it.
+killed run never leaves a half-written file under its final name. (Work units and their completion markers
+are `pipeline/step.py`'s.)
 """
 
 from __future__ import annotations
@@ -50,24 +49,37 @@ def write_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
     os.replace(tmp, path)
 
 
+MAX_BUFFER_BYTES = 64 << 20  # text held by one sink before it writes a part: memory stays flat for any doc size
+
+
+def _row_bytes(row: dict[str, Any]) -> int:
+    """Approximate size of a row: its string values (text dominates) plus a fixed overhead."""
+    return 64 + sum(len(v) for v in row.values() if isinstance(v, str))
+
+
 class ParquetSink:
-    """Streams rows into numbered Parquet parts of at most `rows_per_file` rows.
+    """Streams rows into numbered Parquet parts of at most `rows_per_file` rows or about `max_bytes` of text.
 
     Files are named `part-00000.parquet`, ... in write order, so the same input order gives the
-    same files.
+    same files. The byte bound keeps memory flat whatever the document sizes (a 100k-row buffer of 7 MB
+    documents would be 700 GB).
     """
 
-    def __init__(self, directory: Path, schema: pa.Schema, rows_per_file: int = 100_000) -> None:
+    def __init__(self, directory: Path, schema: pa.Schema, rows_per_file: int = 100_000,
+                 max_bytes: int = MAX_BUFFER_BYTES) -> None:  # fmt: skip
         self.directory = directory
         self.schema = schema
         self.rows_per_file = rows_per_file
+        self.max_bytes = max_bytes
         self._rows: list[dict[str, Any]] = []
+        self._bytes = 0
         self._parts = 0
         self.rows_written = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self._rows.append(row)
-        if len(self._rows) >= self.rows_per_file:
+        self._bytes += _row_bytes(row)
+        if len(self._rows) >= self.rows_per_file or self._bytes >= self.max_bytes:
             self._flush()
 
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -80,6 +92,7 @@ class ParquetSink:
         self.rows_written += len(self._rows)
         self._parts += 1
         self._rows = []
+        self._bytes = 0
 
     def close(self) -> None:
         """Flush the last part; an empty sink still writes one empty file so readers see the schema."""
@@ -120,10 +133,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+MARKERS = (MARKER, "_STEP.json")
+
+
 def dir_fingerprint(directory: Path) -> str:
-    """Hash of the names and contents of every Parquet file in a step's output directory."""
+    """Hash of the names and contents of every file in a step's or unit's output directory (markers aside)."""
     h = hashlib.sha256()
-    for path in sorted(directory.rglob("*.parquet")):
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name not in MARKERS):
         h.update(str(path.relative_to(directory)).encode())
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -131,20 +147,7 @@ def dir_fingerprint(directory: Path) -> str:
     return h.hexdigest()
 
 
-def read_marker(directory: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((directory / MARKER).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def is_complete(directory: Path, step_fingerprint: str) -> bool:
-    """True when `directory` holds a finished step run with the same fingerprint."""
-    marker = read_marker(directory)
-    return marker is not None and marker.get("fingerprint") == step_fingerprint
-
-
-def _pid_alive(pid: str) -> bool:
+def pid_alive(pid: str) -> bool:
     if not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
@@ -173,45 +176,3 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-class StepOutput:
-    """A step's output directory, built in a temporary sibling and renamed into place on commit.
-
-    Usage:
-        with StepOutput(run_dir / "steps" / "filter", fp) as tmp_dir:
-            ...write files under tmp_dir...
-            out.stats = {...}
-    """
-
-    def __init__(self, final_dir: Path, step_fingerprint: str) -> None:
-        self.final_dir = final_dir
-        self.fingerprint = step_fingerprint
-        self.tmp_dir = final_dir.with_name(f"{final_dir.name}.tmp-{os.getpid()}")
-        self.stats: dict[str, Any] = {}
-
-    def __enter__(self) -> Path:
-        # Leftovers of a killed run are never reused: start the step from scratch. A directory whose
-        # process is still alive belongs to a live run and is left alone.
-        for stale in self.final_dir.parent.glob(f"{self.final_dir.name}.tmp-*"):
-            if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
-                shutil.rmtree(stale, ignore_errors=True)
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        self.tmp_dir.mkdir(parents=True)
-        return self.tmp_dir
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
-            return
-        atomic_write_json(
-            self.tmp_dir / MARKER,
-            {"fingerprint": self.fingerprint, "output": dir_fingerprint(self.tmp_dir), "stats": self.stats},
-        )
-        # Move the old output aside before the new one takes its name, so that a kill at any point leaves
-        # either the old complete step, the new complete step, or no step: never a marker over partial files.
-        old = self.final_dir.with_name(f"{self.final_dir.name}.old-{os.getpid()}")
-        if self.final_dir.exists():
-            os.replace(self.final_dir, old)
-        os.replace(self.tmp_dir, self.final_dir)
-        shutil.rmtree(old, ignore_errors=True)

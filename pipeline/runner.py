@@ -1,17 +1,49 @@
-"""Run a step once: skip it when its completion marker matches, else build it atomically."""
+"""Run a step's units through an executor, then its reduce, with per-unit resume. No Prefect here.
+
+`run_step(step, layout, executor)` is the whole of a step's orchestration:
+
+1. list the step's units (deterministic, in global input order) and their fingerprints;
+2. hand the units without a matching marker to `map_units` (by default the executor; `flows/` passes a
+   function that makes each unit a mapped Prefect task);
+3. run `reduce` once when the step has one and its inputs changed;
+4. delete unit folders that no longer belong to the step, and write `steps/<name>/_STEP.json` with the units in
+   order and the merged stats.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import StepOutput, is_complete, read_marker
+from pipeline.executors import Executor, InlineExecutor
+from pipeline.io import atomic_write_json, dir_fingerprint, fingerprint
+from pipeline.layout import RunLayout, temp_suffix
+from pipeline.step import (
+    Step,
+    StepStats,
+    Unit,
+    UnitResult,
+    commit_dir,
+    finished,
+    read_marker,
+    remove_stale_temps,
+    run_unit,
+    unit_fingerprint,
+)
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-_CODE_PACKAGES = ("schemas", "ingest", "filters", "dedup", "pipeline")
+_CODE_PACKAGES = ("schemas", "ingest", "filters", "dedup", "pipeline", "core")
+REDUCE_MARKER = "_SUCCESS.json"
+
+MapUnits = Callable[[Step, list[Unit], list[Path], str], list[UnitResult]]
 
 
 @lru_cache(maxsize=1)
@@ -25,19 +57,110 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def run_step(step_dir: Path, step_fingerprint: str, fn: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Run `fn(tmp_dir)` unless `step_dir` already holds a run with the same fingerprint.
+@dataclass
+class StepResult:
+    """A finished step: its units in order, merged stats, the reduce output and how much was redone."""
 
-    Returns:
-        the step's marker: {"fingerprint", "output" (hash of its files), "stats", "skipped"}.
-    """
-    if is_complete(step_dir, step_fingerprint):
-        marker = read_marker(step_dir)
-        assert marker is not None
-        return {**marker, "skipped": True}
-    out = StepOutput(step_dir, step_fingerprint)
-    with out as tmp_dir:
-        out.stats = fn(tmp_dir)
-    marker = read_marker(step_dir)
-    assert marker is not None, f"step {step_dir} finished without a marker"
-    return {**marker, "skipped": False}
+    name: str
+    fingerprint: str
+    units: list[UnitResult]
+    stats: StepStats
+    reduce_dir: Path | None = None
+    reduce_stats: dict[str, Any] = field(default_factory=dict)
+    units_run: int = 0
+    reduce_run: bool = False
+
+    @property
+    def output(self) -> str:
+        """Hash of every unit's output (and the reduce's): what a downstream step's fingerprint includes."""
+        parts = [(u.key, u.output) for u in self.units]
+        if self.reduce_dir is not None:
+            parts.append(("reduce", (read_marker(self.reduce_dir, REDUCE_MARKER) or {}).get("output", "")))
+        return fingerprint(parts)
+
+    @property
+    def skipped(self) -> bool:
+        return self.units_run == 0 and not self.reduce_run
+
+    def unit(self, key: str) -> UnitResult:
+        for u in self.units:
+            if u.key == key:
+                return u
+        raise KeyError(f"step {self.name} has no unit {key!r}")
+
+
+def executor_map(executor: Executor) -> MapUnits:
+    """The default way to run pending units: straight through the executor."""
+
+    def map_units(step: Step, units: list[Unit], dirs: list[Path], step_fp: str) -> list[UnitResult]:
+        return executor.map(run_unit, [(step, u, d, step_fp) for u, d in zip(units, dirs)])
+
+    return map_units
+
+
+def run_step(step: Step, layout: RunLayout, executor: Executor | None = None,
+             map_units: MapUnits | None = None) -> StepResult:  # fmt: skip
+    """Run `step`'s pending units and its reduce; return the finished step (see module docstring)."""
+    map_units = map_units or executor_map(executor or InlineExecutor())
+    step_fp = step.fingerprint()
+    units = step.units()
+    keys = [u.key for u in units]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"step {step.name}: two units share a key; keys must be unique")
+    dirs = [layout.unit(step.name, u.key) for u in units]
+    done: dict[str, UnitResult] = {}
+    for u, d in zip(units, dirs):
+        r = finished(d, unit_fingerprint(step_fp, u))
+        if r is not None:
+            done[u.key] = r
+    pending = [(u, d) for u, d in zip(units, dirs) if u.key not in done]
+    if pending:
+        log.info("step %s: %d of %d units to run", step.name, len(pending), len(units))
+        ran = map_units(step, [u for u, _ in pending], [d for _, d in pending], step_fp)
+        done.update((r.key, r) for r in ran)
+    results = [done[k] for k in keys]
+    stats = StepStats()
+    for r in results:
+        stats.merge(r.stats)
+    result = StepResult(step.name, step_fp, results, stats, units_run=len(pending))
+    if step.reduce_phase:
+        _run_reduce(step, layout, result)
+    _remove_stale_units(layout, step.name, set(keys))
+    atomic_write_json(layout.step_marker(step.name), {
+        "fingerprint": step_fp, "units": [[r.key, r.output] for r in results], "stats": stats.to_json(),
+        "reduce": result.reduce_stats, "output": result.output})  # fmt: skip
+    return result
+
+
+def _run_reduce(step: Step, layout: RunLayout, result: StepResult) -> None:
+    reduce_dir = layout.reduce(step.name)
+    reduce_fp = fingerprint(result.fingerprint, [(u.key, u.output) for u in result.units])
+    marker = read_marker(reduce_dir, REDUCE_MARKER)
+    result.reduce_dir = reduce_dir
+    if marker is not None and marker.get("fingerprint") == reduce_fp:
+        result.reduce_stats = marker["stats"]
+        return
+    remove_stale_temps(reduce_dir.parent, reduce_dir.name)
+    tmp = reduce_dir.with_name(reduce_dir.name + temp_suffix())
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        stats = step.reduce(result.units, tmp)
+        atomic_write_json(tmp / REDUCE_MARKER, {"fingerprint": reduce_fp, "output": dir_fingerprint(tmp),
+                                                "stats": stats})  # fmt: skip
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    commit_dir(tmp, reduce_dir)
+    result.reduce_stats = stats
+    result.reduce_run = True
+
+
+def _remove_stale_units(layout: RunLayout, step: str, keep: set[str]) -> None:
+    """Unit folders of an earlier input set (a removed file, another --limit) must not reach the corpus."""
+    units_dir = layout.units(step)
+    if not units_dir.is_dir():
+        return
+    for d in units_dir.iterdir():
+        if d.is_dir() and ".tmp-" not in d.name and ".old" not in d.name and d.name not in keep:
+            shutil.rmtree(d, ignore_errors=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.exact import DupDecision, ExactDedup, KeySpill, UnionFind, normalize_text
+from dedup.clusters import DupDecision, KeySpill, UnionFind
+from dedup.exact import ExactDedup, normalize_text
 
 
 def test_normalize_text_nfkc_lower_whitespace() -> None:

@@ -1,0 +1,64 @@
+"""The filter step: the configured chain over each unit of the step before it (one unit in, one unit out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.io import file_sha256
+from pipeline.runner import StepResult
+from pipeline.step import Step, Unit, UnitWriter, iter_unit_docs
+
+# The chain is built once per process (language-ID and toxicity models take seconds to load) and reused by
+# every unit that process runs. Keyed by the step fingerprint, so a config change builds a new one.
+_CHAINS: dict[str, list[Any]] = {}
+
+
+def referenced_files(config: Any) -> list[tuple[str, str]]:
+    """(path, sha256) of every config string that names an existing file (user word lists, ...): editing
+    such a file must rerun the step that reads it."""
+    if isinstance(config, dict):
+        return [ref for key in sorted(config) for ref in referenced_files(config[key])]
+    if isinstance(config, list):
+        return [ref for item in config for ref in referenced_files(item)]
+    if isinstance(config, str) and config and Path(config).is_file():
+        return [(config, file_sha256(Path(config)))]
+    return []
+
+
+class FilterStep(Step):
+    """Language ID, quality, code, safety, PII and secrets, in `filters.chain`'s order.
+
+    Args:
+        filters_config: the stage's `[filters]` table.
+        upstream: the finished step whose units this one filters.
+    """
+
+    name = "filter"
+
+    def __init__(self, filters_config: dict[str, Any], upstream: StepResult) -> None:
+        self.filters_config = filters_config
+        self.upstream = upstream
+
+    def config(self) -> dict[str, Any]:
+        return {"filters": self.filters_config, "files": referenced_files(self.filters_config)}
+
+    def units(self) -> list[Unit]:
+        return [Unit(u.key, u.output, {"dir": str(u.dir)}) for u in self.upstream.units]
+
+    def run(self, unit: Unit, out: UnitWriter) -> None:
+        from filters.base import run_chain
+        from filters.chain import build_chain
+
+        fp = self.fingerprint()
+        if fp not in _CHAINS:
+            _CHAINS[fp] = build_chain(self.filters_config)
+        docs = iter_unit_docs(Path(unit.payload["dir"]))
+        for doc in run_chain(_counted(docs, out), _CHAINS[fp], out):
+            out.keep(doc)
+
+
+def _counted(docs: Any, out: UnitWriter) -> Any:
+    for doc in docs:
+        out.read()
+        yield doc

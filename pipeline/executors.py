@@ -1,0 +1,153 @@
+"""Where work units run: in this process, in a pool of local processes, or on a Ray cluster.
+
+All three call the same function (`pipeline.step.run_unit`) on the same units; outputs are named after the
+unit, so the bytes do not depend on the executor or on the number of workers. An executor only decides where
+a call runs; it never decides what a unit writes. No scheduler of our own: a `ProcessPoolExecutor` locally,
+Ray's tasks on a cluster (Slurm users run the same units through a Prefect work pool or datatrove's Slurm
+executor; see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
+
+
+class Executor:
+    """`submit(fn, *args) -> Future`; `close()` stops whatever the executor started."""
+
+    name = "executor"
+    workers = 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        raise NotImplementedError
+
+    def map(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> list[Any]:
+        """Run `fn(*args)` for every tuple, results in call order; the first failure is raised after the
+        others finish (a unit that failed leaves no output; the ones that succeeded keep theirs)."""
+        futures = [self.submit(fn, *args) for args in calls]
+        results, error = [], None
+        for f in futures:
+            try:
+                results.append(f.result())
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after every sibling finished
+                error = error or e
+        if error is not None:
+            raise error
+        return results
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InlineExecutor(Executor):
+    """`--workers 1`: every unit in this process, one after the other (no pickling, easiest to debug)."""
+
+    name = "local"
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller through the future
+            f.set_exception(e)
+        return f
+
+
+def _worker_init() -> None:
+    # A worker dies with its parent: a SIGKILLed run leaves no process behind (Linux prctl PR_SET_PDEATHSIG).
+    set_parent_death_signal()
+
+
+def set_parent_death_signal() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+class LocalExecutor(Executor):
+    """`--workers N`: N worker processes on this machine (forkserver: a clean process, never a fork of a
+    threaded Prefect flow), started once per run and reused by every step."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing as mp
+
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["pipeline.step", "pyarrow.parquet", "numpy"])
+        self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor(Executor):
+    """`--executor ray`: units as Ray tasks, on the cluster at `address` (or `RAY_ADDRESS`), else on a local
+    Ray started here (bound to 127.0.0.1, no dashboard, `workers` CPUs) and stopped by `close()`.
+
+    The run directory must be on storage every Ray node sees (as for datatrove's Ray and Slurm executors).
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int, address: str | None = None) -> None:
+        import ray
+
+        self.workers = workers
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        self._started_here = address is None
+        if not ray.is_initialized():
+            if address is None:
+                ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
+                         log_to_driver=False, configure_logging=False)  # fmt: skip
+            else:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+        self._ray = ray
+        self._remote_cache: dict[Callable, Any] = {}
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        remote = self._remote_cache.get(fn)
+        if remote is None:
+            remote = self._remote_cache[fn] = self._ray.remote(num_cpus=1, max_retries=0)(fn)
+        return remote.remote(*args).future()
+
+    def close(self) -> None:
+        if self._started_here and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def make_executor(kind: str = "local", workers: int = 1, ray_address: str | None = None) -> Executor:
+    """The executor `--executor KIND --workers N [--ray-address ADDR]` asks for."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown executor {kind!r}; choose one of {list(EXECUTORS)}")
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if kind == "ray":
+        return RayExecutor(workers, ray_address)
+    return InlineExecutor() if workers == 1 else LocalExecutor(workers)

@@ -1,0 +1,130 @@
+"""A curriculum stage as a list of steps (no Prefect here; `flows/stage.py` runs it as a flow).
+
+    ingest -> filter -> dedup_exact_keys -> dedup_exact -> dedup_minhash_signatures -> dedup_minhash_edges
+           -> dedup_minhash -> decontam -> final (-> corpus/) -> tokenize -> shards (-> shards/<stage>/)
+
+Each step is built from the finished step before it and run by `run_step` (units through an executor or as
+Prefect tasks); a step whose units all have matching markers costs a directory listing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ingest.sources import SourceSpec
+from pipeline.config import StageConfig
+from pipeline.io import atomic_write_json
+from pipeline.layout import RunLayout
+from pipeline.runner import StepResult
+from pipeline.step import Step
+
+log = logging.getLogger(__name__)
+
+RunStep = Callable[[Step], StepResult]
+
+
+class CountInvariantError(RuntimeError):
+    """records read != kept + dropped + quarantined: a document was lost or counted twice."""
+
+
+def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run: RunStep, limit: int | None = None,
+              dry_run: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Run the data path and the shards of one stage; return its summary (the funnel), also in funnel.json.
+
+    Args:
+        run: runs one step to completion (`lambda step: run_step(step, layout, executor)`, or the flow's).
+    """
+    from dedup.steps import (
+        DecontamStep,
+        DedupApplyStep,
+        ExactKeysStep,
+        MinHashEdgesStep,
+        MinHashSignaturesStep,
+        resolve_eval_sets,
+    )
+    from filters.step import FilterStep
+    from ingest.step import IngestStep
+    from pipeline.corpus import FinalizeStep, publish_corpus
+    from sharding.steps import build_shards
+
+    ingest_step = IngestStep(specs, limit)
+    ingest = run(ingest_step)
+    funnel = [_ingest_row(ingest)]
+    last = run(FilterStep(cfg.filters, ingest))
+    decisions = [last]
+    funnel.append(_row("filter", last))
+    if cfg.exact.enabled:
+        keys = run(ExactKeysStep(cfg.exact.params, last))
+        last = run(DedupApplyStep("dedup_exact", "exact_dedup", last, keys, keys))
+        decisions.append(last)
+        funnel.append(_row("dedup_exact", last, keys))
+    if cfg.minhash.enabled:
+        sigs = run(MinHashSignaturesStep(cfg.minhash.params, last))
+        edges = run(MinHashEdgesStep(cfg.minhash.params, sigs))
+        last = run(DedupApplyStep("dedup_minhash", "minhash_dedup", last, edges, sigs))
+        decisions.append(last)
+        funnel.append(_row("dedup_minhash", last, edges))
+    if cfg.decontam.enabled:
+        table = cfg.decontam.as_table()
+        _, evals_fp = resolve_eval_sets(table, cfg.path.parent)
+        last = run(DecontamStep(table, cfg.path.parent, evals_fp, last))
+        decisions.append(last)
+        funnel.append(_row("decontam", last))
+    final = run(FinalizeStep(last, decisions, ingest))
+    publish_corpus(layout, final)
+    shards = build_shards(layout, cfg.stage, cfg.mixture, cfg.shards, run, dry_run=dry_run)
+
+    summary = {
+        "stage": cfg.stage,
+        "run_dir": str(layout.root),
+        "records_read": funnel[0]["docs_in"],
+        "quarantined": sum(ingest.stats.quarantined.values()),
+        "docs_final": final.stats.docs_out,
+        "dropped": sum(sum(r["dropped"].values()) for r in funnel),
+        "funnel": funnel,
+        "sources_without_files": ingest_step.sources_without_files,
+        "units": {r.name: {"units": len(r.units), "run": r.units_run} for r in [ingest, *decisions, final]},
+        "shards": {k: v for k, v in shards.items() if k != "table"},
+    }
+    check_count_invariant(summary)
+    atomic_write_json(layout.funnel, summary)
+    return summary
+
+
+def check_count_invariant(summary: dict[str, Any]) -> None:
+    """records read = kept + dropped + quarantined, or a `CountInvariantError` that names the difference."""
+    read, kept, dropped, quarantined = (summary[k] for k in ("records_read", "docs_final", "dropped", "quarantined"))
+    diff = read - (kept + dropped + quarantined)
+    if diff:
+        raise CountInvariantError(
+            f"count invariant broken: records read {read:,} != kept {kept:,} + dropped {dropped:,} + quarantined "
+            f"{quarantined:,} ({abs(diff):,} document(s) {'lost' if diff > 0 else 'counted twice'}); "
+            f"see {summary['run_dir']}/steps/*/_STEP.json for the per-step counts"
+        )
+
+
+def _row(step: str, result: StepResult, clusters: StepResult | None = None) -> dict[str, Any]:
+    s = result.stats
+    row = {"step": step, "docs_in": s.docs_in, "docs_out": s.docs_out, "dropped": dict(s.dropped),
+           "modified": dict(s.modified), "skipped": result.skipped, "units": len(result.units),
+           "units_run": result.units_run}  # fmt: skip
+    if clusters is not None:
+        row["clusters"] = clusters.reduce_stats.get("clusters", 0)
+        row["largest_clusters"] = clusters.reduce_stats.get("largest_clusters", [])
+        row["skipped"] = row["skipped"] and clusters.skipped
+    return row
+
+
+def _ingest_row(result: StepResult) -> dict[str, Any]:
+    s = result.stats
+    return {"step": "ingest", "docs_in": s.docs_out + sum(s.quarantined.values()), "docs_out": s.docs_out,
+            "dropped": {}, "quarantined": {f"quarantine_{k}": v for k, v in sorted(s.quarantined.items())},
+            "modified": {}, "skipped": result.skipped, "units": len(result.units),
+            "units_run": result.units_run}  # fmt: skip
+
+
+def stage_layout(run_dir: str | Path) -> RunLayout:
+    return RunLayout(Path(run_dir))
