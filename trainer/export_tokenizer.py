@@ -94,9 +94,8 @@ def build_hf_tokenizer(name: str) -> Any:
     Args:
         name: a `tokenizers/<name>.toml` spec ("o200k_harmony", "qwen").
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
-
     from sharding.tokenizer import load_tokenizer
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     tok = load_tokenizer(name)
     enc = tok.encoding

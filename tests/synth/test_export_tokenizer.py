@@ -20,7 +20,12 @@ def _real_texts(corpora: Path) -> list[str]:
     math = (corpora / "stem_math" / "math500_test.jsonl").read_text(encoding="utf-8").splitlines()[:100]
     texts += [json.dumps(json.loads(line), ensure_ascii=False) for line in math]
     # Edge cases: whitespace runs, CRLF, contractions in caps, digits, emoji with modifiers, special-token text.
-    texts += ["  \t\r\n\r\n   x  ", "IT'S WE'VE they'LL 1234567890", "👍🏽🇫🇷 e\u0301 caf\u00e9", "<|endoftext|> <|im_end|>"]
+    texts += [
+        "  \t\r\n\r\n   x  ",
+        "IT'S WE'VE they'LL 1234567890",
+        "👍🏽🇫🇷 e\u0301 caf\u00e9",
+        "<|endoftext|> <|im_end|>",
+    ]
     return texts
 
 
