@@ -3,8 +3,9 @@
 Views: `docs` (the final corpus, Hive-partitioned by domain and source), `lineage` (every drop,
 change and keep decision; once a stage has tokenized, each document's `final` row also says in which
 shard and at which token offset it landed), `quarantine` (records that could not be read, with their
-reason), and `shards` (one row per document piece per packed sequence: stage, shard, offset,
-num_tokens, ...) once a stage has tokenized.
+reason), `ingested` (every document that entered the stage, kept or not: `lineage` joins to the text
+and source of a dropped document) and `shards` (one row per document piece per packed sequence: stage,
+shard, offset, num_tokens, ...) once a stage has tokenized.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 EXAMPLES = """examples:
   python -m flows.query "SELECT domain, lang, count(*) AS n FROM docs GROUP BY ALL ORDER BY n DESC"
   python -m flows.query "SELECT step, action, reason, score FROM lineage WHERE doc_id = '<id>'"
+  python -m flows.query "SELECT l.reason, i.source, left(i.text, 80) FROM lineage l JOIN ingested i
+                         ON i.id = l.doc_id WHERE l.action = 'dropped' LIMIT 20"
   python -m flows.query "SELECT dup_cluster_id, any_value(dup_cluster_size) AS size FROM lineage
                          WHERE dup_cluster_id IS NOT NULL GROUP BY 1 ORDER BY size DESC LIMIT 10"
   python -m flows.query "SELECT stage, domain, sum(num_tokens) AS tokens FROM shards GROUP BY ALL"
@@ -33,7 +36,7 @@ def connect(run_dir: Path):
         )
     con = duckdb.connect()
     views = {"docs": (corpus / "docs", True), "lineage_steps": (corpus / "lineage", False),
-             "quarantine": (corpus / "quarantine", False)}  # fmt: skip
+             "quarantine": (corpus / "quarantine", False), "ingested": (corpus / "ingested", False)}  # fmt: skip
     for name, (directory, hive) in views.items():
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_glob(directory)}, "
                     f"hive_partitioning = {str(hive).lower()})")  # fmt: skip

@@ -8,6 +8,7 @@ out as `corpus/{docs,lineage,quarantine}` with file names that carry the unit ke
     corpus/docs/domain=<d>/source=<s>/<unit key>-part-00000.parquet
     corpus/lineage/<unit key>-part-00000.parquet
     corpus/quarantine/<unit key>-part-00000.parquet
+    corpus/ingested/<unit key>-part-00000.parquet   # every document that entered the stage (the `ingested` view)
 
 so the corpus's bytes and names depend on the input and config only, never on the number of workers.
 """
@@ -26,6 +27,7 @@ from pipeline.step import Step, Unit, UnitResult, UnitWriter, commit_dir, iter_u
 from schemas import DOCUMENT_SCHEMA, LineageRecord
 
 CORPUS_MARKER = "_SUCCESS.json"
+INGESTED = "ingested"
 
 
 class FinalizeStep(Step):
@@ -80,13 +82,16 @@ class FinalizeStep(Step):
     def reduce(self, results: list[UnitResult], out_dir: Path) -> dict[str, Any]:
         files = 0
         for r in results:
-            for src in sorted(p for p in r.dir.rglob("*.parquet")):
-                rel = src.relative_to(r.dir)
-                dst = out_dir / rel.parent / f"{r.key}-{rel.name}"
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.link(src, dst)
-                files += 1
-        for table in (DOCS, LINEAGE, QUARANTINE):  # an empty corpus still gets schema-only files for DuckDB
+            # Every document that entered the stage, kept or not: `lineage` joins to the text of a dropped one.
+            trees = [(r.dir, Path()), (self.ingest.unit(r.key).dir / DOCS, Path(INGESTED))]
+            for root, prefix in trees:
+                for src in sorted(root.rglob("*.parquet")):
+                    rel = prefix / src.relative_to(root)
+                    dst = out_dir / rel.parent / f"{r.key}-{rel.name}"
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(src, dst)
+                    files += 1
+        for table in (DOCS, LINEAGE, QUARANTINE, INGESTED):  # an empty corpus still gets schema-only files for DuckDB
             if not (out_dir / table).is_dir():
                 _empty_table(out_dir / table, table)
         return {"files": files, "docs": sum(r.stats.docs_out for r in results)}
@@ -103,7 +108,8 @@ class _FinalWriter(UnitWriter):
 def _empty_table(directory: Path, table: str) -> None:
     from schemas import LINEAGE_SCHEMA, QUARANTINE_SCHEMA
 
-    schema = {DOCS: DOCUMENT_SCHEMA, LINEAGE: LINEAGE_SCHEMA, QUARANTINE: QUARANTINE_SCHEMA}[table]
+    schema = {DOCS: DOCUMENT_SCHEMA, LINEAGE: LINEAGE_SCHEMA, QUARANTINE: QUARANTINE_SCHEMA,
+              INGESTED: DOCUMENT_SCHEMA}[table]  # fmt: skip
     ParquetSink(directory, schema).close()
 
 

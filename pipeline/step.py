@@ -263,4 +263,17 @@ def run_unit(step: Step, unit: Unit, unit_dir: Path, step_fp: str) -> UnitResult
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     commit_dir(tmp, unit_dir)
+    _audit(step.name, unit.key)
     return UnitResult(unit.key, unit_dir, output, stats, skipped=False)
+
+
+def _audit(step: str, key: str) -> None:
+    """With CORPUSFORGE_UNIT_LOG=<file>, append `<step>\t<key>` for every unit computed (not skipped): how a
+    user (and the kill tests) counts work that a resumed run redid. One short O_APPEND write: atomic."""
+    path = os.environ.get("CORPUSFORGE_UNIT_LOG")
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{step}\t{key}\n".encode())
+        finally:
+            os.close(fd)

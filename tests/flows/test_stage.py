@@ -147,33 +147,11 @@ def test_same_inputs_give_identical_output_in_a_new_directory(first_run, tmp_pat
     assert _files(out2 / "corpus") == _files(out / "corpus")
 
 
-def test_killed_run_resumes_without_duplicates(first_run, tmp_path):
-    root, out, summary = first_run
-    out3 = tmp_path / "run3"
-    shutil.copytree(out, out3)
-    # Simulate a kill during dedup: the exact-dedup step and everything after never finished, and a
-    # half-written temporary directory was left behind.
-    for name in ("dedup_exact", "dedup_minhash", "decontam"):
-        shutil.rmtree(out3 / "steps" / name)
-    shutil.rmtree(out3 / "corpus")
-    half = out3 / "steps" / "dedup_exact.tmp-99999" / "docs"
-    half.mkdir(parents=True)
-    (half / "part-00000.parquet").write_bytes(b"half written")
-    again = run(root, out3)
-    skipped = {row["step"]: row["skipped"] for row in again["funnel"]}
-    assert skipped["ingest"] and skipped["filter"] and not skipped["dedup_exact"]
-    assert not list((out3 / "steps").glob("*.tmp-*"))
-    con = connect(out3)
-    assert con.execute("SELECT count(*) - count(DISTINCT id) FROM docs").fetchone()[0] == 0
-    assert again["docs_final"] == summary["docs_final"]
-    assert _files(out3 / "corpus") == _files(out / "corpus")
-
-
 def test_query_views_exist(first_run):
     _, out, _ = first_run
     con = connect(out)
     names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-    assert {"docs", "lineage", "quarantine"} <= names
+    assert {"docs", "lineage", "quarantine", "shards", "ingested"} <= names
     with pytest.raises(duckdb.Error):
         con.execute("SELECT no_such_column FROM docs").fetchall()
 

@@ -1,0 +1,231 @@
+"""The step layer end to end: the same bytes at any worker count and with Ray, near-duplicates across units,
+real SIGKILLs with resume, and every config table checked before any work."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import REPO_ROOT
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.query import connect
+from flows.stage import stage_flow
+from tests.flows.corpus_fixture import PARAGRAPHS, write_corpus
+from tests.flows.test_stage import EVAL_QUESTION, write_stage_config
+
+# Near-duplicate of a document of web/part-1.jsonl, placed in another file, so in another work unit.
+CROSS_UNIT_NEAR_DUP = PARAGRAPHS[2].replace("a few months", "several months")
+
+
+def write_split_corpus(root: Path, extra_files: int = 4, docs_per_file: int = 12) -> tuple[Path, Path]:
+    """The flow fixture corpus plus `extra_files` more web files (distinct documents, and one near-duplicate of
+    a part-1 document in part-3): a stage with many units."""
+    sources = write_corpus(root, contaminate_with=EVAL_QUESTION)
+    rng = random.Random(7)
+    words = " ".join(PARAGRAPHS).split()
+    for f in range(2, 2 + extra_files):
+        lines = []
+        for i in range(docs_per_file):
+            body = " ".join(rng.choice(words) for _ in range(60))
+            lines.append(json.dumps({"text": f"Notebook {f}-{i}. {PARAGRAPHS[(f + i) % 4]} {body}.",
+                                     "url": f"https://notes.example.net/{f}/{i}"}))  # fmt: skip
+        if f == 3:
+            lines.append(json.dumps({"text": CROSS_UNIT_NEAR_DUP, "url": "https://copy.example.net/1"}))
+        (root / "web" / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
+    return sources, write_stage_config(root, sources)
+
+
+def outputs(run_dir: Path) -> dict[str, bytes]:
+    """Every published byte: the corpus (docs, lineage, quarantine) and the shards with their manifest."""
+    files = {}
+    for top in ("corpus", "shards"):
+        for p in sorted((run_dir / top).rglob("*")):
+            if p.is_file():
+                files[str(p.relative_to(run_dir))] = p.read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def split_corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("split")
+    sources, cfg = write_split_corpus(root)
+    return root, sources, cfg
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def reference(harness, split_corpus):
+    root, sources, cfg = split_corpus
+    out = root / "ref-w1"
+    summary = stage_flow(stage="general", sources=str(sources), out=str(out), config=str(cfg), workers=1)
+    return out, summary
+
+
+def test_byte_identical_at_one_and_two_workers_and_on_ray(harness, split_corpus, reference):
+    root, sources, cfg = split_corpus
+    ref_out, ref = reference
+    assert ref["units"]["ingest"]["units"] >= 7  # 5 web files, stem, code: the work really is split
+    want = outputs(ref_out)
+    assert any(k.startswith("shards/general/shard-") for k in want) and any("lineage" in k for k in want)
+    for workers, executor in ((2, "local"), (2, "ray")):
+        out = root / f"{executor}-w{workers}"
+        got = stage_flow(stage="general", sources=str(sources), out=str(out), config=str(cfg), workers=workers,
+                         executor=executor)  # fmt: skip
+        assert got["docs_final"] == ref["docs_final"]
+        have = outputs(out)
+        assert sorted(have) == sorted(want), (executor, workers)
+        assert [k for k in want if have[k] != want[k]] == [], (executor, workers)
+
+
+def test_near_duplicates_in_different_units_are_found(reference):
+    out, _ = reference
+    con = connect(out)
+    rows = con.execute(
+        "SELECT l.action, l.dup_cluster_id, i.path FROM lineage l JOIN ingested i ON i.id = l.doc_id "
+        "WHERE l.step = 'minhash_dedup' ORDER BY l.action"
+    ).fetchall()
+    dropped = [r for r in rows if r[0] == "dropped"]
+    kept = [r for r in rows if r[0] == "kept"]
+    assert len(dropped) >= 2, rows  # the in-file near-dup and the one in part-3
+    cross = [r for r in dropped if r[2].endswith("part-3.jsonl")]
+    assert len(cross) == 1, rows
+    survivor = con.execute("SELECT path FROM ingested WHERE id = ?", [cross[0][1]]).fetchone()[0]
+    assert survivor.endswith("part-1.jsonl")  # the first in global input order survives
+    assert all(k[1] for k in kept)
+
+
+def test_ingested_view_joins_dropped_documents_to_their_text_and_source(reference):
+    out, summary = reference
+    con = connect(out)
+    n = con.execute("SELECT count(*) FROM ingested").fetchone()[0]
+    assert n == summary["records_read"] - summary["quarantined"]
+    row = con.execute(
+        "SELECT i.source, i.domain, i.text FROM lineage l JOIN ingested i ON i.id = l.doc_id "
+        "WHERE l.step = 'decontam' AND l.action = 'dropped'"
+    ).fetchone()
+    assert row[0] == "math-problems" and row[1] == "stem" and EVAL_QUESTION in row[2]
+
+
+# --- SIGKILL at random moments, then resume -----------------------------------------------------------------
+
+KILL_STEPS = ["ingest", "filter", "dedup_exact_keys", "dedup_exact", "dedup_minhash_signatures",
+              "dedup_minhash_edges", "dedup_minhash", "decontam", "final", "tokenize", "shards"]  # fmt: skip
+
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp / "prefect-home"), PREFECT_LOGGING_LEVEL="WARNING", **extra)
+    return env
+
+
+def _started(run_dir: Path, step: str) -> bool:
+    units = run_dir / "steps" / step / "units"
+    return units.is_dir() and any(units.iterdir())
+
+
+def _kill_during(cmd: list[str], env: dict[str, str], run_dir: Path, step: str, rng: random.Random) -> list[int]:
+    """Start the stage, SIGKILL its main process soon after `step` starts; return the pids of its process tree
+    at that moment (workers, the private Prefect server)."""
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while not _started(run_dir, step) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
+        tree = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    return tree
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, split_corpus, reference):
+    root, sources, cfg = split_corpus
+    ref_out, ref = reference
+    run_dir = tmp_path / "killed"
+    log = tmp_path / "units.log"
+    cmd = [sys.executable, "-m", "flows.stage", "general", "--sources", str(sources), "--config", str(cfg),
+           "--out", str(run_dir), "--workers", "2"]  # fmt: skip
+    rng = random.Random(2026)
+    kills = [KILL_STEPS[i % len(KILL_STEPS)] for i in range(12)]
+    orphans = []
+    for i, step in enumerate(kills):
+        # The first kills use the private temporary Prefect server; it must die with the run too.
+        tree = _kill_during(cmd, _env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log)), run_dir, step, rng)
+        time.sleep(1.0)
+        orphans += [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert orphans == [], f"processes left behind after SIGKILL: {orphans}"
+    final = subprocess.run(cmd + ["--json"], cwd=REPO_ROOT, env=_env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log)),
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert outputs(run_dir) == outputs(ref_out)
+    con = connect(run_dir)
+    assert con.execute("SELECT count(*) - count(DISTINCT id) FROM docs").fetchone()[0] == 0
+    summary = json.loads((run_dir / "funnel.json").read_text())
+    assert summary["records_read"] == ref["records_read"] and summary["docs_final"] == ref["docs_final"]
+    # Finished units are not redone: each unit was computed once, or twice when a kill caught it in flight
+    # (at most 2 workers' units per kill).
+    runs = Counter(line for line in log.read_text().splitlines())
+    total_units = sum(v["units"] for v in summary["units"].values())
+    redone = sum(n - 1 for n in runs.values())
+    assert max(runs.values()) <= 2 and redone <= 2 * len(kills), runs.most_common(5)
+    assert sum(runs.values()) >= total_units  # every unit ran at least once across the attempts
+
+
+# --- config errors before any work ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table, bad, message",
+    [
+        ("[dedup.minhash]", "num_bandz = 28", "[dedup.minhash] num_bandz = 28: unknown key"),
+        ("[dedup.minhash]", "num_bands = -3", "[dedup.minhash] num_bands = -3: must be >= 0"),
+        ("[dedup.exact]", "normalise = true", "[dedup.exact] normalise = True: unknown key"),
+        ("[decontam]", "ngrams = 13", "[decontam] ngrams = 13: unknown key"),
+        ("[filters.langid]", 'min_score = "high"', "[filters.langid] min_score = 'high': expected float"),
+        ("[filters.toxicity]", "max_score = -0.5", "[filters.toxicity] max_score = -0.5: must be >= 0"),
+        ("[train]", 'confg = "x.toml"', "[train] confg = 'x.toml': unknown key"),
+        ("[shards]", 'tokenizer = "gpt9"', "[shards] tokenizer = 'gpt9': unknown"),
+        ("[mixture]", "sede = 3", "[mixture] unknown key"),
+    ],
+)
+def test_a_bad_key_or_value_in_any_table_is_one_line_before_any_work(tmp_path, table, bad, message):
+    sources = write_corpus(tmp_path)
+    cfg = tmp_path / "stage.toml"
+    body = f'stage = "general"\nsources = "{sources}"\n{table}\n{bad}\n'
+    if table == "[decontam]":
+        body += "[[decontam.eval_sets]]\nname = \"x\"\npath = \"x.jsonl\"\nrequired = false\n"
+    cfg.write_text(body)
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
+                         cwd=REPO_ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and message in lines[0] and str(cfg) in lines[0], res.stderr
+    assert not out.exists()  # nothing ran
+
+
+def test_a_missing_required_eval_set_fails_before_any_work(tmp_path):
+    sources = write_corpus(tmp_path)
+    cfg = tmp_path / "stage.toml"
+    cfg.write_text(f'sources = "{sources}"\n[[decontam.eval_sets]]\nname = "gsm8k"\npath = "nowhere.jsonl"\n')
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
+                         cwd=REPO_ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 2 and "nowhere.jsonl does not exist" in res.stderr and not out.exists()
