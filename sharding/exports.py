@@ -89,9 +89,20 @@ def read_megatron_index(path: Path) -> dict[str, np.ndarray]:
     return {"lengths": lengths, "pointers": pointers, "document_indices": doc_idx}
 
 
-def write_exports(stage_dir: Path, shards: list[dict[str, Any]], tokenizer: dict[str, Any],
-                  kinds: list[str]) -> dict[str, Any]:  # fmt: skip
-    """Write the requested exports of every shard under `stage_dir/exports/<kind>/`.
+def token_file(kind: str, shard_path: str) -> str:
+    """Where an export keeps its copy of a shard's tokens (a hard link of the shard), relative to the manifest."""
+    stem = Path(shard_path).stem
+    return f"exports/{kind}/{stem}.ds" if kind == "datatrove" else f"exports/{kind}/{stem}.bin"
+
+
+def write_export_indexes(out_dir: Path, shards: list[dict[str, Any]], tokens: list[Path], tokenizer: dict[str, Any],
+                         kinds: list[str]) -> dict[str, Any]:  # fmt: skip
+    """Write the index files of every requested export under `out_dir/exports/<kind>/` (the token files are
+    the shards themselves: `link_export_tokens` adds them where the manifest is published).
+
+    Args:
+        shards: the manifest's shard records, in order.
+        tokens: each shard's file, to read its document ends from.
 
     Returns:
         the manifest's `exports` object: {kind: {"files": [{path, sha256}], "layout": ...}}.
@@ -99,30 +110,31 @@ def write_exports(stage_dir: Path, shards: list[dict[str, Any]], tokenizer: dict
     unknown = set(kinds) - set(EXPORTS)
     if unknown:
         raise ValueError(f"[shards] exports: unknown {sorted(unknown)}; known: {list(EXPORTS)}")
+    ends_of = [document_ends(np.fromfile(p, dtype="<u4"), tokenizer["eot_id"]) for p in tokens] if kinds else []
     out: dict[str, Any] = {}
     for kind in kinds:
-        folder = stage_dir / "exports" / kind
-        folder.mkdir(parents=True, exist_ok=True)
         files = []
-        for s in shards:
-            src = stage_dir / s["path"]
+        for s, ends in zip(shards, ends_of):
             stem = Path(s["path"]).stem
-            ends = document_ends(np.fromfile(src, dtype="<u4"), tokenizer["eot_id"])
             if kind == "datatrove":
-                _link_or_copy(src, folder / f"{stem}.ds")
-                atomic_write_bytes(folder / f"{stem}.ds.index", ends.astype("<u8").tobytes())
                 count = s["num_tokens"]
                 meta = f"{tokenizer['name']}|4\n{count}\n{count / 1e6:.1f}M"
-                atomic_write_bytes(folder / f"{stem}.ds.metadata", meta.encode())
-                names = [f"{stem}.ds", f"{stem}.ds.index", f"{stem}.ds.metadata"]
+                index = {f"{stem}.ds.index": ends.astype("<u8").tobytes(), f"{stem}.ds.metadata": meta.encode()}
             else:
-                _link_or_copy(src, folder / f"{stem}.bin")
-                lengths = np.diff(np.concatenate([[0], ends]))
-                atomic_write_bytes(folder / f"{stem}.idx", megatron_index(lengths))
-                names = [f"{stem}.bin", f"{stem}.idx"]
-            for name in names:
+                index = {f"{stem}.idx": megatron_index(np.diff(np.concatenate([[0], ends])))}
+            files.append({"path": token_file(kind, s["path"]), "sha256": s["sha256"]})
+            for name, data in index.items():
                 rel = f"exports/{kind}/{name}"
-                digest = s["sha256"] if name.endswith((".ds", ".bin")) else file_sha256(stage_dir / rel)
-                files.append({"path": rel, "sha256": digest})
+                atomic_write_bytes(out_dir / rel, data)
+                files.append({"path": rel, "sha256": file_sha256(out_dir / rel)})
         out[kind] = {"files": files, "layout": "see sharding/exports.py"}
     return out
+
+
+def link_export_tokens(stage_dir: Path, shards: list[dict[str, Any]], kinds: list[str]) -> None:
+    """Each export's token files: hard links of the shards in `stage_dir` (copies where links fail)."""
+    for kind in kinds:
+        for s in shards:
+            dst = stage_dir / token_file(kind, s["path"])
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(stage_dir / s["path"], dst)

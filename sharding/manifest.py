@@ -10,7 +10,7 @@ Fields (fixed; new ones may be added, none renamed or removed)::
     index {path, format, files [{path, sha256}]},          # document placements (Parquet)
     exports {datatrove|megatron: {files [{path, sha256}]}}, mixture [...], packing {...}
 
-`verify_manifest` re-hashes every shard (and every index and export file) against it;
+`verify_manifest` re-hashes every shard (and every index and export file; a hard link once) against it;
 `python -m sharding.verify MANIFEST` exits 1 on any mismatch.
 """
 
@@ -88,15 +88,18 @@ def verify_manifest(path: Path) -> list[str]:
     except ManifestError as e:
         return [str(e)]
     problems = []
+    digests: dict[tuple[int, int], str] = {}  # (device, inode) -> sha256: an export's hard link is read once
     for kind, f in _listed_files(m):
         p = path.parent / f["path"]
         if not p.is_file():
             problems.append(f"{kind} {f['path']}: missing")
             continue
-        if "num_tokens" in f and p.stat().st_size != f["num_tokens"] * 4:
-            problems.append(f"{kind} {f['path']}: {p.stat().st_size} bytes, expected {f['num_tokens'] * 4}")
+        st = p.stat()
+        if "num_tokens" in f and st.st_size != f["num_tokens"] * 4:
+            problems.append(f"{kind} {f['path']}: {st.st_size} bytes, expected {f['num_tokens'] * 4}")
             continue
-        digest = file_sha256(p)
+        digest = digests.get((st.st_dev, st.st_ino)) or file_sha256(p)
+        digests[(st.st_dev, st.st_ino)] = digest
         if digest != f["sha256"]:
             problems.append(f"{kind} {f['path']}: sha256 {digest}, manifest says {f['sha256']}")
     return problems

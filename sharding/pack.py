@@ -1,12 +1,11 @@
 """Tokenize a corpus once into resumable chunks, select documents by the mixture, and plan fixed-length
 packed sequences.
 
-1. `tokenize_corpus`: one chunk per (Parquet file, row group), in sorted path order. A chunk is two files,
-   `<key>.tok` (uint32 ids of its documents, back to back, no EOT) and `<key>.len.npy` (ids per
-   document), each written to a temporary name and renamed, the lengths last: a chunk whose `.len.npy`
-   exists is complete, and a rerun skips it. The key hashes the file's bytes, the row group and the
-   tokenizer, so a changed input or tokenizer never reuses a stale chunk. The work inside a chunk is cut
-   into ~1 MB row ranges for the encoding threads, so unequal row groups still balance across cores.
+1. `tokenize_chunk`: one chunk per (Parquet file, row group), in sorted path order; the stage runs each as a
+   work unit (`sharding.steps.TokenizeStep`). A chunk is two files, `<key>.tok` (uint32 ids of its documents,
+   back to back, no EOT) and `<key>.len.npy` (ids per document). The key hashes the file's bytes, the row
+   group and the tokenizer, so a changed input or tokenizer never reuses a stale chunk. The work inside a
+   chunk is cut into ~1 MB row ranges for the encoding threads, so large row groups still use every core.
 2. `select_documents`: whole passes over each source plus a seeded sample for the fractional pass.
 3. `plan_sequences`: documents (each followed by EOT) concatenated in a seeded shuffled order and cut every
    `seq_len` tokens; with buckets (long-context stage), each bucket is packed on its own and the bucket
@@ -19,9 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -71,8 +69,20 @@ def list_chunks(corpus_docs_dir: Path, tokenizer_id: str) -> tuple[list[Chunk], 
     return chunks, corpus.hexdigest()
 
 
-WORK_BYTES = 1 << 20  # text per encoder task: the last task of a run ends within ~60 ms of the others
-LOOKAHEAD_BYTES = 16 << 20  # text read ahead of the chunk being written (bounds memory, feeds the encoders)
+WORK_BYTES = 1 << 20  # text per encoder task: the last task of a chunk ends within ~60 ms of the others
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def encoder_pool(num_proc: int) -> ThreadPoolExecutor:
+    """This process's `num_proc` encoder threads, kept for the process's life.
+
+    NOTE: each encoder thread builds its own tiktoken CoreBPE on first use (~0.1 s for o200k, see
+    `Tokenizer._thread_core`); a pool per chunk would pay that for every chunk and thread.
+    """
+    pool = _POOLS.get(num_proc)
+    if pool is None:
+        pool = _POOLS[num_proc] = ThreadPoolExecutor(num_proc, thread_name_prefix="tokenize")
+    return pool
 
 
 def _read_text(chunk: Chunk, batch_bytes: int | None = None) -> Iterator[Any]:
@@ -145,22 +155,46 @@ def _chunk_complete(prefix: Path) -> bool:
         return False
 
 
-def tokenize_corpus(chunks: list[Chunk], tok_name: str, work_dir: Path, num_proc: int = 1) -> dict[str, int]:
-    """Tokenize every chunk not already complete in `work_dir` (resumes at chunk granularity).
+def tokenize_chunk(chunk: Chunk, tok: Any, prefix: Path, num_proc: int = 1) -> dict[str, int]:
+    """Encode one chunk into `<prefix>.tok` and `<prefix>.len.npy` (lengths last: they mark it complete).
 
-    Work is split finer than chunks: each chunk's rows are cut into ranges of ~`WORK_BYTES` of text that
-    `num_proc` threads encode (tiktoken releases the GIL), so a corpus of a few unequal row groups still
-    keeps every core busy. This thread only reads chunks ahead and writes finished ones, in row order: the
-    files do not depend on `num_proc`.
+    The chunk's rows are cut into ranges of ~`WORK_BYTES` of text that `num_proc` threads encode (tiktoken
+    releases the GIL) while this thread reads the next batch; ranges are written in row order, so the files
+    do not depend on `num_proc` or on how the rows were split.
 
     Args:
-        chunks: from `list_chunks`, in corpus order.
-        tok_name: tokenizer spec name.
-        work_dir: the token cache (`<key>.tok`, `<key>.len.npy` per chunk).
+        chunk: from `list_chunks`.
+        tok: a loaded tokenizer (`sharding.tokenizer.load_tokenizer`).
+        prefix: output path without suffix (the chunk's key in a token cache, or in a work unit's folder).
         num_proc: encoding threads.
 
     Returns:
-        counts: chunks, chunks_tokenized, docs, tokens, bytes (UTF-8 text of the tokenized chunks).
+        counts: docs, tokens, bytes (UTF-8 text of the chunk).
+    """
+    pool = encoder_pool(num_proc)
+    parts: list[Future] = []
+    nbytes = 0
+    try:
+        for column in _read_text(chunk, 2 * WORK_BYTES):
+            nbytes += int(_text_lengths(column).sum())
+            parts.extend(pool.submit(_encode_rows, tok, column, a, b) for a, b in _row_ranges(column, WORK_BYTES))
+        docs, tokens = _write_chunk(prefix, [f.result() for f in parts])
+    except BaseException:
+        for f in parts:  # a kill must not leave encoders working on a dead chunk
+            f.cancel()
+        wait(parts)
+        raise
+    return {"docs": docs, "tokens": tokens, "bytes": nbytes}
+
+
+def tokenize_corpus(chunks: list[Chunk], tok_name: str, work_dir: Path, num_proc: int = 1) -> dict[str, int]:
+    """Tokenize every chunk not already complete in the token cache `work_dir` (`<key>.tok`, `<key>.len.npy`).
+
+    The stage runs chunks as work units instead (`sharding.steps.TokenizeStep`); this loop serves tools and
+    tests that want a plain cache folder.
+
+    Returns:
+        counts: chunks, chunks_tokenized, docs, tokens, bytes (of the tokenized chunks).
     """
     from sharding.tokenizer import load_tokenizer
 
@@ -169,39 +203,10 @@ def tokenize_corpus(chunks: list[Chunk], tok_name: str, work_dir: Path, num_proc
         stale.unlink(missing_ok=True)
     todo = [c for c in chunks if not _chunk_complete(work_dir / c.key)]
     stats = {"chunks": len(chunks), "chunks_tokenized": len(todo), "docs": 0, "tokens": 0, "bytes": 0}
-    if not todo:
-        return stats
-    tok = load_tokenizer(tok_name)
-    lookahead = max(LOOKAHEAD_BYTES, 4 * num_proc * WORK_BYTES)
-    pending: deque[tuple[Chunk, list[Future], list[int]]] = deque()  # chunk, its tasks, [text bytes]
-    queued = 0  # text bytes submitted and not yet written
-
-    def finish() -> int:
-        chunk, parts, nbytes = pending.popleft()
-        docs, tokens = _write_chunk(work_dir / chunk.key, [f.result() for f in parts])
-        stats["docs"] += docs
-        stats["tokens"] += tokens
-        return nbytes[0]
-
-    with ThreadPoolExecutor(num_proc, thread_name_prefix="tokenize") as pool:
-        try:
-            for chunk in todo:
-                pending.append((chunk, [], [0]))
-                for column in _read_text(chunk, 2 * WORK_BYTES):
-                    nbytes = int(_text_lengths(column).sum())
-                    pending[-1][1].extend(pool.submit(_encode_rows, tok, column, a, b)
-                                          for a, b in _row_ranges(column, WORK_BYTES))  # fmt: skip
-                    pending[-1][2][0] += nbytes
-                    stats["bytes"] += nbytes
-                    queued += nbytes
-                    # Write a finished chunk only while enough work is queued behind it to keep the encoders busy.
-                    while len(pending) > 1 and queued - pending[0][2][0] >= lookahead:
-                        queued -= finish()
-            while pending:
-                finish()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # a kill must not leave encoders running
-            raise
+    tok = load_tokenizer(tok_name) if todo else None
+    for chunk in todo:
+        for k, v in tokenize_chunk(chunk, tok, work_dir / chunk.key, num_proc).items():
+            stats[k] += v
     return stats
 
 
@@ -239,21 +244,23 @@ def read_doc_meta(chunks: list[Chunk]) -> list[Any]:
     return [pq.ParquetFile(c.path).read_row_group(c.row_group, columns=["id", "source", "domain"]) for c in chunks]
 
 
-def load_doc_table(chunks: list[Chunk], work_dir: Path, meta: list[Any] | None = None) -> DocTable:
+def load_doc_table(chunks: list[Chunk], prefixes: list[Path], meta: list[Any] | None = None) -> DocTable:
     """Every document of the tokenized `chunks`: ids from Parquet (or `meta`, from `read_doc_meta`), token
-    counts and positions from the chunk files in `work_dir`."""
+    counts and positions from each chunk's `<prefix>.len.npy` and `<prefix>.tok`."""
     import pyarrow as pa
 
     ids, sources, domains = [], [], []
     lengths, chunk_idx, files = [], [], []
-    for i, (c, t) in enumerate(zip(chunks, meta if meta is not None else read_doc_meta(chunks), strict=True)):
-        n = np.load(work_dir / f"{c.key}.len.npy")
+    metas = meta if meta is not None else read_doc_meta(chunks)
+    for i, (c, prefix, t) in enumerate(zip(chunks, prefixes, metas, strict=True)):
+        n = np.load(f"{prefix}.len.npy")
         if n.size != t.num_rows:
-            raise RuntimeError(f"chunk {c.key} of {c.path} has {n.size} lengths for {t.num_rows} rows; delete {work_dir}")
-        tok_file = work_dir / f"{c.key}.tok"
+            raise RuntimeError(f"chunk {c.key} of {c.path} has {n.size} lengths for {t.num_rows} rows; delete "
+                               f"{prefix.parent}")  # fmt: skip
+        tok_file = Path(f"{prefix}.tok")
         if tok_file.stat().st_size != 4 * int(n.sum()):
             raise RuntimeError(f"chunk {c.key}: {tok_file} holds {tok_file.stat().st_size} bytes, lengths say "
-                               f"{4 * int(n.sum())}; delete {work_dir}")  # fmt: skip
+                               f"{4 * int(n.sum())}; delete {prefix.parent}")  # fmt: skip
         ids += t.column("id").chunks
         sources += t.column("source").chunks
         domains += t.column("domain").chunks

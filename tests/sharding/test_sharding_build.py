@@ -1,5 +1,6 @@
-"""Stage shards end to end on real documents: manifest contract, decode round trip, determinism,
-resume after a kill, verify, exports read back, long-context buckets, dry run."""
+"""Stage shards end to end on real documents: manifest contract, decode round trip, byte-identical output at
+any executor and worker count, resume per unit after a kill, a damaged shard rebuilt on rerun, verify, exports
+read back, long-context buckets, dry run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from sharding_corpus import iter_documents, write_corpus
 
-from sharding import build as build_mod
+from pipeline.executors import LocalExecutor
+from sharding import steps as steps_mod
 from sharding.build import build_stage_shards
 from sharding.exports import read_megatron_index
 from sharding.manifest import main as verify_main
@@ -65,7 +67,14 @@ def test_manifest_holds_the_trainer_contract(built):
     assert m["total_tokens"] == m["num_sequences"] * 1024 > 300_000
     assert set(m["inputs"]) == {"corpus_sha256", "config_sha256"}
     assert {r["source"] for r in m["mixture"]} == {"udhr", "code_files", "gsm8k", "math500"}
-    assert not (path.parent / ".work").exists() and not (path.parent / ".progress.jsonl").exists()
+    assert stats["table"].startswith("stage 'general'") and "gsm8k" in stats["table"]
+    steps = path.parent.parent / ".work" / "general" / "steps"
+    assert not (steps / "tokenize").exists()  # keep_token_cache = false: the token units go after success
+    # A published shard is its unit's file (a hard link), not a copy.
+    unit = steps / "shards" / "units" / "shard-00002" / "shard-00002.bin"
+    assert unit.stat().st_ino == (path.parent / "shard-00002.bin").stat().st_ino
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        ["manifest.json", "placements", "exports"] + [s["path"] for s in m["shards"]])
 
 
 def test_sequences_decode_back_to_the_source_documents(built, corpus):
@@ -105,24 +114,29 @@ def test_every_placed_document_is_in_the_corpus_and_repeats_are_counted(built, c
     assert by_source["gsm8k"] >= 1 and by_source["code_files"] == 0  # stem upweighted past one pass, code not
 
 
-def test_rebuild_is_byte_identical_and_independent_of_process_count(built, corpus, tmp_path):
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_output_is_byte_identical_with_two_worker_processes_and_threads(built, corpus, tmp_path):
     path, _ = built
-    build_stage_shards(corpus, tmp_path, "general", MIX, {**SHARDS, "num_proc": 2})
-    again = tmp_path / "general" / "manifest.json"
-    assert again.read_bytes() == path.read_bytes()
-    for s in read_manifest(path)["shards"]:
-        assert (again.parent / s["path"]).read_bytes() == (path.parent / s["path"]).read_bytes()
+    with LocalExecutor(2) as executor:
+        stats = build_stage_shards(corpus, tmp_path, "general", MIX, {**SHARDS, "num_proc": 2}, executor=executor)
+    assert stats["shards_written"] == stats["num_shards"] >= 5
+    again = tree(tmp_path / "general")
+    assert again == tree(path.parent)  # shards, placements, exports and manifest
+    assert len(again) == 1 + 7 * stats["num_shards"]  # manifest; bin, placements, 3 datatrove, 2 megatron
 
 
 def test_unchanged_inputs_skip_the_build(built, corpus):
     path, _ = built
     stats = build_stage_shards(corpus, path.parent.parent, "general", MIX, SHARDS)
-    assert stats["skipped"] is True and stats["manifest"] == str(path)
+    assert stats["skipped"] is True and stats["manifest"] == str(path) and stats["shards_written"] == 0
 
 
-def test_killed_build_resumes_at_shard_granularity(built, corpus, tmp_path, monkeypatch):
+def test_killed_build_resumes_per_shard_unit(built, corpus, tmp_path, monkeypatch):
     reference, _ = built
-    real_write, calls = build_mod.write_shard, []
+    real_write, calls = steps_mod.write_shard, []
 
     def dying_write(p, tokens):
         if len(calls) == 3:
@@ -130,20 +144,47 @@ def test_killed_build_resumes_at_shard_granularity(built, corpus, tmp_path, monk
         calls.append(p.name)
         return real_write(p, tokens)
 
-    monkeypatch.setattr(build_mod, "write_shard", dying_write)
+    monkeypatch.setattr(steps_mod, "write_shard", dying_write)
     with pytest.raises(KeyboardInterrupt):
-        build_stage_shards(corpus, tmp_path, "general", MIX, {**SHARDS, "keep_token_cache": False})
-    stage = tmp_path / "general"
-    assert sorted(p.name for p in stage.glob("shard-*.bin")) == calls == ["shard-00000.bin", "shard-00001.bin",
-                                                                          "shard-00002.bin"]  # fmt: skip
-    assert not (stage / "manifest.json").exists() and not list(stage.glob(".*.tmp-*"))
-    # A half-written file under a final name (e.g. copied in by hand) is not trusted: it is rewritten.
-    (stage / "shard-00001.bin").write_bytes(b"\x00" * 8)
-    monkeypatch.setattr(build_mod, "write_shard", real_write)
+        build_stage_shards(corpus, tmp_path, "general", MIX, SHARDS)
+    units = tmp_path / ".work" / "general" / "steps" / "shards" / "units"
+    assert sorted(p.name for p in units.iterdir()) == ["shard-00000", "shard-00001", "shard-00002"]
+    assert calls == ["shard-00000.bin", "shard-00001.bin", "shard-00002.bin"]
+    assert not (tmp_path / "general").exists()  # nothing is published before every shard is complete
+    # A unit whose file was cut after its marker was written (a bad disk, a hand edit) is not trusted.
+    victim = units / "shard-00001" / "shard-00001.bin"
+    victim.write_bytes(victim.read_bytes()[:8])
+    monkeypatch.setattr(steps_mod, "write_shard", real_write)
     stats = build_stage_shards(corpus, tmp_path, "general", MIX, SHARDS)
-    assert stats["tokenize"]["chunks_tokenized"] == 0  # the token cache survived the kill
+    assert stats["tokenize"]["chunks_tokenized"] == 0  # the token units survived the kill
+    assert stats["damaged"] == {"shards": ["shard-00001"]}
     assert stats["shards_written"] == stats["num_shards"] - 2
-    assert (stage / "manifest.json").read_bytes() == reference.read_bytes()
+    assert tree(tmp_path / "general") == tree(reference.parent)
+
+
+@pytest.mark.parametrize("how", ["in_place", "replaced"])
+def test_a_damaged_published_shard_is_rebuilt_on_rerun(built, corpus, tmp_path, how):
+    reference, _ = built
+    first = build_stage_shards(corpus, tmp_path, "general", MIX, SHARDS)
+    assert first["skipped"] is False
+    shard = tmp_path / "general" / "shard-00003.bin"
+    data = bytearray(shard.read_bytes())
+    data[4 * 1000 + 1] ^= 0x40  # one byte of one token; the size stays the same
+    if how == "in_place":  # the same inode: the unit's file and every export link change with it
+        with open(shard, "r+b") as f:
+            f.write(bytes(data))
+    else:
+        shard.unlink()
+        shard.write_bytes(bytes(data))
+    assert verify_main([str(tmp_path / "general" / "manifest.json")]) == 1
+    stats = build_stage_shards(corpus, tmp_path, "general", MIX, SHARDS)
+    assert stats["skipped"] is False
+    # In place, the unit itself is damaged and rebuilt; replaced, the unit is intact and only published again.
+    assert stats["shards_written"] == (1 if how == "in_place" else 0)
+    assert stats["damaged"] == ({"shards": ["shard-00003"]} if how == "in_place" else {})
+    assert verify_main([str(tmp_path / "general" / "manifest.json")]) == 0
+    assert tree(tmp_path / "general") == tree(reference.parent)
+    assert build_stage_shards(corpus, tmp_path, "general", MIX, SHARDS)["skipped"] is True
 
 
 def test_tokenization_resumes_per_chunk(corpus, tmp_path):

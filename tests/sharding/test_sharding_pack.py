@@ -104,14 +104,13 @@ def test_token_cache_does_not_depend_on_work_split_or_threads(small_corpus, tmp_
     chunks, _ = list_chunks(small_corpus, f"{tok.name}:{tok.vocab_sha256}")
     one = tokenize_corpus(chunks, tok.name, tmp_path / "one", num_proc=1)
     monkeypatch.setattr(pack, "WORK_BYTES", 997)  # dozens of ranges per chunk, finished out of order
-    monkeypatch.setattr(pack, "LOOKAHEAD_BYTES", 1)
     three = tokenize_corpus(chunks, tok.name, tmp_path / "three", num_proc=3)
     assert one == three and one["docs"] == 400
     for c in chunks:
         for suffix in (".tok", ".len.npy"):
             name = f"{c.key}{suffix}"
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes()
-    docs = load_doc_table(chunks, tmp_path / "three")
+    docs = load_doc_table(chunks, [tmp_path / "three" / c.key for c in chunks])
     texts = [t for c in chunks for column in pack._read_text(c, 5000) for t in column.to_pylist()]
     for d in (0, 1, 151, 399):
         out = np.zeros(int(docs.lengths[d]), dtype=np.uint32)
