@@ -2,8 +2,11 @@
 
 `ModelConfig` field names are Hugging Face `Qwen3MoeConfig` keys (`num_experts`, `num_experts_per_tok`,
 `moe_intermediate_size`, `norm_topk_prob`, `rope_theta`, `rope_scaling`, ...), so exporting is a dict dump.
-Fields Qwen3-MoE has no key for (shared expert, auxiliary-loss-free balancing, QK-norm switch) are
-marked "ours" and must stay at their Qwen3 values for an export.
+Multi-head Latent Attention and the sigmoid router take `DeepseekV3Config`'s keys (`kv_lora_rank`,
+`q_lora_rank`, `qk_nope_head_dim`, `qk_rope_head_dim`, `v_head_dim`, `routed_scaling_factor`, and DeepSeek's
+own `scoring_func`). Fields neither has a key for are marked "ours". `model_type` picks the export layout:
+"qwen3_moe" (GQA, softmax router, no shared expert) or "deepseek_v3" (MLA, sigmoid router, selection bias,
+shared experts).
 
 A config file is TOML with `[model]`, `[train]` and optionally `[tokenizer]` tables:
 
@@ -24,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 BALANCING = ("aux_loss", "aux_free", "none")
+ATTENTION = ("gqa", "mla")
+SCORING = ("softmax", "sigmoid")
+MODEL_TYPES = ("qwen3_moe", "deepseek_v3")
 
 
 class ConfigError(ValueError):
@@ -54,15 +60,29 @@ class ModelConfig:
         tie_word_embeddings: share the input embedding and the output projection.
         initializer_range: std of the normal init.
         router_aux_loss_coef: weight of the Switch load-balancing loss (Qwen3-MoE default 0.001).
-        qk_norm: RMSNorm on q and k per head before RoPE (Qwen3); ours, Qwen3 always has it.
+        qk_norm: RMSNorm on q and k per head before RoPE (Qwen3), GQA only (MLA normalises its latents
+            instead); ours, Qwen3 always has it.
         shared_expert_intermediate_size: hidden size of an always-on shared SwiGLU expert, 0 for none
             (Qwen2-MoE's key name; Qwen3-MoE has none).
         moe_balancing: "aux_loss" (Switch / Qwen load-balancing loss), "aux_free" (DeepSeek-V3's per-expert
             selection bias, arXiv 2408.15664) or "none"; ours.
         router_bias_update_rate: the bias step gamma of aux_free balancing (DeepSeek-V3: 0.001); ours.
-        attention_bias: biases on q/k/v/o projections (Qwen3: False).
+        attention_bias: biases on q/k/v/o projections (Qwen3: False); with MLA on the down-projections and o
+            (DeepSeek-V3's layout).
         hidden_act: expert activation; only "silu" (SwiGLU).
-        model_type: the Hugging Face model type the export writes.
+        attention_type: "gqa" (grouped-query, `num_key_value_heads` x `head_dim` keys and values) or "mla"
+            (DeepSeek's Multi-head Latent Attention, arXiv 2405.04434 sec. 2.1: a `kv_lora_rank` latent plus one
+            shared `qk_rope_head_dim` RoPE key are all a token caches); ours.
+        q_lora_rank: MLA query compression rank, 0 for a plain query projection (DeepSeek-V3: 1536; HF: None).
+        kv_lora_rank: MLA key/value latent width d_c (DeepSeek-V3: 512).
+        qk_nope_head_dim: MLA per-head query/key width without position (DeepSeek-V3: 128).
+        qk_rope_head_dim: MLA decoupled RoPE query/key width, one key shared by all heads (DeepSeek-V3: 64).
+        v_head_dim: MLA per-head value width (DeepSeek-V3: 128).
+        scoring_func: router scores, "softmax" (Qwen) or "sigmoid" (DeepSeek-V3, arXiv 2412.19437 eq. 15, with
+            the chosen K renormalised when `norm_topk_prob`); DeepSeek-V3's config.json key.
+        routed_scaling_factor: multiplies the routed experts' gate weights (DeepSeek-V3: 2.5; 1.0 is Qwen's).
+        model_type: the Hugging Face layout the export writes, "qwen3_moe" or "deepseek_v3"; MLA implies
+            "deepseek_v3" (Qwen3-MoE has no latent attention).
     """
 
     vocab_size: int = 151936
@@ -88,6 +108,14 @@ class ModelConfig:
     router_bias_update_rate: float = 0.001
     attention_bias: bool = False
     hidden_act: str = "silu"
+    attention_type: str = "gqa"
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 64
+    qk_nope_head_dim: int = 32
+    qk_rope_head_dim: int = 16
+    v_head_dim: int = 32
+    scoring_func: str = "softmax"
+    routed_scaling_factor: float = 1.0
     model_type: str = "qwen3_moe"
 
     def __post_init__(self) -> None:
@@ -130,16 +158,47 @@ class ModelConfig:
             rs.setdefault("beta_fast", 32.0)
             rs.setdefault("beta_slow", 1.0)
             self.rope_scaling = rs
+        if self.attention_type not in ATTENTION:
+            raise ConfigError(f"model.attention_type must be one of {ATTENTION}, got {self.attention_type!r}")
+        if self.attention_type == "mla":
+            for name in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+                if int(getattr(self, name)) <= 0:
+                    raise ConfigError(
+                        f"model.{name} must be > 0 with attention_type = 'mla', got {getattr(self, name)}"
+                    )
+            if self.q_lora_rank < 0:
+                raise ConfigError(f"model.q_lora_rank must be >= 0 (0: no query compression), got {self.q_lora_rank}")
+            if self.qk_rope_head_dim % 2:
+                raise ConfigError(f"model.qk_rope_head_dim must be even for RoPE, got {self.qk_rope_head_dim}")
+            self.model_type = "deepseek_v3"
+        if self.scoring_func not in SCORING:
+            raise ConfigError(f"model.scoring_func must be one of {SCORING}, got {self.scoring_func!r}")
+        if not (self.routed_scaling_factor > 0 and math.isfinite(self.routed_scaling_factor)):
+            raise ConfigError(
+                f"model.routed_scaling_factor must be a positive number, got {self.routed_scaling_factor}"
+            )
+        if self.model_type not in MODEL_TYPES:
+            raise ConfigError(f"model.model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
+        if self.model_type == "deepseek_v3" and self.attention_type != "mla":
+            raise ConfigError("model.model_type = 'deepseek_v3' needs attention_type = 'mla' (DeepSeek-V3 has only "
+                              "latent attention); use model_type = 'qwen3_moe' for GQA")  # fmt: skip
 
     @property
     def num_key_value_groups(self) -> int:
         return self.num_attention_heads // self.num_key_value_heads
 
+    @property
+    def rope_dim(self) -> int:
+        """Width RoPE rotates: the whole head (GQA) or MLA's decoupled part."""
+        return self.qk_rope_head_dim if self.attention_type == "mla" else self.head_dim
+
     def architecture(self) -> dict[str, Any]:
         """The fields that fix parameter shapes: a checkpoint loads into a model iff these match."""
         keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                 "head_dim", "num_experts", "moe_intermediate_size", "qk_norm", "shared_expert_intermediate_size",
-                "tie_word_embeddings", "attention_bias")  # fmt: skip
+                "tie_word_embeddings", "attention_bias", "attention_type")  # fmt: skip
+        if self.attention_type == "mla":
+            keep += ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
         return {k: getattr(self, k) for k in keep}
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,13 +1,16 @@
-"""A decoder-only Mixture-of-Experts transformer (Qwen3-MoE shape), readable top to bottom.
+"""A decoder-only Mixture-of-Experts transformer (Qwen3-MoE or DeepSeek-V3 shape), readable top to bottom.
 
-Order: RMSNorm, RoPE / YaRN, attention, router, experts, MoE layer, block, model, fused output
-projection + cross-entropy, FLOP estimate. The config is `trainer.config.ModelConfig` (Hugging Face keys).
+Order: RMSNorm, RoPE / YaRN, attention (GQA), multi-head latent attention (MLA), router, experts, MoE layer,
+block, model, fused output projection + cross-entropy, FLOP estimate, KV-cache size. The config is
+`trainer.config.ModelConfig` (Hugging Face keys).
 
 Shape legend (torchtitan style suffixes):
     B batch, S sequence, D hidden_size, H query heads, G key/value heads, Hd head_dim,
     T tokens (B*S), E experts, K experts per token, F expert hidden (moe_intermediate_size),
     2F gate and up projections stacked (Hugging Face's `gate_up_proj` layout), V vocabulary,
     N routed (token, expert) pairs = T*K.
+    MLA: C kv_lora_rank (the cached latent), Q q_lora_rank, Dn qk_nope_head_dim, Dr qk_rope_head_dim,
+    Dv v_head_dim, Dk = Dn + Dr (query/key width per head).
 """
 
 from __future__ import annotations
@@ -45,13 +48,15 @@ class RMSNorm(nn.Module):
 def rope_inv_freq(cfg: ModelConfig) -> tuple[torch.Tensor, float]:
     """Inverse frequencies (Hd/2,) in float64 and the attention scaling that multiplies cos and sin.
 
+    Hd is `cfg.rope_dim`: the whole head for GQA, the decoupled RoPE part (Dr) for MLA.
+
     YaRN ("NTK-by-parts", arXiv 2309.00071 sec. 3.2-3.4): dimensions that rotate more than beta_fast times
     over the original context keep their frequency (extrapolate), those rotating fewer than beta_slow times
     are divided by `factor` (interpolate), a linear ramp blends the rest; cos and sin are multiplied by
     0.1 ln(s) + 1 (eq. 22), so attention logits get its square. Dimension bounds are floored / ceiled as
     Hugging Face's `truncate=True` does.
     """
-    dim, base = cfg.head_dim, float(cfg.rope_theta)
+    dim, base = cfg.rope_dim, float(cfg.rope_theta)
     pos_freqs = base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
     inv_freq = 1.0 / pos_freqs
     if cfg.rope_scaling is None:
@@ -132,20 +137,82 @@ class Attention(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Router: softmax over experts in fp32, top-k, optional renormalisation (Qwen3 `norm_topk_prob`).
+# Multi-head Latent Attention (DeepSeek-V2, arXiv 2405.04434 sec. 2.1; DeepSeek-V3, arXiv 2412.19437 sec. 2.1.1).
+# Keys and values are up-projected from one low-rank latent c_KV (eq. 9-11), so a token caches C + Dr numbers
+# instead of 2 G Hd. RoPE would not commute with the up-projection, so position rides on a separate, decoupled
+# key of Dr dims shared by all heads (eq. 14-19). This is the training form (no weight absorption); the weight
+# names are Hugging Face's `DeepseekV3Attention`, so the export is a rename.
+
+
+class MLAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        H, D, C = cfg.num_attention_heads, cfg.hidden_size, cfg.kv_lora_rank
+        self.n_heads, self.kv_lora_rank = H, C
+        self.nope_dim, self.rope_dim, self.v_dim = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim
+        Dk = self.nope_dim + self.rope_dim
+        self.q_lora = bool(cfg.q_lora_rank)
+        self.scale = Dk**-0.5  # eq. 19: the softmax divides by sqrt(Dn + Dr)
+        bias = cfg.attention_bias
+        # NOTE: the latent norms use eps 1e-6 whatever rms_norm_eps is, as DeepSeek's reference code and
+        # transformers' DeepseekV3Attention do; a different eps here would change logits after export.
+        if cfg.q_lora_rank:  # eq. 12-13: queries go through their own low-rank bottleneck (saves activations)
+            self.q_a_proj = nn.Linear(D, cfg.q_lora_rank, bias=bias)
+            self.q_a_layernorm = RMSNorm(cfg.q_lora_rank, 1e-6)
+            self.q_b_proj = nn.Linear(cfg.q_lora_rank, H * Dk, bias=False)
+        else:
+            self.q_proj = nn.Linear(D, H * Dk, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(D, C + self.rope_dim, bias=bias)  # [c_KV | k_rope], eq. 9 and 17
+        self.kv_a_layernorm = RMSNorm(C, 1e-6)
+        self.kv_b_proj = nn.Linear(C, H * (self.nope_dim + self.v_dim), bias=False)  # eq. 10-11, stacked per head
+        self.o_proj = nn.Linear(H * self.v_dim, D, bias=bias)
+
+    def queries(self, x_BSD: torch.Tensor) -> torch.Tensor:
+        if self.q_lora:
+            return self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BSD)))
+        return self.q_proj(x_BSD)
+
+    def forward(self, x_BSD: torch.Tensor, cos_SDr: torch.Tensor, sin_SDr: torch.Tensor) -> torch.Tensor:
+        B, S, _ = x_BSD.shape
+        H, C, Dn, Dr, Dv = self.n_heads, self.kv_lora_rank, self.nope_dim, self.rope_dim, self.v_dim
+        q_BHSDk = self.queries(x_BSD).view(B, S, H, Dn + Dr).transpose(1, 2)  # (B, H, S, Dk)
+        q_nope_BHSDn, q_rope_BHSDr = q_BHSDk.split([Dn, Dr], dim=-1)
+        ckv_BSC, k_rope_BSDr = self.kv_a_proj_with_mqa(x_BSD).split([C, Dr], dim=-1)  # what a KV cache keeps
+        kv_BHSX = self.kv_b_proj(self.kv_a_layernorm(ckv_BSC)).view(B, S, H, Dn + Dv).transpose(1, 2)
+        k_nope_BHSDn, v_BHSDv = kv_BHSX.split([Dn, Dv], dim=-1)  # (B, H, S, Dn), (B, H, S, Dv)
+        q_rope_BHSDr = apply_rope(q_rope_BHSDr, cos_SDr, sin_SDr)
+        k_rope_B1SDr = apply_rope(k_rope_BSDr.unsqueeze(1), cos_SDr, sin_SDr)  # (B, 1, S, Dr): one key, all heads
+        q_BHSDk = torch.cat([q_nope_BHSDn, q_rope_BHSDr], dim=-1)  # (B, H, S, Dk)
+        k_BHSDk = torch.cat([k_nope_BHSDn, k_rope_B1SDr.expand(B, H, S, Dr).to(k_nope_BHSDn.dtype)], dim=-1)
+        # SDPA takes a value width (Dv) different from the query/key width (Dk).
+        out_BHSDv = F.scaled_dot_product_attention(q_BHSDk, k_BHSDk.to(q_BHSDk.dtype), v_BHSDv.to(q_BHSDk.dtype),
+                                                   is_causal=True, scale=self.scale)  # fmt: skip
+        out_BSX = out_BHSDv.transpose(1, 2).reshape(B, S, H * Dv)  # (B, S, H*Dv)
+        return self.o_proj(out_BSX)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Router: softmax (Qwen) or sigmoid (DeepSeek-V3) scores in fp32, top-k, optional renormalisation
+# (`norm_topk_prob`), then `routed_scaling_factor`.
 
 
 class Router(nn.Module):
     """Scores experts per token.
 
-    With `moe_balancing="aux_free"` a per-expert bias (DeepSeek-V3, arXiv 2412.19437 sec. 2.1.2; Wang et al.,
-    arXiv 2408.15664) is added to the scores only to choose experts; the gate weights stay the unbiased
-    probabilities. The bias is a buffer nudged by `update_bias` after each optimizer step.
+    `scoring_func="softmax"`: probabilities over experts (Qwen3-MoE). `"sigmoid"`: an independent affinity per
+    expert (DeepSeek-V3, arXiv 2412.19437 eq. 15); the gates are the chosen affinities, renormalised over the K
+    chosen when `norm_topk_prob` (eq. 13). Either way the gates are multiplied by `routed_scaling_factor`.
+    With `moe_balancing="aux_free"` a per-expert bias (DeepSeek-V3 sec. 2.1.2; Wang et al., arXiv 2408.15664)
+    is added to the scores only to choose experts (eq. 16); the gates stay unbiased. The bias is a buffer
+    nudged by `update_bias` after each optimizer step; the Hugging Face name is `e_score_correction_bias`.
+    Routing is not group-limited (DeepSeek-V3's n_group = topk_group = 1).
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.top_k, self.norm_topk_prob = cfg.num_experts_per_tok, cfg.norm_topk_prob
+        self.sigmoid = cfg.scoring_func == "sigmoid"
+        self.routed_scaling_factor = cfg.routed_scaling_factor
         self.use_bias = cfg.moe_balancing == "aux_free"
         self.bias_update_rate = cfg.router_bias_update_rate
         self.weight = nn.Parameter(torch.empty(cfg.num_experts, cfg.hidden_size))
@@ -154,16 +221,23 @@ class Router(nn.Module):
         self.register_buffer("tokens_per_expert_E", torch.zeros(cfg.num_experts), persistent=False)
 
     def forward(self, x_TD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (probs_TE, topk_idx_TK, topk_weight_TK), probabilities in fp32."""
+        """Returns (probs_TE, topk_idx_TK, topk_weight_TK) in fp32.
+
+        probs_TE sums to 1 per token (the softmax, or the sigmoid affinities normalised as DeepSeek-V3's
+        balance loss does, eq. 19); the auxiliary loss reads it.
+        """
         acc = torch.promote_types(x_TD.dtype, torch.float32)  # fp32 (fp64 in reference tests)
         with torch.autocast(x_TD.device.type, enabled=False):
             logits_TE = F.linear(x_TD.to(acc), self.weight.to(acc))
-        probs_TE = torch.softmax(logits_TE, dim=-1)
-        choice_TE = probs_TE + self.expert_bias_E if self.use_bias else probs_TE
+        scores_TE = torch.sigmoid(logits_TE) if self.sigmoid else torch.softmax(logits_TE, dim=-1)
+        choice_TE = scores_TE + self.expert_bias_E if self.use_bias else scores_TE
         topk_idx_TK = torch.topk(choice_TE, self.top_k, dim=-1).indices
-        topk_weight_TK = probs_TE.gather(1, topk_idx_TK)
+        topk_weight_TK = scores_TE.gather(1, topk_idx_TK)
         if self.norm_topk_prob:
             topk_weight_TK = topk_weight_TK / topk_weight_TK.sum(dim=-1, keepdim=True)
+        if self.routed_scaling_factor != 1.0:
+            topk_weight_TK = topk_weight_TK * self.routed_scaling_factor
+        probs_TE = scores_TE / scores_TE.sum(dim=-1, keepdim=True) if self.sigmoid else scores_TE
         return probs_TE, topk_idx_TK, topk_weight_TK
 
     @torch.no_grad()
@@ -281,7 +355,7 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.self_attn = Attention(cfg)
+        self.self_attn = MLAttention(cfg) if cfg.attention_type == "mla" else Attention(cfg)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MoE(cfg)
 
@@ -445,10 +519,42 @@ def fused_linear_cross_entropy(h_TD: torch.Tensor, w_VD: torch.Tensor, targets_T
 
 
 def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
-    """Training FLOPs (forward + backward) per token: 6 N_active + 12 L H Hd S (causal masking not discounted)."""
-    D, Hd = cfg.hidden_size, cfg.head_dim
-    attn = D * Hd * (2 * cfg.num_attention_heads + 2 * cfg.num_key_value_heads)
+    """Training FLOPs (forward + backward) per token: 6 N_active + 6 L H (Dk + Dv) S, with Dk = Dv = Hd for GQA
+    (causal masking not discounted)."""
+    D, H = cfg.hidden_size, cfg.num_attention_heads
+    if cfg.attention_type == "mla":
+        Dk, Dv, C, Q = cfg.qk_nope_head_dim + cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank, cfg.q_lora_rank
+        q = Q * (D + H * Dk) if Q else D * H * Dk
+        attn = q + D * (C + cfg.qk_rope_head_dim) + C * H * (cfg.qk_nope_head_dim + Dv) + H * Dv * D
+    else:
+        Dk = Dv = cfg.head_dim
+        attn = D * Dk * (2 * H + 2 * cfg.num_key_value_heads)
     experts = cfg.num_experts_per_tok * 3 * D * cfg.moe_intermediate_size + 3 * D * cfg.shared_expert_intermediate_size
     router = D * cfg.num_experts
     n_active = cfg.num_hidden_layers * (attn + experts + router) + cfg.vocab_size * D  # the embedding is a lookup
-    return 6.0 * n_active + 12.0 * cfg.num_hidden_layers * cfg.num_attention_heads * Hd * seq_len
+    return 6.0 * n_active + 6.0 * cfg.num_hidden_layers * H * (Dk + Dv) * seq_len
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# KV-cache size at inference: what each generated token leaves behind, per layer, summed over layers.
+
+
+def kv_cache_bytes_per_token(cfg: ModelConfig, attention_type: str | None = None, bytes_per_value: int = 2) -> int:
+    """Bytes one token adds to the KV cache (bf16 by default).
+
+    GQA caches a key and a value per key/value head: L * 2 G Hd values. MLA caches the latent c_KV and the
+    shared RoPE key: L * (C + Dr) values (DeepSeek-V2, arXiv 2405.04434 table 1), whatever the head count.
+
+    Args:
+        cfg: the model config; both attention kinds' fields are read, so one config can be costed either way.
+        attention_type: "gqa" or "mla"; None: the config's.
+        bytes_per_value: 2 for bf16/fp16, 1 for an fp8 cache, 4 for fp32.
+    """
+    kind = attention_type or cfg.attention_type
+    if kind == "mla":
+        per_layer = cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    elif kind == "gqa":
+        per_layer = 2 * cfg.num_key_value_heads * cfg.head_dim
+    else:
+        raise ValueError(f"attention_type must be 'gqa' or 'mla', got {kind!r}")
+    return cfg.num_hidden_layers * per_layer * bytes_per_value

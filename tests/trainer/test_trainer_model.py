@@ -249,3 +249,149 @@ def test_config_refuses_bad_values_with_the_value():
         small_cfg(num_experts_per_tok=9)
     with pytest.raises(ConfigError, match="rope_type must be 'yarn', got 'linear'"):
         small_cfg(rope_scaling={"rope_type": "linear", "factor": 2.0})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DeepSeek-V3 parts: Multi-head Latent Attention and the sigmoid router, against transformers' DeepseekV3.
+
+
+def mla_cfg(**kw) -> ModelConfig:
+    base = {"attention_type": "mla", "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4,
+            "v_head_dim": 6, "scoring_func": "sigmoid", "moe_balancing": "aux_free"}  # fmt: skip
+    base.update(kw)
+    return small_cfg(**base)
+
+
+def _hf_deepseek_config(cfg: ModelConfig, **kw):
+    from transformers import DeepseekV3Config
+
+    rope = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    if cfg.rope_scaling:
+        rope = {**cfg.rope_scaling, "rope_theta": cfg.rope_theta}
+    hf = DeepseekV3Config(vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
+                          num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+                          num_key_value_heads=cfg.num_attention_heads, q_lora_rank=cfg.q_lora_rank or None,
+                          kv_lora_rank=cfg.kv_lora_rank, qk_nope_head_dim=cfg.qk_nope_head_dim,
+                          qk_rope_head_dim=cfg.qk_rope_head_dim, v_head_dim=cfg.v_head_dim, rope_interleave=False,
+                          max_position_embeddings=cfg.max_position_embeddings, rope_parameters=rope,
+                          n_routed_experts=cfg.num_experts, num_experts_per_tok=cfg.num_experts_per_tok,
+                          moe_intermediate_size=cfg.moe_intermediate_size, n_group=1, topk_group=1,
+                          norm_topk_prob=cfg.norm_topk_prob, routed_scaling_factor=cfg.routed_scaling_factor,
+                          first_k_dense_replace=0, **kw)  # fmt: skip
+    hf._attn_implementation = "eager"
+    return hf
+
+
+@pytest.mark.parametrize("q_lora_rank", [0, 12], ids=["q_proj", "q_lora"])
+def test_mla_matches_transformers_deepseek_v3_attention(q_lora_rank):
+    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention, DeepseekV3RotaryEmbedding
+
+    from trainer.model import MLAttention, RotaryEmbedding
+
+    torch.manual_seed(6)
+    cfg = mla_cfg(q_lora_rank=q_lora_rank)
+    ours = MLAttention(cfg).double()
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    hf_cfg = _hf_deepseek_config(cfg)
+    hf = DeepseekV3Attention(hf_cfg, layer_idx=0).double()
+    hf.load_state_dict(ours.state_dict(), strict=True)  # the same parameter names and shapes
+    S = 13
+    x = torch.randn(2, S, cfg.hidden_size, dtype=torch.float64, requires_grad=True)
+    cos, sin = RotaryEmbedding(cfg)(S, x.device)
+    mask = torch.full((S, S), float("-inf"), dtype=torch.float64).triu(1)[None, None]
+    y = ours(x, cos, sin)
+    y_ref, _ = hf(x, (cos[None], sin[None]), mask)  # the same float64 RoPE tables
+    # NOTE: transformers' RMSNorm and eager softmax run in fp32 even on float64 inputs, so agreement is to fp32
+    # rounding (~1e-7 here); a wrong head split, scale or RoPE half would be off by O(1).
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(y)
+    names = ["kv_a_proj_with_mqa.weight", "kv_b_proj.weight", "o_proj.weight"]
+    names += ["q_a_proj.weight", "q_b_proj.weight", "q_a_layernorm.weight"] if q_lora_rank else ["q_proj.weight"]
+    mine = dict(ours.named_parameters())
+    theirs = dict(hf.named_parameters())
+    ga = torch.autograd.grad(y, [x] + [mine[n] for n in names], g)
+    gb = torch.autograd.grad(y_ref, [x] + [theirs[n] for n in names], g)
+    for a, b in zip(ga, gb):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # transformers' own (fp32) RoPE tables for the decoupled key agree with ours.
+    hf_cos, hf_sin = DeepseekV3RotaryEmbedding(hf_cfg)(x.float(), torch.arange(S)[None])
+    torch.testing.assert_close(hf_cos[0].double(), cos, rtol=0, atol=1e-6)
+    torch.testing.assert_close(hf_sin[0].double(), sin, rtol=0, atol=1e-6)
+
+
+def test_mla_yarn_frequencies_match_transformers_on_the_rope_dims():
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    rs = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}
+    cfg = mla_cfg(qk_rope_head_dim=16, rope_theta=1e6, rope_scaling=rs, max_position_embeddings=256)
+    ref_inv, ref_scale = ROPE_INIT_FUNCTIONS["yarn"](_hf_deepseek_config(cfg), "cpu")
+    inv, scale = rope_inv_freq(cfg)
+    assert inv.shape == (8,)  # Dr / 2 frequencies, not head_dim / 2
+    torch.testing.assert_close(inv.float(), ref_inv, rtol=2e-6, atol=0)
+    assert scale == pytest.approx(ref_scale)
+
+
+def test_mla_model_is_causal_and_caches_only_the_latent():
+    from trainer.model import MLAttention, kv_cache_bytes_per_token
+
+    torch.manual_seed(7)
+    cfg = mla_cfg(q_lora_rank=12)
+    model = MoETransformer(cfg).double().eval()
+    assert all(isinstance(layer.self_attn, MLAttention) for layer in model.layers)
+    ids = torch.randint(0, cfg.vocab_size, (1, 12))
+    changed = ids.clone()
+    changed[0, 8:] = (changed[0, 8:] + 1) % cfg.vocab_size
+    a, _ = model(ids)
+    b, _ = model(changed)
+    torch.testing.assert_close(a[0, :8], b[0, :8])
+    assert not torch.allclose(a[0, 8:], b[0, 8:])
+    # What a token must keep: the down-projection's output (latent + RoPE key) per layer, in bf16.
+    cached = sum(layer.self_attn.kv_a_proj_with_mqa.out_features for layer in model.layers) * 2
+    assert kv_cache_bytes_per_token(cfg) == cached == 2 * (16 + 4) * 2
+    gqa = MoETransformer(small_cfg())
+    kv_outputs = sum(layer.self_attn.k_proj.out_features + layer.self_attn.v_proj.out_features for layer in gqa.layers)
+    assert kv_cache_bytes_per_token(small_cfg()) == kv_cache_bytes_per_token(cfg, "gqa") == kv_outputs * 2
+    assert kv_cache_bytes_per_token(cfg, "gqa", bytes_per_value=1) == 2 * 2 * 2 * 8
+
+
+@pytest.mark.parametrize("norm_topk_prob,scale", [(True, 1.0), (True, 2.5), (False, 1.0)])
+def test_sigmoid_router_and_moe_match_transformers_deepseek_v3(norm_topk_prob, scale):
+    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3MoE
+
+    torch.manual_seed(8)
+    cfg = mla_cfg(norm_topk_prob=norm_topk_prob, routed_scaling_factor=scale, shared_expert_intermediate_size=32)
+    ours = MoE(cfg).double()
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    with torch.no_grad():
+        ours.gate.expert_bias_E.copy_(torch.linspace(-0.3, 0.3, cfg.num_experts))  # the bias changes choices
+    hf = DeepseekV3MoE(_hf_deepseek_config(cfg, n_shared_experts=2)).double()  # 2 x F = 32 shared hidden
+    with torch.no_grad():
+        hf.gate.weight.copy_(ours.gate.weight)
+        hf.gate.e_score_correction_bias.copy_(ours.gate.expert_bias_E)
+        hf.experts.gate_up_proj.copy_(ours.experts.w13_E2FD)
+        hf.experts.down_proj.copy_(ours.experts.w2_EDF)
+        hf.shared_experts.load_state_dict(ours.shared_expert.state_dict())
+    x = torch.randn(3, 17, cfg.hidden_size, dtype=torch.float64, requires_grad=True)
+    _, idx, w = ours.gate(x.reshape(-1, cfg.hidden_size))
+    _, w_ref, idx_ref = hf.gate(x)
+    order, order_ref = idx.argsort(-1), idx_ref.argsort(-1)
+    assert torch.equal(idx.gather(1, order), idx_ref.gather(1, order_ref))
+    assert not torch.equal(idx, torch.sigmoid(x.reshape(-1, cfg.hidden_size) @ ours.gate.weight.T).topk(2).indices)
+    # NOTE: transformers scores in fp32 whatever the input dtype, so gates agree to fp32 rounding.
+    torch.testing.assert_close(w.gather(1, order), w_ref.gather(1, order_ref).to(w.dtype), rtol=1e-6, atol=1e-7)
+    y, _ = ours(x)
+    torch.testing.assert_close(y, hf(x), rtol=1e-5, atol=1e-6)
+
+
+def test_config_refuses_bad_mla_and_router_values():
+    with pytest.raises(ConfigError, match="kv_lora_rank must be > 0 with attention_type = 'mla', got 0"):
+        mla_cfg(kv_lora_rank=0)
+    with pytest.raises(ConfigError, match="qk_rope_head_dim must be even"):
+        mla_cfg(qk_rope_head_dim=5)
+    with pytest.raises(ConfigError, match="scoring_func must be one of"):
+        small_cfg(scoring_func="relu")
+    with pytest.raises(ConfigError, match="'deepseek_v3' needs attention_type = 'mla'"):
+        small_cfg(model_type="deepseek_v3")
+    assert mla_cfg().model_type == "deepseek_v3" and small_cfg().model_type == "qwen3_moe"
