@@ -1,7 +1,8 @@
 """Tokenizers and curriculum shards: the trainer handoff (`shards/<stage>/manifest.json`).
 
 Modules: `tokenizer` (offline, sha256-checked tokenizers), `mixture` (stage token budgets), `pack`
-(resumable tokenization, document selection, sequence packing), `writer` (atomic shards, journal),
-`manifest` (write/read/verify), `exports` (datatrove/nanotron `.ds`, Megatron `.bin/.idx`), `build`
-(`build_stage_shards`, the one entry point the stage flow calls).
+(chunk tokenization, document selection, sequence packing), `writer` (atomic shard files), `manifest`
+(write/read/verify), `exports` (datatrove/nanotron `.ds`, Megatron `.bin/.idx`), `steps` (the tokenize,
+shard_plan and shards work units and `build_shards`, the one entry point the stage calls), `build` (its command
+line and `build_stage_shards`, the same build from a corpus folder).
 """

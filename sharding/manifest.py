@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,15 +81,22 @@ def _listed_files(m: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return files
 
 
-def verify_manifest(path: Path) -> list[str]:
-    """Re-hash every file the manifest lists; return one line per problem (empty = all good)."""
+def verify_manifest(path: Path, threads: int | None = None) -> list[str]:
+    """Re-hash every file the manifest lists; return one line per problem (empty = all good).
+
+    Each inode is hashed once (an export's token file is a hard link of its shard), by `threads` threads
+    (default: up to 8; hashlib releases the GIL): ~2 s per GB and thread where sha256 runs at ~0.5 GB/s.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     path = Path(path)
     try:
         m = read_manifest(path)
     except ManifestError as e:
         return [str(e)]
     problems = []
-    digests: dict[tuple[int, int], str] = {}  # (device, inode) -> sha256: an export's hard link is read once
+    checks: list[tuple[str, dict[str, Any], tuple[int, int]]] = []
+    first: dict[tuple[int, int], Path] = {}  # (device, inode) -> a path to read it by
     for kind, f in _listed_files(m):
         p = path.parent / f["path"]
         if not p.is_file():
@@ -98,10 +106,14 @@ def verify_manifest(path: Path) -> list[str]:
         if "num_tokens" in f and st.st_size != f["num_tokens"] * 4:
             problems.append(f"{kind} {f['path']}: {st.st_size} bytes, expected {f['num_tokens'] * 4}")
             continue
-        digest = digests.get((st.st_dev, st.st_ino)) or file_sha256(p)
-        digests[(st.st_dev, st.st_ino)] = digest
-        if digest != f["sha256"]:
-            problems.append(f"{kind} {f['path']}: sha256 {digest}, manifest says {f['sha256']}")
+        checks.append((kind, f, (st.st_dev, st.st_ino)))
+        first.setdefault((st.st_dev, st.st_ino), p)
+    workers = max(1, min(threads or min(8, os.cpu_count() or 1), len(first)))
+    with ThreadPoolExecutor(workers) as pool:
+        digests = dict(zip(first, pool.map(file_sha256, first.values())))
+    for kind, f, inode in checks:
+        if digests[inode] != f["sha256"]:
+            problems.append(f"{kind} {f['path']}: sha256 {digests[inode]}, manifest says {f['sha256']}")
     return problems
 
 
