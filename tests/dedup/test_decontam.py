@@ -7,12 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import CORPORA
 
 from dedup.decontam import Decontaminator, EvalSet
 from filters.base import run_chain
 from schemas import Document, LineageRecord
 
-CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 MATH = CORPORA / "stem_math"
 
 QUESTION = (
