@@ -181,13 +181,30 @@ def shannon_entropy(s: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
 
 
-_PLACEHOLDER_HINTS = ("xxxx", "your", "example", "placeholder", "changeme", "dummy", "<", "${", "{{", "****", "...")
+_PLACEHOLDER_HINTS = ("xxx", "your", "example", "placeholder", "changeme", "change_me", "change-me", "dummy",
+                      "redacted", "replace", "fixme", "todo", "<", "${", "{{", "{%", "%(", "****", "...")
+# Values that stand for a secret in documentation and templates rather than being one.
+_PLACEHOLDER_WORDS = frozenset(
+    "password passwd pass pwd secret token apikey api_key key admin root test none null nil true false undefined "
+    "string str required optional default env empty unset secret_key access_key private_key".split()
+)
+
+
+# Template and environment references: $DB_PASS, %(pw)s, %s, %DB_PASS%, {password}, {0}.
+_TEMPLATE_RE = re.compile(r"\$[A-Z_][A-Z0-9_]*|%\(\w+\)[sd]|%[sd]|%\w+%|\{\w*\}")
+
+
+def _is_placeholder(value: str) -> bool:
+    """"changeme", "<password>", "${DB_PASS}", "{{ token }}", "%(pw)s", "$PGPASSWORD", "xxxx", "****", "", ..."""
+    low = value.lower()
+    if len(set(low)) <= 1 or low in _PLACEHOLDER_WORDS or _TEMPLATE_RE.fullmatch(value):
+        return True
+    return any(h in low for h in _PLACEHOLDER_HINTS)
 
 
 def _looks_random(value: str, min_entropy: float = 3.0) -> bool:
     """High-entropy, mixed-class, not an obvious placeholder ("your-api-key", "xxxx", "${API_KEY}")."""
-    low = value.lower()
-    if any(h in low for h in _PLACEHOLDER_HINTS):
+    if _is_placeholder(value):
         return False
     classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value)))
     return classes >= 2 and shannon_entropy(value) >= min_entropy
@@ -195,6 +212,13 @@ def _looks_random(value: str, min_entropy: float = 3.0) -> bool:
 
 def _has_digit(s: str) -> bool:
     return any(c.isdigit() for c in s)
+
+
+def _random_suffix(s: str) -> bool:
+    """The part after the prefix ("sk_live_...") holds a digit or mixes cases: a key, not a name such as
+    "sk_test_placeholderkeyvalue". (Requiring a digit missed 1.5% of random 24-character keys.)"""
+    tail = s.rsplit("_", 1)[-1]
+    return _has_digit(tail) or (tail.lower() != tail and tail.upper() != tail)
 
 
 # kind -> (anchors for the pre-check, pattern, optional validator of the match). Order matters: PEM blocks
@@ -252,7 +276,7 @@ _SECRET_PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str], Callable[[st
             r"(?<![A-Za-z0-9_])(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}|whsec_[A-Za-z0-9]{24,64})"
             r"(?![A-Za-z0-9_])"
         ),
-        _has_digit,
+        _random_suffix,
     ),
     (
         "openai_key",
@@ -270,38 +294,168 @@ _SECRET_PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str], Callable[[st
         None,
     ),
     (
-        "assignment",
-        (),  # pre-check is the keyword regex itself (case-insensitive)
-        # api_key = "value", "client_secret": "value", AWS_SECRET_ACCESS_KEY='value', token: 'value'.
-        # The key name is kept; group 2 (the quoted value) is what gets replaced.
+        "connection_string",
+        ("://",),
+        # scheme://user:password@host (postgres, mysql, mongodb+srv, redis, amqp, ...): only the password is
+        # replaced, group 1 ends just before it. Bounded runs that exclude the delimiters: linear.
         re.compile(
-            r"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]{1,20}[_\-]){0,3}(?:api[_\-]?key|apikey|secret|token|passw(?:or)?d|"
-            r"private[_\-]?key|access[_\-]?key|auth|credentials?)(?:[_\-][A-Za-z0-9]{1,20}){0,2}[\"']?\s{0,5}"
-            r"(?::=|=>|[:=])\s{0,5}[\"'])([^\"'\s\\]{16,256})[\"']"
+            r"(?i)(?<![A-Za-z0-9+.\-])([a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"`<>]{1,128}:)"
+            r"([^\s/@'\"`<>]{1,128})(?=@[A-Za-z0-9\[])"
         ),
         None,
     ),
 ]
-SECRET_KINDS = tuple(k for k, _, _, _ in _SECRET_PATTERNS)
-# Cheap pre-check for generic assignments: one of the key words must occur at all.
-_ASSIGN_HINT = re.compile(r"(?i)key|secret|token|passw|auth|credential")
+# Key words of a credential assignment. "password" kinds redact any non-placeholder value (people choose
+# passwords, so they need not look random); "assignment" kinds (tokens, keys, secrets) only random-looking ones.
+_PASSWORD_WORDS = frozenset({"password", "passwd", "passphrase", "pass", "pwd"})
+_KEY_WORD_RE = re.compile(
+    r"(?i)passw(?:or)?d|passphrase|pass|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth(?:orization)?"
+    r"|credentials?"
+)
+# Short key words must start a name part ("db_pass", "dbPass", "pass"), so that "bypass" or "oauth" are no keys.
+_SHORT_KEY_WORDS = frozenset({"pass", "pwd", "auth"})
+# What may follow the key word inside the name (`secret_key`, `token_value`, `password2`), then the rest of the
+# assignment: `[]` of a C array, closing quote of a JSON / dict key, a type annotation (`token: str = ...`), the operator
+# (= : := => ??= ||=, never == or ::) and a quoted or bare value. Every run is bounded: linear per key word.
+_ASSIGN_TAIL_RE = re.compile(
+    r"""(?ix)
+    (?:[_\-]?(?:key|value|str|string))?\d{0,2}
+    (?![\w$.\-])
+    (?:\[\d{0,4}\])?["']?[ \t]{0,5}
+    (?::[ \t]{0,3}[&A-Za-z_][\w\[\]., |&'<>]{0,40}?[ \t]{0,3}(?==))?
+    (?P<op>:=|=>|\?\?=|\|\|=|=(?![=~])|:(?![:=]))
+    [ \t]{0,5}
+    (?:(?P<q>["'`])(?P<qv>[^"'`\r\n\\]{0,256})(?P=q)|(?P<uv>[^\s"'`]{1,256}))
+    """
+)
+_LINE_REST_RE = re.compile(r"[ \t]*(?:[#;].{0,1000})?(?:\r?\n|$)")
+_LINE_START_RE = re.compile(r"[ \t]*(?:export[ \t]+|-[ \t]+)?$")
+_AUTH_SCHEME_RE = re.compile(r"(?i)(?:bearer|basic|token)\s+")
+_NAME_LIKE_RE = re.compile(r"[A-Z][A-Z0-9_]*|[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+|[a-z][a-z0-9]*(?:[_.\-][a-z0-9]+)+")
+_NAME_WORDS = frozenset(
+    "pass password passwd pwd secret secrets token key keys api apikey auth cred creds credential credentials env "
+    "user username field name id var setting settings config".split()
+)
+_PW_SYMBOLS = frozenset("!@#%^&*+=?~/|:;,.-_")
+# File types whose unquoted `key = value` / `key: value` lines are values, not code.
+CONFIG_SUFFIXES = (".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".toml")
+
+
+def _is_config_path(path: str | None) -> bool:
+    if not path:
+        return False
+    name = path.rsplit("/", 1)[-1].lower()
+    return name.startswith(".env") or name.endswith(CONFIG_SUFFIXES)
+
+
+def _is_name(value: str) -> bool:
+    """An identifier that names a secret instead of holding it: "DB_PASSWORD", "settings.SECRET", "user-token",
+    "$serde_json::private::Number" (a Rust or C++ path)."""
+    if "::" in value:
+        return True
+    if not _NAME_LIKE_RE.fullmatch(value):
+        return False
+    return value.isupper() or "." in value or not _NAME_WORDS.isdisjoint(re.split(r"[_.\-]", value.lower()))
+
+
+def _password_value(value: str, quoted: bool, config: bool) -> bool:
+    """Whether a value assigned to a password key is a password (not a placeholder, name or expression)."""
+    if len(value) < 6 or any(c.isspace() for c in value) or _is_placeholder(value) or _is_name(value):
+        return False
+    if quoted or config:
+        return True
+    # Bare value in code or unknown text: `password = get_pw()` or `password: str` are code, so require a
+    # password's shape (a digit or symbol besides letters) and nothing that reads as an expression.
+    if any(c in "()[]{}<>\"'" for c in value) or value.endswith((";", ",")):
+        return False
+    if re.fullmatch(r"[A-Za-z_]\w*", value) and ("_" in value or not _has_digit(value)):
+        return False  # an identifier: `password = new_password`, `pwd = cwd`
+    return _has_digit(value) or any(c in _PW_SYMBOLS for c in value)
+
+
+class _Assignments:
+    """Finds credential assignments: quoted values anywhere, bare values on their own config-style line."""
+
+    def __init__(self, min_entropy: float) -> None:
+        self.min_entropy = min_entropy
+
+    def spans(self, text: str, config: bool) -> list[tuple[int, int, str]]:
+        """(start, end, kind) of each value to replace, in text order, kind "password" or "assignment"."""
+        out: list[tuple[int, int, str]] = []
+        last_end = 0
+        for m in _KEY_WORD_RE.finditer(text):
+            s, e = m.span()
+            if s < last_end:
+                continue
+            word = m.group(0).lower()
+            prev = text[s - 1] if s else ""
+            if word in _SHORT_KEY_WORDS and prev and (prev.isalnum() and not (prev.islower() and text[s].isupper())):
+                continue
+            tail = _ASSIGN_TAIL_RE.match(text, e)
+            if tail is None:
+                continue
+            kind = "password" if word.startswith(("passw", "passp")) or word in _PASSWORD_WORDS else "assignment"
+            if tail.group("q"):
+                value, vs = tail.group("qv"), tail.start("qv")
+            else:
+                value, vs = tail.group("uv"), tail.start("uv")
+                # A bare value counts only on its own line: `KEY=value`, `key: value`, `key = value  # note`.
+                key_start = s
+                while key_start > 0 and (text[key_start - 1].isalnum() or text[key_start - 1] in "_-.$"):
+                    key_start -= 1
+                line_start = text.rfind("\n", 0, key_start) + 1
+                if not _LINE_START_RE.match(text, line_start, key_start) or not _LINE_REST_RE.match(text, tail.end()):
+                    continue
+                if tail.group("op") not in ("=", ":"):
+                    continue
+            if kind == "assignment":
+                scheme = _AUTH_SCHEME_RE.match(value)
+                if scheme:
+                    value, vs = value[scheme.end() :], vs + scheme.end()
+                ok = len(value) >= 16 and " " not in value and not _is_name(value)
+                ok = ok and _looks_random(value, self.min_entropy)
+            else:
+                ok = _password_value(value, bool(tail.group("q")), config)
+            if ok and value != SECRET_PLACEHOLDER:
+                out.append((vs, vs + len(value), kind))
+                last_end = tail.end()
+        return out
+
+
+SECRET_KINDS = tuple(k for k, _, _, _ in _SECRET_PATTERNS) + ("password", "assignment")
+# Cheap pre-check for assignments: one of the key words must occur at all.
+_ASSIGN_HINT = re.compile(r"(?i)key|secret|token|pass|pwd|auth|credential")
 
 
 class SecretRedactor(Modifier):
-    """Replace API keys, tokens and private keys with `<SECRET>` (all domains, code included).
+    """Replace API keys, tokens, private keys and passwords with `<SECRET>` (all domains, code included).
 
     Kinds: private_key (PEM/PGP "-----BEGIN ... PRIVATE KEY-----" blocks), aws_access_key (AKIA/ASIA... ids),
     github_token (ghp_/gho_/ghu_/ghs_/ghr_, github_pat_), slack_token (xox?- tokens, webhook URLs),
     google_api_key (AIza...), stripe_key (sk_/rk_ live/test, whsec_), openai_key (sk-..., also sk-proj-/sk-ant-),
-    jwt (three base64url parts starting eyJ), assignment (a quoted value of 16+ chars assigned to a name like
-    api_key / secret / token / password, replaced only when it looks random: >= 3.0 bits/char Shannon entropy,
-    two character classes, no placeholder words, as in detect-secrets' keyword + entropy plugins).
+    jwt (three base64url parts starting eyJ), connection_string (the password of scheme://user:password@host),
+    and two kinds of credential assignment in code, YAML, JSON, `.env` and INI (`DB_PASSWORD = "..."`,
+    `"api_key": "..."`, `password: ...`, `SECRET=...`; the key name is kept, the value replaced):
+
+    - password: a key named password / passwd / passphrase / pass / pwd (`db_pass`, `dbPassword`, `PASSWORD2`)
+      with any value of 6+ characters that is not a placeholder ("changeme", "<password>", "${DB_PASS}",
+      "{{ pw }}", "xxx", "****", ""), not a name ("DB_PASSWORD", "settings.password") and not an expression.
+      People choose passwords, so they need not look random.
+    - assignment: a key named secret / token / api_key / access_key / private_key / auth / credentials
+      (`client_secret`, `AWS_SECRET_ACCESS_KEY`, `accessToken`) with a value of 16+ characters that looks random
+      (>= `min_entropy` bits/char Shannon entropy, two character classes, no placeholder words), as in
+      detect-secrets' keyword + entropy plugins. A "Bearer " / "Basic " prefix is kept.
+
+    Quoted values count anywhere; bare values only on their own line (`KEY=value`, `key: value`,
+    `key = value  # note`), and in code or unknown text (not a `.env`/INI/YAML/TOML `doc.path`) only when they
+    hold a digit or symbol (`password = new_password` is code). Placeholders are kept on purpose: they hold no
+    secret, and tutorials and templates that show `password: <password>` are useful text.
 
     Returns one (`secrets_<kind>`, count) per kind replaced.
 
     Args:
         kinds: subset of `SECRET_KINDS` to redact (default all).
-        min_entropy: entropy threshold (bits/char) for generic assignments.
+        min_entropy: entropy threshold (bits/char) for token / key / secret assignments.
         domains: document domains this applies to; None: all.
     """
 
@@ -316,35 +470,48 @@ class SecretRedactor(Modifier):
         self.kinds = frozenset(kinds)
         self.min_entropy = min_entropy
         self.domains = frozenset(domains) if domains is not None else None
+        self._assignments = _Assignments(min_entropy)
 
-    def redact(self, text: str) -> tuple[str, Counter[str]]:
-        """Redacted text and {reason: count}."""
+    def redact(self, text: str, path: str | None = None) -> tuple[str, Counter[str]]:
+        """Redacted text and {reason: count}.
+
+        Args:
+            text: the text.
+            path: the document's file path, if known: `.env`, INI and YAML files also get bare values redacted.
+        """
         counts: Counter[str] = Counter()
         for kind, anchors, pattern, accept in _SECRET_PATTERNS:
             if kind not in self.kinds or (anchors and not any(a in text for a in anchors)):
                 continue
-            if kind == "assignment":
-                if not _ASSIGN_HINT.search(text):
-                    continue
-                text, n = self._redact_assignments(text, pattern)
+            if kind == "connection_string":
+                text, n = _redact_connection_passwords(text, pattern)
             else:
                 text, n = _redact(text, pattern, SECRET_PLACEHOLDER, accept)
             counts[f"secrets_{kind}"] += n
+        if ("password" in self.kinds or "assignment" in self.kinds) and _ASSIGN_HINT.search(text):
+            pieces, pos = [], 0
+            for start, end, kind in self._assignments.spans(text, _is_config_path(path)):
+                if kind in self.kinds:
+                    pieces += [text[pos:start], SECRET_PLACEHOLDER]
+                    pos = end
+                    counts[f"secrets_{kind}"] += 1
+            text = "".join(pieces) + text[pos:] if pieces else text
         return text, +counts
 
-    def _redact_assignments(self, text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
-        count = 0
-
-        def repl(m: re.Match[str]) -> str:
-            nonlocal count
-            value = m.group(2)
-            if value == SECRET_PLACEHOLDER or not _looks_random(value, self.min_entropy):
-                return m.group(0)
-            count += 1
-            return m.group(1) + SECRET_PLACEHOLDER + m.group(0)[-1]
-
-        return pattern.sub(repl, text), count
-
     def modify(self, doc: Document) -> list[tuple[str, float | None]]:
-        doc.text, counts = self.redact(doc.text)
+        doc.text, counts = self.redact(doc.text, doc.path)
         return [(reason, float(n)) for reason, n in counts.items()]
+
+
+def _redact_connection_passwords(text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
+    """Replace the password of `scheme://user:password@host` unless it is a placeholder ("pass", "${PW}")."""
+    count = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal count
+        if _is_placeholder(m.group(2)) or m.group(2) == SECRET_PLACEHOLDER:
+            return m.group(0)
+        count += 1
+        return m.group(1) + SECRET_PLACEHOLDER
+
+    return pattern.sub(repl, text), count
