@@ -88,3 +88,62 @@ def test_export_refuses_what_qwen3_moe_cannot_represent(tmp_path: Path):
     ckpt = _trained(tmp_path / "b", moe_balancing="aux_free", router_bias_update_rate=0.01)
     with pytest.raises(ValueError, match="aux-loss-free selection bias"):
         export_hf(ckpt, tmp_path / "hf2", byte_hf_tokenizer_json(tmp_path / "tokenizer.json"))
+
+
+MLA = {"attention_type": "mla", "scoring_func": "sigmoid", "kv_lora_rank": 24, "qk_nope_head_dim": 16,
+       "qk_rope_head_dim": 8, "v_head_dim": 16}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "model_kw",
+    [
+        # gpu_100m's recipe at toy size: aux-free bias, one shared expert (48 -> padded to 2 x 32), q_proj.
+        {"moe_balancing": "aux_free", "router_bias_update_rate": 0.01, "shared_expert_intermediate_size": 48},
+        # Compressed queries, scaled gates without renormalisation, no shared expert, Switch aux loss.
+        {"q_lora_rank": 16, "routed_scaling_factor": 2.5, "norm_topk_prob": False},
+        # A long-context stage: ABF + YaRN on the decoupled RoPE dims.
+        {"moe_balancing": "aux_free", "router_bias_update_rate": 0.01, "shared_expert_intermediate_size": 32,
+         "rope_theta": 1e6, "max_position_embeddings": 1024,
+         "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256}},
+    ],
+    ids=["aux_free_shared", "q_lora_scaled", "aux_free_yarn"],
+)  # fmt: skip
+def test_deepseek_style_model_exports_to_deepseek_v3_and_logits_match(tmp_path: Path, model_kw: dict):
+    from transformers import AutoModelForCausalLM
+
+    ckpt = _trained(tmp_path, **MLA, **model_kw)
+    state = load_checkpoint(ckpt)
+    bias = state["model"]["layers.0.mlp.gate.expert_bias_E"]
+    assert (bias != 0).any() == (model_kw.get("moe_balancing") == "aux_free")  # training moved the bias
+    out = export_hf(ckpt, tmp_path / "hf", byte_hf_tokenizer_json(tmp_path / "tokenizer.json"))
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model_type"] == "deepseek_v3" and cfg["n_group"] == cfg["topk_group"] == 1
+    assert cfg["n_shared_experts"] == -(-model_kw.get("shared_expert_intermediate_size", 0) // 32)
+    hf = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    assert type(hf).__name__ == "DeepseekV3ForCausalLM"
+    torch.testing.assert_close(hf.model.layers[0].mlp.gate.e_score_correction_bias, bias.float())
+    ours = _ours(ckpt)
+    ids = torch.tensor([list(b"Experts route tokens; the fox jumps over the lazy dog.")])
+    with torch.no_grad():
+        ref = hf(ids).logits
+        mine, _ = ours(ids)
+    torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-4)
+    # transformers decodes with its compressed-latent cache; greedy tokens equal ours recomputed in full.
+    gen = hf.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=EOT_ID, pad_token_id=EOT_ID)
+    seq = ids
+    with torch.no_grad():
+        for _ in range(gen.shape[1] - ids.shape[1]):
+            seq = torch.cat([seq, ours(seq)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert gen.tolist() == seq.tolist()
+
+
+def test_export_refuses_what_deepseek_v3_cannot_represent(tmp_path: Path):
+    tok = byte_hf_tokenizer_json(tmp_path / "tokenizer.json")
+    ckpt = _trained(tmp_path / "a", **{**MLA, "scoring_func": "softmax"})
+    with pytest.raises(ValueError, match="DeepSeek-V3 routes with sigmoid scores.*scoring_func = 'softmax'"):
+        export_hf(ckpt, tmp_path / "hf", tok)
+    # GQA + aux-free + shared expert: neither layout holds it; the message names the options that do.
+    ckpt = _trained(tmp_path / "b", moe_balancing="aux_free", shared_expert_intermediate_size=32)
+    with pytest.raises(ValueError, match="attention_type = 'mla' and scoring_func = 'sigmoid' exports to DeepSeek"):
+        export_hf(ckpt, tmp_path / "hf2", tok)
+    assert not (tmp_path / "hf").exists() and not (tmp_path / "hf2").exists()
