@@ -2,8 +2,9 @@
 
 Checks before any training step, each refusing with a message that names the bad input:
 - format, version and dtype of the manifest; every shard's size and sha256;
-- the tokenizer (name, vocabulary size and hash) against the model's `[tokenizer]` config, the
-  vocabulary against `model.vocab_size`, and the largest token id in the shards;
+- the tokenizer (name, vocabulary size and hash) against the model's `[tokenizer]` config and, for a
+  tokenizer with a spec in `tokenizers/<name>.toml`, against that spec (a larger vocabulary is refused as a
+  smaller one is); the vocabulary against `model.vocab_size`, and the largest token id in the shards;
 - the sequence length against what the model can serve (`max_position_embeddings`).
 
 The sampler visits every packed sequence exactly once per epoch in a seeded permutation
@@ -148,6 +149,15 @@ def check_compatible(manifest: Manifest, model_cfg: Any, tokenizer_cfg: Any, seq
     if tokenizer_cfg.vocab_sha256 and tok.get("vocab_sha256") != tokenizer_cfg.vocab_sha256:
         raise ManifestError(f"{where}: vocabulary sha256 {tok.get('vocab_sha256')} != configured "
                             f"{tokenizer_cfg.vocab_sha256}: a different vocabulary under the same name")  # fmt: skip
+    spec = tokenizer_spec(str(tok["name"]))
+    if spec is not None and int(tok["vocab_size"]) != spec.vocab_size:
+        raise ManifestError(f"{where}: tokenizer {tok['name']!r} has {spec.vocab_size} ids (tokenizers/{tok['name']}"
+                            f".toml) but the manifest says vocab_size {tok['vocab_size']}: the manifest was edited or "
+                            "written by another tokenizer; rebuild the shards of this stage")  # fmt: skip
+    if spec is not None and tok.get("vocab_sha256") != spec.vocab_sha256:
+        raise ManifestError(f"{where}: tokenizer {tok['name']!r} vocabulary sha256 {tok.get('vocab_sha256')} != "
+                            f"{spec.vocab_sha256} (tokenizers/{tok['name']}.toml); rebuild the shards of this "
+                            "stage")  # fmt: skip
     if int(tok["vocab_size"]) > model_cfg.vocab_size:
         raise ManifestError(f"{where}: tokenizer vocab_size {tok['vocab_size']} > model vocab_size "
                             f"{model_cfg.vocab_size}; the model has no embedding for the extra ids")  # fmt: skip
@@ -164,6 +174,18 @@ def check_compatible(manifest: Manifest, model_cfg: Any, tokenizer_cfg: Any, seq
         raise ManifestError(f"{where}: seq_len {train_len} > model max_position_embeddings "
                             f"{model_cfg.max_position_embeddings}; use the long_context config (RoPE base / YaRN) or "
                             "set train.seq_len lower")  # fmt: skip
+
+
+def tokenizer_spec(name: str) -> Any:
+    """The `sharding.tokenizer.TokenizerSpec` of a tokenizer named in the manifest, or None when there is no
+    `tokenizers/<name>.toml` (a test or synthetic tokenizer): then only the `[tokenizer]` config can pin it."""
+    try:
+        from sharding.tokenizer import SPECS_DIR, load_spec
+    except ImportError:  # the trainer runs without the pipeline installed
+        return None
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not (SPECS_DIR / f"{name}.toml").is_file():
+        return None
+    return load_spec(name)  # a spec that exists but is broken raises TokenizerError (a ValueError) naming it
 
 
 class ShardDataset:

@@ -121,7 +121,10 @@ def _rewrite_tokenizer(manifest: Path, **tok) -> None:
 def test_mismatched_vocabulary_is_refused(manifest: Path, tmp_path: Path):
     from trainer.train import train_from_manifest
 
-    _rewrite_tokenizer(manifest, name="qwen", vocab_size=151669, eot_id=151643)
+    from sharding.tokenizer import load_spec
+
+    _rewrite_tokenizer(manifest, name="qwen", vocab_size=151669, eot_id=151643,
+                       vocab_sha256=load_spec("qwen").vocab_sha256)  # fmt: skip
     with pytest.raises(ManifestError, match="tokenizer vocab_size 151669 > model vocab_size 512"):
         train_from_manifest(manifest, 3, tiny(), tmp_path / "out")
 
@@ -166,3 +169,25 @@ def test_malformed_manifests_are_refused(manifest: Path):
             load_manifest(manifest)
     with pytest.raises(FileNotFoundError, match="build it with"):
         load_manifest(manifest.parent / "nope.json")
+
+
+def test_manifest_vocabulary_must_equal_the_named_tokenizers(manifest: Path):
+    """A manifest claiming a known tokenizer (tokenizers/qwen.toml: 151,669 ids) with more ids is refused, as one
+    with fewer is; only the spec's own size and hash pass."""
+    from sharding.tokenizer import load_spec
+
+    spec = load_spec("qwen")
+    big_model = tiny(vocab_size=200_064).model
+    for vocab in (spec.vocab_size + 128, spec.vocab_size - 1):
+        _rewrite_tokenizer(manifest, name="qwen", vocab_size=vocab, vocab_sha256=spec.vocab_sha256, eot_id=151643)
+        with pytest.raises(ManifestError, match=f"has 151669 ids .*manifest says vocab_size {vocab}"):
+            check_compatible(load_manifest(manifest), big_model, TokenizerConfig(), 0)
+    _rewrite_tokenizer(manifest, name="qwen", vocab_size=spec.vocab_size, vocab_sha256="ab" * 32, eot_id=151643)
+    with pytest.raises(ManifestError, match="vocabulary sha256 abab.* != b2b1b8"):
+        check_compatible(load_manifest(manifest), big_model, TokenizerConfig(), 0)
+    _rewrite_tokenizer(manifest, name="qwen", vocab_size=spec.vocab_size, vocab_sha256=spec.vocab_sha256)
+    check_compatible(load_manifest(manifest), big_model, TokenizerConfig(), 0)
+    # The model may pad past the tokenizer (151,669 -> 151,936 rows), never fall short of it.
+    check_compatible(load_manifest(manifest), tiny(vocab_size=151_936).model, TokenizerConfig(), 0)
+    with pytest.raises(ManifestError, match="tokenizer vocab_size 151669 > model vocab_size 151040"):
+        check_compatible(load_manifest(manifest), tiny(vocab_size=151_040).model, TokenizerConfig(), 0)
