@@ -119,9 +119,8 @@ def _rewrite_tokenizer(manifest: Path, **tok) -> None:
 
 
 def test_mismatched_vocabulary_is_refused(manifest: Path, tmp_path: Path):
-    from trainer.train import train_from_manifest
-
     from sharding.tokenizer import load_spec
+    from trainer.train import train_from_manifest
 
     _rewrite_tokenizer(manifest, name="qwen", vocab_size=151669, eot_id=151643,
                        vocab_sha256=load_spec("qwen").vocab_sha256)  # fmt: skip
