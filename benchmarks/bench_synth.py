@@ -1,0 +1,130 @@
+"""Generated tokens/s: our synth step vs the bare vLLM engine, vs transformers `generate`, two servers vs one.
+
+    .venv/bin/python benchmarks/bench_synth.py [--requests 32] [--max-tokens 64] [--model HF_DIR]
+
+Same prompts, same `max_tokens`, `ignore_eos` (every request generates exactly `max_tokens`), greedy-free
+sampling with fixed seeds. "bare engine" posts the requests straight to the server with httpx at the same
+concurrency; "synth step" is `synth.run.generate` (templates, checks, JSONL records, fsync) against the same
+server. Server start time is reported apart and not counted. Needs `.venv-engine` (bash scripts/bootstrap_engine.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _prompts(n: int) -> list[str]:
+    from synth.tiny_model import training_texts
+
+    texts = training_texts()
+    return [texts[i % len(texts)][(i * 97) % 400 :][:300] for i in range(n)]
+
+
+async def _bare(url: str, model: str, prompts: list[str], max_tokens: int, concurrency: int) -> tuple[int, float]:
+    import httpx
+
+    sem = asyncio.Semaphore(concurrency)
+    tokens = 0
+
+    async def one(i: int, client: httpx.AsyncClient) -> None:
+        nonlocal tokens
+        async with sem:
+            r = await client.post(f"{url}/v1/completions", json={
+                "model": model, "prompt": prompts[i], "max_tokens": max_tokens, "ignore_eos": True, "seed": i,
+                "temperature": 0.8})  # fmt: skip
+            tokens += r.json()["usage"]["completion_tokens"]
+
+    t0 = time.monotonic()
+    async with httpx.AsyncClient(timeout=600, trust_env=False) as client:
+        await asyncio.gather(*(one(i, client) for i in range(len(prompts))))
+    return tokens, time.monotonic() - t0
+
+
+def _ours(urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int, concurrency: int,
+          name: str) -> tuple[int, float]:  # fmt: skip
+    from synth.run import generate
+    from synth.seeds import Seed
+    from synth.templates import load_template
+
+    with tempfile.TemporaryDirectory() as d:
+        tpl = Path(d) / "bench.toml"
+        tpl.write_text('name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n')
+        seeds = [Seed(f"p{i}", p, "web") for i, p in enumerate(prompts)]
+        s = generate(seeds, [load_template(tpl)], model_dir, Path(d) / "out", servers=urls, count=len(seeds),
+                     sampling={"max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8}, progress=False,
+                     max_concurrency=concurrency, served_model_name=name)  # fmt: skip
+        return s["completion_tokens"], s["seconds"]
+
+
+def _transformers(model_dir: Path, prompts: list[str], max_tokens: int, batch: int) -> tuple[int, float]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokens = 0
+    t0 = time.monotonic()
+    for i in range(0, len(prompts), batch):
+        enc = tok(prompts[i : i + batch], return_tensors="pt", padding=True)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=True,
+                                 temperature=0.8, pad_token_id=tok.pad_token_id)  # fmt: skip
+        tokens += (out.shape[1] - enc.input_ids.shape[1]) * out.shape[0]
+    return tokens, time.monotonic() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--model", type=Path, default=None, help="HF folder (default: the tiny trained model)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip-two", action="store_true", help="skip the two-server row (one more start)")
+    args = parser.parse_args(argv)
+    from synth.server import EngineServer
+    from synth.tiny_model import build_tiny_model
+
+    model_dir = args.model or build_tiny_model(REPO / "benchmarks" / "out" / "tiny_model", steps=12)
+    prompts = _prompts(args.requests)
+    kw = {"dtype": "float32", "max_model_len": 1024, "kv_cache_gib": 1, "served_model_name": "bench"}
+    rows = []
+    with EngineServer(model_dir, **kw) as a:
+        print(f"server start: {a.start_seconds:.1f} s")
+        asyncio.run(_bare(a.url, "bench", prompts[:4], 8, 4))  # warm-up
+        bare = [asyncio.run(_bare(a.url, "bench", prompts, args.max_tokens, args.concurrency))
+                for _ in range(args.repeats)]  # fmt: skip
+        ours = [_ours([a.url], model_dir, prompts, args.max_tokens, args.concurrency, "bench")
+                for _ in range(args.repeats)]  # fmt: skip
+        rows.append(("vLLM server, bare HTTP", bare))
+        rows.append(("vLLM server, synth.run.generate", ours))
+        if not args.skip_two:
+            with EngineServer(model_dir, **kw) as b:
+                two = [_ours([a.url, b.url], model_dir, prompts, args.max_tokens, args.concurrency, "bench")
+                       for _ in range(args.repeats)]  # fmt: skip
+            rows.append(("2 vLLM servers, synth.run.generate", two))
+    rows.append(("transformers generate (batch 8)", [_transformers(model_dir, prompts, args.max_tokens, 8)]))
+    med = {name: statistics.median(t / s for t, s in runs) for name, runs in rows}
+    base = med["vLLM server, bare HTTP"]
+    print(f"\n{args.requests} requests x {args.max_tokens} tokens, concurrency {args.concurrency}/server\n")
+    print("| path | generated tok/s (median) | vs bare engine |")
+    print("|---|---:|---:|")
+    for name, _ in rows:
+        print(f"| {name} | {med[name]:.1f} | {med[name] / base:.2f}x |")
+    overhead = 1 - med["vLLM server, synth.run.generate"] / base
+    print(f"\nsynth step overhead vs bare engine: {overhead * 100:.1f}% (goal <= 10%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
