@@ -1,0 +1,333 @@
+"""Read a finished run into the report's sections: one JSON-able dict that the HTML page and the Prefect
+artifacts both render, so the two always show the same numbers.
+
+Sources: `<run>/funnel.json` (the stage summary), `<run>/steps/*/_STEP.json` (each step's merged stats and the
+dedup steps' cluster statistics), the DuckDB views of `flows.query.connect` (docs, lineage, quarantine, ingested,
+shards), `<run>/train/log.jsonl` when the trainer ran. Every text that comes from a document (examples, URLs,
+paths, quarantine excerpts) goes through `report.redact` first. Nothing here depends on the clock, so the same
+run gives the same report.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from pipeline.layout import RunLayout
+from report.redact import excerpt, scrub
+
+log = logging.getLogger(__name__)
+
+TOP_REASONS = 12  # drop reasons listed with an example
+TOP_CLUSTERS = 10  # duplicate clusters listed with their survivor
+MAX_SCORES = 20_000  # scores per reason kept for a histogram (a deterministic sample beyond that)
+
+# A drop reason -> (filter table, constructor argument holding its threshold). `top_{n}_gram` and
+# `duplicated_{n}_n_grams` thresholds live in GopherRepetition's (n, ratio) tuples, see `_threshold`.
+THRESHOLDS: dict[str, tuple[str, str]] = {
+    "langid_low_score": ("langid", "min_score"),
+    "gopher_quality_short_doc": ("gopher_quality", "min_doc_words"),
+    "gopher_quality_long_doc": ("gopher_quality", "max_doc_words"),
+    "gopher_quality_below_avg_threshold": ("gopher_quality", "min_avg_word_length"),
+    "gopher_quality_above_avg_threshold": ("gopher_quality", "max_avg_word_length"),
+    "gopher_quality_too_many_hashes": ("gopher_quality", "max_symbol_word_ratio"),
+    "gopher_quality_too_many_ellipsis": ("gopher_quality", "max_symbol_word_ratio"),
+    "gopher_quality_too_many_bullets": ("gopher_quality", "max_bullet_lines_ratio"),
+    "gopher_quality_too_many_end_ellipsis": ("gopher_quality", "max_ellipsis_lines_ratio"),
+    "gopher_quality_below_alpha_threshold": ("gopher_quality", "min_alpha_words_ratio"),
+    "gopher_repetition_dup_para_frac": ("gopher_repetition", "max_dup_para_ratio"),
+    "gopher_repetition_dup_para_char_frac": ("gopher_repetition", "max_dup_para_char_ratio"),
+    "gopher_repetition_dup_line_frac": ("gopher_repetition", "max_dup_line_ratio"),
+    "gopher_repetition_dup_line_char_frac": ("gopher_repetition", "max_dup_line_char_ratio"),
+}
+_NGRAM_REASON = re.compile(r"gopher_repetition_(?:top_(\d+)_gram|duplicated_(\d+)_n_grams)$")
+
+
+def collect(run_dir: Path | str) -> dict[str, Any]:
+    """Every section of the report of the finished run in `run_dir`.
+
+    Args:
+        run_dir: a run directory with `funnel.json` and a published corpus (`python -m flows.stage ... --out DIR`).
+
+    Raises:
+        FileNotFoundError: the run has no funnel.json or no finished corpus (the message names the command to run).
+    """
+    from flows.query import connect
+
+    layout = RunLayout(Path(run_dir))
+    if not layout.funnel.is_file():
+        raise FileNotFoundError(f"no funnel.json in {layout.root}; run `python -m flows.stage <stage> --out "
+                                f"{layout.root}` to completion first")  # fmt: skip
+    summary = json.loads(layout.funnel.read_text(encoding="utf-8"))
+    con = connect(layout.root)
+    try:
+        report: dict[str, Any] = {
+            "overview": _overview(summary),
+            "funnel": _funnel(summary),
+            "drop_reasons": _drop_reasons(con),
+            "quarantine": _quarantine(con),
+            "languages": _languages(con),
+            "lengths": _lengths(con),
+            "quality": _quality(con, summary),
+            "duplicates": _duplicates(con, layout),
+            "decontam": _decontam(con),
+            "tokens": _tokens(con, summary),
+            "synth": _synth(con),
+            "train": _train(layout, summary),
+        }
+    finally:
+        con.close()
+    return report
+
+
+# --- sections --------------------------------------------------------------------------------------------
+
+
+def _overview(summary: dict[str, Any]) -> dict[str, Any]:
+    shards = summary.get("shards") or {}
+    return {
+        "stage": summary["stage"],
+        "run_dir": summary.get("run_dir", ""),
+        "records_read": summary["records_read"],
+        "docs_final": summary["docs_final"],
+        "dropped": summary["dropped"],
+        "quarantined": summary["quarantined"],
+        "count_invariant_holds": summary["records_read"]
+        == summary["docs_final"] + summary["dropped"] + summary["quarantined"],
+        "tokenizer": shards.get("tokenizer"),
+        "seq_len": shards.get("seq_len"),
+        "total_tokens": shards.get("total_tokens"),
+        "num_shards": shards.get("num_shards"),
+        "dry_run": bool(shards.get("dry_run", False)),
+        "sources_without_files": summary.get("sources_without_files") or [],
+        "executor": summary.get("executor"),
+    }
+
+
+def _funnel(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for r in summary["funnel"]:
+        reasons = {**r.get("quarantined", {}), **r.get("dropped", {})}
+        top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        rows.append({"step": r["step"], "docs_in": r["docs_in"], "docs_out": r["docs_out"],
+                     "dropped": sum(r.get("dropped", {}).values()),
+                     "quarantined": sum(r.get("quarantined", {}).values()),
+                     "modified": sum(r.get("modified", {}).values()),
+                     "top_reasons": ", ".join(f"{k} ({v:,})" for k, v in top),
+                     "cached": bool(r.get("skipped"))})  # fmt: skip
+    return rows
+
+
+def _drop_reasons(con: Any) -> list[dict[str, Any]]:
+    """The most frequent drop reasons, each with one example (the smallest doc id: deterministic)."""
+    rows = con.sql(
+        f"""WITH d AS (SELECT step, reason, count(*) AS docs, min(doc_id) AS example FROM lineage
+                      WHERE action = 'dropped' GROUP BY ALL)
+            SELECT d.step, d.reason, d.docs, i.source, i.domain, i.text, i.path, i.url
+            FROM d LEFT JOIN ingested i ON i.id = d.example
+            ORDER BY d.docs DESC, d.reason, d.step LIMIT {TOP_REASONS}"""
+    ).fetchall()
+    return [{"step": step, "reason": reason, "docs": docs, "source": source or "", "domain": domain or "",
+             "example": excerpt(text, path), "url": excerpt(url, None, 100)}
+            for step, reason, docs, source, domain, text, path, url in rows]  # fmt: skip
+
+
+def _quarantine(con: Any) -> list[dict[str, Any]]:
+    rows = con.sql(
+        """SELECT source, reason, count(*) AS records, arg_min(excerpt, location) AS excerpt,
+                  min(location) AS location
+           FROM quarantine GROUP BY ALL ORDER BY records DESC, source, reason"""
+    ).fetchall()
+    return [{"source": s, "reason": r, "records": n, "example": excerpt(e), "location": excerpt(loc, None, 100)}
+            for s, r, n, e, loc in rows]  # fmt: skip
+
+
+def _languages(con: Any) -> list[dict[str, Any]]:
+    rows = con.sql(
+        """SELECT coalesce(lang, 'unknown') AS lang, count(*) AS docs, sum(length(text))::BIGINT AS chars
+           FROM docs GROUP BY ALL ORDER BY docs DESC, lang"""
+    ).fetchall()
+    return [{"lang": lang, "docs": docs, "chars": chars or 0} for lang, docs, chars in rows]
+
+
+def _lengths(con: Any) -> list[dict[str, Any]]:
+    """Document length (characters) per domain and source of the final corpus, as box-plot statistics."""
+    rows = con.sql(
+        """SELECT domain, source, count(*) AS docs, min(n), quantile_cont(n, 0.1), quantile_cont(n, 0.25),
+                  quantile_cont(n, 0.5), quantile_cont(n, 0.75), quantile_cont(n, 0.9), max(n), avg(n)
+           FROM (SELECT domain, source, length(text) AS n FROM docs) GROUP BY ALL ORDER BY domain, source"""
+    ).fetchall()
+    keys = ("min", "p10", "p25", "p50", "p75", "p90", "max", "mean")
+    return [{"domain": d, "source": s, "docs": n, **{k: round(float(v), 1) for k, v in zip(keys, vals)}}
+            for d, s, n, *vals in rows]  # fmt: skip
+
+
+def _quality(con: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Score distributions per scored drop reason, with the threshold the filter applied.
+
+    Lineage records a score only for dropped documents, so each histogram shows the dropped side of its
+    threshold; language ID is the exception: every kept document carries its `lang_score`, so its plot shows
+    both sides.
+    """
+    tables = _filter_tables(summary)
+    out = []
+    kept_lang = [r[0] for r in con.sql(
+        f"SELECT lang_score FROM docs WHERE lang_score IS NOT NULL ORDER BY hash(id), id LIMIT {MAX_SCORES}"
+    ).fetchall()]  # fmt: skip
+    reasons = con.sql(
+        """SELECT reason, count(*) FROM lineage WHERE action = 'dropped' AND score IS NOT NULL
+           AND step NOT IN ('dedup_exact', 'dedup_minhash') GROUP BY ALL ORDER BY 2 DESC, 1"""
+    ).fetchall()
+    for reason, n in reasons:
+        scores = [r[0] for r in con.execute(
+            f"SELECT score FROM lineage WHERE action = 'dropped' AND reason = ? AND score IS NOT NULL "
+            f"ORDER BY hash(doc_id), doc_id LIMIT {MAX_SCORES}", [reason]
+        ).fetchall()]  # fmt: skip
+        item = {"reason": reason, "dropped": n, "dropped_scores": [round(float(s), 6) for s in scores],
+                "kept_scores": [], "threshold": _threshold(reason, tables)}  # fmt: skip
+        if reason == "langid_low_score":
+            item["kept_scores"] = [round(float(s), 6) for s in kept_lang]
+        out.append(item)
+    if kept_lang and not any(q["reason"] == "langid_low_score" for q in out):
+        out.insert(0, {"reason": "langid_low_score", "dropped": 0, "dropped_scores": [],
+                       "kept_scores": [round(float(s), 6) for s in kept_lang],
+                       "threshold": _threshold("langid_low_score", tables)})  # fmt: skip
+    return out
+
+
+def _duplicates(con: Any, layout: RunLayout) -> dict[str, Any]:
+    """Cluster-size counts per dedup method (from the clustering steps' reduce stats) and the largest clusters."""
+    methods = {}
+    for method, step in (("exact", "dedup_exact_keys"), ("minhash", "dedup_minhash_edges")):
+        marker = layout.step_marker(step)
+        if not marker.is_file():
+            continue
+        reduce = json.loads(marker.read_text(encoding="utf-8")).get("reduce") or {}
+        methods[method] = {"clusters": reduce.get("clusters", 0), "duplicates": reduce.get("duplicates", 0),
+                           "size_counts": {int(k): v for k, v in (reduce.get("cluster_size_counts") or {}).items()}}  # fmt: skip
+    rows = con.sql(
+        f"""SELECT l.step, l.dup_cluster_id, l.dup_cluster_size, d.source, d.text, d.path FROM lineage l
+            JOIN ingested d ON d.id = l.doc_id
+            WHERE l.action = 'kept' AND l.dup_cluster_id IS NOT NULL
+            ORDER BY l.dup_cluster_size DESC, l.step, l.dup_cluster_id LIMIT {TOP_CLUSTERS}"""
+    ).fetchall()
+    largest = [{"method": step.removeprefix("dedup_").removesuffix("_dedup"), "size": size, "source": source,
+                "survivor": excerpt(text, path)} for step, _cid, size, source, text, path in rows]  # fmt: skip
+    return {"methods": methods, "largest": largest}
+
+
+def _decontam(con: Any) -> list[dict[str, Any]]:
+    rows = con.sql(
+        """SELECT l.reason, count(*) AS docs, max(l.score) AS max_overlap, min(l.doc_id) AS example
+           FROM lineage l WHERE l.action = 'dropped' AND l.step = 'decontam' GROUP BY ALL ORDER BY docs DESC, reason"""
+    ).fetchall()
+    out = []
+    for reason, docs, max_overlap, example in rows:
+        text, path, source = con.execute("SELECT text, path, source FROM ingested WHERE id = ?", [example]).fetchone() or (
+            None, None, None)  # fmt: skip
+        out.append({"eval_set": reason.removeprefix("decontam_"), "docs": docs,
+                    "max_overlap": round(float(max_overlap or 0), 4), "source": source or "",
+                    "example": excerpt(text, path)})  # fmt: skip
+    return out
+
+
+def _tokens(con: Any, summary: dict[str, Any]) -> dict[str, Any]:
+    """The planned token budget per source (from the mixture) and the tokens actually packed per stage/source."""
+    shards = summary.get("shards") or {}
+    budget = [{k: b.get(k) for k in ("domain", "source", "docs", "available_tokens", "share", "budget_tokens",
+                                     "epochs", "selected_tokens")} for b in shards.get("budget", [])]  # fmt: skip
+    packed = [{"stage": st, "domain": d, "source": s, "tokens": int(t)} for st, d, s, t in con.sql(
+        "SELECT stage, domain, source, sum(num_tokens) FROM shards GROUP BY ALL ORDER BY stage, domain, source"
+    ).fetchall()]  # fmt: skip
+    return {"budget": budget, "packed": packed}
+
+
+def _synth(con: Any) -> list[dict[str, Any]]:
+    """The fate of synthetic documents per template: documents whose metadata names a `template` (what the synth
+    step writes), by terminal decision (kept, or the reason they were dropped). Empty when synth did not run.
+
+    SYNTH: the synth step (issue 9, flows/synth.py) must put `"template": "<name>"` into each generated
+    document's `metadata`; nothing else here needs to change when it lands.
+    """
+    rows = con.sql(
+        """WITH s AS (SELECT id, json_extract_string(metadata, '$.template') AS template FROM ingested
+                      WHERE metadata IS NOT NULL AND json_valid(metadata)
+                      AND json_extract_string(metadata, '$.template') IS NOT NULL),
+                t AS (SELECT doc_id, CASE WHEN action = 'kept' THEN 'kept' ELSE reason END AS fate FROM lineage
+                      WHERE (action = 'dropped') OR (action = 'kept' AND step = 'final'))
+           SELECT s.template, t.fate, count(*) FROM s JOIN t ON t.doc_id = s.id GROUP BY ALL ORDER BY 1, 3 DESC, 2"""
+    ).fetchall()
+    return [{"template": tpl, "fate": fate, "docs": n} for tpl, fate, n in rows]
+
+
+def _train(layout: RunLayout, summary: dict[str, Any]) -> dict[str, Any]:
+    """Trainer curves from `<run>/train/log.jsonl` (loss, learning rate, min/max expert load share)."""
+    path = layout.train / "log.jsonl"
+    points = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill: the rest of the log still counts
+                continue
+            if isinstance(rec, dict) and "step" in rec:
+                points.append({k: rec.get(k) for k in ("stage", "step", "loss", "aux", "lr", "load_min", "load_max",
+                                                       "tok_s")})  # fmt: skip
+    result = summary.get("train") or {}
+    return {"points": points, "final_loss": result.get("final_loss"), "steps": result.get("steps"),
+            "tokens_per_s": result.get("tokens_per_s")}  # fmt: skip
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def _filter_tables(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The run's `[filters.*]` tables (from the config the summary names, else the stage's default)."""
+    from pipeline.config import ConfigError, load_stage_config
+
+    try:
+        return load_stage_config(summary["stage"], summary.get("config")).filters
+    except (ConfigError, OSError, ValueError) as e:
+        log.warning("report: stage config not readable (%s); thresholds shown are the filters' defaults", e)
+        return {}
+
+
+def _threshold(reason: str, tables: dict[str, dict[str, Any]]) -> float | None:
+    """The threshold behind a drop reason: the stage config's value, else the filter's constructor default."""
+    m = _NGRAM_REASON.match(reason)
+    if m:
+        arg, n = ("top_n_grams", int(m.group(1))) if m.group(1) else ("dup_n_grams", int(m.group(2)))
+        pairs = _param("gopher_repetition", arg, tables) or ()
+        return next((float(r) for k, r in pairs if int(k) == n), None)
+    if reason not in THRESHOLDS:
+        return None
+    value = _param(*THRESHOLDS[reason], tables)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _param(filter_name: str, arg: str, tables: dict[str, dict[str, Any]]) -> Any:
+    import importlib
+
+    from filters.chain import FILTERS
+
+    table = tables.get(filter_name) or {}
+    if arg in table:
+        return table[arg]
+    module, cls_name = FILTERS[filter_name]
+    param = inspect.signature(getattr(importlib.import_module(module), cls_name).__init__).parameters.get(arg)
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def scrub_tree(value: Any) -> Any:
+    """`value` with every string passed through `scrub` (for anything built outside `collect`)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: scrub_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_tree(v) for v in value]
+    return value

@@ -1,0 +1,200 @@
+"""`build_report(run_dir)`: the run's report as one self-contained HTML page, `<run>/report/index.html`.
+
+The page holds its CSS and its plots (inline SVG) and nothing else: no script, no font, no image or stylesheet
+from anywhere, and a Content-Security-Policy of `default-src 'none'` so that a browser would refuse to fetch
+anything even if something slipped in. It opens offline, from a file, on any machine.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.layout import RunLayout
+from report import plots
+from report.data import collect
+
+INDEX = "index.html"
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1100px;
+padding:1.5rem;color:#1b1b1b}
+h1{font-size:1.5rem;margin:0 0 .25rem} h2{font-size:1.15rem;margin:2rem 0 .5rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0;font-size:13px;width:100%}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f6f8} td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.x{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-word}
+figure.plot{margin:.5rem 0} figure.plot svg{max-width:100%;height:auto}
+.ok{color:#2e7d32} .bad{color:#c62828} .muted{color:#666} dl{display:grid;grid-template-columns:max-content 1fr;
+gap:.15rem 1rem} dt{color:#555}
+"""
+
+
+def build_report(run_dir: Path | str) -> Path:
+    """Write `<run>/report/index.html` for the finished run in `run_dir` and return its path.
+
+    Args:
+        run_dir: a run directory the stage finished (it has funnel.json and a published corpus).
+
+    Raises:
+        FileNotFoundError: not a finished run (the message names the command that makes one).
+    """
+    layout = RunLayout(Path(run_dir))
+    page = render(collect(layout.root))
+    layout.report.mkdir(parents=True, exist_ok=True)
+    path = layout.report / INDEX
+    tmp = path.with_name(f".{INDEX}.tmp-{os.getpid()}")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a reader sees the old page or the new one, never half of one
+    return path
+
+
+def render(data: dict[str, Any]) -> str:
+    """The page for the sections `report.data.collect` returned."""
+    ov = data["overview"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>corpusforge report: {_e(ov['stage'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>corpusforge stage <code>{_e(ov['stage'])}</code></h1>",
+        f'<p class="muted">run directory <code>{_e(ov["run_dir"])}</code></p>',
+        _overview(ov),
+        _section("funnel", "Funnel", plots.funnel(data["funnel"]), _table(
+            ["step", "in", "out", "dropped", "quarantined", "modified", "top reasons", "cached"],
+            [[r["step"], r["docs_in"], r["docs_out"], r["dropped"], r["quarantined"], r["modified"],
+              r["top_reasons"], "yes" if r["cached"] else ""] for r in data["funnel"]])),  # fmt: skip
+        _section("drop-reasons", "Top drop reasons, with an example each", None, _table(
+            ["reason", "step", "documents", "source", "example (redacted)"],
+            [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]],
+            mono=4), empty="No document was dropped."),  # fmt: skip
+        _section("quarantine", "Quarantined records", None, _table(
+            ["source", "reason", "records", "first location", "excerpt (redacted)"],
+            [[r["source"], r["reason"], r["records"], r["location"], r["example"]] for r in data["quarantine"]],
+            mono=4), empty="No record was quarantined."),  # fmt: skip
+        _section("languages", "Languages", plots.languages(data["languages"]), _table(
+            ["language", "documents", "characters"],
+            [[r["lang"], r["docs"], r["chars"]] for r in data["languages"]]), empty="The final corpus is empty."),
+        _section("lengths", "Document length per domain and source", plots.lengths(data["lengths"]), _table(
+            ["domain", "source", "documents", "p10", "median", "p90", "max", "mean"],
+            [[r["domain"], r["source"], r["docs"], r["p10"], r["p50"], r["p90"], r["max"], r["mean"]]
+             for r in data["lengths"]]), empty="The final corpus is empty."),  # fmt: skip
+        _section("quality", "Quality scores and thresholds", plots.quality(data["quality"]), _table(
+            ["reason", "dropped", "threshold"],
+            [[q["reason"], q["dropped"], "" if q["threshold"] is None else q["threshold"]] for q in data["quality"]]),
+            note="Lineage records a score for dropped documents only, so each histogram shows the dropped side "
+                 "of its threshold; language ID also shows the scores of the documents it kept.",
+            empty="No filter recorded a score."),  # fmt: skip
+        _duplicates(data["duplicates"]),
+        _section("decontam", "Decontamination hits", None, _table(
+            ["evaluation set", "documents dropped", "max overlap", "source", "example (redacted)"],
+            [[r["eval_set"], r["docs"], r["max_overlap"], r["source"], r["example"]] for r in data["decontam"]],
+            mono=4), empty="No document overlapped an evaluation set."),  # fmt: skip
+        _tokens(data["tokens"]),
+    ]
+    if data["synth"]:
+        parts.append(_section("synth", "Synthetic documents per template", plots.synth(data["synth"]), _table(
+            ["template", "fate", "documents"], [[r["template"], r["fate"], r["docs"]] for r in data["synth"]])))
+    if data["train"]["points"]:
+        parts.append(_train(data["train"]))
+    parts.append("</body></html>\n")
+    return "\n".join(p for p in parts if p)
+
+
+# --- sections ----------------------------------------------------------------------------------------------
+
+
+def _overview(ov: dict[str, Any]) -> str:
+    holds = ov["count_invariant_holds"]
+    check = (f'<span class="{"ok" if holds else "bad"}">records read {ov["records_read"]:,} '
+             f'{"=" if holds else "≠"} kept {ov["docs_final"]:,} + dropped {ov["dropped"]:,} + quarantined '
+             f'{ov["quarantined"]:,}</span>')  # fmt: skip
+    items = [("documents", check)]
+    if ov.get("total_tokens") is not None:
+        items.append(("shards", f"{ov['num_shards'] or 0:,} shard(s), {ov['total_tokens']:,} tokens, tokenizer "
+                                f"{_e(ov['tokenizer'])}, seq_len {ov['seq_len']:,}"))  # fmt: skip
+    if ov.get("dry_run"):
+        items.append(("shards", "dry run: no shards written"))
+    if ov.get("sources_without_files"):
+        items.append(("warning", f'<span class="bad">no input file matched for source(s) '
+                                 f'{_e(", ".join(ov["sources_without_files"]))}</span>'))  # fmt: skip
+    if ov.get("executor"):
+        items.append(("executor", _e(f"{ov['executor'].get('kind')} x {ov['executor'].get('workers')}")))
+    body = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items)
+    return f'<section id="overview"><h2>Overview</h2><dl>{body}</dl></section>'
+
+
+def _duplicates(dup: dict[str, Any]) -> str:
+    rows = [[m, v["clusters"], v["duplicates"]] for m, v in sorted(dup["methods"].items())]
+    body = _table(["method", "clusters", "documents dropped as duplicates"], rows)
+    if dup["largest"]:
+        body += _table(["method", "cluster size", "source", "survivor (redacted)"],
+                       [[r["method"], r["size"], r["source"], r["survivor"]] for r in dup["largest"]], mono=3)  # fmt: skip
+    has_any = any(v["clusters"] for v in dup["methods"].values())
+    return _section("duplicates", "Duplicate clusters", plots.duplicate_clusters(dup), body,
+                    note=None if has_any else "No duplicate cluster was found.")  # fmt: skip
+
+
+def _tokens(tok: dict[str, Any]) -> str:
+    body = ""
+    if tok["budget"]:
+        body += _table(["domain", "source", "documents", "available", "share", "budget", "epochs", "selected"],
+                       [[b["domain"], b["source"], b["docs"], b["available_tokens"], b["share"], b["budget_tokens"],
+                         b["epochs"], b["selected_tokens"]] for b in tok["budget"]])  # fmt: skip
+    if tok["packed"]:
+        body += _table(["stage", "domain", "source", "tokens packed"],
+                       [[p["stage"], p["domain"], p["source"], p["tokens"]] for p in tok["packed"]])  # fmt: skip
+    return _section("tokens", "Token budget per stage and source", plots.tokens(tok), body,
+                    empty="The stage has not tokenized (no budget, no shards).")  # fmt: skip
+
+
+def _train(train: dict[str, Any]) -> str:
+    last = train["points"][-1]
+    note = f"{len(train['points'])} logged steps; last step {last['step']}, loss {last['loss']:.4f}"
+    return _section("train", "Trainer", plots.trainer(train), "", note=note)
+
+
+# --- building blocks ---------------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _cell(value: Any, mono: bool) -> str:
+    if isinstance(value, bool):
+        return f"<td>{'yes' if value else ''}</td>"
+    if isinstance(value, int):
+        return f'<td class="n">{value:,}</td>'
+    if isinstance(value, float):
+        return f'<td class="n">{value:,.0f}</td>' if abs(value) >= 1000 else f'<td class="n">{value:.4g}</td>'
+    return f'<td class="x">{_e(value)}</td>' if mono else f"<td>{_e(value)}</td>"
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], mono: int | None = None) -> str:
+    """An HTML table; `mono`: the index of a column of document text (monospace, wrapped)."""
+    if not rows:
+        return ""
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(_cell(v, i == mono) for i, v in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _section(anchor: str, title: str, svg: str | None, body: str, note: str | None = None,
+             empty: str | None = None) -> str:  # fmt: skip
+    parts = [f'<section id="{anchor}"><h2>{_e(title)}</h2>']
+    if note:
+        parts.append(f'<p class="muted">{_e(note)}</p>')
+    if svg:
+        parts.append(f'<figure class="plot" data-plot="{anchor}">{svg}</figure>')
+    if body:
+        parts.append(body)
+    elif not svg and empty:
+        parts.append(f'<p class="muted">{_e(empty)}</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
