@@ -64,41 +64,112 @@ def render(data: dict[str, Any]) -> str:
         f"<h1>corpusforge stage <code>{_e(ov['stage'])}</code></h1>",
         f'<p class="muted">run directory <code>{_e(ov["run_dir"])}</code></p>',
         _overview(ov),
-        _section("funnel", "Funnel", plots.funnel(data["funnel"]), _table(
-            ["step", "in", "out", "dropped", "quarantined", "modified", "top reasons", "cached"],
-            [[r["step"], r["docs_in"], r["docs_out"], r["dropped"], r["quarantined"], r["modified"],
-              r["top_reasons"], "yes" if r["cached"] else ""] for r in data["funnel"]])),  # fmt: skip
-        _section("drop-reasons", "Top drop reasons, with an example each", None, _table(
-            ["reason", "step", "documents", "source", "example (redacted)"],
-            [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]],
-            mono=4), empty="No document was dropped."),  # fmt: skip
-        _section("quarantine", "Quarantined records", None, _table(
-            ["source", "reason", "records", "first location", "excerpt (redacted)"],
-            [[r["source"], r["reason"], r["records"], r["location"], r["example"]] for r in data["quarantine"]],
-            mono=4), empty="No record was quarantined."),  # fmt: skip
-        _section("languages", "Languages", plots.languages(data["languages"]), _table(
-            ["language", "documents", "characters"],
-            [[r["lang"], r["docs"], r["chars"]] for r in data["languages"]]), empty="The final corpus is empty."),
-        _section("lengths", "Document length per domain and source", plots.lengths(data["lengths"]), _table(
-            ["domain", "source", "documents", "p10", "median", "p90", "max", "mean"],
-            [[r["domain"], r["source"], r["docs"], r["p10"], r["p50"], r["p90"], r["max"], r["mean"]]
-             for r in data["lengths"]]), empty="The final corpus is empty."),  # fmt: skip
-        _section("quality", "Quality scores and thresholds", plots.quality(data["quality"]), _table(
-            ["reason", "dropped", "threshold"],
-            [[q["reason"], q["dropped"], "" if q["threshold"] is None else q["threshold"]] for q in data["quality"]]),
+        _section(
+            "funnel",
+            "Funnel",
+            plots.funnel(data["funnel"]),
+            _table(
+                ["step", "in", "out", "dropped", "quarantined", "modified", "top reasons", "cached"],
+                [
+                    [
+                        r["step"],
+                        r["docs_in"],
+                        r["docs_out"],
+                        r["dropped"],
+                        r["quarantined"],
+                        r["modified"],
+                        r["top_reasons"],
+                        "yes" if r["cached"] else "",
+                    ]
+                    for r in data["funnel"]
+                ],
+            ),
+        ),  # fmt: skip
+        _section(
+            "drop-reasons",
+            "Top drop reasons, with an example each",
+            None,
+            _table(
+                ["reason", "step", "documents", "source", "example (redacted)"],
+                [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]],
+                mono=4,
+            ),
+            empty="No document was dropped.",
+        ),  # fmt: skip
+        _section(
+            "quarantine",
+            "Quarantined records",
+            None,
+            _table(
+                ["source", "reason", "records", "first location", "excerpt (redacted)"],
+                [[r["source"], r["reason"], r["records"], r["location"], r["example"]] for r in data["quarantine"]],
+                mono=4,
+            ),
+            empty="No record was quarantined.",
+        ),  # fmt: skip
+        _section(
+            "languages",
+            "Languages",
+            plots.languages(data["languages"]),
+            _table(
+                ["language", "documents", "characters"],
+                [[r["lang"], r["docs"], r["chars"]] for r in data["languages"]],
+            ),
+            empty="The final corpus is empty.",
+        ),
+        _section(
+            "lengths",
+            "Document length per domain and source",
+            plots.lengths(data["lengths"]),
+            _table(
+                ["domain", "source", "documents", "p10", "median", "p90", "max", "mean"],
+                [
+                    [r["domain"], r["source"], r["docs"], r["p10"], r["p50"], r["p90"], r["max"], r["mean"]]
+                    for r in data["lengths"]
+                ],
+            ),
+            empty="The final corpus is empty.",
+        ),  # fmt: skip
+        _section(
+            "quality",
+            "Quality scores and thresholds",
+            plots.quality(data["quality"]),
+            _table(
+                ["reason", "dropped", "threshold"],
+                [
+                    [q["reason"], q["dropped"], "" if q["threshold"] is None else q["threshold"]]
+                    for q in data["quality"]
+                ],
+            ),
             note="Lineage records a score for dropped documents only, so each histogram shows the dropped side "
-                 "of its threshold; language ID also shows the scores of the documents it kept.",
-            empty="No filter recorded a score."),  # fmt: skip
+            "of its threshold; language ID also shows the scores of the documents it kept.",
+            empty="No filter recorded a score.",
+        ),  # fmt: skip
         _duplicates(data["duplicates"]),
-        _section("decontam", "Decontamination hits", None, _table(
-            ["evaluation set", "documents dropped", "max overlap", "source", "example (redacted)"],
-            [[r["eval_set"], r["docs"], r["max_overlap"], r["source"], r["example"]] for r in data["decontam"]],
-            mono=4), empty="No document overlapped an evaluation set."),  # fmt: skip
+        _section(
+            "decontam",
+            "Decontamination hits",
+            None,
+            _table(
+                ["evaluation set", "documents dropped", "max overlap", "source", "example (redacted)"],
+                [[r["eval_set"], r["docs"], r["max_overlap"], r["source"], r["example"]] for r in data["decontam"]],
+                mono=4,
+            ),
+            empty="No document overlapped an evaluation set.",
+        ),  # fmt: skip
         _tokens(data["tokens"]),
     ]
     if data["synth"]:
-        parts.append(_section("synth", "Synthetic documents per template", plots.synth(data["synth"]), _table(
-            ["template", "fate", "documents"], [[r["template"], r["fate"], r["docs"]] for r in data["synth"]])))
+        parts.append(
+            _section(
+                "synth",
+                "Synthetic documents per template",
+                plots.synth(data["synth"]),
+                _table(
+                    ["template", "fate", "documents"], [[r["template"], r["fate"], r["docs"]] for r in data["synth"]]
+                ),
+            )
+        )
     if data["train"]["points"]:
         parts.append(_train(data["train"]))
     parts.append("</body></html>\n")
@@ -197,4 +268,3 @@ def _section(anchor: str, title: str, svg: str | None, body: str, note: str | No
         parts.append(f'<p class="muted">{_e(empty)}</p>')
     parts.append("</section>")
     return "".join(parts)
-
