@@ -163,15 +163,31 @@ def test_language_whose_tokenizer_needs_a_missing_package_falls_back_instead_of_
     # datatrove assigns Korean to kiwipiepy, which we do not install: its constructor raises ImportError.
     from filters.quality import GopherRepetition, tokenizer_for
 
-    korean = "파이썬은 배우기 쉽고 강력한 프로그래밍 언어입니다. " * 3 + "효율적인 고수준 데이터 구조를 제공합니다."
-    doc = Document(id="k", text=korean, source="s", domain="web", lang="ko")
-    result = GopherRepetition().filter(doc)
-    assert result is True or result[0] is False  # a decision, not an exception
-    assert len(tokenizer_for("ko").words(korean)) > 5
+    sentence = "파이썬은 배우기 쉽고 강력한 프로그래밍 언어입니다. "
+    korean = sentence * 3 + "효율적인 고수준 데이터 구조를 제공합니다."
+    assert tokenizer_for("ko").tok.language == "xx"  # spaCy's multi-language tokenizer, datatrove's fallback
+    assert tokenizer_for("ko").words(sentence) == ["파이썬은", "배우기", "쉽고", "강력한", "프로그래밍", "언어입니다", "."]
+    # The fallback tokenizer gives real decisions: the repeated sentence is caught, the text without it is kept.
+    keep, reason, score = GopherRepetition().filter(Document(id="k", text=korean, source="s", domain="web", lang="ko"))
+    assert (keep, reason) == (False, "gopher_repetition_top_2_gram") and score > 0.2
+    varied = (
+        "파이썬은 배우기 쉽고 강력한 프로그래밍 언어입니다. 효율적인 고수준 데이터 구조를 제공합니다. "
+        "객체 지향 프로그래밍에 대해 간단하지만 효과적인 접근법을 사용합니다. 우아한 문법과 동적 타이핑을 갖추고 있습니다. "
+        "인터프리터 언어라는 특징 덕분에 대부분 플랫폼에서 빠르게 개발할 수 있습니다. 표준 라이브러리는 여러 웹사이트에서 무료로 "
+        "배포됩니다."
+    )
+    assert GopherRepetition().filter(Document(id="k1", text=varied, source="s", domain="web", lang="ko")) is True
 
 
-@pytest.mark.parametrize("run", ["a:" * 100_000, "[" * 50_000, "0f:" * 60_000])
-def test_long_whitespace_free_runs_do_not_blow_up(run):
+@pytest.mark.parametrize(
+    "run, quality_reason",
+    [
+        ("a:" * 100_000, "gopher_quality_long_doc"),  # cut into 200 pieces, tokenized into 100k "a" and ":"
+        ("[" * 50_000, "gopher_quality_short_doc"),  # punctuation-only pieces are not words
+        ("0f:" * 60_000, "gopher_quality_above_avg_threshold"),  # 180 pieces of 1000 characters
+    ],
+)
+def test_long_whitespace_free_runs_do_not_blow_up(run, quality_reason):
     # spaCy's affix loop is quadratic in a run's length: uncut, each of these takes minutes to hours.
     from filters.quality import MAX_RUN_CHARS, GopherQuality, GopherRepetition, tokenizer_for
 
@@ -179,6 +195,5 @@ def test_long_whitespace_free_runs_do_not_blow_up(run):
                    domain="web", lang="en")  # fmt: skip
     words = tokenizer_for("en").words(doc.text)
     assert max(len(w) for w in words) <= MAX_RUN_CHARS and "ordinary" in words
-    for f in (GopherQuality(), GopherRepetition()):
-        result = f.filter(doc)
-        assert result is True or result[0] is False
+    assert GopherQuality().filter(doc)[:2] == (False, quality_reason)
+    assert GopherRepetition().filter(doc)[:2] == (False, "gopher_repetition_top_2_gram")  # the run repeats

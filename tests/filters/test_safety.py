@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 
 from filters.assets import ASSETS, Asset, AssetError, asset_path
+from filters.base import run_chain
 from filters.safety import BADWORD_LANGUAGES, Toxicity, UrlBlocklist, WordBlocklist, normalize_lang, toxicity_scores
 from schemas import Document
-
-CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
-SAFETY = CORPORA / "safety_offensive_text"
 
 
 def doc(text: str = "some text", url: str | None = None, lang: str | None = "en", domain: str = "web") -> Document:
@@ -144,7 +142,12 @@ def test_toxicity_literals(tox: Toxicity) -> None:
     assert (keep, reason) == (False, "toxicity_score") and score > 0.9
     assert tox.filter(doc("The committee approved the budget for the new library.")) is True
     assert tox.filter(doc("you are a fucking idiot, shut up", lang="de")) is True  # English-only by default
-    assert tox.filter(doc("you are a fucking idiot", domain="code")) is True or not tox.applies_to(doc(domain="code"))
+    # web only by default: the chain skips code documents, and `domains` widens it
+    assert tox.applies_to(doc(domain="web")) and not tox.applies_to(doc(domain="code"))
+    assert Toxicity(domains=["web", "code"]).applies_to(doc(domain="code"))
+    lineage: list = []
+    code_doc = doc("you are a fucking idiot", domain="code")
+    assert list(run_chain([code_doc], [tox], lineage)) == [code_doc] and lineage == []
     assert Toxicity(max_score=None).filter(doc("you are a fucking idiot")) is True
     assert tox.score("") == 0.0
 
@@ -175,10 +178,8 @@ def test_toxicity_model_is_a_sha_checked_asset() -> None:
 
 
 # --- Davidson et al. (ICWSM 2017) tweets: recall and false drops ---------------------------------------------
-def _davidson() -> tuple[list[Document], list[str]]:
-    path = SAFETY / "davidson_labeled_sample.csv"
-    if not path.is_file():
-        pytest.skip(f"shared corpus not found at {path}")
+def _davidson(safety: Path) -> tuple[list[Document], list[str]]:
+    path = safety / "davidson_labeled_sample.csv"
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))  # tweets contain newlines: parse as CSV
     docs = [
@@ -193,8 +194,9 @@ def _rates(dropped: list[bool], labels: list[str]) -> tuple[float, float]:
     return sum(pos) / len(pos), sum(neg) / len(neg)
 
 
-def test_davidson_recall_and_false_drops(tmp_path: Path) -> None:
-    docs, labels = _davidson()
+def test_davidson_recall_and_false_drops(tmp_path: Path, corpora: Path) -> None:
+    safety = corpora / "safety_offensive_text"
+    docs, labels = _davidson(safety)
     assert len(docs) == 1500 and labels.count("neither") == 500
     word = [WordBlocklist().filter(d) is not True for d in docs]
     scores = toxicity_scores([d.text for d in docs])
@@ -202,7 +204,7 @@ def test_davidson_recall_and_false_drops(tmp_path: Path) -> None:
     # LDNOOBW English (C4's list) as a user-provided list, for comparison; never copied into the repo.
     terms = [
         ln.split("\t", 1)[1]
-        for ln in (SAFETY / "ldnoobw_wordlists.tsv").read_text("utf-8").splitlines()[1:]
+        for ln in (safety / "ldnoobw_wordlists.tsv").read_text("utf-8").splitlines()[1:]
         if ln.startswith("en\t")
     ]
     (tmp_path / "en.txt").write_text("\n".join(terms), encoding="utf-8")
