@@ -70,6 +70,7 @@ def list_chunks(corpus_docs_dir: Path, tokenizer_id: str) -> tuple[list[Chunk], 
 
 
 WORK_BYTES = 1 << 20  # text per encoder task: the last task of a chunk ends within ~60 ms of the others
+MIN_WORK_BYTES = 64 << 10  # a small chunk is still cut for every thread, but not into slivers
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -176,8 +177,11 @@ def tokenize_chunk(chunk: Chunk, tok: Any, prefix: Path, num_proc: int = 1) -> d
     nbytes = 0
     try:
         for column in _read_text(chunk, 2 * WORK_BYTES):
-            nbytes += int(_text_lengths(column).sum())
-            parts.extend(pool.submit(_encode_rows, tok, column, a, b) for a, b in _row_ranges(column, WORK_BYTES))
+            size = int(_text_lengths(column).sum())
+            nbytes += size
+            # Units run one after another in a process: a chunk of a few MB must still keep every thread busy.
+            target = max(MIN_WORK_BYTES, min(WORK_BYTES, size // (2 * num_proc))) if num_proc > 1 else WORK_BYTES
+            parts.extend(pool.submit(_encode_rows, tok, column, a, b) for a, b in _row_ranges(column, target))
         docs, tokens = _write_chunk(prefix, [f.result() for f in parts])
     except BaseException:
         for f in parts:  # a kill must not leave encoders working on a dead chunk

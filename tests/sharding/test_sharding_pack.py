@@ -104,6 +104,7 @@ def test_token_cache_does_not_depend_on_work_split_or_threads(small_corpus, tmp_
     chunks, _ = list_chunks(small_corpus, f"{tok.name}:{tok.vocab_sha256}")
     one = tokenize_corpus(chunks, tok.name, tmp_path / "one", num_proc=1)
     monkeypatch.setattr(pack, "WORK_BYTES", 997)  # dozens of ranges per chunk, finished out of order
+    monkeypatch.setattr(pack, "MIN_WORK_BYTES", 1)
     three = tokenize_corpus(chunks, tok.name, tmp_path / "three", num_proc=3)
     assert one == three and one["docs"] == 400
     for c in chunks:
