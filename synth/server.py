@@ -116,6 +116,7 @@ class EngineServer:
         self.run_dir: Path | None = None
         self.start_seconds: float | None = None
         self._log: IO[bytes] | None = None
+        self.keep_run_dir = False
 
     @property
     def url(self) -> str:
@@ -129,7 +130,7 @@ class EngineServer:
                "--generation-config", "vllm",
                # No free whitespace between JSON tokens in guided decoding: a weak model otherwise fills
                # max_tokens with blank lines inside the object.
-               "--structured-outputs-config", '{"disable_any_whitespace": true}']  # fmt: skip
+               "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']  # fmt: skip
         if self.enforce_eager:
             cmd.append("--enforce-eager")
         return cmd + self.extra_args
@@ -163,6 +164,7 @@ class EngineServer:
             try:
                 self.wait_healthy()
             except BaseException:
+                self.keep_run_dir = True  # its log says why the start failed
                 self.stop()
                 raise
             self.start_seconds = time.monotonic() - t0
@@ -227,11 +229,8 @@ class EngineServer:
         if self._log is not None:
             self._log.close()
             self._log = None
-        if self.run_dir is not None:
-            # The log stays when it lives in the run folder only if the caller asked for it elsewhere.
-            keep_log = self.log_path is not None and self.run_dir not in self.log_path.parents
-            if keep_log:
-                shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.run_dir is not None and not self.keep_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def restart(self) -> None:
         """Stop and start again on the same port (a server that died mid-run)."""
