@@ -1,13 +1,30 @@
-"""MinHash dedup side by side: corpusforge `MinHashDedup` vs datatrove's four MinHash stages, same documents.
+"""MinHash dedup end to end, as whole processes: our unit steps vs datatrove's four MinHash stages, same documents.
 
-Documents: every text of ../shared/corpora (UDHR, code, lingua sentences, GSM8K, MATH, MMLU-STEM) plus seeded
-near-duplicate variants (3% of words replaced, deleted or duplicated) until there are `--docs` documents. Each run
-happens in its own subprocess; peak RSS is that child's ru_maxrss (os.wait4). F1 is pairwise over clusters
-against the planted groups (a base document and its variants); natural near-duplicates among the corpora count
-as false positives for both tools alike.
+Both sides do the same work, timed alike from outside (process start to exit, interpreter start-up included), with
+the same worker count, at `--docs` and twice that:
 
-Usage:
-    flock /tmp/cf-bench.lock .venv/bin/python benchmarks/bench_dedup.py --docs 20000 --repeats 1
+- input: the same Parquet documents (the ingest step's units, written once before any timing from `--parts`
+  JSONL files; DOCUMENT_SCHEMA), read by both sides;
+- ours: `MinHashSignaturesStep` -> `MinHashEdgesStep` (+ its reduce: one union-find, clusters.parquet) ->
+  `DedupApplyStep`, each through `pipeline.runner.run_step` with `pipeline.executors.make_executor("local", N)`;
+  writes the deduplicated documents (Parquet) and the lineage (a `kept` / `dropped` row with cluster id and size
+  for every clustered document);
+- datatrove: ParquetReader -> MinhashDedupSignature (tasks = N), MinhashDedupBuckets (tasks = bands),
+  MinhashDedupCluster (tasks = 1), ParquetReader -> MinhashDedupFilter -> ParquetWriter (tasks = N), each with
+  `LocalPipelineExecutor(workers = N)`; writes the deduplicated documents;
+- an extra row, labelled: our older in-process `MinHashDedup.find_duplicates` over the JSONL, which computes
+  cluster decisions only (no Parquet read, no documents written).
+
+Same parameters on both sides: word 5-grams, `--bands` x `--rows` (default 28 x 4); ours also verifies candidate
+pairs at estimated Jaccard >= 0.4 and uses 32-bit hashes, datatrove 64-bit ones. Memory: the process tree is
+polled every 50 ms (bench_stage.measure): "tree" is the peak of the summed RSS of every process, "largest" the
+peak RSS of the largest single process. Documents: every text of ../shared/corpora plus seeded near-duplicate
+variants (3% of words replaced, deleted or duplicated) until there are `--docs` documents. Quality is per
+document: a planted variant should be dropped, every other document kept (natural near-duplicates inside the
+corpora count as false drops for both tools alike).
+
+Usage (one benchmark at a time):
+    flock /tmp/cf-bench.lock .venv/bin/python benchmarks/bench_dedup.py --docs 20000 --workers 1,2 --repeats 3
 """
 
 from __future__ import annotations
@@ -16,19 +33,20 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
+import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ROOT / ".." / "shared" / "corpora"
-NGRAM, BANDS, ROWS = 5, 28, 4
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_stage import machine, measure  # noqa: E402 - after the path set-up
+
+CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", ROOT.parent / "shared" / "corpora"))
+NGRAM = 5
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -72,23 +90,47 @@ def build_docs(n: int, seed: int = 0) -> list[dict]:
     return docs[:n]
 
 
-def run_ours(inp: Path, out: Path, tmp: Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    from dedup.minhash import MinHashDedup
+def write_input(root: Path, docs: list[dict], parts: int) -> Path:
+    """`parts` JSONL files and a sources file over them (the JSON `id` kept in the documents' metadata)."""
+    inp = root / f"input-{len(docs)}"
+    shutil.rmtree(inp, ignore_errors=True)
+    inp.mkdir(parents=True)
+    step = -(-len(docs) // parts)
+    for k in range(parts):
+        with open(inp / f"part-{k:03d}.jsonl", "w", encoding="utf-8") as f:
+            for d in docs[k * step : (k + 1) * step]:
+                f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
+    (inp / "sources.toml").write_text('[[source]]\nname = "bench"\ndomain = "web"\nformat = "jsonl"\n'
+                                      'path = "part-*.jsonl"\nmetadata_fields = ["id"]\n', encoding="utf-8")  # fmt: skip
+    return inp
 
-    md = MinHashDedup(ngram=NGRAM, num_bands=BANDS, rows_per_band=ROWS, workdir=tmp, max_memory_mb=256)
 
-    def stream():
-        with open(inp, encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                yield r["id"], r["text"]
+def ingest(inp: Path, prep: Path) -> Any:
+    """The ingest step's units under `prep` (Parquet documents): run once untimed, then only listed."""
+    from ingest.sources import load_sources
+    from ingest.step import IngestStep
+    from pipeline.layout import RunLayout
+    from pipeline.runner import run_step
 
-    res = md.find_duplicates(stream())
-    out.write_text(json.dumps({k: res[k].cluster_id for k in res}), encoding="utf-8")
+    return run_step(IngestStep(load_sources(inp / "sources.toml")), RunLayout(prep))
 
 
-def run_datatrove(inp: Path, out: Path, tmp: Path) -> None:
+def child_ours(inp: Path, prep: Path, out: Path, workers: int, bands: int, rows: int) -> None:
+    from dedup.steps import DedupApplyStep, MinHashEdgesStep, MinHashSignaturesStep
+    from pipeline.executors import make_executor
+    from pipeline.layout import RunLayout
+    from pipeline.runner import run_step
+
+    params = {"ngram": NGRAM, "num_bands": bands, "rows_per_band": rows, "min_jaccard": 0.4}
+    docs = ingest(inp, prep)  # every unit's marker matches: a listing
+    layout = RunLayout(out)
+    with make_executor("local", workers) as ex:
+        sigs = run_step(MinHashSignaturesStep(params, docs), layout, ex)
+        edges = run_step(MinHashEdgesStep(params, sigs), layout, ex)
+        run_step(DedupApplyStep("dedup_minhash", "minhash_dedup", docs, edges, sigs), layout, ex)
+
+
+def child_datatrove(prep: Path, out: Path, workers: int, bands: int, rows: int) -> None:
     import logging
 
     from datatrove.executor import LocalPipelineExecutor
@@ -99,161 +141,169 @@ def run_datatrove(inp: Path, out: Path, tmp: Path) -> None:
         MinhashDedupFilter,
         MinhashDedupSignature,
     )
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter
-    from datatrove.utils.hashing import HashConfig
+    from datatrove.pipeline.readers import ParquetReader
+    from datatrove.pipeline.writers import ParquetWriter
     from loguru import logger
 
     logger.remove()
     logging.disable(logging.WARNING)
-    cfg = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, hash_config=HashConfig(precision=64))
+    cfg = MinhashConfig(n_grams=NGRAM, num_buckets=bands, hashes_per_bucket=rows)
+    common: dict[str, Any] = {"logging_dir": None, "skip_completed": False}
 
-    def reader() -> JsonlReader:
-        return JsonlReader(str(inp.parent), glob_pattern=inp.name, text_key="text", id_key="id")
+    def reader() -> ParquetReader:
+        return ParquetReader(str(prep / "steps" / "ingest" / "units"), glob_pattern="*/docs/*.parquet")
 
-    kept: dict[str, int] = {}
+    def run(pipeline: list, tasks: int) -> None:
+        LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks), **common).run()
 
-    def collect(data, rank: int = 0, world_size: int = 1):
-        for doc in data:
-            kept[doc.id] = doc.metadata.get("minhash_cluster_id", -1)
-            yield doc
-
-    logs = str(tmp / "logs")
-    common = {"logging_dir": None, "skip_completed": False}
-    LocalPipelineExecutor([reader(), MinhashDedupSignature(str(tmp / "sigs"), config=cfg)], tasks=1, **common).run()
-    LocalPipelineExecutor(
-        [MinhashDedupBuckets(str(tmp / "sigs"), str(tmp / "buckets"), config=cfg)], tasks=BANDS, workers=1, **common
-    ).run()
-    LocalPipelineExecutor(
-        [MinhashDedupCluster(str(tmp / "buckets"), str(tmp / "remove"), config=cfg, save_cluster_id=True)],
-        tasks=1,
-        **common,
-    ).run()
-    removed_dir = tmp / "removed"
-    LocalPipelineExecutor(
-        [
-            reader(),
-            MinhashDedupFilter(
-                str(tmp / "remove"),
-                exclusion_writer=JsonlWriter(str(removed_dir), compression=None),
-                load_cluster_ids=True,
-            ),
-            collect,
-        ],
-        tasks=1,
-        **common,
-    ).run()
-    del logs
-    clusters = {k: f"c{v}" for k, v in kept.items() if v != -1}
-    for f in sorted(removed_dir.glob("*.jsonl")):
-        for r in _jsonl(f):
-            clusters[r["id"]] = f"c{r['metadata']['minhash_cluster_id']}"
-    out.write_text(json.dumps(clusters), encoding="utf-8")
+    run([reader(), MinhashDedupSignature(str(out / "sigs"), config=cfg)], workers)
+    run([MinhashDedupBuckets(str(out / "sigs"), str(out / "buckets"), config=cfg)], bands)
+    run([MinhashDedupCluster(str(out / "buckets"), str(out / "remove"), config=cfg)], 1)
+    run([reader(), MinhashDedupFilter(str(out / "remove")), ParquetWriter(str(out / "final"))], workers)
 
 
-def pair_scores(docs: list[dict], clusters: dict[str, str]) -> tuple[float, float, float]:
-    def pairs(counter: Counter) -> int:
-        return sum(c * (c - 1) // 2 for c in counter.values())
+def child_inprocess(inp: Path, out: Path, bands: int, rows: int) -> None:
+    from dedup.minhash import MinHashDedup
 
-    pred = [clusters.get(d["id"], d["id"]) for d in docs]
-    truth = [d["group"] for d in docs]
-    tp = pairs(Counter(zip(pred, truth)))
-    p_all, t_all = pairs(Counter(pred)), pairs(Counter(truth))
-    prec = tp / p_all if p_all else 0.0
-    rec = tp / t_all if t_all else 0.0
-    return prec, rec, (2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    md = MinHashDedup(ngram=NGRAM, num_bands=bands, rows_per_band=rows, workdir=out, max_memory_mb=256)
 
+    def stream():
+        for p in sorted(inp.glob("part-*.jsonl")):
+            with open(p, encoding="utf-8") as f:
+                for line in f:
+                    r = json.loads(line)
+                    yield r["id"], r["text"]
 
-def timed_child(tool: str, inp: Path, out: Path) -> tuple[float, float]:
-    """Run one tool in a subprocess; (seconds, peak RSS MiB of that child)."""
-    with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as tmp:
-        t0 = time.perf_counter()
-        cmd = [sys.executable, __file__, "--child", tool, str(inp), str(out), tmp]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        dt = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{tool} child failed with exit code {proc.returncode}")
-    return dt, usage.ru_maxrss / 1024
+    res = md.find_duplicates(stream())
+    (out / "dropped.json").write_text(json.dumps([k for k in res if not res[k].keep]))
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+# --- what each side kept -------------------------------------------------------------------------------------------
+
+
+def _parquet_column(files: list[Path], column: str) -> list[Any]:
+    import pyarrow.parquet as pq
+
+    return [v for p in sorted(files) for v in pq.read_table(p, columns=[column])[column].to_pylist()]
+
+
+def kept_ids(tool: str, prep: Path, out: Path, all_ids: list[str]) -> set[str]:
+    """The original (JSONL) ids of the documents a tool kept."""
+    if tool == "in-process":
+        return set(all_ids) - set(json.loads((out / "dropped.json").read_text()))
+    units = prep / "steps" / "ingest" / "units"
+    ingest_files = list(units.glob("*/docs/*.parquet"))
+    original = dict(zip(_parquet_column(ingest_files, "id"),
+                        (json.loads(m)["id"] for m in _parquet_column(ingest_files, "metadata"))))  # fmt: skip
+    if tool == "ours":
+        files = list((out / "steps" / "dedup_minhash" / "units").glob("*/docs/*.parquet"))
+    else:
+        files = list((out / "final").glob("*.parquet"))
+    return {original[i] for i in _parquet_column(files, "id")}
+
+
+def scores(docs: list[dict], kept: set[str]) -> tuple[int, float, float]:
+    """(kept, precision, recall) of the drops against the planted variants."""
+    variant = {d["id"] for d in docs if d["group"] != d["id"]}
+    dropped = {d["id"] for d in docs} - kept
+    hit = len(dropped & variant)
+    return len(kept), hit / len(dropped) if dropped else 1.0, hit / len(variant) if variant else 1.0
+
+
+def run_tool(tool: str, inp: Path, prep: Path, work: Path, workers: int, bands: int, rows: int,
+             timeout: float) -> tuple[Any, Path]:  # fmt: skip
+    out = work / f"out-{tool}-{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, str(inp), str(prep), str(out),
+           str(workers), str(bands), str(rows)]  # fmt: skip
+    log = work / f"{tool}-{workers}.log"
+    m = measure(cmd, ROOT, log, timeout)
+    if m.rc != 0:
+        raise RuntimeError(f"{tool} (workers={workers}) failed with exit code {m.rc}:\n{log.read_text()[-3000:]}")
+    return m, out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--docs", type=int, default=20000)
-    ap.add_argument("--repeats", type=int, default=1, help="median of this many runs per tool")
-    ap.add_argument("--tools", default="ours,datatrove")
+    ap.add_argument("--docs", type=int, default=20000, help="documents at 1x; 2x is measured too")
+    ap.add_argument("--scales", default="1,2", help="multiples of --docs")
+    ap.add_argument("--workers", default="2", help="comma-separated worker counts (the same for both sides)")
+    ap.add_argument("--repeats", type=int, default=3, help="median of this many runs per tool (tools alternate)")
+    ap.add_argument("--tools", default="ours,datatrove,in-process")
+    ap.add_argument("--bands", type=int, default=28)
+    ap.add_argument("--rows", type=int, default=4)
+    ap.add_argument("--parts", type=int, default=8, help="JSONL input files = ingest units")
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/cf-bench-dedup"))
     ap.add_argument("--write", type=Path, default=ROOT / "benchmarks" / "out" / "dedup.md",
-                    help="table file (BENCHMARKS.md is curated by hand)")
+                    help="table file (BENCHMARKS.md is curated by hand)")  # fmt: skip
     args = ap.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-dedup-") as tmp:
-        for n in (args.docs, 2 * args.docs):
-            docs = build_docs(n)
-            inp = Path(tmp) / f"docs_{n}.jsonl"
-            with open(inp, "w", encoding="utf-8") as f:
-                for d in docs:
-                    f.write(json.dumps({"id": d["id"], "text": d["text"]}) + "\n")
-            mb = inp.stat().st_size / 2**20
-            for tool in args.tools.split(","):
-                if n != args.docs and tool != "ours":
-                    continue  # the 2N scaling row is for ours only (datatrove's time is in the N row)
-                runs = []
-                for _ in range(args.repeats):
-                    out = Path(tmp) / f"out_{tool}_{n}.json"
-                    runs.append(timed_child(tool, inp, out))
-                secs = statistics.median(r[0] for r in runs)
-                rss = statistics.median(r[1] for r in runs)
-                prec, rec, f1 = pair_scores(docs, json.loads(out.read_text(encoding="utf-8")))
-                rows.append((tool, n, mb, secs, n / secs, rss, prec, rec, f1))
-                print(f"{tool:10s} n={n} {secs:.1f}s {n / secs:.0f} docs/s rss {rss:.0f} MiB F1 {f1:.4f}", flush=True)
-    header = (
-        "| tool | docs | MiB text | seconds | docs/s | peak RSS MiB | pair precision | pair recall | pair F1 |\n"
-        "|---|---|---|---|---|---|---|---|---|"
-    )
-    lines = [header] + [
-        f"| {t} | {n} | {mb:.0f} | {s:.1f} | {d:,.0f} | {r:.0f} | {p:.4f} | {rc:.4f} | {f:.4f} |"
-        for t, n, mb, s, d, r, p, rc, f in rows
-    ]
-    table = "\n".join(lines)
+    tools = args.tools.split(",")
+    results = []  # (tool, workers, docs, mib, seconds, docs/s, tree, largest, kept, precision, recall)
+    for scale in [int(s) for s in args.scales.split(",")]:
+        n = args.docs * scale
+        docs = build_docs(n)
+        work = args.workdir / f"n{n}"
+        inp = write_input(work, docs, args.parts)
+        prep = work / "prep"
+        shutil.rmtree(prep, ignore_errors=True)
+        ingest(inp, prep)
+        mib = sum(p.stat().st_size for p in inp.glob("*.jsonl")) / 2**20
+        all_ids = [d["id"] for d in docs]
+        for workers in [int(w) for w in args.workers.split(",")]:
+            runs: dict[str, list] = {t: [] for t in tools if not (t == "in-process" and workers != 1)}
+            for _ in range(args.repeats):
+                for tool in runs:
+                    runs[tool].append(run_tool(tool, inp, prep, work, workers, args.bands, args.rows, args.timeout))
+            for tool, ms in runs.items():
+                secs = statistics.median(m.seconds for m, _ in ms)
+                tree = statistics.median(m.tree_mib for m, _ in ms)
+                largest = statistics.median(m.largest_mib for m, _ in ms)
+                kept, prec, rec = scores(docs, kept_ids(tool, prep, ms[-1][1], all_ids))
+                results.append((tool, workers, n, mib, secs, n / secs, tree, largest, kept, prec, rec))
+                print(f"{tool:10s} workers={workers} n={n}: {secs:.1f} s, tree {tree:.0f} MiB, largest {largest:.0f} "
+                      f"MiB, kept {kept}, precision {prec:.4f}, recall {rec:.4f}", flush=True)  # fmt: skip
+    by = {(r[0], r[1], r[2]): r for r in results}
+    lines = ["| tool | workers | docs | MiB text | s | docs/s | datatrove s / ours s | tree peak MiB "
+             "| largest process MiB | kept | drop precision | drop recall |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    label = {"ours": "ours: unit steps", "datatrove": "datatrove",
+             "in-process": "ours, in-process find_duplicates (decisions only, no docs written)"}  # fmt: skip
+    for t, w, n, mib, s, dps, tree, largest, kept, p, r in sorted(results, key=lambda x: (x[1], x[2], x[0] != "ours")):
+        dt = by.get(("datatrove", w, n))
+        ratio = f"{dt[4] / s:.2f}x" if dt and t != "datatrove" else ""
+        lines.append(f"| {label[t]} | {w} | {n:,} | {mib:.0f} | {s:.1f} | {dps:,.0f} | {ratio} | {tree:,.0f} "
+                     f"| {largest:,.0f} | {kept:,} | {p:.4f} | {r:.4f} |")  # fmt: skip
+    notes = []
+    for t, w, n, *_ in results:
+        big = by.get((t, w, 2 * n))
+        if big:
+            small = by[(t, w, n)]
+            notes.append(f"{label[t]}, {w} worker(s): {n:,} -> {2 * n:,} docs takes x{big[4] / small[4]:.2f} time, "
+                         f"x{big[6] / small[6]:.2f} tree peak RSS")  # fmt: skip
+    table = "\n".join(lines) + ("\n\n" + "\n".join(f"- {x}" for x in notes) if notes else "")
     print(table)
-    by = {(r[0], r[1]): r for r in rows}
-    ratio = ""
-    if ("ours", args.docs) in by and ("datatrove", args.docs) in by:
-        o, d = by[("ours", args.docs)], by[("datatrove", args.docs)]
-        ratio = f"\nAt {args.docs} docs: ours is {d[3] / o[3]:.1f}x faster than datatrove, "
-        ratio += f"at {o[5] / d[5]:.2f}x its peak RSS.\n"
-        print(ratio)
-    if ("ours", 2 * args.docs) in by:
-        s1, s2 = by[("ours", args.docs)][3], by[("ours", 2 * args.docs)][3]
-        ratio += f"Scaling (ours): 2N takes {s2 / s1:.2f}x the time of N.\n"
-    machine = f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}"
     args.write.parent.mkdir(parents=True, exist_ok=True)
     args.write.write_text(
-        f"## Dedup: MinHash-LSH, ours vs datatrove\n\n"
-        f"{datetime.date.today().isoformat()}, {machine}. Same parameters for both: word {NGRAM}-grams, "
-        f"{BANDS} bands x {ROWS} rows (112 hashes); ours also verifies candidates at estimated Jaccard >= 0.4. "
-        f"Median of {args.repeats} run(s), each in its own subprocess (time includes interpreter start and "
-        f"reading the JSONL). Planted near-duplicates: 3% word edits of real texts from ../shared/corpora.\n\n"
-        f"{table}\n{ratio}\nCommand: `flock /tmp/cf-bench.lock .venv/bin/python benchmarks/bench_dedup.py "
-        f"--docs {args.docs} --repeats {args.repeats}`\n",
+        f"## Dedup: MinHash-LSH end to end, ours vs datatrove\n\n{datetime.date.today().isoformat()}, {machine()}. "
+        f"Word {NGRAM}-grams, {args.bands} bands x {args.rows} rows on both sides; median of {args.repeats} "
+        f"whole-process run(s) per tool (see the script's docstring for what each side reads and writes).\n\n"
+        f"{table}\n\nCommand: `flock /tmp/cf-bench.lock .venv/bin/python benchmarks/bench_dedup.py --docs {args.docs} "
+        f"--scales {args.scales} --workers {args.workers} --repeats {args.repeats}`\n",
         encoding="utf-8",
     )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        tool, inp, out, tmp = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5])
-        {"ours": run_ours, "datatrove": run_datatrove}[tool](inp, out, tmp)
+        tool, inp, prep, out = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5])
+        workers, bands, rows = (int(x) for x in sys.argv[6:9])
+        if tool == "ours":
+            child_ours(inp, prep, out, workers, bands, rows)
+        elif tool == "datatrove":
+            child_datatrove(prep, out, workers, bands, rows)
+        else:
+            child_inprocess(inp, out, bands, rows)
     else:
         main()

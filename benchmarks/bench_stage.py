@@ -15,10 +15,11 @@ Same documents on both sides, written once as JSONL (one folder per domain, `--p
 
 Each run is one process tree, timed from outside (start to exit, start-up included). Memory: the process tree is
 polled every 50 ms (psutil); "tree" is the peak of the summed RSS of every process in it (shared pages count
-once per process), "largest" the kernel's peak RSS of the largest single process (`wait4`'s ru_maxrss), and
-"worker" the largest sampled peak among the processes that run units (pool or Ray workers; the main process at
-one worker). The per-step table comes from the run directory: each step's `_STEP.json` is written when the step
-ends, so a step's wall time is the gap between consecutive markers (the first from the run lock, taken when
+once per process), "largest" the peak RSS of the largest single process (the kernel's ru_maxrss from `wait4`,
+or the sampled peak of a pool worker, which the main process does not wait for, when larger), and "worker" the
+largest sampled peak among the processes that run units (pool or Ray workers; the main process at one worker).
+The per-step table comes from the run directory: each step's `_STEP.json` is written when the step ends, so a
+step's wall time is the gap between consecutive markers (the first from the run lock, taken when
 the flow starts); a reduce's time is its marker minus the step's last unit marker.
 
 Input: the real texts of ../shared/corpora (UDHR, lingua sentences as paragraphs, clickbait headlines in lists
@@ -221,7 +222,7 @@ class Measured:
     started: float  # time.time() at the start, to line up with file times
     ended: float
     tree_mib: float = 0.0  # peak of the summed RSS of the process tree (sampled)
-    largest_mib: float = 0.0  # peak RSS of the largest single process (kernel)
+    largest_mib: float = 0.0  # peak RSS of the largest single process (kernel, or sampled when larger)
     worker_mib: float = 0.0  # largest sampled peak among unit-running processes (main when none)
     main_mib: float = 0.0
     roles: dict[str, float] = field(default_factory=dict)  # role -> largest sampled peak MiB
@@ -306,9 +307,13 @@ def measure(cmd: list[str], cwd: Path, log_path: Path, timeout: float, interval:
     roles: dict[str, float] = {}
     for role, peak in peaks.values():
         roles[role] = max(roles.get(role, 0.0), peak / 2**20)
-    return Measured(seconds=done["t"] - t0, rc=rc, started=started, ended=done["ended"], tree_mib=tree_peak / 2**20,
-                    largest_mib=done["usage"].ru_maxrss / 1024, worker_mib=roles.get("worker", roles.get("main", 0.0)),
-                    main_mib=roles.get("main", 0.0), roles=roles, processes=len(peaks))  # fmt: skip
+    # ru_maxrss covers the child and the descendants it waited for; pool workers are the forkserver's children,
+    # so the sampled per-process peaks can be larger. A short run can end before the first samples.
+    largest = max([done["usage"].ru_maxrss / 1024, *roles.values()])
+    return Measured(seconds=done["t"] - t0, rc=rc, started=started, ended=done["ended"],
+                    tree_mib=max(tree_peak / 2**20, largest), largest_mib=largest,
+                    worker_mib=roles.get("worker", roles.get("main", 0.0)), main_mib=roles.get("main", 0.0),
+                    roles=roles, processes=len(peaks))  # fmt: skip
 
 
 # --- where our time goes -----------------------------------------------------------------------------------------
@@ -482,8 +487,10 @@ def tables(all_rows: list[dict[str, Any]]) -> str:
     out = []
 
     out.append("### Whole stage, ours vs datatrove (medians)\n")
-    out.append("| filters | docs | MB | workers | side | runs | s | docs/s | vs datatrove | tree peak MiB "
-               "| largest process MiB | worker peak MiB | docs out | ours w/o tokenize+shards s |")
+    out.append(
+        "| filters | docs | MB | workers | side | runs | s | docs/s | vs datatrove | tree peak MiB "
+        "| largest process MiB | worker peak MiB | docs out | ours w/o tokenize+shards s |"
+    )
     out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key in sorted(med, key=lambda k: (k[0], k[1], k[2], k[3] != "datatrove", k[3])):
         filters, docs, workers, label = key
@@ -585,7 +592,7 @@ def main() -> None:
                 for workers in [int(w) for w in args.workers.split(",")]:
                     for rep in range(args.repeats):
                         for side in args.sides.split(","):
-                            for executor in (args.executors.split(",") if side == "ours" else ["-"]):
+                            for executor in args.executors.split(",") if side == "ours" else ["-"]:
                                 if side == "ours":
                                     row = run_ours(info, args.workdir, filters, workers, executor, args.timeout)
                                 else:
