@@ -123,6 +123,12 @@ def test_shipped_configs_load():
         assert cfg.model.num_experts >= cfg.model.num_experts_per_tok
     lc = load_config(REPO / "configs" / "trainer" / "long_context.toml").model
     assert lc.rope_theta == 1e6 and lc.rope_scaling["rope_type"] == "yarn"
+    # The GPU model is DeepSeek-style (MLA, sigmoid router, aux-free bias, shared expert) and passes the export checks.
+    from trainer.export_hf import check_exportable
+
+    gpu = load_config(REPO / "configs" / "trainer" / "gpu_100m.toml").model
+    assert gpu.model_type == "deepseek_v3" and gpu.moe_balancing == "aux_free" and gpu.shared_expert_intermediate_size
+    check_exportable(gpu, {})
 
 
 def test_cli_help_and_refusal(runs: Path, tmp_path: Path):
