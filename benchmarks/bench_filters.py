@@ -26,7 +26,7 @@ from pathlib import Path
 
 from schemas import Document
 
-CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"
+CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
 
 
 def _jsonl(rel: str) -> list[dict]:
@@ -72,8 +72,11 @@ def build_docs(seed: int = 0) -> list[Document]:
 
 def run_ours(docs: list[Document], batch: int = 256) -> dict[str, str | None]:
     """Our chain; returns doc id -> first drop reason (None when kept)."""
+    from filters.c4 import C4Quality
+    from filters.fineweb import FineWebQuality
+    from filters.gopher_quality import GopherQuality
+    from filters.gopher_repetition import GopherRepetition
     from filters.langid import FastTextLangId
-    from filters.quality import C4Quality, FineWebQuality, GopherQuality, GopherRepetition
 
     lid = FastTextLangId()
     quality = [
@@ -95,6 +98,32 @@ def run_ours(docs: list[Document], batch: int = 256) -> dict[str, str | None]:
                 if res is not True:
                     out[d.id] = res[1]
                     break
+    return out
+
+
+def run_chain_only(docs: list[Document]) -> dict[str, str | None]:
+    """The same five filters through `filters.base.run_chain` (what a stage runs); doc id -> first drop reason."""
+    from filters.base import ChainStats, run_chain
+    from filters.c4 import C4Quality
+    from filters.fineweb import FineWebQuality
+    from filters.gopher_quality import GopherQuality
+    from filters.gopher_repetition import GopherRepetition
+    from filters.langid import FastTextLangId
+
+    steps = [
+        FastTextLangId(),
+        GopherRepetition(language="en"),
+        GopherQuality(language="en"),
+        C4Quality(filter_no_terminal_punct=False, language="en"),
+        FineWebQuality(language="en"),
+    ]
+    lineage: list = []
+    fresh = [Document(d.id, d.text, d.source, d.domain) for d in docs]
+    out: dict[str, str | None] = {d.id: None for d in fresh}
+    list(run_chain(fresh, steps, lineage, ChainStats()))
+    for rec in lineage:
+        if rec.action == "dropped":
+            out[rec.doc_id] = rec.reason
     return out
 
 
@@ -181,7 +210,10 @@ def _normalise(reason: str | None) -> str | None:
     """Map datatrove's un-prefixed reasons onto ours for comparison."""
     if reason is None:
         return None
-    from filters.quality import DATATROVE_REASONS
+    from filters import c4, fineweb, gopher_quality, gopher_repetition
+
+    reasons = (gopher_repetition, gopher_quality, c4, fineweb)
+    DATATROVE_REASONS = {k: v for m in reasons for k, v in m.DATATROVE_REASONS.items()}  # noqa: N806
 
     prefix, _, rest = reason.partition("_")
     if prefix == "langid":
@@ -254,5 +286,158 @@ def main() -> None:
     Path(args.out).write_text(f"# Filters: corpusforge chain vs datatrove\n\n{intro}\n\n{table}\n")
 
 
+# --- whole processes at the worker count users run (issue 8) -------------------------------------------------------
+
+_ALL_DOMAINS = ["web", "stem", "code"]
+# The same five filters as `run_ours`, as a stage's [filters] table, on every domain as datatrove runs them.
+STAGE_FILTERS = {
+    "langid": {"min_score": 0.65, "domains": _ALL_DOMAINS},
+    "gopher_repetition": {"language": "en", "domains": _ALL_DOMAINS},
+    "gopher_quality": {"language": "en", "domains": _ALL_DOMAINS},
+    "c4": {"filter_no_terminal_punct": False, "language": "en", "domains": _ALL_DOMAINS},
+    "fineweb": {"language": "en", "domains": _ALL_DOMAINS},
+}
+
+
+def _bench_dir() -> None:
+    import sys
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
+def workers_child_ours(prep: Path, inp: Path, out: Path, workers: int) -> None:
+    """Our filter step over the ingested Parquet units, through `make_executor("local", workers)`."""
+    from filters.chain import FILTERS
+    from filters.step import FilterStep
+    from pipeline.executors import make_executor
+    from pipeline.layout import RunLayout
+    from pipeline.runner import run_step
+
+    _bench_dir()
+    from bench_dedup import ingest
+
+    config = {name: STAGE_FILTERS.get(name, {"enabled": False}) for name in FILTERS}
+    docs = ingest(inp, prep)  # every unit's marker matches: a listing
+    with make_executor("local", workers) as ex:
+        run_step(FilterStep(config, docs), RunLayout(out), ex)
+
+
+def workers_child_datatrove(prep: Path, out: Path, workers: int) -> None:
+    """datatrove: ParquetReader -> the same five filters -> ParquetWriter, LocalPipelineExecutor(tasks=workers)."""
+    import logging
+
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+    from datatrove.pipeline.readers import ParquetReader
+    from datatrove.pipeline.writers import ParquetWriter
+    from loguru import logger
+
+    logger.remove()
+    logging.disable(logging.WARNING)
+    steps = [
+        ParquetReader(str(prep / "steps" / "ingest" / "units"), glob_pattern="*/docs/*.parquet"),
+        _datatrove_lid_filter(),
+        GopherRepetitionFilter(),
+        GopherQualityFilter(),
+        C4QualityFilter(filter_no_terminal_punct=False),
+        FineWebQualityFilter(),
+        ParquetWriter(str(out / "kept")),
+    ]
+    LocalPipelineExecutor(steps, tasks=workers, workers=workers, logging_dir=None, skip_completed=False).run()
+
+
+def _kept(tool: str, out: Path) -> set[str]:
+    import pyarrow.parquet as pq
+
+    units = out / "steps" / "filter" / "units"
+    files = units.glob("*/docs/*.parquet") if tool == "ours" else (out / "kept").glob("*.parquet")
+    return {i for p in sorted(files) for i in pq.read_table(p, columns=["id"])["id"].to_pylist()}
+
+
+def workers_main(argv: list[str]) -> None:
+    """Both filter chains as whole processes at 1 and 2 workers, reading the same Parquet documents."""
+    import shutil
+    import sys
+
+    _bench_dir()
+    from bench_dedup import ingest, write_input
+    from bench_stage import machine as stage_machine
+    from bench_stage import measure
+
+    ap = argparse.ArgumentParser(description="filter chain vs datatrove as whole processes at N workers")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--n", type=int, default=4000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--parts", type=int, default=8, help="JSONL input files = ingest units")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/cf-bench-filters-workers"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out/filters_workers.md"))
+    args = ap.parse_args(argv)
+    docs = [{"id": str(d.id), "text": d.text} for d in build_docs()[: args.n]]
+    work = args.workdir
+    inp = write_input(work, docs, args.parts)
+    prep = work / "prep"
+    shutil.rmtree(prep, ignore_errors=True)
+    ingest(inp, prep)
+    mib = sum(p.stat().st_size for p in inp.glob("*.jsonl")) / 2**20
+    rows = []
+    for workers in [int(w) for w in args.workers.split(",")]:
+        runs: dict[str, list] = {"ours": [], "datatrove": []}
+        kept: dict[str, set[str]] = {}
+        for _ in range(args.repeats):
+            for tool in runs:  # alternate, so a drift in machine speed hits both
+                out = work / f"out-{tool}-{workers}"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--workers-child", tool, str(prep), str(inp),
+                       str(out), str(workers)]  # fmt: skip
+                m = measure(cmd, Path(__file__).resolve().parents[1], work / f"{tool}-{workers}.log", 900)
+                if m.rc != 0:
+                    log = (work / f"{tool}-{workers}.log").read_text()
+                    raise RuntimeError(f"{tool} (workers={workers}) failed with exit code {m.rc}:\n{log[-2000:]}")
+                runs[tool].append(m)
+                kept[tool] = _kept(tool, out)
+        med = {t: statistics.median(m.seconds for m in ms) for t, ms in runs.items()}
+        tree = {t: statistics.median(m.tree_mib for m in ms) for t, ms in runs.items()}
+        largest = {t: statistics.median(m.largest_mib for m in ms) for t, ms in runs.items()}
+        differ = len(kept["ours"] ^ kept["datatrove"])
+        rows.append((workers, med, tree, largest, {t: len(k) for t, k in kept.items()}, differ))
+    lines = [
+        f"Filters as whole processes ({datetime.date.today().isoformat()}; {stage_machine()}): {args.n} documents "
+        f"({mib:.1f} MiB), {args.parts} Parquet inputs, median of {args.repeats}; ours writes kept docs and lineage, "
+        "datatrove the kept docs.",
+        "",
+        "| workers | ours s | datatrove s | speed-up | ours tree MiB | datatrove tree MiB | ours largest MiB "
+        "| datatrove largest MiB | kept ours / datatrove | kept differ |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for w, med, tree, largest, kept_n, differ in rows:
+        lines.append(f"| {w} | {med['ours']:.1f} | {med['datatrove']:.1f} | {med['datatrove'] / med['ours']:.2f}x "
+                     f"| {tree['ours']:,.0f} | {tree['datatrove']:,.0f} | {largest['ours']:,.0f} "
+                     f"| {largest['datatrove']:,.0f} | {kept_n['ours']:,} / {kept_n['datatrove']:,} | {differ} |")  # fmt: skip
+    table = "\n".join(lines)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(f"# Filters at N workers: corpusforge vs datatrove\n\n{table}\n")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, the repo root is not on it
+    if len(sys.argv) > 1 and sys.argv[1] == "--workers-child":
+        tool, (prep, inp, out), n = sys.argv[2], map(Path, sys.argv[3:6]), int(sys.argv[6])
+        if tool == "ours":
+            workers_child_ours(prep, inp, out, n)
+        else:
+            workers_child_datatrove(prep, out, n)
+    elif any(a == "--workers" or a.startswith("--workers=") for a in sys.argv[1:]):
+        workers_main(sys.argv[1:])  # the whole-process comparison at N workers
+    else:
+        main()

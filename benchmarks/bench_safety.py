@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPORA = ROOT / ".." / "shared" / "corpora"
+CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", ROOT.parent / "shared" / "corpora"))
 
 
 def load_texts() -> list[str]:
@@ -30,7 +31,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     from filters.pii import PIIRedactor, SecretRedactor
-    from filters.safety import Toxicity, WordBlocklist
+    from filters.toxicity import Toxicity
+    from filters.word_blocklist import WordBlocklist
     from schemas import Document
 
     texts = load_texts() * args.repeats

@@ -8,6 +8,11 @@ the number of characters removed.
 
 A `Modifier` changes text in place (PII and secret redaction) and returns one `(reason, score)` per
 kind of change it made, recorded as `modified` in the lineage table.
+
+Batches: `run_chain` passes documents through the chain `batch_size` at a time. Each filter gets the batch's
+live documents in one `filter_batch(docs, features)` call, so a model-based filter (language ID, toxicity) makes
+one model call per batch, and the prose filters share one `TextFeatures` object per batch. Decisions, lineage
+rows (per document, in document order) and stats are the same as running one document at a time.
 """
 
 from __future__ import annotations
@@ -15,12 +20,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol
+from itertools import islice
+from typing import TYPE_CHECKING, Protocol
 
 from schemas import Document, LineageRecord
 
+if TYPE_CHECKING:
+    from filters.text_features import TextFeatures
+
 log = logging.getLogger(__name__)
 FilterResult = bool | tuple[bool, str] | tuple[bool, str, float]
+BATCH_SIZE = 256
 
 
 class Filter:
@@ -34,6 +44,15 @@ class Filter:
 
     def filter(self, doc: Document) -> FilterResult:
         raise NotImplementedError
+
+    def filter_batch(self, docs: Sequence[Document], features: TextFeatures | None = None) -> list[FilterResult]:
+        """One result per document, in order. Override to judge a batch at once (one model call).
+
+        Args:
+            docs: documents this filter applies to, in chain order.
+            features: the batch's shared text features (prose filters use them); None: compute as needed.
+        """
+        return [self.filter(doc) for doc in docs]
 
 
 class Modifier:
@@ -82,6 +101,7 @@ def run_chain(
     steps: Sequence[Step],
     lineage: LineageSink,
     stats: ChainStats | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> Iterator[Document]:
     """Stream documents through `steps`, appending every drop or change to `lineage`.
 
@@ -90,48 +110,85 @@ def run_chain(
         steps: filters and modifiers, applied in order; a document stops at the first drop.
         lineage: a list, or any object with `append`, that receives one record per drop or change.
         stats: optional counters, updated as documents pass.
+        batch_size: documents judged together by each filter's `filter_batch`.
     """
+    from filters.text_features import TextFeatures
+
     stats = stats or ChainStats()
-    for doc in docs:
-        stats.docs_in += 1
-        kept = True
+    it = iter(docs)
+    while batch := list(islice(it, batch_size)):
+        stats.docs_in += len(batch)
+        rows: list[list[LineageRecord]] = [[] for _ in batch]
+        alive = [True] * len(batch)
+        features = TextFeatures()  # per batch: words of each text, shared by the prose filters
         for step in steps:
-            if not step.applies_to(doc):
+            idx = [i for i, doc in enumerate(batch) if alive[i] and step.applies_to(doc)]
+            if not idx:
                 continue
-            try:
-                if isinstance(step, Modifier):
-                    for reason, score in step.modify(doc):
-                        lineage.append(LineageRecord(doc.id, step.name, "modified", reason, score))
-                        stats.modified[reason] += 1
+            if isinstance(step, Modifier):
+                for i in idx:
+                    try:
+                        for reason, score in step.modify(batch[i]):
+                            rows[i].append(LineageRecord(batch[i].id, step.name, "modified", reason, score))
+                    except Exception as e:  # noqa: BLE001 - one odd document must not crash the stage
+                        _warn_once(step.name, e)
+                        alive[i] = False
+                        rows[i].append(LineageRecord(batch[i].id, step.name, "dropped", f"{step.name}_error", None))
+                continue
+            for i, result in zip(idx, _filter_batch(step, [batch[i] for i in idx], features, rows, idx)):
+                if result is True:
                     continue
-                text_before = doc.text
-                result = step.filter(doc)
-                if doc.text is not text_before and doc.text != text_before:
-                    # A filter that also edits (C4 removes lines) records it like a modifier does.
-                    reason = f"{step.name}_text_changed"
-                    lineage.append(
-                        LineageRecord(doc.id, step.name, "modified", reason, float(len(text_before) - len(doc.text)))
-                    )
-                    stats.modified[reason] += 1
-                    if result is True and not doc.text.strip():
-                        result = (False, f"{step.name}_emptied_text")  # nothing left to train on
+                if result is False:
+                    reason, score = f"{step.name}_dropped", None
+                elif result[0]:
+                    continue
+                else:
+                    reason = result[1]
+                    score = result[2] if len(result) > 2 else None
+                rows[i].append(LineageRecord(batch[i].id, step.name, "dropped", reason, score))
+                alive[i] = False
+        for doc, doc_rows, kept in zip(batch, rows, alive):
+            for rec in doc_rows:
+                lineage.append(rec)
+                if rec.action == "modified":
+                    stats.modified[rec.reason] += 1
+                else:
+                    stats.dropped[rec.reason] += 1
+                    stats.dropped_by_step[rec.step] += 1
+            if kept:
+                stats.docs_out += 1
+                yield doc
+
+
+def _filter_batch(
+    step: Filter, docs: list[Document], features: TextFeatures, rows: list[list[LineageRecord]], idx: list[int]
+) -> list[FilterResult]:
+    """`step.filter_batch(docs)`, plus a `modified` row for each text the filter changed (C4 removes lines).
+
+    If the batch call raises, every document is put back as it was and judged alone, so that only the documents
+    the filter fails on are dropped as `<step>_error` (as when the chain ran one document at a time).
+    """
+    before = [(d.text, d.lang, d.lang_score) for d in docs]
+    try:
+        results = step.filter_batch(docs, features)
+        if len(results) != len(docs):
+            raise RuntimeError(f"filter_batch returned {len(results)} results for {len(docs)} documents")
+    except Exception:  # noqa: BLE001 - retried one document at a time below
+        results = []
+        for doc, (text, lang, lang_score) in zip(docs, before):
+            doc.text, doc.lang, doc.lang_score = text, lang, lang_score
+            try:
+                results.append(step.filter_batch([doc], features)[0])
             except Exception as e:  # noqa: BLE001 - one odd document must not crash the stage
                 _warn_once(step.name, e)
-                result = (False, f"{step.name}_error")
-            if result is True:
-                continue
-            if result is False:
-                reason, score = f"{step.name}_dropped", None
-            elif result[0]:
-                continue
-            else:
-                reason = result[1]
-                score = result[2] if len(result) > 2 else None
-            lineage.append(LineageRecord(doc.id, step.name, "dropped", reason, score))
-            stats.dropped[reason] += 1
-            stats.dropped_by_step[step.name] += 1
-            kept = False
-            break
-        if kept:
-            stats.docs_out += 1
-            yield doc
+                doc.text, doc.lang, doc.lang_score = text, lang, lang_score
+                results.append((False, f"{step.name}_error"))
+    for k, (doc, (text_before, _, _)) in enumerate(zip(docs, before)):
+        if doc.text is not text_before and doc.text != text_before:
+            # A filter that also edits records it like a modifier does.
+            reason = f"{step.name}_text_changed"
+            changed = float(len(text_before) - len(doc.text))
+            rows[idx[k]].append(LineageRecord(doc.id, step.name, "modified", reason, changed))
+            if results[k] is True and not doc.text.strip():
+                results[k] = (False, f"{step.name}_emptied_text")  # nothing left to train on
+    return results

@@ -2,7 +2,8 @@
 
 The chain order is fixed (cheap and decisive first, text-changing modifiers last so that nothing is
 redacted in a document that is dropped later), as in FineWeb's pipeline: langid, url_blocklist,
-gopher_repetition, gopher_quality, c4, fineweb, code, word_blocklist, toxicity, pii, secrets. Each table's keys are the filter's constructor arguments; `enabled = false`
+gopher_repetition, gopher_quality, c4, fineweb, code, word_blocklist, toxicity, pii, secrets (one module per
+filter, as datatrove). Each table's keys are the filter's constructor arguments; `enabled = false`
 leaves the filter out; `domains = [...]` limits any filter to those document domains (quality
 heuristics are per domain); a filter with no table runs with its defaults.
 """
@@ -19,14 +20,14 @@ from schemas import DOMAINS
 # config name -> (module, class), in chain order
 FILTERS: dict[str, tuple[str, str]] = {
     "langid": ("filters.langid", "FastTextLangId"),
-    "url_blocklist": ("filters.safety", "UrlBlocklist"),
-    "gopher_repetition": ("filters.quality", "GopherRepetition"),
-    "gopher_quality": ("filters.quality", "GopherQuality"),
-    "c4": ("filters.quality", "C4Quality"),
-    "fineweb": ("filters.quality", "FineWebQuality"),
+    "url_blocklist": ("filters.url_blocklist", "UrlBlocklist"),
+    "gopher_repetition": ("filters.gopher_repetition", "GopherRepetition"),
+    "gopher_quality": ("filters.gopher_quality", "GopherQuality"),
+    "c4": ("filters.c4", "C4Quality"),
+    "fineweb": ("filters.fineweb", "FineWebQuality"),
     "code": ("filters.code", "CodeQuality"),
-    "word_blocklist": ("filters.safety", "WordBlocklist"),
-    "toxicity": ("filters.safety", "Toxicity"),
+    "word_blocklist": ("filters.word_blocklist", "WordBlocklist"),
+    "toxicity": ("filters.toxicity", "Toxicity"),
     "pii": ("filters.pii", "PIIRedactor"),
     "secrets": ("filters.pii", "SecretRedactor"),
 }

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from filters.assets import asset_path
-from filters.base import Filter
+from core.assets import asset_path
+from filters.base import Filter, FilterResult
 from schemas import Document
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class FastTextLangId(Filter):
         lang, score = self.predict(doc.text)
         return self.decide(doc, lang, score)
 
-    def filter_batch(self, docs: Sequence[Document]) -> list[tuple[bool, str, float] | bool]:
-        """`filter` for many documents with one fastText call (the chain may use it for speed)."""
+    def filter_batch(self, docs: Sequence[Document], features: object = None) -> list[FilterResult]:
+        """`filter` for many documents with one fastText call (`run_chain` calls it once per batch)."""
         preds = self.predict_batch(d.text for d in docs)
         return [self.decide(d, lang, score) for d, (lang, score) in zip(docs, preds)]

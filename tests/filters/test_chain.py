@@ -80,7 +80,7 @@ def test_domains_key_limits_any_filter():
 
 
 def test_a_filter_that_edits_text_is_recorded_as_modified():
-    from filters.quality import C4Quality
+    from filters.c4 import C4Quality
 
     lines = [
         "This line is a perfectly normal sentence with enough words in it.",

@@ -13,7 +13,9 @@ import pytest
 
 from filters.assets import ASSETS, Asset, AssetError, asset_path
 from filters.base import run_chain
-from filters.safety import BADWORD_LANGUAGES, Toxicity, UrlBlocklist, WordBlocklist, normalize_lang, toxicity_scores
+from filters.toxicity import Toxicity, toxicity_scores
+from filters.url_blocklist import UrlBlocklist
+from filters.word_blocklist import BADWORD_LANGUAGES, WordBlocklist, normalize_lang
 from schemas import Document
 
 
@@ -153,7 +155,7 @@ def test_toxicity_literals(tox: Toxicity) -> None:
 
 
 def test_toxicity_fast_path_matches_sklearn() -> None:
-    from filters.safety import load_toxicity_model
+    from filters.toxicity import load_toxicity_model
 
     vectorizer, model = load_toxicity_model()
     texts = ["you are a fucking idiot", "The committee approved the budget.", "", "lol ok"]

@@ -1,0 +1,1 @@
+"""Project-wide building blocks that every package may use (declared offline assets)."""

@@ -1,0 +1,127 @@
+"""Gopher quality rules (Rae et al. 2021, arXiv 2112.11446, appendix A1.1), decisions identical to datatrove
+0.10's `GopherQualityFilter`; reasons are datatrove's (`gopher_short_doc`) with the prefix `gopher_quality_`.
+
+Gopher's stop-word check runs only for languages in `stop_words` (English by default, as FineWeb; FineWeb-2
+derives per-language lists, which we do not ship): other languages skip it.
+"""
+
+from __future__ import annotations
+
+from filters.base import FilterResult
+from filters.text_features import ProseFilter, TextFeatures
+from schemas import Document
+
+# Gopher (Rae et al. 2021, arXiv 2112.11446, appendix A1) stop words, as in datatrove.
+GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+
+_PUNCTUATION_SET: frozenset[str] | None = None
+
+
+def _punctuation_set() -> frozenset[str]:
+    global _PUNCTUATION_SET
+    if _PUNCTUATION_SET is None:
+        from datatrove.utils.text import PUNCTUATION_SET
+
+        _PUNCTUATION_SET = frozenset(PUNCTUATION_SET)
+    return _PUNCTUATION_SET
+
+
+class GopherQuality(ProseFilter):
+    """Gopher quality rules (Rae et al. 2021, arXiv 2112.11446, appendix A1.1), as datatrove.
+
+    Args:
+        min_doc_words / max_doc_words: words that are not only punctuation (50 / 100,000).
+        min_avg_word_length / max_avg_word_length: mean length of those words (3 / 10).
+        max_symbol_word_ratio: "#" and ellipses per word (0.1).
+        max_bullet_lines_ratio: lines starting with a bullet (0.9).
+        max_ellipsis_lines_ratio: lines ending with an ellipsis (0.3).
+        min_alpha_words_ratio: words with an alphabetic character (0.8; datatrove's `max_non_alpha_words_ratio`).
+        min_stop_words: distinct stop words required (2), for languages in `stop_words` only.
+        stop_words: language -> stop words; default English Gopher list only.
+        language: tokenizer and stop-word language; None follows `doc.lang`.
+    """
+
+    name = "gopher_quality"
+    domains = frozenset({"web", "stem"})
+
+    def __init__(
+        self,
+        min_doc_words: int | None = 50,
+        max_doc_words: int | None = 100_000,
+        min_avg_word_length: float | None = 3,
+        max_avg_word_length: float | None = 10,
+        max_symbol_word_ratio: float | None = 0.1,
+        max_bullet_lines_ratio: float | None = 0.9,
+        max_ellipsis_lines_ratio: float | None = 0.3,
+        min_alpha_words_ratio: float | None = 0.8,
+        min_stop_words: int | None = 2,
+        stop_words: dict[str, list[str]] | None = None,
+        language: str | None = None,
+    ) -> None:
+        self.min_doc_words = min_doc_words
+        self.max_doc_words = max_doc_words
+        self.min_avg_word_length = min_avg_word_length
+        self.max_avg_word_length = max_avg_word_length
+        self.max_symbol_word_ratio = max_symbol_word_ratio
+        self.max_bullet_lines_ratio = max_bullet_lines_ratio
+        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
+        self.min_alpha_words_ratio = min_alpha_words_ratio
+        self.min_stop_words = min_stop_words
+        sw = {"en": list(GOPHER_STOP_WORDS)} if stop_words is None else stop_words
+        self.stop_words = {lang: frozenset(words) for lang, words in sw.items()}
+        self.language = language
+
+    def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
+        text = doc.text
+        feat = features.prose(doc, self.language)
+        words = feat.words
+        n_words = len(words)
+        punct = _punctuation_set()
+        lengths = [len(w) for w in words if not punct.issuperset(w)]
+        n = len(lengths)
+        if self.min_doc_words and n < self.min_doc_words:
+            return False, "gopher_quality_short_doc", float(n)
+        if self.max_doc_words and n > self.max_doc_words:
+            return False, "gopher_quality_long_doc", float(n)
+        if not n_words:
+            return False, "gopher_quality_short_doc", 0.0  # datatrove divides by zero here
+        avg = sum(lengths) / n if n else float("nan")
+        if self.min_avg_word_length and avg < self.min_avg_word_length:
+            return False, "gopher_quality_below_avg_threshold", avg
+        if self.max_avg_word_length and avg > self.max_avg_word_length:
+            return False, "gopher_quality_above_avg_threshold", avg
+        if self.max_symbol_word_ratio:
+            ratio = text.count("#") / n_words
+            if ratio > self.max_symbol_word_ratio:
+                return False, "gopher_quality_too_many_hashes", ratio
+            ratio = (text.count("...") + text.count("…")) / n_words
+            if ratio > self.max_symbol_word_ratio:
+                return False, "gopher_quality_too_many_ellipsis", ratio
+        lines = text.splitlines() or [""]
+        if self.max_bullet_lines_ratio:
+            ratio = sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
+            if ratio > self.max_bullet_lines_ratio:
+                return False, "gopher_quality_too_many_bullets", ratio
+        if self.max_ellipsis_lines_ratio:
+            ratio = sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
+            if ratio > self.max_ellipsis_lines_ratio:
+                return False, "gopher_quality_too_many_end_ellipsis", ratio
+        if self.min_alpha_words_ratio:
+            ratio = sum(any(c.isalpha() for c in w) for w in words) / n_words
+            if ratio < self.min_alpha_words_ratio:
+                return False, "gopher_quality_below_alpha_threshold", ratio
+        stop = self.stop_words.get(feat.lang)
+        if self.min_stop_words and stop is not None:
+            found = len(stop.intersection(words))
+            if found < self.min_stop_words:
+                return False, "gopher_quality_enough_stop_words", float(found)
+        return True
+
+
+# (datatrove filter, datatrove reason) -> our reason; the bench and the equivalence test use it.
+DATATROVE_REASONS: dict[tuple[str, str], str] = {
+    ("gopher_quality", f"gopher_{r}"): f"gopher_quality_{r}"
+    for r in ("short_doc", "long_doc", "below_avg_threshold", "above_avg_threshold", "too_many_hashes",
+              "too_many_ellipsis", "too_many_bullets", "too_many_end_ellipsis", "below_alpha_threshold",
+              "enough_stop_words")
+}  # fmt: skip

@@ -1,0 +1,117 @@
+"""Gopher repetition removal (Rae et al. 2021, arXiv 2112.11446, table A1), decisions identical to datatrove
+0.10's `GopherRepetitionFilter` with the same thresholds; reasons are datatrove's prefixed by `gopher_repetition_`
+(see `DATATROVE_REASONS`)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from filters.base import FilterResult
+from filters.text_features import ProseFilter, TextFeatures, find_duplicates
+from schemas import Document
+
+_PARAGRAPHS = re.compile(r"\n{2,}")
+_LINES = re.compile(r"\n+")
+
+
+class GopherRepetition(ProseFilter):
+    """Gopher repetition removal (Rae et al. 2021, arXiv 2112.11446, table A1), as datatrove.
+
+    Args:
+        max_dup_para_ratio: duplicate paragraphs / paragraphs (0.3).
+        max_dup_para_char_ratio: characters in duplicate paragraphs / characters (0.2).
+        max_dup_line_ratio: duplicate lines / lines (0.3).
+        max_dup_line_char_ratio: characters in duplicate lines / characters (0.2).
+        top_n_grams: (n, max ratio) of characters in the most frequent n-gram (2: 0.2, 3: 0.18, 4: 0.16).
+        dup_n_grams: (n, max ratio) of characters in repeated n-grams (5: 0.15 ... 10: 0.10).
+        language: tokenizer language; None follows `doc.lang`.
+    """
+
+    name = "gopher_repetition"
+    domains = frozenset({"web", "stem"})
+
+    def __init__(
+        self,
+        max_dup_para_ratio: float | None = 0.3,
+        max_dup_para_char_ratio: float | None = 0.2,
+        max_dup_line_ratio: float | None = 0.3,
+        max_dup_line_char_ratio: float | None = 0.2,
+        top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16)),
+        dup_n_grams: tuple[tuple[int, float], ...] = (
+            (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)
+        ),  # fmt: skip
+        language: str | None = None,
+    ) -> None:
+        self.max_dup_para_ratio = max_dup_para_ratio
+        self.max_dup_para_char_ratio = max_dup_para_char_ratio
+        self.max_dup_line_ratio = max_dup_line_ratio
+        self.max_dup_line_char_ratio = max_dup_line_char_ratio
+        self.top_n_grams = tuple(tuple(x) for x in top_n_grams)
+        self.dup_n_grams = tuple(tuple(x) for x in dup_n_grams)
+        self.language = language
+
+    def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
+        text = doc.text
+        if not text:
+            return False, "gopher_repetition_empty"
+        n_chars = len(text)
+        paragraphs = _PARAGRAPHS.split(text.strip())
+        dup, chars = find_duplicates(paragraphs)
+        if self.max_dup_para_ratio and dup / len(paragraphs) > self.max_dup_para_ratio:
+            return False, "gopher_repetition_dup_para_frac", dup / len(paragraphs)
+        if self.max_dup_para_char_ratio and chars / n_chars > self.max_dup_para_char_ratio:
+            return False, "gopher_repetition_dup_para_char_frac", chars / n_chars
+        lines = _LINES.split(text)
+        dup, chars = find_duplicates(lines)
+        if self.max_dup_line_ratio and dup / len(lines) > self.max_dup_line_ratio:
+            return False, "gopher_repetition_dup_line_frac", dup / len(lines)
+        if self.max_dup_line_char_ratio and chars / n_chars > self.max_dup_line_char_ratio:
+            return False, "gopher_repetition_dup_line_char_frac", chars / n_chars
+
+        words = features.prose(doc, self.language).words
+        # NOTE: tokens never contain whitespace, so " ".join identity (datatrove) == tuple identity.
+        ids: dict[str, int] = {}
+        seq = [ids.setdefault(w, len(ids)) for w in words]
+        lens = [len(w) for w in words]
+        for n, max_ratio in self.top_n_grams:
+            if len(words) < n:
+                continue
+            counts = Counter(zip(*(seq[i:] for i in range(n))))
+            # most_common(1) keeps the first-inserted n-gram among ties, as Counter does in datatrove
+            gram, count = max(counts.items(), key=lambda kv: kv[1])
+            start = next(i for i in range(len(seq) - n + 1) if tuple(seq[i : i + n]) == gram)
+            top_chars = (sum(lens[start : start + n]) + n - 1) * count
+            if top_chars / n_chars > max_ratio:
+                return False, f"gopher_repetition_top_{n}_gram", top_chars / n_chars
+        for n, max_ratio in self.dup_n_grams:
+            repeated = self._all_duplicate_chars(words, n)
+            if repeated / n_chars > max_ratio:
+                return False, f"gopher_repetition_duplicated_{n}_n_grams", repeated / n_chars
+        return True
+
+    @staticmethod
+    def _all_duplicate_chars(words: list[str], n: int) -> int:
+        """datatrove's `find_all_duplicate`: greedy count of characters in repeated n-grams (joined with "")."""
+        grams = ["".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+        if len(set(grams)) == len(grams):
+            return 0  # no n-gram occurs twice: the greedy scan can never hit the seen set
+        seen: set[str] = set()
+        repeated, idx = 0, 0
+        while idx < len(grams):
+            g = grams[idx]
+            if g in seen:
+                repeated += len(g)
+                idx += n
+            else:
+                seen.add(g)
+                idx += 1
+        return repeated
+
+
+# (datatrove filter, datatrove reason) -> our reason; the bench and the equivalence test use it.
+DATATROVE_REASONS: dict[tuple[str, str], str] = {
+    ("gopher_repetition", r): f"gopher_repetition_{r}"
+    for r in ("empty", "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac", "top_2_gram",
+              "top_3_gram", "top_4_gram", *(f"duplicated_{n}_n_grams" for n in range(5, 11)))
+}  # fmt: skip

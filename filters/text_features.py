@@ -1,0 +1,204 @@
+"""Text features shared by the prose filters, computed once per document of a batch.
+
+The expensive work of the Gopher, C4 and FineWeb filters is word tokenization with the spaCy tokenizer datatrove
+assigns to the language (`spacy.blank`, called without the sentencizer and without a per-call memory zone).
+`run_chain` creates one `TextFeatures` per batch of documents and hands it to every step's `filter_batch`,
+so the four filters tokenize each text once; a filter called on its own (`filter(doc)`) makes a fresh one.
+Features are keyed by document and checked against the text object, so a step that changes the text (C4's line
+removal, a redaction) gets features of the new text.
+
+Languages: the tokenizer follows `doc.lang` (or a filter's fixed `language`; "en" when neither is set). A
+language whose datatrove tokenizer needs a missing package (stanza, pythainlp, kiwipiepy, SudachiPy, ...) or has
+none falls back to spaCy's multi-language "xx" tokenizer, datatrove's own fallback, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from filters.base import Filter, FilterResult
+from schemas import Document
+
+logger = logging.getLogger(__name__)
+
+_VOCAB_RESET = 500_000  # lexemes kept by a cached spaCy vocab before it is rebuilt (bounds memory)
+_LANG_ALIASES = {"nb": "no", "nn": "no", "iw": "he", "in": "id", "tl": "fil"}
+
+
+def normalize_lang(lang: str | None) -> str | None:
+    """ISO code used to look up a word list or model: lower case, region/script stripped ("zh-Hans" -> "zh")."""
+    if not lang:
+        return None
+    base = re.split(r"[-_]", lang.strip().lower(), maxsplit=1)[0]
+    return _LANG_ALIASES.get(base, base)
+
+
+# ----------------------------------------------------------------------------------------------- tokenizers
+
+
+class _Tokenizer:
+    """datatrove's word tokenizer for one language, called the cheap way when it is a spaCy one."""
+
+    def __init__(self, lang: str) -> None:
+        from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_tokenizer_assignments
+
+        factories = load_tokenizer_assignments()
+        self.lang = lang
+        self._factory: Callable[[], Any] = factories.get(lang) or (lambda: SpaCyTokenizer("xx"))
+        if lang not in factories:
+            logger.warning("no datatrove word tokenizer for %r; using spaCy 'xx'", lang)
+        self._build()
+
+    def _build(self) -> None:
+        from datatrove.utils.word_tokenizers import SpaCyTokenizer
+
+        try:
+            tok = self._factory()  # some tokenizers check their dependency in __init__, others on first use
+            tok.word_tokenize("probe")
+        except ImportError as e:  # the assigned tokenizer needs a package we do not install
+            logger.warning("word tokenizer for %r unavailable (%s); using spaCy 'xx'", self.lang, e)
+            self._factory = lambda: SpaCyTokenizer("xx")
+            tok = self._factory()
+        self.tok = tok
+        nlp = getattr(tok, "tokenizer", None) if isinstance(tok, SpaCyTokenizer) else None
+        # NOTE: Japanese chunks its input (datatrove's chunk_text_on_bytes); keep datatrove's path there.
+        self.spacy = nlp.tokenizer if nlp is not None and tok.language != "ja" else None
+        from spacy.tokenizer import Tokenizer
+
+        # spaCy's rule tokenizer splits on whitespace first: every whitespace-separated chunk gives >= 1 word.
+        self.chunk_local = isinstance(self.spacy, Tokenizer)
+
+    def words(self, text: str) -> list[str]:
+        """Exactly datatrove's `split_into_words(text, lang)`, except that whitespace-free runs longer than
+        `MAX_RUN_CHARS` are cut into pieces first (spaCy's prefix/suffix loop is quadratic in a run's length:
+        a 1 MB run of "a:" would take half an hour)."""
+        text = _cut_long_runs(text)
+        if self.spacy is None:
+            return self.tok.word_tokenize(text)
+        try:
+            doc = self.spacy(text)
+        except Exception:
+            if "IS_ALPHA" not in text:  # datatrove's workaround for a string that breaks spaCy
+                raise
+            doc = self.spacy(text.replace("IS_ALPHA", ""))
+        out = [s for s in (t.text.strip() for t in doc) if s]
+        if len(self.spacy.vocab) > _VOCAB_RESET:
+            self._build()  # a fresh spacy.blank: same tokens, bounded memory
+        return out
+
+
+MAX_RUN_CHARS = 1000  # longer than any word; Gopher drops documents whose mean word exceeds 10 characters
+_SPACE_SPLIT = re.compile(r"(\s+)")
+
+
+def _cut_long_runs(text: str) -> str:
+    """Cut whitespace-free runs longer than MAX_RUN_CHARS into pieces of that length (linear time)."""
+    if max(map(len, text.split()), default=0) <= MAX_RUN_CHARS:
+        return text
+    parts = _SPACE_SPLIT.split(text)
+    return "".join(
+        p if len(p) <= MAX_RUN_CHARS else " ".join(p[i : i + MAX_RUN_CHARS] for i in range(0, len(p), MAX_RUN_CHARS))
+        for p in parts
+    )
+
+
+_TOKENIZERS: dict[str, _Tokenizer] = {}
+
+
+def tokenizer_for(lang: str) -> _Tokenizer:
+    """The per-process tokenizer of `lang` (an ISO 639-1 or 639-3 code)."""
+    if lang not in _TOKENIZERS:
+        _TOKENIZERS[lang] = _Tokenizer(lang)
+    return _TOKENIZERS[lang]
+
+
+# ------------------------------------------------------------------------------------------ shared features
+
+
+class ProseFeatures:
+    """Values of one document text shared by the prose filters, each computed on first use.
+
+    Args:
+        text: the document text.
+        lang: language whose tokenizer is used.
+    """
+
+    def __init__(self, text: str, lang: str) -> None:
+        self.text = text
+        self.lang = lang
+        self._words: list[str] | None = None
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = tokenizer_for(self.lang).words(self.text)
+        return self._words
+
+
+class TextFeatures:
+    """The features of one batch of documents (an explicit object, not a global cache).
+
+    `prose(doc, language)` returns the `ProseFeatures` of the document's current text, computing them once:
+    a document whose text was replaced (C4 removed lines, a modifier redacted) gets fresh ones. Hold it only
+    for one batch: it keeps the words of every document it has seen.
+    """
+
+    def __init__(self) -> None:
+        self._prose: dict[int, ProseFeatures] = {}
+        self._docs: list[Document] = []  # keeps the keyed documents alive, so that id() is not reused
+
+    def prose(self, doc: Document, language: str | None = None) -> ProseFeatures:
+        """Features of `doc.text` for `language` (default `doc.lang`, then "en")."""
+        lang = language or doc.lang or "en"
+        feat = self._prose.get(id(doc))
+        if feat is None or feat.text is not doc.text or feat.lang != lang:
+            if feat is None:
+                self._docs.append(doc)
+            feat = ProseFeatures(doc.text, lang)
+            self._prose[id(doc)] = feat
+        return feat
+
+    def replace_text(self, doc: Document, text: str, lang: str) -> None:
+        """Set `doc.text` and start its features afresh (C4's cleaned text)."""
+        doc.text = text
+        if id(doc) not in self._prose:
+            self._docs.append(doc)
+        self._prose[id(doc)] = ProseFeatures(text, lang)
+
+
+def find_duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of repeated items, characters in repeats), as datatrove's `find_duplicates`."""
+    seen: set[str] = set()
+    n = chars = 0
+    for x in items:
+        if x in seen:
+            n += 1
+            chars += len(x)
+        else:
+            seen.add(x)
+    return n, chars
+
+
+
+
+class ProseFilter(Filter):
+    """A filter that judges a document by its `ProseFeatures`: implement `decide(doc, features)`.
+
+    `filter_batch` shares the batch's `TextFeatures` between the prose filters of a chain; `filter` on its own
+    computes what it needs.
+    """
+
+    language: str | None = None
+
+    def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
+        raise NotImplementedError
+
+    def filter(self, doc: Document) -> FilterResult:
+        return self.decide(doc, TextFeatures())
+
+    def filter_batch(self, docs: Sequence[Document], features: TextFeatures | None = None) -> list[FilterResult]:
+        features = features if features is not None else TextFeatures()
+        return [self.decide(doc, features) for doc in docs]
