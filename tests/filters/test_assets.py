@@ -41,3 +41,19 @@ def test_check_cli(capsys, monkeypatch):
     assert assets.main(["--check"]) == 1
     out = capsys.readouterr()
     assert "sha256 ok" in out.out and "nopkg\tMISSING" in out.err
+
+
+def test_assets_are_declared_as_data_and_importing_filters_registers_nothing(tmp_path):
+    import core.assets
+    import filters.toxicity  # noqa: F401
+    import filters.url_blocklist  # noqa: F401
+    import filters.word_blocklist  # noqa: F401
+
+    declared = core.assets.load_declared()
+    assert ASSETS is core.assets.ASSETS  # filters.assets is an alias of the one registry
+    assert {n for n in ASSETS if not n.startswith("tokenizer.")} == set(declared)
+    assert len(declared) == 31 and declared["glin_profanity.de"].distribution == "glin-profanity"
+    bad = tmp_path / "assets.toml"
+    bad.write_text('[[asset]]\nname = "x"\npackage = "p"\npath = "a"\nsha256 = "0"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"#1 \(x\): needs keys"):
+        core.assets.load_declared(bad)

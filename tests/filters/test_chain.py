@@ -111,3 +111,38 @@ def test_a_filter_that_empties_the_text_drops_the_document():
     out = list(run_chain([Document(id="e", text="some words", source="s", domain="web")], [EraseAll()], lineage))
     assert out == []
     assert [(r.action, r.reason) for r in lineage] == [("modified", "eraser_text_changed"), ("dropped", "eraser_emptied_text")]
+
+
+class FailsOnBoom(Filter):
+    """A batch filter: judges the whole batch at once and raises if any document says "boom"."""
+
+    name = "batchy"
+
+    def filter(self, doc):
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, docs, features=None):
+        if any("boom" in d.text for d in docs):
+            raise RuntimeError("bad batch")
+        return [True if len(d.text) > 10 else (False, "batchy_short", 1.0) for d in docs]
+
+
+def test_batches_give_the_same_decisions_rows_and_stats_as_one_document_at_a_time():
+    def run(batch_size):
+        docs = [Document(id=str(i), text=t, source="s", domain="web") for i, t in enumerate(
+            ["tiny", "long enough text", "this goes boom now", "short", "another long text here", "x"] * 5)]
+        lineage, stats = [], ChainStats()
+        out = list(run_chain(docs, [DropShort(), FailsOnBoom(), Upper()], lineage, stats, batch_size=batch_size))
+        rows = [(r.doc_id, r.step, r.action, r.reason, r.score) for r in lineage]
+        return [(d.id, d.text) for d in out], rows, (stats.docs_in, stats.docs_out, stats.dropped, stats.modified)
+
+    one = run(1)
+    assert one[1][:4] == [
+        ("0", "short", "dropped", "short_too_short", 4.0),
+        ("1", "upper", "modified", "upper_cased", None),
+        ("2", "batchy", "dropped", "batchy_error", None),  # only the failing document, not its batch
+        ("3", "short", "dropped", "short_too_short", 5.0),
+    ]
+    assert one[2][:2] == (30, 10)
+    for size in (2, 7, 256):
+        assert run(size) == one, size

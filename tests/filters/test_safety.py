@@ -231,3 +231,11 @@ def test_davidson_recall_and_false_drops(tmp_path: Path, corpora: Path) -> None:
     for name, (min_recall, max_fdr) in bounds.items():
         rec, fdr = table[name]
         assert rec >= min_recall and fdr <= max_fdr, (name, rec, fdr)
+
+
+def test_toxicity_batch_equals_one_by_one() -> None:
+    texts = ["you are a fucking idiot, shut up", "The committee approved the budget.", "", "lol ok you suck"]
+    docs = [doc(t) for t in texts] + [doc(texts[0], lang="de")]
+    for f in (Toxicity(), Toxicity(chunk_chars=10)):
+        assert f.filter_batch(docs) == [f.filter(d) for d in docs]
+        assert f.filter_batch(docs)[0][:2] == (False, "toxicity_score") and f.filter_batch(docs)[4] is True
