@@ -544,6 +544,16 @@ def tables(all_rows: list[dict[str, Any]]) -> str:
             out.append(f"| {s['step']} | {s['seconds']:.2f} | {100 * s['seconds'] / total:.0f}% | {s.get('units', '')} "
                        f"| {s.get('docs_in', '')} | {s.get('docs_out', '')} | {red} | {s.get('note', '')} |")  # fmt: skip
         out.append(f"| **without tokenize + shards** | {total - r['shards_seconds']:.2f} | | | | | | |")
+    out.append("\n### Peak RSS by process (MiB, the median runs; tree = the summed peak)\n")
+    roles = ("main", "worker", "forkserver", "prefect-server", "ray-system", "other")
+    out.append("| filters | docs | workers | side | processes | " + " | ".join(roles) + " | tree |")
+    out.append("|---|---:|---:|---|---:|" + "---:|" * (len(roles) + 1))
+    for key in sorted(med):
+        r = med[key]["measured"]
+        cells = " | ".join(f"{r['roles'][x]:,.0f}" if x in r["roles"] else "" for x in roles)
+        out.append(
+            f"| {key[0]} | {key[1]:,} | {key[2]} | {key[3]} | {r['processes']} | {cells} | {r['tree_mib']:,.0f} |"
+        )
     dts = [k for k in med if k[3] == "datatrove"]
     for key in sorted(dts):
         r = med[key]
