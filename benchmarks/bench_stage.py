@@ -239,7 +239,7 @@ def _role(p: Any, root: int, forkservers: set[int]) -> str:
         return "other"
     if p.pid == root:
         return "main"
-    if cmd.startswith("ray::"):
+    if cmd.startswith("ray::") or "default_worker.py" in cmd:  # a Ray worker, before and after it renames itself
         return "worker"
     if "forkserver" in cmd:
         if ppid in forkservers:
@@ -254,7 +254,10 @@ def _role(p: Any, root: int, forkservers: set[int]) -> str:
         return "prefect-server"
     if "ray" in cmd:
         return "ray-system"
-    return "other"
+    try:
+        return f"other: {p.name()}"
+    except psutil.Error:
+        return "other"
 
 
 def measure(cmd: list[str], cwd: Path, log_path: Path, timeout: float, interval: float = 0.05,
@@ -307,6 +310,8 @@ def measure(cmd: list[str], cwd: Path, log_path: Path, timeout: float, interval:
     roles: dict[str, float] = {}
     for role, peak in peaks.values():
         roles[role] = max(roles.get(role, 0.0), peak / 2**20)
+        if role.startswith("other: "):
+            roles["other"] = max(roles.get("other", 0.0), peak / 2**20)
     # ru_maxrss covers the child and the descendants it waited for; pool workers are the forkserver's children,
     # so the sampled per-process peaks can be larger. A short run can end before the first samples.
     largest = max([done["usage"].ru_maxrss / 1024, *roles.values()])
