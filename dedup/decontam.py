@@ -54,7 +54,7 @@ __all__ = ["Decontaminator", "EvalSet", "ShippedSet", "stem", "cache_dir"]
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 7  # bump when tokenisation, stemming or the index layout changes: old cache files are ignored
+INDEX_VERSION = 8  # bump when tokenisation, stemming or the index layout changes: old cache files are ignored
 _DIGITS = re.compile(r"\d+")
 _MEMO_MAX = 1 << 21  # token -> hash memo entries before it is cleared (bounds memory on any corpus)
 
@@ -228,7 +228,10 @@ class Decontaminator(Filter):
                 # An item none of whose fields is distinctive alone (MMLU "Compute 22 / 2 + 9." with choices
                 # "10 11 20 2") is matched as all its fields in a row, with its numbers as they are.
                 if not indexed:
-                    add_whole("exact", item, -1, self._exact([t for f in toks for t in f]), 0)
+                    flat = [t for f in toks for t in f]
+                    # Also indexed normalised: a document is hashed exactly only when that finds a candidate.
+                    if add_whole("exact", item, -1, self._exact(flat), 0):
+                        whole["norm"].add(self._hashes(flat), len(unit_item) - 1)
         lens = np.fromiter((len(g) for g in grams), np.int64, len(grams))
         keys = np.concatenate(grams) if grams else none[0]
         units = np.repeat(np.arange(len(grams), dtype=np.int32), lens)
@@ -277,6 +280,12 @@ class Decontaminator(Filter):
         self._unit_field = a["unit_field"]
         self._whole = _WholeIndex(a, "norm", self.min_short_tokens)
         self._whole_exact = _WholeIndex(a, "exact", self.min_short_tokens)
+        self._exact_unit = np.zeros(len(self._unit_item), bool)
+        self._exact_unit[self._whole_exact.unit] = True
+        # Prefilter: one bit per value of a key's top 24 bits; most n-grams of clean text miss it, and a lookup
+        # in it is far cheaper than a binary search of millions of keys.
+        self._bloom = np.zeros(1 << 24, bool)
+        self._bloom[self._keys >> np.uint64(40)] = True
         self.skipped_short = dict(zip(self.set_names, a["skipped"].tolist(), strict=True))
         counts = np.bincount(self._item_set, minlength=len(self.set_names))
         self.items_per_set = dict(zip(self.set_names, counts.tolist(), strict=True))
@@ -354,8 +363,8 @@ class Decontaminator(Filter):
         h = self._hashes(toks)
         parts = [self._coverage(h[_is_word(h)])]
         found = self._whole.hits(h)
-        if len(self._whole_exact) and len(toks) >= self.min_short_tokens:
-            found = np.concatenate([found, self._whole_exact.hits(self._exact(toks))])
+        if len(found) and self._exact_unit[found].any():  # a candidate that must match with its numbers
+            found = np.union1d(found[~self._exact_unit[found]], self._whole_exact.hits(self._exact(toks)))
         if len(found):
             parts.append((found, np.ones(len(found)), np.full(len(found), self.min_matches)))
         if len(parts) == 1:
@@ -368,7 +377,8 @@ class Decontaminator(Filter):
         empty = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
         if not len(self._keys) or len(words) < self.ngram:
             return empty
-        q = np.unique(ngram_hashes(words, self.ngram))
+        q = ngram_hashes(words, self.ngram)
+        q = np.unique(q[self._bloom[q >> np.uint64(40)]])
         lo = np.searchsorted(self._keys, q, "left")
         cnt = np.searchsorted(self._keys, q, "right") - lo
         lo, cnt = lo[cnt > 0], cnt[cnt > 0]
