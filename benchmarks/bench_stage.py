@@ -252,7 +252,7 @@ def _role(p: Any, root: int, forkservers: set[int]) -> str:
         return "other"
     if "prefect" in cmd or "uvicorn" in cmd:
         return "prefect-server"
-    if "ray" in cmd:
+    if "/ray/" in cmd or cmd.startswith("ray"):  # raylet, gcs_server, Ray's agents (paths inside the package)
         return "ray-system"
     try:
         return f"other: {p.name()}"
