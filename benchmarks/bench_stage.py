@@ -229,6 +229,9 @@ class Measured:
     processes: int = 0
 
 
+_FINAL_ROLES = ("main", "worker", "forkserver", "prefect-server")
+
+
 def _role(p: Any, root: int, forkservers: set[int]) -> str:
     import psutil
 
@@ -294,7 +297,9 @@ def measure(cmd: list[str], cwd: Path, log_path: Path, timeout: float, interval:
                 except psutil.Error:
                     continue
                 total += rss
-                role, peak = peaks.get(p.pid) or (_role(p, proc.pid, forkservers), 0)
+                role, peak = peaks.get(p.pid) or ("", 0)
+                if role not in _FINAL_ROLES:  # a new process may not have exec'd yet (a Ray worker forked by raylet)
+                    role = _role(p, proc.pid, forkservers)
                 peaks[p.pid] = (role, max(peak, rss))
             tree_peak = max(tree_peak, total)
             if time.perf_counter() - t0 > timeout:
