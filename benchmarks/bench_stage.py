@@ -345,6 +345,8 @@ def step_times(run_dir: Path, m: Measured) -> list[dict[str, Any]]:
         unit_ends = [u.stat().st_mtime for u in (p.parent / "units").glob("*/_SUCCESS.json")]
         if reduce_marker.is_file() and unit_ends:
             row["reduce_seconds"] = reduce_marker.stat().st_mtime - max(unit_ends)
+        if len(rows) == 1:  # the run lock is taken before the executor starts
+            row["note"] = "includes starting the executor (process pool or Ray)"
         if step == "shard_plan":  # the tokenize step's folder is removed after success (keep_token_cache = false)
             tok = funnel.get("shards", {}).get("tokenize", {})
             row["step"] = "publish corpus, tokenize, shard_plan"
@@ -353,7 +355,7 @@ def step_times(run_dir: Path, m: Measured) -> list[dict[str, Any]]:
         prev = mtime
     end = (run_dir / "funnel.json").stat().st_mtime
     rows.append({"step": "publish shards, exports, manifest, funnel", "seconds": end - prev})
-    rows.append({"step": "exit: stop workers and the Prefect server", "seconds": m.ended - end})
+    rows.append({"step": "exit: flush logs, stop workers, Ray and the Prefect server", "seconds": m.ended - end})
     return rows
 
 
