@@ -251,8 +251,10 @@ def main() -> None:
         ingest(inp, prep)
         mib = sum(p.stat().st_size for p in inp.glob("*.jsonl")) / 2**20
         all_ids = [d["id"] for d in docs]
-        for workers in [int(w) for w in args.workers.split(",")]:
-            runs: dict[str, list] = {t: [] for t in tools if not (t == "in-process" and workers != 1)}
+        worker_counts = [int(w) for w in args.workers.split(",")]
+        for workers in worker_counts:
+            # the in-process row is one process whatever --workers says: run it once per size
+            runs: dict[str, list] = {t: [] for t in tools if t != "in-process" or workers == worker_counts[0]}
             for _ in range(args.repeats):
                 for tool in runs:
                     runs[tool].append(run_tool(tool, inp, prep, work, workers, args.bands, args.rows, args.timeout))
@@ -261,7 +263,8 @@ def main() -> None:
                 tree = statistics.median(m.tree_mib for m, _ in ms)
                 largest = statistics.median(m.largest_mib for m, _ in ms)
                 kept, prec, rec = scores(docs, kept_ids(tool, prep, ms[-1][1], all_ids))
-                results.append((tool, workers, n, mib, secs, n / secs, tree, largest, kept, prec, rec))
+                w = 1 if tool == "in-process" else workers
+                results.append((tool, w, n, mib, secs, n / secs, tree, largest, kept, prec, rec))
                 print(f"{tool:10s} workers={workers} n={n}: {secs:.1f} s, tree {tree:.0f} MiB, largest {largest:.0f} "
                       f"MiB, kept {kept}, precision {prec:.4f}, recall {rec:.4f}", flush=True)  # fmt: skip
     by = {(r[0], r[1], r[2]): r for r in results}
