@@ -395,3 +395,44 @@ def test_config_refuses_bad_mla_and_router_values():
     with pytest.raises(ConfigError, match="'deepseek_v3' needs attention_type = 'mla'"):
         small_cfg(model_type="deepseek_v3")
     assert mla_cfg().model_type == "deepseek_v3" and small_cfg().model_type == "qwen3_moe"
+
+
+def test_mla_matches_the_papers_equations_in_float64():
+    """DeepSeek-V2 eq. 9-19 written out per head in float64: latent, up-projections, decoupled RoPE key shared by
+    all heads, softmax over (Dn + Dr) ** -0.5 scaled scores."""
+    from trainer.model import MLAttention, RotaryEmbedding
+
+    torch.manual_seed(9)
+    cfg = mla_cfg(q_lora_rank=12)
+    attn = MLAttention(cfg).double()
+    for p in attn.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    B, S, H, C, Dn, Dr, Dv = 2, 9, cfg.num_attention_heads, 16, 8, 4, 6
+    x = torch.randn(B, S, cfg.hidden_size, dtype=torch.float64)
+
+    def rms(v, w):
+        return w * v / torch.sqrt((v * v).mean(-1, keepdim=True) + 1e-6)
+
+    c_q = rms(x @ attn.q_a_proj.weight.T, attn.q_a_layernorm.weight)  # eq. 12
+    q = (c_q @ attn.q_b_proj.weight.T).view(B, S, H, Dn + Dr)  # eq. 13 and 15, stacked
+    a = x @ attn.kv_a_proj_with_mqa.weight.T
+    c_kv, k_r = rms(a[..., :C], attn.kv_a_layernorm.weight), a[..., C:]  # eq. 9 and 17
+    kv = (c_kv @ attn.kv_b_proj.weight.T).view(B, S, H, Dn + Dv)  # eq. 10-11
+    half = Dr // 2
+    ang = torch.arange(S, dtype=torch.float64)[:, None] / cfg.rope_theta ** (torch.arange(half) * 2 / Dr)[None, :]
+
+    def rot(t):  # rotate-half pairs (i, i + Dr/2)
+        lo, hi = t[..., :half], t[..., half:]
+        return torch.cat([lo * ang.cos() - hi * ang.sin(), lo * ang.sin() + hi * ang.cos()], dim=-1)
+
+    out = torch.zeros(B, S, H, Dv, dtype=torch.float64)
+    mask = torch.ones(S, S, dtype=torch.bool).tril()
+    for h in range(H):
+        q_h = torch.cat([q[:, :, h, :Dn], rot(q[:, :, h, Dn:])], dim=-1)  # eq. 16 and 18
+        k_h = torch.cat([kv[:, :, h, :Dn], rot(k_r)], dim=-1)  # eq. 19: the same RoPE key for every head
+        scores = torch.einsum("bsd,btd->bst", q_h, k_h) / math.sqrt(Dn + Dr)
+        out[:, :, h] = torch.einsum("bst,btd->bsd", scores.masked_fill(~mask, float("-inf")).softmax(-1),
+                                    kv[:, :, h, Dn:])  # fmt: skip
+    ref = out.reshape(B, S, H * Dv) @ attn.o_proj.weight.T
+    cos, sin = RotaryEmbedding(cfg)(S, x.device)
+    torch.testing.assert_close(attn(x, cos, sin), ref, rtol=1e-10, atol=1e-12)
