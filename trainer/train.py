@@ -284,7 +284,7 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
     peak = peak_flops(device)
     log(f"{m.stage}: {model.num_params() / 1e6:.1f}M params, {len(dataset)} sequences x {dataset.seq_len} tokens, "
         f"{tokens_per_step} tokens/step, device {device}, {'bf16 autocast' if amp else 'fp32'}, "
-        f"balancing {mcfg.moe_balancing}")  # fmt: skip
+        f"attention {mcfg.attention_type}, router {mcfg.scoring_func}, balancing {mcfg.moe_balancing}")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     losses: list[float] = []
     tok_s_hist: list[float] = []
