@@ -62,7 +62,10 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
                                    "start one with `prefect server start` and set PREFECT_API_URL")  # fmt: skip
             time.sleep(0.2)
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
+            try:
+                yield url
+            finally:
+                _drain_workers()
     finally:
         proc.terminate()
         try:
@@ -70,6 +73,19 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _drain_workers() -> None:
+    """Send Prefect's queued logs and events while the server is still up: otherwise its log worker retries
+    against a stopped server for ~60 s (2+4+8+16+32 s backoff) before the process can exit."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=10)
+        except Exception:  # noqa: BLE001 - best effort: a log line lost at exit must not fail the run
+            pass
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -69,6 +70,7 @@ class StepResult:
     reduce_stats: dict[str, Any] = field(default_factory=dict)
     units_run: int = 0
     reduce_run: bool = False
+    timing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def output(self) -> str:
@@ -102,6 +104,7 @@ def run_step(step: Step, layout: RunLayout, executor: Executor | None = None,
              map_units: MapUnits | None = None) -> StepResult:  # fmt: skip
     """Run `step`'s pending units and its reduce; return the finished step (see module docstring)."""
     map_units = map_units or executor_map(executor or InlineExecutor())
+    t0 = time.time()
     step_fp = step.fingerprint()
     units = step.units()
     keys = [u.key for u in units]
@@ -123,12 +126,17 @@ def run_step(step: Step, layout: RunLayout, executor: Executor | None = None,
     for r in results:
         stats.merge(r.stats)
     result = StepResult(step.name, step_fp, results, stats, units_run=len(pending))
+    t_units = time.time() - t0
     if step.reduce_phase:
         _run_reduce(step, layout, result)
     _remove_stale_units(layout, step.name, set(keys))
+    timing = {"started": round(t0, 3), "wall_s": round(time.time() - t0, 4), "units_wall_s": round(t_units, 4),
+              "reduce_wall_s": round(time.time() - t0 - t_units, 4), "units_run": result.units_run,
+              "reduce_run": result.reduce_run}  # fmt: skip
+    result.timing = timing
     atomic_write_json(layout.step_marker(step.name), {
         "fingerprint": step_fp, "units": [[r.key, r.output] for r in results], "stats": stats.to_json(),
-        "reduce": result.reduce_stats, "output": result.output})  # fmt: skip
+        "reduce": result.reduce_stats, "output": result.output, "timing": timing})  # fmt: skip
     return result
 
 

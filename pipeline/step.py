@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -221,8 +223,6 @@ def finished(directory: Path, unit_fp: str) -> UnitResult | None:
 
 def remove_stale_temps(parent: Path, name: str) -> None:
     """Delete `<name>.tmp-<host>-<pid>` leftovers of dead processes on this host (a live one is left alone)."""
-    import socket
-
     host = socket.gethostname()
     for stale in parent.glob(f"{name}.tmp-*"):
         tail = stale.name[len(name) + len(".tmp-") :]
@@ -252,13 +252,17 @@ def run_unit(step: Step, unit: Unit, unit_dir: Path, step_fp: str) -> UnitResult
     tmp = unit_dir.with_name(unit_dir.name + temp_suffix())
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    t0, c0 = time.time(), time.process_time()
     try:
         out = step.writer(tmp)
         step.run(unit, out)
         stats = out.close()
         output = dir_fingerprint(tmp)
+        # Timings live in the marker only (never in the outputs): where the time goes, per unit.
+        timing = {"started": round(t0, 3), "wall_s": round(time.time() - t0, 4),
+                  "cpu_s": round(time.process_time() - c0, 4), "host": socket.gethostname(), "pid": os.getpid()}
         atomic_write_json(tmp / UNIT_MARKER, {"fingerprint": ufp, "key": unit.key, "output": output,
-                                              "stats": stats.to_json()})  # fmt: skip
+                                              "stats": stats.to_json(), "timing": timing})  # fmt: skip
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -36,8 +36,9 @@ def write_split_corpus(root: Path, extra_files: int = 4, docs_per_file: int = 12
     for f in range(2, 2 + extra_files):
         lines = []
         for i in range(docs_per_file):
-            body = " ".join(rng.choice(words) for _ in range(60))
-            lines.append(json.dumps({"text": f"Notebook {f}-{i}. {PARAGRAPHS[(f + i) % 4]} {body}.",
+            # Sentences of words drawn at random: distinct documents (no shared 5-gram to speak of).
+            body = ". ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() for _ in range(8))
+            lines.append(json.dumps({"text": f"Notebook {f}-{i}. {body}.",
                                      "url": f"https://notes.example.net/{f}/{i}"}))  # fmt: skip
         if f == 3:
             lines.append(json.dumps({"text": CROSS_UNIT_NEAR_DUP, "url": "https://copy.example.net/1"}))
