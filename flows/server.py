@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pipeline.orphans import set_parent_death_signal
+
 STARTUP_TIMEOUT_S = 120.0  # a loaded 2-core machine can take ~20 s to migrate a fresh SQLite database
 
 
@@ -23,12 +25,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    from pipeline.executors import set_parent_death_signal
-
-    set_parent_death_signal()
 
 
 @contextmanager
@@ -45,7 +41,7 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
     cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "error", "--lifespan", "on"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=set_parent_death_signal, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + timeout_s

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
+
+from pipeline.orphans import set_parent_death_signal
 
 log = logging.getLogger(__name__)
 
@@ -54,34 +57,30 @@ class Executor:
 
 
 class InlineExecutor(Executor):
-    """`--workers 1`: every unit in this process, one after the other (no pickling, easiest to debug)."""
+    """`--workers 1`: every unit in this process, one after the other (no pickling, easiest to debug).
+
+    NOTE: Prefect's task runner calls `submit` from several threads at once; units must still run one at a time
+    here, since steps share per-process objects (spaCy pipelines, models) that are not thread-safe.
+    """
 
     name = "local"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         f: Future = Future()
         try:
-            f.set_result(fn(*args))
+            with self._lock:
+                f.set_result(fn(*args))
         except BaseException as e:  # noqa: BLE001 - handed to the caller through the future
             f.set_exception(e)
         return f
 
 
 def _worker_init() -> None:
-    # A worker dies with its parent: a SIGKILLed run leaves no process behind (Linux prctl PR_SET_PDEATHSIG).
+    # A worker dies with its parent (the forkserver, which dies with the run): a SIGKILLed run leaves nothing.
     set_parent_death_signal()
-
-
-def set_parent_death_signal() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        pass
 
 
 class LocalExecutor(Executor):
@@ -97,7 +96,8 @@ class LocalExecutor(Executor):
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["pipeline.step", "pyarrow.parquet", "numpy"])
+        # pipeline.forkserver_guard makes the forkserver itself die with this process (its workers die with it in turn).
+        ctx.set_forkserver_preload(["pipeline.forkserver_guard", "pipeline.step", "pyarrow.parquet", "numpy"])
         self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
