@@ -54,7 +54,7 @@ __all__ = ["Decontaminator", "EvalSet", "ShippedSet", "stem", "cache_dir"]
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 8  # bump when tokenisation, stemming or the index layout changes: old cache files are ignored
+INDEX_VERSION = 9  # bump when tokenisation, stemming or the index layout changes: old cache files are ignored
 _DIGITS = re.compile(r"\d+")
 _MEMO_MAX = 1 << 21  # token -> hash memo entries before it is cleared (bounds memory on any corpus)
 
@@ -70,11 +70,34 @@ class EvalSource(Protocol):
     def texts(self) -> Iterable[tuple[str, list[str]]]: ...
 
 
+# Common irregular verbs and the auxiliaries be / have / do, past and participle -> base form ("simple inflection"
+# includes "was" -> "is" and "sold" -> "sells" as much as "walked" -> "walks").
+_IRREGULAR = {
+    w: base
+    for base, forms in {
+        "be": "is are was were am been being", "have": "has had having", "do": "does did done doing",
+        "buy": "bought", "sell": "sold", "make": "made", "give": "gave given", "take": "took taken",
+        "spend": "spent", "eat": "ate eaten", "run": "ran", "get": "got gotten", "pay": "paid", "go": "went gone goes",
+        "find": "found", "see": "saw seen", "drive": "drove driven", "write": "wrote written", "read": "read",
+        "grow": "grew grown", "throw": "threw thrown", "build": "built", "keep": "kept", "bring": "brought",
+        "catch": "caught", "leave": "left", "feel": "felt", "tell": "told", "say": "said", "think": "thought",
+        "come": "came", "become": "became", "begin": "began begun", "know": "knew known", "lose": "lost",
+        "win": "won", "send": "sent", "meet": "met", "sit": "sat", "stand": "stood", "hold": "held",
+        "fall": "fell fallen", "choose": "chose chosen", "fly": "flew flown", "swim": "swam swum", "ride": "rode",
+        "break": "broke broken", "speak": "spoke spoken", "wear": "wore worn", "teach": "taught", "lend": "lent",
+        "draw": "drew drawn", "sing": "sang sung", "drink": "drank drunk", "sleep": "slept", "lay": "laid",
+    }.items()
+    for w in forms.split()
+}  # fmt: skip
+
+
 def stem(word: str) -> str:
-    """Strip one English inflection suffix (plural, past, -ing), then a final e / y, for matching only.
+    """Map an irregular verb form to its base, strip one English inflection suffix (plural, past, -ing), then a
+    final e / y; for matching only.
 
     "apples"/"apple" -> "appl", "candies"/"candy" -> "candi", "stopped"/"stops" -> "stop", "baking"/"bakes" -> "bak".
     """
+    word = _IRREGULAR.get(word, word)
     if len(word) < 4:
         return word
     if word.endswith("ies") and len(word) > 4:
@@ -110,7 +133,8 @@ class Decontaminator(Filter):
         eval_sets: evaluation sets to protect (`EvalSet` JSON Lines files, `dedup.evalsets.ShippedSet`s).
         ngram: n-gram length in normalised words (8, Llama 3).
         min_coverage: fraction of a unit's words covered by shared n-grams that makes a document contaminated.
-            0.5 keeps clean STEM text (BENCHMARKS.md) and catches copies with every tenth word changed.
+            0.6: at 0.5 a MATH question whose few specific 8-grams fall into two halves matched a sympy docstring
+            quoting one half; copies with every tenth word changed still cover ~0.9 (BENCHMARKS.md).
         min_short_tokens: shortest unit (in word + symbol tokens) matched whole when it has fewer than `ngram`
             words.
         min_matches: distinct matching n-gram positions a unit needs besides its coverage.
@@ -127,7 +151,7 @@ class Decontaminator(Filter):
         self,
         eval_sets: list[EvalSource],
         ngram: int = 8,
-        min_coverage: float = 0.5,
+        min_coverage: float = 0.6,
         min_short_tokens: int = 6,
         min_matches: int = 1,
         min_content_words: int | None = None,
@@ -207,6 +231,14 @@ class Decontaminator(Filter):
             add(item, field_no, *none, max(1, len(words)))
             return True
 
+        def add_exact(item: int, field_no: int, toks: list[str], min_content: int) -> bool:
+            """Index `toks` to be matched whole with its numbers as they are, and normalised as a prefilter: a
+            document is hashed exactly only when the normalised sequence finds a candidate."""
+            if not add_whole("exact", item, field_no, self._exact(toks), min_content):
+                return False
+            whole["norm"].add(self._hashes(toks), len(unit_item) - 1)
+            return True
+
         for set_id, es in enumerate(eval_sets):
             for _, fields in es.texts():
                 item = len(item_set)
@@ -223,15 +255,14 @@ class Decontaminator(Filter):
                         indexed += 1
                     elif add_whole("norm", item, field_no, h, 2):  # short, or mostly numbers and variables
                         indexed += 1
+                    elif add_exact(item, field_no, toks[field_no], 1):  # "Simplify $(u+4)...$."
+                        indexed += 1
                     else:
                         skipped[set_id] += 1
                 # An item none of whose fields is distinctive alone (MMLU "Compute 22 / 2 + 9." with choices
                 # "10 11 20 2") is matched as all its fields in a row, with its numbers as they are.
                 if not indexed:
-                    flat = [t for f in toks for t in f]
-                    # Also indexed normalised: a document is hashed exactly only when that finds a candidate.
-                    if add_whole("exact", item, -1, self._exact(flat), 0):
-                        whole["norm"].add(self._hashes(flat), len(unit_item) - 1)
+                    add_exact(item, -1, [t for f in toks for t in f], 0)
         lens = np.fromiter((len(g) for g in grams), np.int64, len(grams))
         keys = np.concatenate(grams) if grams else none[0]
         units = np.repeat(np.arange(len(grams), dtype=np.int32), lens)
