@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 
 def test_tokenizers_dir_is_not_a_package():

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CORPORA
 
 from dedup.exact import DupDecision, expected_candidate_probability
 from dedup.minhash import MinHashDedup, make_tokenizer, tokenize
+from tests.conftest import CORPORA
 
 PAIRS = CORPORA / "dedup_near_duplicate_pairs" / "near_dup_pairs.jsonl"
 

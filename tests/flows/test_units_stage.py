@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO_ROOT
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.query import connect
 from flows.stage import stage_flow
+from tests.conftest import REPO_ROOT
 from tests.flows.corpus_fixture import PARAGRAPHS, write_corpus
 from tests.flows.test_stage import EVAL_QUESTION, write_stage_config
 
@@ -166,7 +166,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, sp
     rng = random.Random(2026)
     kills = [KILL_STEPS[i % len(KILL_STEPS)] for i in range(12)]
     orphans = []
-    for i, step in enumerate(kills):
+    for step in kills:
         # The first kills use the private temporary Prefect server; it must die with the run too.
         tree = _kill_during(cmd, _env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log)), run_dir, step, rng)
         time.sleep(1.0)
