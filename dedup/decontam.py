@@ -54,7 +54,7 @@ __all__ = ["Decontaminator", "EvalSet", "ShippedSet", "stem", "cache_dir"]
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 9  # bump when tokenisation, stemming or the index layout changes: old cache files are ignored
+INDEX_VERSION = 10  # bump when tokenisation, stemming or the index layout changes: old cache files are ignored
 _DIGITS = re.compile(r"\d+")
 _MEMO_MAX = 1 << 21  # token -> hash memo entries before it is cleared (bounds memory on any corpus)
 
@@ -186,7 +186,7 @@ class Decontaminator(Filter):
             raise ValueError(f"evaluation set names must be unique, got {self.set_names}")
         t0 = time.perf_counter()
         key = self._cache_key(eval_sets)
-        path = cache_dir() / f"{key}.npz" if cache else None
+        path = cache_dir() / f"{key}.npz" if cache and eval_sets else None  # nothing to save for no sets
         arrays = _load_cached(path) if path is not None else None
         self.cache_hit = arrays is not None
         if arrays is None:
@@ -433,21 +433,25 @@ class Decontaminator(Filter):
 
 
 class _WholeBuilder:
-    """Collects units matched whole: a prefix key, and the hash and length of the full token sequence."""
+    """Collects units matched whole: a key of their first `prefix` tokens, and all their token hashes."""
 
     def __init__(self, prefix: int) -> None:
         self.prefix = prefix
-        self.rows: list[tuple[int, int, int, int]] = []  # (prefix hash, full hash, length, unit)
+        self.rows: list[tuple[int, int]] = []  # (prefix hash, unit)
+        self.seqs: list[np.ndarray] = []
 
     def add(self, h: np.ndarray, unit: int) -> None:
         m = self.prefix
-        self.rows.append((int(ngram_hashes(h[:m], m)[0]), int(ngram_hashes(h, len(h))[0]), len(h), unit))
+        self.rows.append((int(ngram_hashes(h[:m], m)[0]), unit))
+        self.seqs.append(h)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        r = np.asarray(self.rows, np.uint64).reshape(-1, 4)
-        r = r[np.argsort(r[:, 0], kind="stable")]
-        return {"pre": r[:, 0].copy(), "full": r[:, 1].copy(), "len": r[:, 2].astype(np.int64),
-                "unit": r[:, 3].astype(np.int64)}  # fmt: skip
+        r = np.asarray(self.rows, np.uint64).reshape(-1, 2)
+        order = np.argsort(r[:, 0], kind="stable")
+        lens = np.fromiter((len(self.seqs[i]) for i in order), np.int64, len(order))
+        seqs = [self.seqs[i] for i in order]
+        return {"pre": r[order, 0], "unit": r[order, 1].astype(np.int64), "len": lens,
+                "off": np.cumsum(lens) - lens, "tok": np.concatenate(seqs) if seqs else np.zeros(0, np.uint64)}  # fmt: skip
 
 
 class _WholeIndex:
@@ -455,13 +459,13 @@ class _WholeIndex:
 
     def __init__(self, a: dict[str, np.ndarray], kind: str, prefix: int) -> None:
         self.prefix = prefix
-        self.pre, self.full, self.len, self.unit = (a[f"{kind}_{k}"] for k in ("pre", "full", "len", "unit"))
+        self.pre, self.unit, self.len, self.off, self.tok = (a[f"{kind}_{k}"] for k in ("pre", "unit", "len", "off", "tok"))
 
     def __len__(self) -> int:
         return len(self.pre)
 
     def hits(self, h: np.ndarray) -> np.ndarray:
-        """Units whose sequence appears in the token hashes `h` (prefix lookup, then full-length check)."""
+        """Units whose sequence appears in the token hashes `h` (prefix lookup, then a comparison in full)."""
         m = self.prefix
         if not len(self.pre) or len(h) < m:
             return np.zeros(0, np.int64)
@@ -471,8 +475,8 @@ class _WholeIndex:
         found: set[int] = set()
         for i in np.flatnonzero(hi > lo).tolist():
             for j in range(int(lo[i]), int(hi[i])):  # every unit with this prefix
-                k = int(self.len[j])
-                if i + k <= len(h) and int(ngram_hashes(h[i : i + k], k)[0]) == int(self.full[j]):
+                k, off = int(self.len[j]), int(self.off[j])
+                if i + k <= len(h) and np.array_equal(h[i : i + k], self.tok[off : off + k]):
                     found.add(int(self.unit[j]))
         return np.array(sorted(found), dtype=np.int64)
 

@@ -369,24 +369,12 @@ class DecontamStep(Step):
 def resolve_eval_sets(config: dict[str, Any], base_dir: Path) -> tuple[list[Any], str]:
     """The `[decontam]` table's evaluation sets, and a fingerprint of their files' contents (no index built).
 
-    Eval set paths are relative to the stage file. A set with `required = false` whose file is absent is
-    skipped with a warning; a required one that is absent is an error naming the path.
+    Shipped sets (`{ shipped = "gsm8k" }`) or JSON Lines files with paths relative to the stage file; see
+    `dedup.evalsets.eval_sets_from_config`. `required = false`: an absent set is skipped with a warning.
     """
-    import hashlib
+    from dedup.evalsets import eval_sets_from_config
 
-    from dedup.decontam import EvalSet
-
-    sets, h = [], hashlib.sha256()
-    for entry in config.get("eval_sets", []):
-        path = (base_dir / entry["path"]).resolve()
-        if not path.is_file():
-            if entry.get("required", True):
-                raise FileNotFoundError(f"[decontam] eval set {entry['name']!r}: {path} does not exist")
-            log.warning("[decontam] eval set %r not found at %s: decontamination against it skipped", entry["name"], path)
-            continue
-        sets.append(EvalSet(name=entry["name"], path=path, fields=tuple(entry.get("fields", ("question", "answer")))))
-        h.update(entry["name"].encode() + path.read_bytes())
-    return sets, h.hexdigest()
+    return eval_sets_from_config(config.get("eval_sets", []), base_dir)
 
 
 def build_decontaminator(config: dict[str, Any], base_dir: Path) -> tuple[Any, str]:

@@ -110,7 +110,7 @@ class MinHashConfig:
         return cls(_enabled(where, table), params)
 
 
-_EVAL_SET_KEYS = {"name": str, "path": str, "fields": list, "required": bool}
+_EVAL_SET_KEYS = {"name": str, "path": str, "fields": list, "required": bool, "shipped": str, "package": str}
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ class DecontamConfig:
                     raise ConfigError(f"{w} {key} = {value!r}: unknown key; allowed: {sorted(_EVAL_SET_KEYS)}")
                 if not isinstance(value, want):
                     raise ConfigError(f"{w} {key} = {value!r}: expected {want.__name__}")
-            for key in ("name", "path"):
+            shipped = "shipped" in es or "package" in es  # a set of dedup.evalsets.SHIPPED
+            for key in () if shipped else ("name", "path"):
                 if key not in es:
                     raise ConfigError(f"{w}: '{key}' is required")
         params = {k: v for k, v in table.items() if k not in ("enabled", "eval_sets")}

