@@ -4,22 +4,24 @@ Every record a reader looks at comes out as exactly one of the two, so that
 records read = documents + quarantined. Nothing here executes or imports what it reads.
 
 Quarantine reasons: malformed_json, not_an_object, invalid_utf8, nul_bytes, empty_text,
-missing_text_field, text_not_string, too_large, binary_file, symlink_outside_tree, unreadable_file.
+missing_text_field, text_not_string, too_large, binary_file, symlink_outside_tree (a code tree's link out of
+the tree), symlink_outside_root (a source's path that resolves outside its root), symlink_loop,
+unreadable_file, truncated_file (a compressed file cut short), unreadable_row_group (a damaged Parquet row group).
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
-import gzip
-import io
 import json
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
-from ingest.sources import SourceSpec, resolve_paths
+from ingest.sources import SourceSpec, resolve_paths, source_root
+from ingest.streams import StreamBroken, bounded_lines, decoded_chunks
 from schemas import Document, QuarantineRecord, excerpt_of, make_doc_id
 
 Record = Document | QuarantineRecord
@@ -114,47 +116,6 @@ def _make_doc(spec: SourceSpec, location: str, text: str, **fields) -> Document:
 # --- JSONL -------------------------------------------------------------------------------------------
 
 
-def _open_compressed(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    if path.suffix == ".zst":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
-    return open(path, "rb")
-
-
-def _read_errors() -> tuple[type[BaseException], ...]:
-    import zlib
-
-    import zstandard
-
-    return (OSError, EOFError, zlib.error, zstandard.ZstdError)
-
-
-_READ_ERRORS = _read_errors()
-
-
-def _bounded_lines(f: IO[bytes], max_bytes: int) -> Iterator[tuple[bytes | None, int]]:
-    """Yield `(line, size)`; a line longer than `max_bytes` comes as `(first bytes, size)` without
-    ever holding the whole line in memory, flagged by size > max_bytes."""
-    reader = io.BufferedReader(f, buffer_size=1 << 20) if not isinstance(f, io.BufferedReader) else f
-    while True:
-        line = reader.readline(max_bytes + 1)
-        if not line:
-            return
-        if len(line) <= max_bytes or line.endswith(b"\n"):
-            yield line, len(line)
-            continue
-        head, size = line[:200], len(line)
-        while not line.endswith(b"\n"):  # skip the rest of the oversized line in bounded chunks
-            line = reader.readline(1 << 20)
-            if not line:
-                break
-            size += len(line)
-        yield head, size
-
-
 def _field_text(spec: SourceSpec, record: dict) -> str | tuple[str, str]:
     """The text of a record from `text_field`, or (reason, detail) when it cannot be had."""
     parts = []
@@ -194,59 +155,115 @@ def _record_to_doc(spec: SourceSpec, location: str, record: object, raw: bytes |
 
 
 def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
-    """One document per line of a JSONL file (plain, .gz or .zst)."""
+    """One document per line of a JSONL file (plain, .gz or .zst).
+
+    A damaged file keeps every record before the damage; the rest becomes one `truncated_file` or
+    `unreadable_file` row at the first lost line, whose detail gives the byte offsets.
+    """
     line_no = 0
     try:
-        with _open_compressed(path) as f:
-            for line_no, (raw, size) in enumerate(_bounded_lines(f, spec.max_doc_bytes), start=1):
-                location = f"{rel}:{line_no}"
-                if size > spec.max_doc_bytes:
-                    yield _quarantine(spec, location, "too_large", raw, num_bytes=size,
-                                      detail=f"{size} bytes > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
-                    continue
-                if not raw.strip():
-                    continue  # blank lines are not records
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    yield _quarantine(spec, location, "invalid_utf8", raw, detail=str(e))
-                    continue
-                try:
-                    record = json.loads(line)
-                except (ValueError, RecursionError) as e:  # also: ints over 4300 digits, deep nesting
-                    yield _quarantine(spec, location, "malformed_json", raw, detail=f"{type(e).__name__}: {e}")
-                    continue
-                yield _record_to_doc(spec, location, record, raw, rel)
-    except _READ_ERRORS as e:  # corrupt gzip/zstd stream, unreadable file: the rest of the file is unreadable
-        yield _quarantine(spec, f"{rel}:{line_no + 1}", "unreadable_file",
-                          detail=f"{type(e).__name__}: {e} (the rest of the file could not be read)")  # fmt: skip
+        for line_no, (raw, size) in enumerate(bounded_lines(decoded_chunks(path), spec.max_doc_bytes), start=1):
+            location = f"{rel}:{line_no}"
+            if size > spec.max_doc_bytes:
+                yield _quarantine(spec, location, "too_large", raw, num_bytes=size,
+                                  detail=f"{size} bytes > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
+                continue
+            if not raw.strip():
+                continue  # blank lines are not records
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield _quarantine(spec, location, "invalid_utf8", raw, detail=str(e))
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError) as e:  # also: ints over 4300 digits, deep nesting
+                yield _quarantine(spec, location, "malformed_json", raw, detail=f"{type(e).__name__}: {e}")
+                continue
+            yield _record_to_doc(spec, location, record, raw, rel)
+    except StreamBroken as e:
+        cut = f"; the record cut by it ({e.partial_size} bytes) is lost" if e.partial_size else ""
+        yield _quarantine(spec, f"{rel}:{line_no + 1}", e.reason, e.partial, num_bytes=e.partial_size,
+                          detail=f"{e.detail}; {line_no} line(s) before it were read, the rest of the file "
+                                 f"from decompressed byte {e.decoded_offset} is lost{cut}")  # fmt: skip
+    except OSError as e:  # the file cannot be opened
+        yield _quarantine(spec, f"{rel}:{line_no + 1}", "unreadable_file", detail=f"{type(e).__name__}: {e}")
 
 
 # --- Parquet -----------------------------------------------------------------------------------------
 
 
+_PARQUET_BATCH_BYTES = 64 * 1024 * 1024  # decoded bytes per batch, about: rows per batch follow the row sizes
+
+
+def _batch_rows(row_group) -> int:  # noqa: ANN001 - pyarrow RowGroupMetaData
+    """Rows per batch so that one batch holds about `_PARQUET_BATCH_BYTES` (1 to 1024 rows)."""
+    per_row = row_group.total_byte_size / max(row_group.num_rows, 1)
+    return max(1, min(1024, int(_PARQUET_BATCH_BYTES // max(per_row, 1))))
+
+
+def _row_group_bytes(row_group) -> tuple[int, int]:  # noqa: ANN001 - pyarrow RowGroupMetaData
+    """(first, end) byte offsets of a row group's column chunks in the file."""
+    starts, end = [], 0
+    for i in range(row_group.num_columns):
+        col = row_group.column(i)
+        first = min(o for o in (col.dictionary_page_offset, col.data_page_offset) if o is not None)
+        starts.append(first)
+        end = max(end, first + col.total_compressed_size)
+    return (min(starts) if starts else 0), end
+
+
 def read_parquet(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
-    """One document per row of a Parquet file, streamed in batches."""
+    """One document per row of a Parquet file, streamed in batches bounded by bytes.
+
+    A damaged row group keeps the rows read before the damage; its other rows become one
+    `unreadable_row_group` row (with the group's byte range), and the next row groups are read as usual.
+    Row numbers come from the file's metadata, so they stay right after a damaged group.
+    """
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        # buffer_size: stream column chunks page by page instead of loading a whole row group's chunk.
+        pf = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False, page_checksum_verification=True)
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad file
         yield _quarantine(spec, rel, "unreadable_file", detail=f"{type(e).__name__}: {e}")
         return
     wanted = set(spec.text_field) | {spec.url_field} | set(spec.metadata_fields)
     columns = [c for c in pf.schema_arrow.names if c in wanted]
     row_no = 0
-    for batch in pf.iter_batches(batch_size=1024, columns=columns):
-        for record in batch.to_pylist():
-            row_no += 1
-            location = f"{rel}:{row_no}"
-            raw = json.dumps(record, ensure_ascii=False, default=str)[:200]
-            text = _field_text(spec, record)
-            if not isinstance(text, tuple) and len(text.encode("utf-8", "surrogatepass")) > spec.max_doc_bytes:
-                yield _quarantine(spec, location, "too_large", raw, num_bytes=len(text.encode("utf-8", "replace")))
-                continue
-            yield _record_to_doc(spec, location, record, raw, rel)
+    for g in range(pf.num_row_groups):
+        meta = pf.metadata.row_group(g)
+        group_end = row_no + meta.num_rows
+        batches = pf.iter_batches(batch_size=_batch_rows(meta), row_groups=[g], columns=columns)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as e:  # noqa: BLE001 - corrupt pages raise OSError, ArrowInvalid, ...
+                first, end = _row_group_bytes(meta)
+                yield _quarantine(spec, f"{rel}:{row_no + 1}", "unreadable_row_group", num_bytes=end - first,
+                                  detail=f"row group {g} (file bytes {first}..{end}): rows {row_no + 1}..{group_end} "
+                                         f"({group_end - row_no} rows) lost: {type(e).__name__}: {_one_line(e)}")  # fmt: skip
+                break
+            if batch is None:
+                break
+            for record in batch.to_pylist():
+                row_no += 1
+                yield _parquet_record(spec, f"{rel}:{row_no}", record, rel)
+        row_no = group_end
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
+def _parquet_record(spec: SourceSpec, location: str, record: dict, rel: str) -> Record:
+    # The excerpt from cut values: a 7 MB text is not serialised whole for 200 bytes of excerpt.
+    short = {k: v[:200] if isinstance(v, str) else v for k, v in record.items()}
+    raw = json.dumps(short, ensure_ascii=False, default=str)[:200]
+    text = _field_text(spec, record)
+    if not isinstance(text, tuple) and len(text.encode("utf-8", "surrogatepass")) > spec.max_doc_bytes:
+        return _quarantine(spec, location, "too_large", raw, num_bytes=len(text.encode("utf-8", "replace")))
+    return _record_to_doc(spec, location, record, raw, rel)
 
 
 # --- Text files --------------------------------------------------------------------------------------
@@ -323,78 +340,123 @@ def _included(spec: SourceSpec, rel: str) -> bool:
     return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat.replace("**/", "")) for pat in spec.include)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
+def _confined(path: Path, root: Path, outside: str) -> Path | tuple[str, str]:
+    """`path` fully resolved when it stays inside `root`, else (reason, detail); reads no byte of it.
 
-
-def read_code_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record]:
-    """One document per source file of a tree, language from the extension, license from LICENSE.
-
-    Symlinks that leave the tree are refused (quarantined), never followed; files with NUL bytes are
-    quarantined as binary. Nothing is imported or executed.
+    Reasons: `outside` (it resolves outside the root), `symlink_loop`, `unreadable_file` (a missing
+    link target, a permission error on the way).
     """
-    license_id, license_from = _tree_license(spec, root)
+    try:
+        real = Path(os.path.realpath(path, strict=True))
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink_loop", f"{type(e).__name__}: {e}"
+        return "unreadable_file", f"{type(e).__name__}: {e}"
+    real_root = Path(os.path.realpath(root))
+    if not real.is_relative_to(real_root):
+        return outside, f"resolves to {real}, outside the root {real_root}"
+    return real
+
+
+class _TreeEntry(NamedTuple):
+    rel: str  # path inside the tree
+    path: Path  # the file (or, with a problem, the directory entry)
+    problem: tuple[str, str] | None  # (reason, detail) when the entry is refused or unreadable
+
+
+def _tree_entries(spec: SourceSpec, root: Path) -> Iterator[_TreeEntry]:
+    """Every entry of a code tree the reader looks at, in reading order: the files with a known extension
+    that `include` selects, links that leave the tree or loop, and directories that cannot be listed.
+
+    Links are never descended; a link is only read when it resolves to a file inside the tree.
+    """
     walk_errors: list[OSError] = []  # unreadable directories are quarantined, never skipped silently
+
+    def error_entry(err: OSError) -> _TreeEntry:
+        where = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
+        return _TreeEntry(where, Path(err.filename or root), ("unreadable_file", f"{type(err).__name__}: {err}"))
+
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=walk_errors.append):
         while walk_errors:
-            yield _walk_error(spec, root, tree, walk_errors.pop(0))
+            yield error_entry(walk_errors.pop(0))
         dirnames.sort()
         here = Path(dirpath)
         for d in list(dirnames):
             if (here / d).is_symlink():
                 dirnames.remove(d)  # never descend through a link
-                if not _inside(here / d, root):
-                    rel = f"{tree}/{(here / d).relative_to(root).as_posix()}"
-                    yield _quarantine(spec, rel, "symlink_outside_tree", detail=f"-> {os.readlink(here / d)}")
+                checked = _confined(here / d, root, "symlink_outside_tree")
+                if isinstance(checked, tuple):
+                    yield _TreeEntry((here / d).relative_to(root).as_posix(), here / d, checked)
         for name in sorted(filenames):
             path = here / name
-            rel_in_tree = path.relative_to(root).as_posix()
-            language = CODE_EXTENSIONS.get(path.suffix.lower())
-            if language is None or not _included(spec, rel_in_tree):
+            rel = path.relative_to(root).as_posix()
+            if path.suffix.lower() not in CODE_EXTENSIONS or not _included(spec, rel):
                 continue
-            location = f"{tree}/{rel_in_tree}"
-            if path.is_symlink() and not _inside(path, root):
-                yield _quarantine(spec, location, "symlink_outside_tree", detail=f"-> {os.readlink(path)}")
-                continue
-            text = _read_file_text(spec, path, location)
-            if isinstance(text, QuarantineRecord):
-                yield text
-                continue
-            meta = {"language": language, "license_from": license_from}
-            yield _make_doc(spec, location, text, path=location, license=license_id, metadata=meta)
+            if path.is_symlink():  # a loop or a link out of the tree is refused before any byte is read
+                checked = _confined(path, root, "symlink_outside_tree")
+                if isinstance(checked, tuple) and checked[0] != "unreadable_file":
+                    yield _TreeEntry(rel, path, checked)
+                    continue
+            yield _TreeEntry(rel, path, None)  # (a missing link target: the reader says unreadable_file)
     for err in walk_errors:  # an error on the last directory walked
-        yield _walk_error(spec, root, tree, err)
+        yield error_entry(err)
 
 
-def _walk_error(spec: SourceSpec, root: Path, tree: str, err: OSError) -> QuarantineRecord:
-    where = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
-    return _quarantine(spec, f"{tree}/{where}", "unreadable_file", detail=f"{type(err).__name__}: {err}")
+def read_code_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record]:
+    """One document per source file of a tree, language from the extension, license from LICENSE.
+
+    Symlinks that leave the tree or loop are refused (quarantined), never followed; files with NUL bytes
+    are quarantined as binary. Nothing is imported or executed.
+    """
+    license_id, license_from = _tree_license(spec, root)
+    for entry in _tree_entries(spec, root):
+        location = f"{tree}/{entry.rel}"
+        if entry.problem:
+            yield _quarantine(spec, location, entry.problem[0], detail=entry.problem[1])
+            continue
+        text = _read_file_text(spec, entry.path, location)
+        if isinstance(text, QuarantineRecord):
+            yield text
+            continue
+        meta = {"language": CODE_EXTENSIONS[entry.path.suffix.lower()], "license_from": license_from}
+        yield _make_doc(spec, location, text, path=location, license=license_id, metadata=meta)
+
+
+def _check_path(spec: SourceSpec, path: Path) -> tuple[str, str] | None:
+    """Why one entry of `resolve_paths(spec)` must not be read (it leaves the source's root, loops), or None."""
+    root = source_root(spec, path)
+    if root is None:
+        return "symlink_outside_root", f"{path} is not under any path of source {spec.name!r}"
+    checked = _confined(path, root, "symlink_outside_root")
+    return checked if isinstance(checked, tuple) else None
+
+
+def _stat(path: Path, follow: bool) -> os.stat_result | None:
+    try:
+        return path.stat() if follow else os.lstat(path)
+    except OSError:
+        return None  # gone, or unreadable: its reader says so; the fingerprint lists what is there
 
 
 def input_file_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
     """(location, size, mtime_ns) of every file the source's reader would open: a changed input reruns
     its ingest step. (Times, like make: rewriting a file with the same bytes reruns ingest, whose output
-    is then identical, so later steps still skip.)"""
+    is then identical, so later steps still skip.) A refused entry (a link out of the root, a loop) is
+    listed with the link's own stat: its target is never touched."""
     out = []
     for path, loc in resolve_paths(spec):
-        if path.is_file():
-            files = [(loc, path)]
-        else:  # a code tree: its LICENSE file and the files with a known extension that `include` selects
-            files = [(f"{loc}/{name}", path / name) for name in LICENSE_FILE_NAMES if (path / name).is_file()]
-            files += [
-                (f"{loc}/{rel}", f)
-                for f in sorted(path.rglob("*"))
-                if f.suffix.lower() in CODE_EXTENSIONS
-                and _included(spec, rel := f.relative_to(path).as_posix())
-                and f.is_file()
-            ]
-        for location, f in files:
-            st = f.stat()
-            out.append((location, st.st_size, st.st_mtime_ns))
+        if _check_path(spec, path):
+            files = [(loc, path, False)]
+        elif spec.format != "code":
+            files = [(loc, path, True)]
+        else:  # a code tree: its LICENSE file and the entries its reader looks at
+            files = [(f"{loc}/{name}", path / name, True) for name in LICENSE_FILE_NAMES if (path / name).is_file()]
+            entries = sorted(_tree_entries(spec, path), key=lambda e: PurePosixPath(e.rel))
+            files += [(f"{loc}/{e.rel}", e.path, e.problem is None) for e in entries]
+        for location, f, follow in files:
+            st = _stat(f, follow)
+            if st is not None:
+                out.append((location, st.st_size, st.st_mtime_ns))
     return out
 
 
@@ -402,7 +464,14 @@ _READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "co
 
 
 def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record]:
-    """The records of one entry of `resolve_paths(spec)` (a file, or a code tree): one ingest work unit."""
+    """The records of one entry of `resolve_paths(spec)` (a file, or a code tree): one ingest work unit.
+
+    An entry that resolves outside its pattern's root (a symlink out of the data folder), or that loops,
+    becomes one quarantine row, and no byte of it is read.
+    """
+    problem = _check_path(spec, path)
+    if problem:
+        return iter([_quarantine(spec, location, problem[0], detail=problem[1])])
     return _READERS[spec.format](spec, path, location)
 
 

@@ -20,6 +20,7 @@ block (Markdown front matter, package METADATA, e-mail headers) and keeps the bo
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import re
 import sysconfig
@@ -104,24 +105,57 @@ def _static_root(p: Path) -> Path:
     return Path(*parts)
 
 
+def _expand(spec: SourceSpec, pattern: str) -> tuple[Path, Path, bool]:
+    """(absolute pattern, its root, whether it has glob characters) of one `path` entry.
+
+    The root is the fixed prefix of a glob; for a literal path, its folder; for a bare placeholder
+    (`{stdlib}`), the folder the placeholder names. Nothing a source reads may resolve outside its root.
+    """
+    p = Path(_resolve_placeholder(pattern))
+    if not p.is_absolute():
+        p = spec.base_dir / p
+    root = _static_root(p)
+    if root != p:
+        return p, root, True
+    return p, (p if _PLACEHOLDER_RE.fullmatch(pattern.rstrip("/")) else p.parent), False
+
+
+def _glob_match(parts: tuple[str, ...], pats: tuple[str, ...]) -> bool:
+    """Whether path parts match glob parts as `Path.glob` does (`**`: any number of folders)."""
+    if not pats:
+        return not parts
+    if pats[0] == "**":
+        return any(_glob_match(parts[i:], pats[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pats[0]) and _glob_match(parts[1:], pats[1:])
+
+
+def source_root(spec: SourceSpec, path: Path) -> Path | None:
+    """The root of the first `path` entry of the source that yields `path` (see `_expand`), or None."""
+    for pattern in spec.paths:
+        p, root, is_glob = _expand(spec, pattern)
+        if not is_glob:
+            if path == p:
+                return root
+        elif path.is_relative_to(root) and _glob_match(path.relative_to(root).parts, p.relative_to(root).parts):
+            return root
+    return None
+
+
 def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
     """Expand a source's globs into sorted, de-duplicated `(path, location)` pairs.
 
     `location` is the path relative to the sources file's folder; for text that ships with Python or a
     package (`{stdlib}`, ...), relative to the pattern's fixed prefix, so that document ids do not depend
     on where Python or the venv is installed. Two files never share a location: on a clash the absolute
-    path is used.
+    path is used. A symlink whose target cannot be had (a loop, a missing target) is listed too, so that
+    its reader quarantines it instead of it vanishing; nothing here reads a file or resolves a link.
     """
     found: dict[Path, str] = {}
     taken: set[str] = set()
     for pattern in spec.paths:
-        p = Path(_resolve_placeholder(pattern))
-        if not p.is_absolute():
-            p = spec.base_dir / p
-        root = _static_root(p)
-        if root == p:  # no glob: the path itself
-            matches = [p] if p.exists() else []
-            root = p.parent
+        p, root, is_glob = _expand(spec, pattern)
+        if not is_glob:  # no glob: the path itself
+            matches = [p] if p.exists() or p.is_symlink() else []
         else:
             matches = sorted(Path(p.anchor).glob(str(p.relative_to(p.anchor))))
         for m in matches:
@@ -137,7 +171,11 @@ def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
             found[m] = loc
     want_dir = spec.format == "code"
     return sorted(
-        ((m, loc) for m, loc in found.items() if (m.is_dir() if want_dir else m.is_file())),
+        (
+            (m, loc)
+            for m, loc in found.items()
+            if (m.is_dir() if want_dir else m.is_file()) or (m.is_symlink() and not m.exists())
+        ),
         key=lambda pair: str(pair[0]),
     )
 
