@@ -191,6 +191,7 @@ def _old_module(rev: str) -> types.ModuleType:
     src = subprocess.run(["git", "show", f"{rev}:dedup/decontam.py"], cwd=ROOT, check=True, capture_output=True,
                          text=True).stdout  # fmt: skip
     mod = types.ModuleType("decontam_baseline")
+    sys.modules[mod.__name__] = mod  # dataclasses look their module up there
     exec(compile(src, f"{rev}:dedup/decontam.py", "exec"), mod.__dict__)
     return mod
 
