@@ -16,8 +16,11 @@ This process runs the flow runs that the schedules or the UI start; stop it with
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,7 @@ def build_deployments(specs: list[DeploymentSpec] | None = None, out_root: str |
         paused: override every deployment's paused state.
     """
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
     if specs is None:
@@ -149,6 +153,9 @@ def build_deployments(specs: list[DeploymentSpec] | None = None, out_root: str |
             concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
             tags=["corpusforge", spec.flow, stage],
             description=spec.description or _description(spec.flow, stage),
+            # NOTE: by module path, not file path: a file-path entrypoint puts flows/ on sys.path, where
+            # flows/report.py would shadow the `report` package.
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ))  # fmt: skip
     return deployments
 
@@ -157,6 +164,37 @@ def _description(flow: str, stage: str) -> str:
     if flow == "stage":
         return f"corpusforge curriculum stage '{stage}': ingest, filter, dedup, decontaminate, shard, report."
     return f"corpusforge trainer: the bundled MoE model on the '{stage}' shards, then the run's report."
+
+
+def run_dir_limit_name(run_dir: Path | str) -> str:
+    """The name of the Prefect global concurrency limit that guards one run directory."""
+    digest = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+    return f"corpusforge-run-{Path(run_dir).name}-{digest}"
+
+
+@contextmanager
+def run_dir_slot(run_dir: Path | str, timeout_s: float | None = None) -> Iterator[str]:
+    """Hold the run directory's Prefect global concurrency limit (one slot, created on first use) for the body.
+
+    Two flow runs into one directory, from any deployment, a UI run with edited parameters or the CLI, then wait
+    for each other in Prefect (visible in the UI under Concurrency) instead of failing on the run's file lock.
+
+    Args:
+        run_dir: the run directory (`out`).
+        timeout_s: give up with `TimeoutError` after this long; None waits as long as it takes.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists
+
+    name = run_dir_limit_name(run_dir)
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, 1)
+        except ObjectAlreadyExists:  # another run created it between the read and the create
+            pass
+    with concurrency(name, occupy=1, strict=True, timeout_seconds=timeout_s):
+        yield name
 
 
 def main(argv: list[str] | None = None) -> int:

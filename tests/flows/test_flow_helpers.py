@@ -21,6 +21,8 @@ def test_every_stage_and_the_trainer_is_a_deployment_with_schedule_retries_and_c
     assert train.flow_name == "corpusforge-train" and train.paused is True and train.schedules[0].active is False
     assert train.parameters == {"stage": "general", "steps": 300, "out": "/data/runs/general"}  # no `limit`
     assert all("corpusforge" in d.tags for d in deps.values())
+    # by module: a file-path entrypoint would put flows/ on sys.path, where flows/report.py shadows `report`
+    assert general.entrypoint == "flows.stage.stage_flow" and train.entrypoint == "flows.train.train_flow"
 
 
 def test_overrides_and_only(tmp_path):

@@ -233,3 +233,23 @@ def test_ui_and_report_in_headless_chromium(api, completed_run, tmp_path):
         finally:
             browser.close()
     assert (shots / "deployments.png").stat().st_size > 10_000
+
+
+def test_a_run_directory_admits_one_run_at_a_time(api, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.serve import run_dir_limit_name, run_dir_slot
+
+    out = tmp_path / "runs" / "general"
+    with run_dir_slot(out) as name:
+        assert name == run_dir_limit_name(out) and name != run_dir_limit_name(tmp_path / "other")
+        with get_client(sync_client=True) as client:
+            limit = client.read_global_concurrency_limit_by_name(name)
+        assert limit.limit == 1 and limit.active_slots == 1
+        with pytest.raises(TimeoutError):  # a second run into the same directory waits (here: gives up)
+            with run_dir_slot(out, timeout_s=2):
+                pass
+        with run_dir_slot(tmp_path / "other", timeout_s=10):  # another directory is not held up
+            pass
+    with run_dir_slot(out, timeout_s=10):  # released at the end of the first
+        pass
