@@ -3,9 +3,9 @@
 A damaged compressed file (cut short, or with corrupt bytes in the middle) yields every byte that could
 be decoded before the damage and then raises `StreamBroken`, which says where the damage is; readers keep
 the records before it and quarantine the rest. No call holds more than a bounded amount of data:
-`_OUT_BYTES` of decompressed output (a zstd frame of one repeated byte can expand about 32,000-fold, so
-zstd input goes in `_ZSTD_IN_BYTES` pieces: at most ~32 MB out per piece) plus one line of at most
-`max_bytes`.
+`_OUT_BYTES` of decompressed output (zstd input goes in `_ZSTD_IN_BYTES` pieces, since zstandard's
+decompressobj has no output limit: a piece of a frame of one repeated byte expands to at most ~8 MB, 64
+run-length blocks of 128 KB) plus one line of at most `max_bytes`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 _OUT_BYTES = 1 << 20  # decompressed bytes handed on per chunk (about)
-_ZSTD_IN_BYTES = 1024  # compressed bytes per zstd call: bounds its output (no max_length in zstandard)
+_ZSTD_IN_BYTES = 256  # compressed bytes per zstd call: bounds its output (no max_length in zstandard)
 _EXCERPT = 200
 
 
@@ -145,12 +145,18 @@ def _unzstd(src: _Counting, size: int) -> Iterator[bytes]:
                                                       f"ZstdError: {e}") from e  # fmt: skip
             fed = True
             buf = d.unused_data if d.eof else b""
-            if data:
+            if len(data) >= _OUT_BYTES:  # a burst (very repetitive text): handed on in slices, never joined
+                if out:
+                    yield b"".join(out)
+                    out, held = [], 0
+                for i in range(0, len(data), _OUT_BYTES):
+                    yield data[i : i + _OUT_BYTES]
+            elif data:
                 out.append(data)
                 held += len(data)
-        if held >= _OUT_BYTES:
-            yield b"".join(out)
-            out, held = [], 0
+                if held >= _OUT_BYTES:
+                    yield b"".join(out)
+                    out, held = [], 0
     yield from out
     if fed and not d.eof:
         raise StreamBroken("truncated_file", f"zstd stream cut short: the file ends at byte {size} inside a frame")

@@ -253,3 +253,33 @@ def test_read_path_reads_exactly_one_entry(tmp_path):
     per_entry = [r for path, loc in entries for r in read_path(spec, path, loc)]
     assert [d.text for d in per_entry] == ["text of a", "text of b"]
     assert per_entry == list(read_source(spec))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "jsonl.zst", "parquet"])
+def test_readers_hold_a_bounded_amount_whatever_the_file_size(tmp_path, fmt, monkeypatch):
+    import tracemalloc
+
+    import ingest.readers
+
+    monkeypatch.setattr(ingest.readers, "_PARQUET_BATCH_BYTES", 2 << 20)  # 2 rows of 1 MB per batch
+    data = tmp_path / "data"
+    data.mkdir()
+    abc = "abcdefghijklmnopqrstuvwxyz"
+    texts = [f"doc {i} " + (abc[i % 26 :] + abc[: i % 26]) * ((1 << 20) // 26) for i in range(30)]
+    if fmt == "parquet":  # one row group, a page per row: only the reader's batching bounds memory
+        pq.write_table(pa.table({"text": texts}), data / "big.parquet", write_batch_size=1, data_page_size=1 << 16)
+        spec = _spec(tmp_path, '[[source]]\nname = "p"\ndomain = "web"\nformat = "parquet"\npath = "data/*"\n')
+    else:
+        payload = b"".join(json.dumps({"text": t}).encode() + b"\n" for t in texts)
+        packed = gzip.compress(payload, 1) if fmt == "jsonl.gz" else zstandard.ZstdCompressor().compress(payload)
+        (data / f"big.{fmt}").write_bytes(packed)
+        del payload, packed
+        spec = _jsonl_spec(tmp_path)
+    tracemalloc.start()
+    try:
+        count = sum(isinstance(r, Document) for r in read_source(spec))  # each record dropped once counted
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 30
+    assert peak < 14 << 20, f"{peak / 2**20:.1f} MB held for 30 MB of 1 MB documents"
