@@ -137,7 +137,11 @@ def main() -> None:
     ap.add_argument("--doc-mb", type=float, default=7)
     ap.add_argument("--rows-per-group", type=int, default=8)
     ap.add_argument("--formats", default=",".join(FORMATS))
-    ap.add_argument("--sink-bytes", default="default", help="'default' (pipeline.io's), 0 (no byte bound), -1 (no sink: the readers alone) or bytes")
+    ap.add_argument(
+        "--sink-bytes",
+        default="default",
+        help="'default' (pipeline.io's), 0 (no byte bound), -1 (no sink: the readers alone) or bytes",
+    )
     ap.add_argument("--max-doc-mb", type=float, default=8)
     ap.add_argument("--child", nargs=3, metavar=("FORMAT", "INPUTS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
