@@ -43,10 +43,13 @@ def connect(run_dir: Path):
     stage = _run_stage_name(run_dir)
     placements = sorted((run_dir / "shards").glob(f"{stage}/placements/*.parquet"))
     if not placements:  # not tokenized yet (or nothing survived): an empty `shards`, so queries still run
-        con.execute(
-            "CREATE VIEW shards AS SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::BIGINT, "
-            'NULL::BIGINT)) t(stage, doc_id, shard, "offset", num_tokens) WHERE false'
-        )
+        from sharding.steps import PLACEMENT_SCHEMA
+
+        sql_types = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER"}
+        cols = [("stage", "VARCHAR")] + [(f.name, sql_types[str(f.type)]) for f in PLACEMENT_SCHEMA]
+        values = ", ".join(f"NULL::{t}" for _, t in cols)
+        names = ", ".join(f'"{n}"' for n, _ in cols)
+        con.execute(f"CREATE VIEW shards AS SELECT * FROM (VALUES ({values})) t({names}) WHERE false")
         con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_steps")
         return con
     # One row per document piece per packed sequence, for this run's stage only.

@@ -25,7 +25,7 @@ from filters.step import referenced_files  # noqa: F401 - re-exported: flows' te
 from ingest.sources import SourcesError, load_sources
 from pipeline.config import STAGES, ConfigError, load_stage_config
 from pipeline.executors import EXECUTORS, Executor, make_executor
-from pipeline.io import run_lock
+from pipeline.io import atomic_write_json, run_lock
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult, run_step
 from pipeline.stage import CountInvariantError, run_stage
@@ -58,8 +58,15 @@ def prefect_map_units(executor: Executor):
     """`map_units` for `run_step`: the pending units of a step as mapped Prefect tasks."""
 
     def map_units(step: Step, units: list[Unit], dirs: list[Path], step_fp: str) -> list[UnitResult]:
+        from prefect.futures import as_completed
+
+        from report.progress import StepProgress
+
         futures = unit_task.map(unmapped(step), units, dirs, unmapped(step_fp), unmapped(executor),
                                 unmapped(step.name), [u.key for u in units])  # fmt: skip
+        with StepProgress(step.name, len(units)) as progress:  # a bar on a terminal, a progress artifact in the UI
+            for f in as_completed(futures):
+                progress.advance(f.result())
         return [f.result() for f in futures]
 
     return map_units
@@ -94,11 +101,17 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         executor: local | ray.
         ray_address: a Ray cluster to use (default: RAY_ADDRESS, else a local Ray started for this run).
     """
+    from flows.serve import run_dir_slot
+    from report.artifacts import publish_artifacts
+    from report.html import build_report
+
     logger = get_run_logger()
     cfg = load_stage_config(stage, config)
     specs = load_sources(Path(sources) if sources else cfg.sources)
     layout = RunLayout(Path(out or f"runs/{stage}"))
-    with run_lock(layout.root), make_executor(executor, workers, ray_address) as ex:
+    # Two runs into one directory queue in Prefect (a one-slot concurrency limit per directory); the file lock
+    # still guards runs that share the directory without sharing the Prefect server.
+    with run_dir_slot(layout.root), run_lock(layout.root), make_executor(executor, workers, ray_address) as ex:
         map_units = prefect_map_units(ex)
 
         def run(step: Step) -> StepResult:
@@ -109,9 +122,13 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
 
         summary = run_stage(cfg, specs, layout, run, limit=limit, dry_run=dry_run)
         summary["executor"] = {"kind": executor, "workers": workers}
+        summary["config"] = str(cfg.path.resolve())
         if train_steps and not dry_run:
             summary["train"] = train_task(summary["shards"]["manifest"], layout, cfg.train_config, train_steps)
-    logger.info(format_funnel(summary))
+        atomic_write_json(layout.funnel, summary)
+        logger.info(format_funnel(summary))
+        logger.info("report: %s", build_report(layout.root))
+        publish_artifacts(summary, layout)
     return summary
 
 

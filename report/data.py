@@ -227,8 +227,9 @@ def _decontam(con: Any) -> list[dict[str, Any]]:
     ).fetchall()
     out = []
     for reason, docs, max_overlap, example in rows:
-        text, path, source = con.execute("SELECT text, path, source FROM ingested WHERE id = ?", [example]).fetchone() or (
-            None, None, None)  # fmt: skip
+        # fetchall, not fetchone: a half-read result blocks the connection's next query (DuckDB 1.5+).
+        rows = con.execute("SELECT text, path, source FROM ingested WHERE id = ? LIMIT 1", [example]).fetchall()
+        text, path, source = rows[0] if rows else (None, None, None)
         out.append({"eval_set": reason.removeprefix("decontam_"), "docs": docs,
                     "max_overlap": round(float(max_overlap or 0), 4), "source": source or "",
                     "example": excerpt(text, path)})  # fmt: skip

@@ -106,7 +106,9 @@ def write_corpus(root: Path, contaminate_with: str | None = None) -> Path:
         "librarian at anna.berg@example.org or call +1 415-555-0132 for details."
     )
     texts = [*PARAGRAPHS, FRENCH, PARAGRAPHS[0], near_dup, pii, "Too short."]
-    lines = [json.dumps({"text": t, "url": f"https://blog.example.net/post/{i}"}).encode() for i, t in enumerate(texts)]
+    lines = [
+        json.dumps({"text": t, "url": f"https://blog.example.net/post/{i}"}).encode() for i, t in enumerate(texts)
+    ]
     lines += [b'{"text": "broken', b'{"text": "caf\xe9"}', json.dumps({"body": "x"}).encode(), b'{"text": ""}']
     (root / "web" / "part-1.jsonl").write_bytes(b"\n".join(lines) + b"\n")
 

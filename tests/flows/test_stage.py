@@ -123,7 +123,9 @@ def test_languages_and_partitions(first_run):
     con = connect(out)
     langs = dict(con.execute("SELECT lang, count(*) FROM docs WHERE domain = 'web' GROUP BY 1").fetchall())
     assert langs.get("fr") == 1 and langs.get("en", 0) >= 3
-    parts = sorted(p.relative_to(out / "corpus" / "docs").parts[:2] for p in (out / "corpus" / "docs").rglob("*.parquet"))
+    parts = sorted(
+        p.relative_to(out / "corpus" / "docs").parts[:2] for p in (out / "corpus" / "docs").rglob("*.parquet")
+    )
     assert ("domain=code", "source=settings-repo") in parts and ("domain=web", "source=web-blog") in parts
 
 

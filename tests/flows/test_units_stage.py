@@ -211,7 +211,7 @@ def test_a_bad_key_or_value_in_any_table_is_one_line_before_any_work(tmp_path, t
     cfg = tmp_path / "stage.toml"
     body = f'stage = "general"\nsources = "{sources}"\n{table}\n{bad}\n'
     if table == "[decontam]":
-        body += "[[decontam.eval_sets]]\nname = \"x\"\npath = \"x.jsonl\"\nrequired = false\n"
+        body += '[[decontam.eval_sets]]\nname = "x"\npath = "x.jsonl"\nrequired = false\n'
     cfg.write_text(body)
     out = tmp_path / "run"
     res = subprocess.run([sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
