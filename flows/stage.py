@@ -101,7 +101,6 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         executor: local | ray.
         ray_address: a Ray cluster to use (default: RAY_ADDRESS, else a local Ray started for this run).
     """
-    from flows.serve import run_dir_slot
     from report.artifacts import publish_artifacts
     from report.html import build_report
 
@@ -109,9 +108,10 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
     cfg = load_stage_config(stage, config)
     specs = load_sources(Path(sources) if sources else cfg.sources)
     layout = RunLayout(Path(out or f"runs/{stage}"))
-    # Two runs into one directory queue in Prefect (a one-slot concurrency limit per directory); the file lock
-    # still guards runs that share the directory without sharing the Prefect server.
-    with run_dir_slot(layout.root), run_lock(layout.root), make_executor(executor, workers, ray_address) as ex:
+    # NOTE: no Prefect concurrency slot per run directory here: a SIGKILLed run would hold it until its lease
+    # expires, and the resume would wait. Deployments allow one run at a time (flows/deployments.toml); the
+    # file lock guards every other case and dies with its process.
+    with run_lock(layout.root), make_executor(executor, workers, ray_address) as ex:
         map_units = prefect_map_units(ex)
 
         def run(step: Step) -> StepResult:

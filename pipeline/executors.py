@@ -122,10 +122,16 @@ class RayExecutor(Executor):
         self.workers = workers
         address = address or os.environ.get("RAY_ADDRESS") or None
         self._started_here = address is None
+        self._reaper = None
         if not ray.is_initialized():
             if address is None:
+                from pipeline.reaper import Reaper
+
                 ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
                          log_to_driver=False, configure_logging=False)  # fmt: skip
+                # A local Ray's agents outlive a SIGKILLed driver: a watcher kills them if this process dies.
+                self._reaper = Reaper()
+                self._reaper.guard_children()
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
         self._ray = ray
@@ -140,6 +146,8 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
+        if self._reaper is not None:
+            self._reaper.close()
 
 
 def make_executor(kind: str = "local", workers: int = 1, ray_address: str | None = None) -> Executor:
