@@ -61,7 +61,7 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
             try:
                 yield url
             finally:
-                _drain_workers()
+                drain_prefect_workers()
     finally:
         proc.terminate()
         try:
@@ -71,7 +71,7 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
             proc.wait()
 
 
-def _drain_workers() -> None:
+def drain_prefect_workers() -> None:
     """Send Prefect's queued logs and events while the server is still up: otherwise its log worker retries
     against a stopped server for ~60 s (2+4+8+16+32 s backoff) before the process can exit."""
     from prefect.events.worker import EventsWorker

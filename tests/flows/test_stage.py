@@ -11,6 +11,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.query import connect
+from flows.server import drain_prefect_workers
 from flows.stage import stage_flow
 from tests.flows.corpus_fixture import QUARANTINED, RECORDS, write_corpus
 
@@ -24,6 +25,7 @@ EVAL_QUESTION = (
 def harness():
     with prefect_test_harness(server_startup_timeout=120):
         yield
+        drain_prefect_workers()
 
 
 def write_stage_config(root: Path, sources: Path) -> Path:

@@ -18,6 +18,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.query import connect
+from flows.server import drain_prefect_workers
 from flows.stage import stage_flow
 from tests.conftest import REPO_ROOT
 from tests.flows.corpus_fixture import PARAGRAPHS, write_corpus
@@ -67,6 +68,7 @@ def split_corpus(tmp_path_factory):
 def harness():
     with prefect_test_harness(server_startup_timeout=120):
         yield
+        drain_prefect_workers()
 
 
 @pytest.fixture(scope="module")
