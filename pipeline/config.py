@@ -76,6 +76,15 @@ def _enabled(where: str, table: dict[str, Any]) -> bool:
     return value
 
 
+def _component_table(where: str, table: dict[str, Any], target: Any) -> tuple[bool, dict[str, Any]]:
+    """(enabled, constructor arguments) of a table that holds one component's arguments and `enabled`, checked
+    against the component's signature and built once so that its own range checks run."""
+    check_kwargs(where, table, target, skip=("enabled",))
+    params = {k: v for k, v in table.items() if k != "enabled"}
+    _construct(where, target, params)
+    return _enabled(where, table), params
+
+
 @dataclass(frozen=True)
 class ExactDedupConfig:
     """`[dedup.exact]`: `ExactDedup`'s arguments (dedup/exact.py) and `enabled`."""
@@ -87,10 +96,7 @@ class ExactDedupConfig:
     def from_table(cls, where: str, table: dict[str, Any]) -> ExactDedupConfig:
         from dedup.exact import ExactDedup
 
-        check_kwargs(where, table, ExactDedup, skip=("enabled",))
-        params = {k: v for k, v in table.items() if k != "enabled"}
-        _construct(where, ExactDedup, params)
-        return cls(_enabled(where, table), params)
+        return cls(*_component_table(where, table, ExactDedup))
 
 
 @dataclass(frozen=True)
@@ -104,10 +110,7 @@ class MinHashConfig:
     def from_table(cls, where: str, table: dict[str, Any]) -> MinHashConfig:
         from dedup.minhash import MinHashDedup
 
-        check_kwargs(where, table, MinHashDedup, skip=("enabled",))
-        params = {k: v for k, v in table.items() if k != "enabled"}
-        _construct(where, MinHashDedup, params)
-        return cls(_enabled(where, table), params)
+        return cls(*_component_table(where, table, MinHashDedup))
 
 
 _EVAL_SET_KEYS = {"name": str, "path": str, "fields": list, "required": bool, "shipped": str, "package": str}
