@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline.orphans import set_parent_death_signal
+from pipeline.orphans import parent_death_guard
 
 STARTUP_TIMEOUT_S = 120.0  # a loaded 2-core machine can take ~20 s to migrate a fresh SQLite database
 
@@ -41,7 +41,7 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
     cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "error", "--lifespan", "on"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=set_parent_death_signal, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=parent_death_guard(), stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + timeout_s

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -80,7 +81,9 @@ class InlineExecutor(Executor):
 
 def _worker_init() -> None:
     # A worker dies with its parent (the forkserver, which dies with the run): a SIGKILLed run leaves nothing.
-    set_parent_death_signal()
+    # The forkserver's pid comes with the memory it forked us from (None if its preload failed).
+    guard = sys.modules.get("pipeline.forkserver_guard")
+    set_parent_death_signal(getattr(guard, "FORKSERVER_PID", None))
 
 
 class LocalExecutor(Executor):
