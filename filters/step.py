@@ -32,13 +32,15 @@ class FilterStep(Step):
     Args:
         filters_config: the stage's `[filters]` table.
         upstream: the finished step whose units this one filters.
+        name: the step's folder (`synth_filter` for the synthetic documents, kept apart from the real ones).
     """
 
     name = "filter"
 
-    def __init__(self, filters_config: dict[str, Any], upstream: StepResult) -> None:
+    def __init__(self, filters_config: dict[str, Any], upstream: StepResult, name: str = "filter") -> None:
         self.filters_config = filters_config
         self.upstream = upstream
+        self.name = name
 
     def config(self) -> dict[str, Any]:
         return {"filters": self.filters_config, "files": referenced_files(self.filters_config)}

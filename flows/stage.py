@@ -13,6 +13,7 @@ and against a running `prefect server start` when PREFECT_API_URL points at it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from filters.step import referenced_files  # noqa: F401 - re-exported: flows' tests and users import it here
 from ingest.sources import SourcesError, load_sources
-from pipeline.config import STAGES, ConfigError, load_stage_config
+from pipeline.config import STAGES, ConfigError, SynthConfig, load_stage_config
 from pipeline.executors import EXECUTORS, Executor, make_executor
 from pipeline.io import atomic_write_json, run_lock
 from pipeline.layout import RunLayout
@@ -85,7 +86,8 @@ def train_task(manifest: str, layout: RunLayout, train_config: Path | None, num_
 def stage_flow(stage: str = "general", sources: str | None = None, out: str | None = None,
                limit: int | None = None, config: str | None = None, dry_run: bool = False,
                train_steps: int | None = None, workers: int = 1, executor: str = "local",
-               ray_address: str | None = None) -> dict[str, Any]:  # fmt: skip
+               ray_address: str | None = None, synth: dict[str, Any] | None = None,
+               synth_from: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Run one curriculum stage end to end and return its funnel.
 
     Args:
@@ -100,12 +102,16 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         workers: processes (or Ray CPUs) that run the work units.
         executor: local | ray.
         ray_address: a Ray cluster to use (default: RAY_ADDRESS, else a local Ray started for this run).
+        synth: a `[synth]` table that replaces the stage config's (`python -m flows.synth`).
+        synth_from: a finished corpus to draw synth seeds from (default: this stage's filtered documents).
     """
     from report.artifacts import publish_artifacts
     from report.html import build_report
 
     logger = get_run_logger()
     cfg = load_stage_config(stage, config)
+    if synth is not None:
+        cfg = dataclasses.replace(cfg, synth=SynthConfig.from_table(f"{cfg.path}: [synth]", synth, cfg.path.parent))
     specs = load_sources(Path(sources) if sources else cfg.sources)
     layout = RunLayout(Path(out or f"runs/{stage}"))
     # NOTE: no Prefect concurrency slot per run directory here: a SIGKILLed run would hold it until its lease
@@ -120,7 +126,8 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
                         result.units_run, result.stats.docs_in, result.stats.docs_out)  # fmt: skip
             return result
 
-        summary = run_stage(cfg, specs, layout, run, limit=limit, dry_run=dry_run)
+        summary = run_stage(cfg, specs, layout, run, limit=limit, dry_run=dry_run,
+                            synth_seeds=Path(synth_from) if synth_from else None)  # fmt: skip
         summary["executor"] = {"kind": executor, "workers": workers}
         summary["config"] = str(cfg.path.resolve())
         if train_steps and not dry_run:

@@ -8,6 +8,7 @@ A stage file (`configs/stages/<stage>.toml`) holds::
     [decontam] + [[decontam.eval_sets]]   # evaluation sets to decontaminate against (DecontamConfig)
     [mixture] / [shards]                  # token budget per domain/source, tokenizer, seq_len (sharding/)
     [train] config = "../trainer/x.toml"  # trainer config used by `--train-steps N`
+    [synth] model = ".." count = N       # synthetic documents from vLLM (SynthConfig, synth/step.py)
 
 Every key, type and range is checked by `load_stage_config`; a wrong one is a one-line `ConfigError` naming the
 file, the table, the key and the value. (Deterministic errors are never retried: only I/O is.)
@@ -153,6 +154,83 @@ class DecontamConfig:
         return {**self.params, "eval_sets": list(self.eval_sets)}
 
 
+_SYNTH_KEYS: dict[str, type | tuple[type, ...]] = {
+    "enabled": bool, "model": str, "count": int, "templates": list, "servers": list, "num_local_servers": int,
+    "seed": int, "batch_size": int, "max_concurrency": int, "sampling": dict, "server": dict,
+    "seed_domains": list, "seed_langs": list, "seed_min_chars": int, "seed_max_chars": int,
+}  # fmt: skip
+_SERVER_KEYS = ("max_model_len", "dtype", "kv_cache_gib", "enforce_eager", "extra_args", "start_timeout_s")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """`[synth]`: generate `count` synthetic documents from this stage's filtered documents (synth/step.py).
+
+    model: a local Hugging Face folder (relative to the stage file); templates: names in synth/templates
+    (default all); servers: URLs of running vLLM servers (default: `num_local_servers` started for the step);
+    batch_size: requests per work unit; max_concurrency: requests in flight per server; sampling: request-body
+    overrides (max_tokens, temperature, ...); server: local server settings (max_model_len, dtype, kv_cache_gib,
+    ...); seed_*: which documents may seed (domains, languages, length in characters).
+    """
+
+    enabled: bool = False
+    model: Path | None = None
+    count: int = 0
+    templates: tuple[str, ...] = ()
+    servers: tuple[str, ...] = ()
+    num_local_servers: int = 1
+    seed: int = 0
+    batch_size: int = 32
+    max_concurrency: int = 8
+    sampling: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)
+    seed_domains: tuple[str, ...] = ()
+    seed_langs: tuple[str, ...] = ()
+    seed_min_chars: int = 0
+    seed_max_chars: int | None = None
+
+    @classmethod
+    def from_table(cls, where: str, table: dict[str, Any], base_dir: Path) -> SynthConfig:
+        if not table:
+            return cls()
+        for key, value in table.items():
+            want = _SYNTH_KEYS.get(key)
+            if want is None:
+                raise ConfigError(f"{where} {key} = {value!r}: unknown key; allowed: {sorted(_SYNTH_KEYS)}")
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise ConfigError(f"{where} {key} = {value!r}: expected {want.__name__}")
+            if want is int and value < (0 if key in ("seed", "seed_min_chars") else 1):
+                raise ConfigError(f"{where} {key} = {value!r}: must be >= {0 if key in ('seed', 'seed_min_chars') else 1}")
+            if want is list and not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} {key} = {value!r}: expected a list of strings")
+        enabled = _enabled(where, table)
+        for key in ("model", "count") if enabled else ():
+            if key not in table:
+                raise ConfigError(f"{where}: '{key}' is required (or enabled = false)")
+        model = (base_dir / table["model"]).resolve() if "model" in table else None
+        if enabled and model is not None and not (model / "config.json").is_file():
+            raise ConfigError(f"{where} model = {table['model']!r}: {model} is not a Hugging Face model folder "
+                              "(no config.json); export one with `python -m trainer.export_hf`")  # fmt: skip
+        for key in table.get("server", {}):
+            if key not in _SERVER_KEYS:
+                raise ConfigError(f"{where} server.{key}: unknown key; allowed: {list(_SERVER_KEYS)}")
+        if enabled:
+            from synth.templates import TemplateError, load_templates
+
+            try:
+                load_templates(list(table.get("templates", [])) or None)
+            except TemplateError as e:
+                raise ConfigError(f"{where} templates: {e}") from e
+        lists = {k: tuple(table[k]) for k in ("templates", "servers", "seed_domains", "seed_langs") if k in table}
+        plain = {k: v for k, v in table.items() if k not in lists and k not in ("enabled", "model")}
+        return cls(enabled=enabled, model=model, **lists, **plain)
+
+    def step_params(self) -> dict[str, Any]:
+        """The step's settings (and fingerprint): not the servers, which only answer."""
+        return {"count": self.count, "seed": self.seed, "batch_size": self.batch_size, "sampling": self.sampling,
+                "max_concurrency": self.max_concurrency}  # fmt: skip
+
+
 _TRAIN_KEYS = ("config",)
 
 
@@ -176,6 +254,7 @@ class StageConfig:
     mixture: dict[str, Any] = field(default_factory=dict)
     shards: dict[str, Any] = field(default_factory=dict)
     train_config: Path | None = None  # configs/trainer/*.toml used by --train-steps
+    synth: SynthConfig = field(default_factory=SynthConfig)
 
     @property
     def dedup(self) -> dict[str, Any]:
@@ -184,7 +263,7 @@ class StageConfig:
                 "minhash": {"enabled": self.minhash.enabled, **self.minhash.params}}  # fmt: skip
 
 
-_TOP_KEYS = {"stage", "sources", "filters", "dedup", "decontam", "mixture", "shards", "train"}
+_TOP_KEYS = {"stage", "sources", "filters", "dedup", "decontam", "mixture", "shards", "train", "synth"}
 
 
 def load_stage_config(stage: str, config_path: Path | str | None = None) -> StageConfig:
@@ -200,7 +279,7 @@ def load_stage_config(stage: str, config_path: Path | str | None = None) -> Stag
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
-    for key in ("filters", "dedup", "decontam", "mixture", "shards", "train"):
+    for key in ("filters", "dedup", "decontam", "mixture", "shards", "train", "synth"):
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{path}: '{key}' must be a table")
     if "sources" not in data or not isinstance(data["sources"], str):
@@ -238,6 +317,7 @@ def load_stage_config(stage: str, config_path: Path | str | None = None) -> Stag
         mixture=mixture,
         shards=shards,
         train_config=train_config,
+        synth=SynthConfig.from_table(f"{path}: [synth]", data.get("synth", {}), path.parent),
     )
 
 

@@ -9,6 +9,7 @@ out as `corpus/{docs,lineage,quarantine}` with file names that carry the unit ke
     corpus/lineage/<unit key>-part-00000.parquet
     corpus/quarantine/<unit key>-part-00000.parquet
     corpus/ingested/<unit key>-part-00000.parquet   # every document that entered the stage (the `ingested` view)
+    corpus/synthetic/<unit key>-generations.parquet # every synthetic generation, kept or not (`synthetic`)
 
 so the corpus's bytes and names depend on the input and config only, never on the number of workers.
 """
@@ -28,13 +29,16 @@ from schemas import DOCUMENT_SCHEMA, LineageRecord
 
 CORPUS_MARKER = "_SUCCESS.json"
 INGESTED = "ingested"
+SYNTHETIC = "synthetic"
+GENERATIONS = "generations.parquet"  # what a synth unit writes beside its documents
 
 
 class FinalizeStep(Step):
     """Args:
     last: the last document step (its units hold the surviving documents).
     decision_steps: every step that wrote lineage, in order (filter, dedup, decontam).
-    ingest: the ingest step (its units hold the quarantine).
+    ingest: the steps documents entered by (ingest, and synth when it ran): their units hold the quarantine, the
+        synth step's own lineage (rejected generations) and its generations table.
     """
 
     name = "final"
@@ -48,7 +52,8 @@ class FinalizeStep(Step):
     def units(self) -> list[Unit]:
         out = []
         for u in self.last.units:
-            lineage_dirs = [str(s.unit(u.key).dir) for s in self.decision_steps]
+            entry = self.ingest.unit(u.key).dir
+            lineage_dirs = [str(entry)] * (entry / LINEAGE).is_dir() + [str(s.unit(u.key).dir) for s in self.decision_steps]
             inputs = "|".join([u.output, self.ingest.unit(u.key).output] + [s.unit(u.key).output for s in self.decision_steps])
             out.append(Unit(u.key, inputs, {"dir": str(u.dir), "lineage": lineage_dirs,
                                             "ingest": str(self.ingest.unit(u.key).dir)}))  # fmt: skip
@@ -91,7 +96,12 @@ class FinalizeStep(Step):
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     os.link(src, dst)
                     files += 1
-        for table in (DOCS, LINEAGE, QUARANTINE, INGESTED):  # an empty corpus still gets schema-only files for DuckDB
+            generations = self.ingest.unit(r.key).dir / GENERATIONS
+            if generations.is_file():
+                (out_dir / SYNTHETIC).mkdir(exist_ok=True)
+                os.link(generations, out_dir / SYNTHETIC / f"{r.key}-{GENERATIONS}")
+                files += 1
+        for table in (DOCS, LINEAGE, QUARANTINE, INGESTED, SYNTHETIC):  # an empty corpus still gets schema-only files for DuckDB
             if not (out_dir / table).is_dir():
                 _empty_table(out_dir / table, table)
         return {"files": files, "docs": sum(r.stats.docs_out for r in results)}
@@ -106,10 +116,10 @@ class _FinalWriter(UnitWriter):
 
 
 def _empty_table(directory: Path, table: str) -> None:
-    from schemas import LINEAGE_SCHEMA, QUARANTINE_SCHEMA
+    from schemas import GENERATION_SCHEMA, LINEAGE_SCHEMA, QUARANTINE_SCHEMA
 
     schema = {DOCS: DOCUMENT_SCHEMA, LINEAGE: LINEAGE_SCHEMA, QUARANTINE: QUARANTINE_SCHEMA,
-              INGESTED: DOCUMENT_SCHEMA}[table]  # fmt: skip
+              INGESTED: DOCUMENT_SCHEMA, SYNTHETIC: GENERATION_SCHEMA}[table]  # fmt: skip
     ParquetSink(directory, schema).close()
 
 

@@ -111,11 +111,7 @@ def run_step(step: Step, layout: RunLayout, executor: Executor | None = None,
     if len(set(keys)) != len(keys):
         raise ValueError(f"step {step.name}: two units share a key; keys must be unique")
     dirs = [layout.unit(step.name, u.key) for u in units]
-    done: dict[str, UnitResult] = {}
-    for u, d in zip(units, dirs):
-        r = finished(d, unit_fingerprint(step_fp, u))
-        if r is not None:
-            done[u.key] = r
+    done = _finished_units(step_fp, units, dirs)
     pending = [(u, d) for u, d in zip(units, dirs) if u.key not in done]
     if pending:
         log.info("step %s: %d of %d units to run", step.name, len(pending), len(units))
@@ -138,6 +134,36 @@ def run_step(step: Step, layout: RunLayout, executor: Executor | None = None,
         "fingerprint": step_fp, "units": [[r.key, r.output] for r in results], "stats": stats.to_json(),
         "reduce": result.reduce_stats, "output": result.output, "timing": timing})  # fmt: skip
     return result
+
+
+def _finished_units(step_fp: str, units: list[Unit], dirs: list[Path]) -> dict[str, UnitResult]:
+    done = {}
+    for u, d in zip(units, dirs):
+        r = finished(d, unit_fingerprint(step_fp, u))
+        if r is not None:
+            done[u.key] = r
+    return done
+
+
+def pending_units(step: Step, layout: RunLayout) -> list[Unit]:
+    """The units of `step` that a run would compute (no matching marker): a caller starts costly services (vLLM
+    servers) only when this is not empty."""
+    units = step.units()
+    done = _finished_units(step.fingerprint(), units, [layout.unit(step.name, u.key) for u in units])
+    return [u for u in units if u.key not in done]
+
+
+def concat_results(name: str, results: list[StepResult]) -> StepResult:
+    """Several finished steps seen as one (their units in order): the real and the synthetic documents enter
+    dedup as one stream, real first, so a real document survives the cluster it shares with a generation."""
+    stats = StepStats()
+    for r in results:
+        stats.merge(r.stats)
+    keys = [u.key for r in results for u in r.units]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"concat_results({name}): two units share a key")
+    return StepResult(name, fingerprint([r.fingerprint for r in results]), [u for r in results for u in r.units],
+                      stats, units_run=sum(r.units_run for r in results))  # fmt: skip
 
 
 def _run_reduce(step: Step, layout: RunLayout, result: StepResult) -> None:

@@ -1,6 +1,6 @@
 """A curriculum stage as a list of steps (no Prefect here; `flows/stage.py` runs it as a flow).
 
-    ingest -> filter -> dedup_exact_keys -> dedup_exact -> dedup_minhash_signatures -> dedup_minhash_edges
+    ingest -> filter [-> synth -> synth_filter] -> dedup_exact_keys -> dedup_exact -> dedup_minhash_signatures -> dedup_minhash_edges
            -> dedup_minhash -> decontam -> final (-> corpus/) -> tokenize -> shards (-> shards/<stage>/)
 
 Each step is built from the finished step before it and run by `run_step` (units through an executor or as
@@ -31,11 +31,13 @@ class CountInvariantError(RuntimeError):
 
 
 def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run: RunStep, limit: int | None = None,
-              dry_run: bool = False) -> dict[str, Any]:  # fmt: skip
+              dry_run: bool = False, synth_seeds: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Run the data path and the shards of one stage; return its summary (the funnel), also in funnel.json.
 
     Args:
         run: runs one step to completion (`lambda step: run_step(step, layout, executor)`, or the flow's).
+        synth_seeds: a finished corpus to draw `[synth]` seeds from (`flows.synth --from`); default: this
+            stage's filtered documents.
     """
     from dedup.steps import (
         DecontamStep,
@@ -54,6 +56,19 @@ def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run:
     ingest = run(ingest_step)
     funnel = [_ingest_row(ingest)]
     last = run(FilterStep(cfg.filters, ingest))
+    entered = ingest  # every document that entered the stage: read, and generated
+    synth_row = None
+    if cfg.synth.enabled:
+        from pipeline.layout import DOCS
+        from pipeline.runner import concat_results
+        from synth.step import run_synth_step
+
+        synth = run_synth_step(cfg.synth, layout, run, synth_seeds or [u.dir / DOCS for u in last.units])
+        synth_row = _row("synth", synth)
+        funnel.append(synth_row)
+        # Real documents first: dedup keeps the first of a cluster, so a generation never displaces real text.
+        last = concat_results("filter", [last, run(FilterStep(cfg.filters, synth, name="synth_filter"))])
+        entered = concat_results("ingest", [ingest, synth])
     decisions = [last]
     funnel.append(_row("filter", last))
     if cfg.exact.enabled:
@@ -73,20 +88,22 @@ def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run:
         last = run(DecontamStep(table, cfg.path.parent, evals_fp, last))
         decisions.append(last)
         funnel.append(_row("decontam", last))
-    final = run(FinalizeStep(last, decisions, ingest))
+    final = run(FinalizeStep(last, decisions, entered))
     publish_corpus(layout, final)
     shards = build_shards(layout, cfg.stage, cfg.mixture, cfg.shards, run, dry_run=dry_run)
 
     summary = {
         "stage": cfg.stage,
         "run_dir": str(layout.root),
-        "records_read": funnel[0]["docs_in"],
+        "records_read": funnel[0]["docs_in"] + (synth_row["docs_in"] if synth_row else 0),
         "quarantined": sum(ingest.stats.quarantined.values()),
         "docs_final": final.stats.docs_out,
         "dropped": sum(sum(r["dropped"].values()) for r in funnel),
         "funnel": funnel,
         "sources_without_files": ingest_step.sources_without_files,
         "units": {r.name: {"units": len(r.units), "run": r.units_run} for r in [ingest, *decisions, final]},
+        **({"synth": {"generations": synth_row["docs_in"], "documents": synth_row["docs_out"],
+                      "rejected": synth_row["dropped"]}} if synth_row else {}),
         "shards": {k: v for k, v in shards.items() if k != "table"},
     }
     check_count_invariant(summary)

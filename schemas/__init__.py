@@ -59,6 +59,32 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+# One row per synthetic generation, kept or rejected (synth/step.py; the `synthetic` DuckDB view). No server,
+# timing or attempt count: those differ between runs, the published bytes must not.
+GENERATION_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),  # the document it became (or would have become)
+        pa.field("key", pa.string(), nullable=False),  # request key: hash of all that determines the output
+        pa.field("source", pa.string()),
+        pa.field("seed_doc_id", pa.string()),
+        pa.field("seed_domain", pa.string()),
+        pa.field("seed_lang", pa.string()),
+        pa.field("template", pa.string()),
+        pa.field("template_version", pa.int32()),
+        pa.field("template_sha256", pa.string()),
+        pa.field("format", pa.string()),
+        pa.field("model", pa.string()),  # path of the Hugging Face folder
+        pa.field("model_sha256", pa.string()),  # sha256 over its weight files
+        pa.field("sampling", pa.string()),  # JSON of the request's sampling parameters (incl. its seed)
+        pa.field("status", pa.string()),  # ok | rejected
+        pa.field("reason", pa.string()),  # why rejected: empty, truncated, unparsable, schema_violation, ...
+        pa.field("finish_reason", pa.string()),
+        pa.field("prompt_tokens", pa.int64()),
+        pa.field("completion_tokens", pa.int64()),
+        pa.field("text", pa.string()),  # the raw generation
+    ]
+)
+
 
 class SchemaError(ValueError):
     """A batch does not conform to its schema; the message names the field."""

@@ -27,7 +27,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,6 +219,59 @@ async def _generate_async(requests: list[SynthRequest], client: EngineClient, ou
     return counts
 
 
+@contextlib.contextmanager
+def local_servers(model_dir: Path | str, n: int, served_model_name: str = "corpusforge-synth",
+                  server_kwargs: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Start `n` local vLLM servers for `model_dir` (all loading at once) and yield {url: EngineServer}; every
+    one is stopped on exit, also when a start fails half-way or the caller raises."""
+    from synth.server import EngineServer
+
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for _ in range(n):
+            srv = EngineServer(model_dir, served_model_name=served_model_name, **(server_kwargs or {}))
+            stack.callback(srv.stop)  # registered before start: stopped even if start fails half-way
+            srv.start(wait=False)
+            servers[srv] = None
+        t0 = time.monotonic()
+        for srv in servers:
+            try:
+                srv.wait_healthy()
+            except BaseException:
+                srv.keep_run_dir = True  # its log says why the start failed
+                raise
+            srv.start_seconds = time.monotonic() - t0
+        yield {srv.url: srv for srv in servers}
+
+
+def send_requests(todo: list[SynthRequest], urls: list[str], gen_path: Path, model: dict[str, str],
+                  sampling: dict[str, Any] | None, run_id: str, served_model_name: str = "corpusforge-synth",
+                  max_concurrency: int = 8, progress: bool = False, total: int | None = None,
+                  on_record: Callable[[dict[str, Any]], None] | None = None,
+                  on_server_down: Callable[[str], None] | None = None,
+                  client_kwargs: dict[str, Any] | None = None) -> tuple[dict[str, int], dict[str, Any]]:  # fmt: skip
+    """Send `todo` to the servers at `urls`, appending one record per finished request to `gen_path`; return
+    (counts of ok, rejected and generated tokens; per-server stats)."""
+    stats: dict[str, Any] = {}
+    bar = _Progress(total or len(todo), (total or len(todo)) - len(todo), progress)
+    client = EngineClient(urls, served_model_name, max_concurrency=max_concurrency, on_server_down=on_server_down,
+                          **(client_kwargs or {}))  # fmt: skip
+
+    async def main() -> dict[str, int]:
+        async with client:
+            try:
+                return await _generate_async(todo, client, gen_path, dict(sampling or {}), model, run_id, bar,
+                                             on_record)  # fmt: skip
+            finally:
+                stats.update(client.server_stats())
+
+    try:
+        counts = asyncio.run(main())
+    finally:
+        bar.close()
+    return counts, stats
+
+
 def generate(seeds: list[Seed], templates: list[Template], model_dir: Path | str, out_dir: Path | str,
              servers: list[str] | None = None, count: int | None = None, seed: int = 0,
              sampling: dict[str, Any] | None = None, max_concurrency: int = 8, num_local_servers: int = 1,
@@ -271,33 +324,16 @@ def generate(seeds: list[Seed], templates: list[Template], model_dir: Path | str
     with contextlib.ExitStack() as stack:
         local: dict[str, Any] = {}
         if todo and servers is None:
-            from synth.server import EngineServer
-
-            for _ in range(num_local_servers):
-                srv = EngineServer(model_dir, served_model_name=served_model_name, **(server_kwargs or {}))
-                stack.callback(srv.stop)  # registered before start: stopped even if start fails half-way
-                srv.start()
-                local[srv.url] = srv
+            local = stack.enter_context(local_servers(model_dir, num_local_servers, served_model_name, server_kwargs))
             urls = list(local)
             summary["server_start_s"] = [round(s.start_seconds or 0, 1) for s in local.values()]
         else:
             urls = list(servers or [])
         if todo:
-            progress_bar = _Progress(len(requests), len(requests) - len(todo), progress)
-            stack.callback(progress_bar.close)
-            client = EngineClient(urls, served_model_name, max_concurrency=max_concurrency,
-                                  on_server_down=_restarter(local), **(client_kwargs or {}))  # fmt: skip
-            overrides = dict(sampling or {})
-
-            async def main() -> dict[str, int]:
-                async with client:
-                    try:
-                        return await _generate_async(todo, client, gen_path, overrides, model, run_id, progress_bar,
-                                                     on_record)  # fmt: skip
-                    finally:
-                        stats.update(client.server_stats())
-
-            counts = asyncio.run(main())
+            counts, stats = send_requests(todo, urls, gen_path, model, sampling, run_id, served_model_name,
+                                          max_concurrency, progress=progress, total=len(requests),
+                                          on_record=on_record, on_server_down=_restarter(local),
+                                          client_kwargs=client_kwargs)  # fmt: skip
     seconds = time.monotonic() - t0
     reasons: Counter[str] = Counter()
     with open(gen_path, "rb") if gen_path.exists() else contextlib.nullcontext(None) as f:

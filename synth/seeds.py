@@ -64,13 +64,14 @@ def _key(seed: int, doc_id: str) -> bytes:
     return hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()
 
 
-def sample_seeds(corpus: Path | str, n: int, seed: int = 0, domains: list[str] | None = None,
+def sample_seeds(corpus: Path | str | list[Path], n: int, seed: int = 0, domains: list[str] | None = None,
                  langs: list[str] | None = None, min_chars: int = 0, max_chars: int | None = None,
                  batch_rows: int = 4096) -> list[Seed]:  # fmt: skip
     """Up to `n` documents of the corpus that match the filters, in hash order (reproducible).
 
     Args:
-        corpus: a run directory or a Parquet folder of DOCUMENT_SCHEMA rows.
+        corpus: a run directory, a Parquet folder of DOCUMENT_SCHEMA rows, or a list of such folders without
+            partitions (a step's unit outputs).
         n: how many seeds.
         seed: sampling seed.
         domains: keep only these domains (None: all).
@@ -83,8 +84,15 @@ def sample_seeds(corpus: Path | str, n: int, seed: int = 0, domains: list[str] |
 
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    root = corpus_dir(corpus)
-    dataset = ds.dataset(root, format="parquet", partitioning="hive")
+    if isinstance(corpus, list):
+        root: Path | str = f"{len(corpus)} folders"
+        files = [str(f) for d in corpus for f in sorted(Path(d).rglob("*.parquet"))]
+        if not files:
+            return []
+        dataset = ds.dataset(files, format="parquet")
+    else:
+        root = corpus_dir(corpus)
+        dataset = ds.dataset(root, format="parquet", partitioning="hive")
     names = set(dataset.schema.names)
     missing = {"id", "text", "domain"} - names
     if missing:

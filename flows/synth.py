@@ -1,0 +1,152 @@
+"""`python -m flows.synth --from RUN_DIR --model HF_DIR --count N --out OUT_DIR`: synthetic documents from a
+finished stage, through the same filters, dedup and decontamination, into a stage's shards.
+
+    seeds (RUN_DIR's corpus) -> vLLM servers (local ones started and always stopped, or --servers) -> generations
+      -> filters -> exact + MinHash dedup against RUN_DIR's documents -> decontamination -> OUT_DIR's shards
+
+OUT_DIR is a stage run (default stage config: `configs/stages/reasoning.toml`) whose sources are RUN_DIR's
+corpus and whose `[synth]` table comes from these flags: its corpus holds RUN_DIR's documents (first, so a
+generation that repeats one is the duplicate) and the synthetic documents that survived; `python -m flows.query
+--out OUT_DIR "SELECT * FROM synthetic"` gives one row per generation with its seed, template, model and fate.
+A killed run resumes: finished requests are not sent again (synth/step.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import STAGES_DIR, ConfigError, SynthConfig, load_stage_config
+
+DEFAULT_CONFIG = STAGES_DIR / "reasoning.toml"
+
+
+def corpus_sources_file(run_dir: Path, out_dir: Path) -> Path:
+    """A sources file that reads a finished corpus back, one Parquet source per domain (`corpus-<domain>`; the
+    original document id is kept in `metadata.id`)."""
+    docs = run_dir / "corpus" / "docs"
+    domains = sorted(p.name.split("=", 1)[1] for p in docs.glob("domain=*") if any(p.rglob("*.parquet")))
+    if not domains:
+        raise FileNotFoundError(f"{run_dir}: the finished corpus holds no documents to seed from")
+    lines = ["# Written by python -m flows.synth: the seed run's corpus, read back as sources.\n"]
+    for d in domains:
+        lines.append(f'[[source]]\nname = "corpus-{d}"\ndomain = "{d}"\nformat = "parquet"\n'
+                     f"path = {json.dumps(str((docs / f'domain={d}').resolve()) + '/**/*.parquet')}\n"
+                     f'text_field = "text"\nurl_field = "url"\nmetadata_fields = ["id"]\n')  # fmt: skip
+    path = out_dir / "synth" / "sources.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def synth_table(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    """The `[synth]` table: the stage config's own, with the command line's values over it."""
+    table = {**base, "enabled": True, "model": str(Path(args.model).resolve()), "count": args.count}
+    if args.servers:
+        table["servers"] = [u.strip() for u in args.servers.split(",") if u.strip()]
+    if args.templates:
+        table["templates"] = [t.strip() for t in args.templates.split(",") if t.strip()]
+    if args.seed is not None:
+        table["seed"] = args.seed
+    if args.num_servers is not None:
+        table["num_local_servers"] = args.num_servers
+    return table
+
+
+def check(args: argparse.Namespace) -> tuple[str, Path, dict[str, Any]]:
+    """Everything checkable before work: RUN_DIR's corpus, the model folder, the [synth] table, the stage
+    config. Returns (stage, stage config path, [synth] table); raises with one line."""
+    import tomllib
+
+    run_dir = Path(args.from_dir)
+    if not (run_dir / "corpus" / "_SUCCESS.json").is_file():
+        raise FileNotFoundError(f"--from {run_dir}: no finished corpus there; run `python -m flows.stage general "
+                                f"--out {run_dir}` first")  # fmt: skip
+    model = Path(args.model)
+    if not (model / "config.json").is_file():
+        raise FileNotFoundError(f"--model {model}: not a Hugging Face model folder (no config.json); export "
+                                "the trainer's checkpoint with `python -m trainer.export_hf`")  # fmt: skip
+    if not any(model.glob("*.safetensors")) and not any(model.glob("*.bin")):
+        raise FileNotFoundError(f"--model {model}: no *.safetensors or *.bin weights")
+    for url in (args.servers or "").split(","):
+        if url.strip() and not url.strip().startswith(("http://", "https://")):
+            raise ConfigError(f"--servers {url.strip()!r}: expected a base URL such as http://127.0.0.1:8000")
+    config = Path(args.config) if args.config else DEFAULT_CONFIG
+    cfg = load_stage_config("reasoning", config)
+    base = tomllib.loads(config.read_text(encoding="utf-8")).get("synth", {})
+    if "model" in base:  # relative to the stage file, like every path in it
+        base["model"] = str((config.parent / base["model"]).resolve())
+    table = synth_table(args, base)
+    SynthConfig.from_table(f"{config}: [synth] (with the command line)", table, cfg.path.parent)
+    return cfg.stage, config, table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.synth",
+        description=(
+            "Generate synthetic documents (textbook sections, STEM problems with worked answers, instructions, code "
+            "exercises, passages in the seed's language) with vLLM from seeds of a finished stage, and send them "
+            "through the same filters, exact and MinHash dedup (against RUN_DIR's documents) and decontamination "
+            "into a stage's shards. Without --servers, local vLLM servers (.venv-engine) are started for the run "
+            "and always stopped. A killed run resumes without sending a finished request again."
+        ),
+        epilog='then: python -m flows.query --out OUT_DIR "SELECT template, fate, count(*) FROM synthetic GROUP BY ALL"',
+    )
+    parser.add_argument("--from", dest="from_dir", required=True, metavar="RUN_DIR",
+                        help="a finished stage run: its corpus gives the seeds and is what generations are deduplicated against")
+    parser.add_argument("--model", required=True, metavar="HF_DIR",
+                        help="local Hugging Face model folder to generate with (recorded with the sha256 of its weights)")
+    parser.add_argument("--count", required=True, type=int, metavar="N", help="number of generations (requests)")
+    parser.add_argument("--out", required=True, metavar="OUT_DIR", help="run directory for the result")
+    parser.add_argument("--servers", metavar="URL,...",
+                        help="running OpenAI-compatible vLLM servers serving the model as 'corpusforge-synth'; "
+                        "requests are spread over them (default: start local ones)")
+    parser.add_argument("--templates", metavar="NAME,...",
+                        help="templates from synth/templates (default: all; or paths to .toml files)")
+    parser.add_argument("--config", metavar="STAGE_TOML",
+                        help="stage config whose filters, dedup, decontamination, mixture and shards apply, and whose "
+                        "[synth] table gives defaults (default: configs/stages/reasoning.toml)")
+    parser.add_argument("--seed", type=int, help="run seed: seeds sampled, request keys and sampling seeds (default 0)")
+    parser.add_argument("--num-servers", type=int, metavar="K", help="local servers to start (default 1)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes for the work units")
+    parser.add_argument("--json", action="store_true", help="print the funnel as JSON at the end")
+    args = parser.parse_args(argv)
+    if args.count <= 0 or args.workers <= 0:
+        parser.error("--count and --workers must be positive integers")
+    from ingest.sources import SourcesError
+
+    try:
+        stage, config, table = check(args)
+        sources = corpus_sources_file(Path(args.from_dir), Path(args.out))
+    except (FileNotFoundError, ConfigError, SourcesError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from flows.server import prefect_api
+    from flows.stage import format_funnel, stage_flow
+    from pipeline.stage import CountInvariantError
+
+    try:
+        with prefect_api():
+            summary = stage_flow(stage=stage, sources=str(sources), out=args.out, config=str(config),
+                                 workers=args.workers, synth=table,
+                                 synth_from=str(Path(args.from_dir) / "corpus"))  # fmt: skip
+    except CountInvariantError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except (ConfigError, SourcesError, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_funnel(summary))
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

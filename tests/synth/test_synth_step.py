@@ -1,0 +1,199 @@
+"""The synth step inside a stage, against fake OpenAI-compatible servers (a thread in this process that answers
+like vLLM; the real engine end to end is in test_synth_vllm.py): every generation gets a fate, a synthetic copy
+of a real document loses to it in exact dedup, provenance is queryable, survivors reach the shards, a rerun
+sends nothing, a SIGKILLed run resumes without sending a finished request again."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.query import connect
+from pipeline.layout import RunLayout
+from pipeline.runner import run_step
+from pipeline.stage import run_stage
+from tests.conftest import REPO_ROOT
+from tests.flows.corpus_fixture import PARAGRAPHS, write_corpus
+from tests.flows.test_stage import write_stage_config
+
+# Sentences written for this test; a fake generation strings six of them together.
+SENTENCES = [
+    "Water boils at a lower temperature on a high mountain because the air pressure there is lower.",
+    "A lever lets a small force lift a heavy load when the load sits close to the pivot.",
+    "Plants turn light, water and carbon dioxide into sugar and release oxygen into the air.",
+    "The area of a rectangle is its length multiplied by its width, measured in square units.",
+    "Sound travels faster through water than through air, and faster still through solid steel.",
+    "A fraction can be simplified by dividing the top and the bottom by their greatest common divisor.",
+    "Ice floats on water because it is less dense than the liquid it forms from.",
+    "The moon shows phases because we see different parts of its sunlit half as it circles the earth.",
+    "An electric circuit needs a closed loop so that the current can flow from the battery and back.",
+    "Prime numbers have exactly two divisors, one and the number itself, and two is the only even one.",
+    "Rust forms when iron reacts with oxygen and moisture over a long period of time.",
+    "A triangle's inner angles always add up to one hundred and eighty degrees on a flat surface.",
+    "Bees carry pollen from flower to flower, which helps the plants produce seeds and fruit.",
+    "The speed of an object is the distance it covers divided by the time it takes to cover it.",
+    "Salt dissolves in water, and the solution freezes at a lower temperature than pure water does.",
+    "Mountains form over millions of years when plates of the earth's crust push against each other.",
+    "A thermometer works because the liquid inside it expands as it warms and shrinks as it cools.",
+    "Multiplying a number by ten moves each of its digits one place to the left.",
+    "Clouds are made of tiny drops of water or ice that are light enough to stay up in the air.",
+    "A magnet attracts iron and nickel, and two north poles push each other away.",
+    "The heart pumps blood through the arteries to every part of the body and back through the veins.",
+    "An average is found by adding the values together and dividing by how many values there are.",
+    "Glass is made by melting sand at a very high temperature and letting it cool quickly.",
+    "A shadow is longest in the early morning and the late afternoon, when the sun is low.",
+]
+
+
+def _reply(body: dict, i: int) -> tuple[int, dict]:
+    """The i-th answer: every fourth copies a real document (exact dedup must drop it), every fourth+1 is cut
+    off by max_tokens (rejected as truncated), the others are paragraphs of six sentences of their own (the
+    first eight answers hold four distinct ones)."""
+    if i % 4 == 0:
+        text, finish = PARAGRAPHS[3], "stop"
+    elif i % 4 == 1:
+        text, finish = "Chapter one. " + " ".join(random.Random(i).sample(SENTENCES, 3)), "length"
+    else:
+        block = ((i // 4) * 2 + i % 4 - 2) % 4
+        text, finish = " ".join(SENTENCES[6 * block : 6 * block + 6]), "stop"
+    return 200, {"choices": [{"text": text, "finish_reason": finish}],
+                 "usage": {"prompt_tokens": 50, "completion_tokens": len(text.split())}}  # fmt: skip
+
+
+def _engine(fake_engines, delay_s: float = 0.0):
+    calls = {"n": 0}
+
+    def reply(body: dict) -> tuple[int, dict]:
+        i = calls["n"]  # arrival order: each kind of answer comes a fixed number of times
+        calls["n"] += 1
+        if delay_s:
+            time.sleep(delay_s)
+        return _reply(body, i)
+
+    return fake_engines(reply)
+
+
+def _config(root: Path, model: Path, url: str, count: int) -> Path:
+    sources = write_corpus(root)
+    cfg = write_stage_config(root, sources)
+    cfg.write_text(cfg.read_text() + f"""
+[synth]
+model = "{model}"
+count = {count}
+templates = ["textbook_section"]
+servers = ["{url}"]
+batch_size = 3
+max_concurrency = 2
+""")
+    return cfg
+
+
+def _run(cfg_path: Path, out: Path) -> dict:
+    from ingest.sources import load_sources
+    from pipeline.config import load_stage_config
+
+    cfg = load_stage_config("general", cfg_path)
+    layout = RunLayout(out)
+    return run_stage(cfg, load_sources(cfg.sources), layout, lambda step: run_step(step, layout))
+
+
+def test_every_generation_has_a_fate_and_real_text_wins_dedup(tmp_path, fake_engines, fake_model):
+    engine = _engine(fake_engines)
+    cfg = _config(tmp_path, fake_model, engine.url, count=8)
+    out = tmp_path / "run"
+    summary = _run(cfg, out)
+    assert summary["synth"]["generations"] == 8
+    assert summary["records_read"] == summary["docs_final"] + summary["dropped"] + summary["quarantined"]
+    con = connect(out)
+    rows = con.execute("SELECT doc_id, seed_doc_id, template, template_version, model, model_sha256, "
+                       "finish_reason, fate FROM synthetic ORDER BY key").fetchall()  # fmt: skip
+    assert len(rows) == 8
+    fates = sorted({r[7] for r in rows})
+    assert "kept" in fates and "synth_truncated" in fates and "exact_dedup_duplicate" in fates, fates
+    # Provenance: each generation names a real seed document of this run, the template and the model.
+    seeds = {r[0] for r in con.execute("SELECT id FROM ingested").fetchall()}
+    assert all(r[1] in seeds for r in rows)
+    assert {(r[2], r[3]) for r in rows} == {("textbook_section", 1)}
+    assert {r[4] for r in rows} == {str(fake_model.resolve())} and all(len(r[5]) == 64 for r in rows)
+    # The copy of a real document was the duplicate; the real one survived.
+    real = con.execute("SELECT d.id FROM docs d WHERE d.text = ? AND d.source NOT LIKE 'synth-%'",
+                       [PARAGRAPHS[3]]).fetchall()  # fmt: skip
+    assert len(real) == 1
+    # Kept generations are in the corpus with their provenance in metadata, and (as the mixture samples) in the
+    # shards.
+    kept = [r[0] for r in rows if r[7] == "kept"]
+    meta = con.execute("SELECT id, json_extract(metadata, '$.synthetic'), json_extract_string(metadata, "
+                       "'$.seed_doc_id') FROM docs WHERE source = 'synth-textbook_section' ORDER BY id").fetchall()  # fmt: skip
+    assert sorted(kept) == [m[0] for m in meta] and all(m[1] for m in meta)
+    in_shards = {r[0] for r in con.execute("SELECT DISTINCT doc_id FROM shards").fetchall()}
+    assert set(kept) & in_shards
+    # Every generation that did not reach the corpus has a lineage row with its reason.
+    dropped = con.execute("SELECT count(*) FROM synthetic s JOIN lineage l ON l.doc_id = s.doc_id "
+                          "WHERE l.action = 'dropped'").fetchone()[0]  # fmt: skip
+    assert dropped == len(rows) - len(kept)
+    # A rerun sends nothing and changes nothing.
+    sent = engine.prompts[:]
+    before = {p: p.read_bytes() for p in sorted((out / "corpus").rglob("*.parquet"))}
+    _run(cfg, out)
+    assert engine.prompts == sent
+    assert {p: p.read_bytes() for p in sorted((out / "corpus").rglob("*.parquet"))} == before
+
+
+KILLED = """
+import sys
+sys.path.insert(0, {repo!r})
+from tests.synth.test_synth_step import _run
+from pathlib import Path
+_run(Path({cfg!r}), Path({out!r}))
+"""
+
+
+def test_a_killed_synth_run_resumes_without_sending_a_finished_request_again(tmp_path, fake_engines, fake_model):
+    engine = _engine(fake_engines, delay_s=0.3)
+    cfg = _config(tmp_path, fake_model, engine.url, count=12)
+    out = tmp_path / "run"
+    journal = out / "synth" / "journal"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED.format(repo=str(REPO_ROOT), cfg=str(cfg), out=str(out))],
+                            cwd=REPO_ROOT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines = sum(len(p.read_bytes().splitlines()) for p in journal.glob("*.jsonl")) if journal.is_dir() else 0
+            if lines >= 4:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = [json.loads(line)["key"] for p in journal.glob("*.jsonl") for line in p.read_bytes().splitlines()
+            if line.endswith(b"}")]  # fmt: skip
+    assert 4 <= len(done) < 12
+    sent_before = len(engine.prompts)
+    summary = _run(cfg, out)
+    assert summary["synth"]["generations"] == 12
+    # Only the unfinished requests went out again (those in flight at the kill had no journal line yet).
+    assert len(engine.prompts) - sent_before == 12 - len(done)
+    keys = connect(out).execute("SELECT key FROM synthetic").fetchall()
+    assert len(keys) == len({k for (k,) in keys}) == 12
+
+
+def test_a_bad_synth_table_is_one_line_before_any_work(tmp_path, fake_model):
+    from pipeline.config import ConfigError, load_stage_config
+
+    cfg = _config(tmp_path, fake_model, "http://127.0.0.1:9", count=4)
+    for bad, message in [("count = 0", "count = 0: must be >= 1"), ('templates = ["nope"]', "unknown template 'nope'"),
+                         ("batchsize = 3", "batchsize = 3: unknown key"), ('model = "missing"', "no config.json")]:  # fmt: skip
+        key = bad.split(" ")[0]
+        body = "\n".join(line for line in cfg.read_text().splitlines() if not line.startswith(f"{key} ="))
+        p = tmp_path / f"bad-{key}.toml"
+        p.write_text(body.replace("[synth]\n", f"[synth]\n{bad}\n"))
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+            load_stage_config("general", p)
