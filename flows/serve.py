@@ -28,7 +28,7 @@ from typing import Any
 from pipeline.config import STAGES
 
 DEFAULT_CONFIG = Path(__file__).with_name("deployments.toml")
-FLOWS = ("stage", "train")  # SYNTH: add "synth" here (and to `_flow`) when flows/synth.py exists
+FLOWS = ("stage", "train", "synth")
 _DEFAULT_KEYS = {"out_root", "timezone", "retries", "retry_delay_seconds", "paused"}
 _DEPLOYMENT_KEYS = {"flow", "cron", "paused", "retries", "retry_delay_seconds", "parameters", "description"}
 
@@ -102,6 +102,10 @@ def _flow(kind: str) -> Any:
         from flows.stage import stage_flow
 
         return stage_flow
+    if kind == "synth":
+        from flows.synth import synth_flow
+
+        return synth_flow
     from flows.train import train_flow
 
     return train_flow
@@ -138,7 +142,8 @@ def build_deployments(specs: list[DeploymentSpec] | None = None, out_root: str |
         is_paused = spec.paused if paused is None else paused
         params = dict(spec.parameters)
         stage = params.get("stage", spec.name)
-        params.setdefault("stage", stage)
+        if spec.flow != "synth":  # the synth flow takes its stage from its config
+            params.setdefault("stage", stage)
         params.setdefault("out", f"{out_root}/{stage}")
         if spec.flow == "stage" and limit is not None:
             params["limit"] = limit
@@ -163,6 +168,9 @@ def build_deployments(specs: list[DeploymentSpec] | None = None, out_root: str |
 def _description(flow: str, stage: str) -> str:
     if flow == "stage":
         return f"corpusforge curriculum stage '{stage}': ingest, filter, dedup, decontaminate, shard, report."
+    if flow == "synth":
+        return ("corpusforge synthetic data: vLLM generations from a finished stage's seeds, through the filters, "
+                "dedup and decontamination into a stage's shards, with provenance (the `synthetic` view).")
     return f"corpusforge trainer: the bundled MoE model on the '{stage}' shards, then the run's report."
 
 

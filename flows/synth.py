@@ -17,7 +17,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+from prefect import flow
 
 from pipeline.config import STAGES_DIR, ConfigError, SynthConfig, load_stage_config
 
@@ -44,7 +47,7 @@ def corpus_sources_file(run_dir: Path, out_dir: Path) -> Path:
     return path
 
 
-def synth_table(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+def synth_table(args: Any, base: dict[str, Any]) -> dict[str, Any]:
     """The `[synth]` table: the stage config's own, with the command line's values over it."""
     table = {**base, "enabled": True, "model": str(Path(args.model).resolve()), "count": args.count}
     if args.servers:
@@ -58,7 +61,7 @@ def synth_table(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any
     return table
 
 
-def check(args: argparse.Namespace) -> tuple[str, Path, dict[str, Any]]:
+def check(args: Any) -> tuple[str, Path, dict[str, Any]]:
     """Everything checkable before work: RUN_DIR's corpus, the model folder, the [synth] table, the stage
     config. Returns (stage, stage config path, [synth] table); raises with one line."""
     import tomllib
@@ -83,7 +86,41 @@ def check(args: argparse.Namespace) -> tuple[str, Path, dict[str, Any]]:
         base["model"] = str((config.parent / base["model"]).resolve())
     table = synth_table(args, base)
     SynthConfig.from_table(f"{config}: [synth] (with the command line)", table, cfg.path.parent)
+    if cfg.decontam.enabled:  # a required evaluation set that is missing: said now, not after generating
+        from dedup.steps import resolve_eval_sets
+
+        resolve_eval_sets(cfg.decontam.as_table(), cfg.path.parent)
     return cfg.stage, config, table
+
+
+@flow(name="corpusforge-synth", log_prints=True)
+def synth_flow(from_dir: str = "runs/general", model: str = "runs/general/hf", count: int = 100,
+               out: str = "runs/synth", servers: str | None = None, templates: str | None = None,
+               config: str | None = None, seed: int | None = None, num_servers: int | None = None,
+               workers: int = 1) -> dict[str, Any]:  # fmt: skip
+    """Synthetic documents from the finished stage in `from_dir`, generated with the model in `model`, through
+    the stage config's filters, dedup and decontamination into `out`'s shards (see the module docstring).
+
+    Args:
+        from_dir: a finished stage run (seeds; what generations are deduplicated against).
+        model: local Hugging Face model folder.
+        count: number of generations.
+        out: run directory for the result.
+        servers: comma-separated URLs of running vLLM servers (default: local ones, started and stopped here).
+        templates: comma-separated template names or .toml paths (default: all).
+        config: stage config (default: configs/stages/reasoning.toml).
+        seed: run seed (default 0).
+        num_servers: local servers to start (default 1).
+        workers: worker processes for the work units.
+    """
+    from flows.stage import stage_flow
+
+    args = SimpleNamespace(from_dir=from_dir, model=model, count=count, out=out, servers=servers,
+                           templates=templates, config=config, seed=seed, num_servers=num_servers)  # fmt: skip
+    stage, config_path, table = check(args)
+    sources = corpus_sources_file(Path(from_dir), Path(out))
+    return stage_flow(stage=stage, sources=str(sources), out=out, config=str(config_path), workers=workers,
+                      synth=table, synth_from=str(Path(from_dir) / "corpus"))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="templates from synth/templates (default: all; or paths to .toml files)")
     parser.add_argument("--config", metavar="STAGE_TOML",
                         help="stage config whose filters, dedup, decontamination, mixture and shards apply, and whose "
-                        "[synth] table gives defaults (default: configs/stages/reasoning.toml)")
+                        "[synth] table gives defaults; its sources are not read (default: "
+                        "configs/stages/reasoning.toml)")
     parser.add_argument("--seed", type=int, help="run seed: seeds sampled, request keys and sampling seeds (default 0)")
     parser.add_argument("--num-servers", type=int, metavar="K", help="local servers to start (default 1)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes for the work units")
@@ -121,21 +159,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--count and --workers must be positive integers")
     from ingest.sources import SourcesError
 
-    try:
-        stage, config, table = check(args)
-        sources = corpus_sources_file(Path(args.from_dir), Path(args.out))
+    try:  # every check before Prefect starts: a short error instead of a trace
+        check(args)
     except (FileNotFoundError, ConfigError, SourcesError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from flows.server import prefect_api
-    from flows.stage import format_funnel, stage_flow
+    from flows.stage import format_funnel
     from pipeline.stage import CountInvariantError
 
     try:
         with prefect_api():
-            summary = stage_flow(stage=stage, sources=str(sources), out=args.out, config=str(config),
-                                 workers=args.workers, synth=table,
-                                 synth_from=str(Path(args.from_dir) / "corpus"))  # fmt: skip
+            summary = synth_flow(from_dir=args.from_dir, model=args.model, count=args.count, out=args.out,
+                                 servers=args.servers, templates=args.templates, config=args.config,
+                                 seed=args.seed, num_servers=args.num_servers, workers=args.workers)  # fmt: skip
     except CountInvariantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3

@@ -203,7 +203,8 @@ class SynthConfig:
                 raise ConfigError(f"{where} {key} = {value!r}: must be >= {0 if key in ('seed', 'seed_min_chars') else 1}")
             if want is list and not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where} {key} = {value!r}: expected a list of strings")
-        enabled = _enabled(where, table)
+        # A table without a model holds defaults (for `python -m flows.synth --model ...`): off unless enabled.
+        enabled = _enabled(where, {"enabled": "model" in table, **table})
         for key in ("model", "count") if enabled else ():
             if key not in table:
                 raise ConfigError(f"{where}: '{key}' is required (or enabled = false)")

@@ -248,20 +248,9 @@ def _tokens(con: Any, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _synth(con: Any) -> list[dict[str, Any]]:
-    """The fate of synthetic documents per template: documents whose metadata names a `template` (what the synth
-    step writes), by terminal decision (kept, or the reason they were dropped). Empty when synth did not run.
-
-    SYNTH: the synth step (issue 9, flows/synth.py) must put `"template": "<name>"` into each generated
-    document's `metadata`; nothing else here needs to change when it lands.
-    """
-    rows = con.sql(
-        """WITH s AS (SELECT id, json_extract_string(metadata, '$.template') AS template FROM ingested
-                      WHERE metadata IS NOT NULL AND json_valid(metadata)
-                      AND json_extract_string(metadata, '$.template') IS NOT NULL),
-                t AS (SELECT doc_id, CASE WHEN action = 'kept' THEN 'kept' ELSE reason END AS fate FROM lineage
-                      WHERE (action = 'dropped') OR (action = 'kept' AND step = 'final'))
-           SELECT s.template, t.fate, count(*) FROM s JOIN t ON t.doc_id = s.id GROUP BY ALL ORDER BY 1, 3 DESC, 2"""
-    ).fetchall()
+    """The fate of every synthetic generation per template (the `synthetic` view: kept, rejected by the synth
+    step, or dropped by a filter, dedup or decontamination, with the reason). Empty when synth did not run."""
+    rows = con.sql("SELECT template, fate, count(*) FROM synthetic GROUP BY ALL ORDER BY 1, 3 DESC, 2").fetchall()
     return [{"template": tpl, "fate": fate, "docs": n} for tpl, fate, n in rows]
 
 

