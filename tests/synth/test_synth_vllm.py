@@ -259,8 +259,13 @@ def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(tiny_model: Pat
     a, b = two_servers
     killed: list[int] = []
 
+    answered_by_b: list[str] = []
+
     def kill_b(rec: dict) -> None:
-        if not killed and len(_records(tmp_path / "out")) >= 4:
+        if rec["server"] == b.url and rec["error"] is None:
+            answered_by_b.append(rec["key"])
+        # Mid-run: once b has answered (it shared the load) and a few records are written.
+        if not killed and answered_by_b and len(_records(tmp_path / "out")) >= 4:
             killed.extend(b.pids())
             os.killpg(b.proc.pid, signal.SIGKILL)  # the whole server, mid-run
 
