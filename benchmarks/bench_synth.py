@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_synth.py [--requests 32] [--max-tokens 64] [--model HF_DIR]
 
-Same prompts, same `max_tokens`, `ignore_eos` (every request generates exactly `max_tokens`), greedy-free
-sampling with fixed seeds. "bare engine" posts the requests straight to the server with httpx at the same
+Same prompts, same `max_tokens`, `ignore_eos` (every request generates exactly `max_tokens`), the same sampling
+(temperature 0.8, top_p 1: the templates default to top_p 0.95, a full sort of the vocabulary per token on CPU),
+fixed seeds. "bare engine" posts the requests straight to the server with httpx at the same
 concurrency; "generate" is `synth.run.generate` (templates, checks, JSONL records, fsync) against the same
 server; "synth step" is the stage's `SynthStep` run by `run_step` (the same requests in one unit, plus its
 journal, documents, lineage and generations table). Server start time is reported apart and not counted.
@@ -59,7 +60,8 @@ def _ours(urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int,
 
     with tempfile.TemporaryDirectory() as d:
         tpl = Path(d) / "bench.toml"
-        tpl.write_text('name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n')
+        tpl.write_text('name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
+                       'temperature = 0.8\ntop_p = 1.0\n')  # the bare rows' sampling: the same work
         seeds = [Seed(f"p{i}", p, "web") for i, p in enumerate(prompts)]
         s = generate(seeds, [load_template(tpl)], model_dir, Path(d) / "out", servers=urls, count=len(seeds),
                      sampling={"max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8}, progress=False,
@@ -79,7 +81,8 @@ def _step(urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int,
 
     with tempfile.TemporaryDirectory() as d:
         tpl = Path(d) / "bench.toml"
-        tpl.write_text('name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n')
+        tpl.write_text('name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
+                       'temperature = 0.8\ntop_p = 1.0\n')  # the bare rows' sampling: the same work
         seeds = [Seed(f"p{i}", p, "web") for i, p in enumerate(prompts)]
         params = {"count": len(seeds), "seed": 0, "batch_size": len(seeds), "max_concurrency": concurrency,
                   "sampling": {"max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8}}  # fmt: skip
