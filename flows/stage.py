@@ -206,8 +206,20 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
+    return run_cli(lambda: check_before_run(args.stage, args.config, args.sources),
+                   lambda: stage_flow(stage=args.stage, sources=args.sources, out=args.out, limit=args.limit,
+                                      config=args.config, dry_run=args.dry_run, train_steps=args.train_steps,
+                                      workers=args.workers, executor=args.executor,
+                                      ray_address=args.ray_address),
+                   as_json=args.json)  # fmt: skip
+
+
+def run_cli(check: Any, run: Any, as_json: bool, run_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """A flow command's tail: `check()` before Prefect starts (a wrong input is one line, exit 2), then `run()`
+    against the configured or a private Prefect server; the funnel on stdout. Exit 3 when the count invariant
+    breaks, 2 for config errors (and `run_errors`) met during the run."""
     try:  # check every config table and input before Prefect starts: a short error instead of a trace
-        check_before_run(args.stage, args.config, args.sources)
+        check()
     except (SourcesError, ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -215,21 +227,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with prefect_api():
-            summary = stage_flow(stage=args.stage, sources=args.sources, out=args.out, limit=args.limit,
-                                 config=args.config, dry_run=args.dry_run, train_steps=args.train_steps,
-                                 workers=args.workers, executor=args.executor,
-                                 ray_address=args.ray_address)  # fmt: skip
+            summary = run()
     except CountInvariantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
-    except (SourcesError, ConfigError, RuntimeError) as e:
+    except (SourcesError, ConfigError, RuntimeError, *run_errors) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_funnel(summary))
-    if args.json:
+    if as_json:
         print(json.dumps(summary, indent=2, default=str))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -157,33 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count <= 0 or args.workers <= 0:
         parser.error("--count and --workers must be positive integers")
-    from ingest.sources import SourcesError
+    from flows.stage import run_cli
 
-    try:  # every check before Prefect starts: a short error instead of a trace
-        check(args)
-    except (FileNotFoundError, ConfigError, SourcesError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    from flows.server import prefect_api
-    from flows.stage import format_funnel
-    from pipeline.stage import CountInvariantError
-
-    try:
-        with prefect_api():
-            summary = synth_flow(from_dir=args.from_dir, model=args.model, count=args.count, out=args.out,
-                                 servers=args.servers, templates=args.templates, config=args.config,
-                                 seed=args.seed, num_servers=args.num_servers, workers=args.workers)  # fmt: skip
-    except CountInvariantError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (ConfigError, SourcesError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_funnel(summary))
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    return 0
-
+    return run_cli(lambda: check(args),
+                   lambda: synth_flow(from_dir=args.from_dir, model=args.model, count=args.count, out=args.out,
+                                      servers=args.servers, templates=args.templates, config=args.config,
+                                      seed=args.seed, num_servers=args.num_servers, workers=args.workers),
+                   as_json=args.json, run_errors=(ValueError,))  # fmt: skip
 
 if __name__ == "__main__":
     sys.exit(main())
