@@ -2,7 +2,7 @@
 
 Pipeline of pass 1 (`MinHashDedup.find_duplicates`), per batch of documents:
 
-1. tokens: NFKC, lowercase, digit runs -> "0" (as datatrove's `simplify_text`), then `\\w+` words; characters of
+1. tokens: NFKC, lowercase (digit runs -> "0" only with `normalize_numbers`), then `\\w+` words; characters of
    scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) are one token each, so that n-grams
    of those are character n-grams (a whole Chinese sentence would otherwise be one "word").
 2. shingles: each token hashed with xxh3-64, n consecutive token hashes folded into one uint64 (polynomial
@@ -195,12 +195,21 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 class MinHashDedup:
     """Near-duplicate clusters by MinHash-LSH; the first document of each cluster survives.
 
-    Defaults: word 5-grams (FineWeb's shingles) and 112 hashes like FineWeb, but 28 bands x 4 rows instead of
-    FineWeb's 14 x 8 (Penedo et al. 2024, arXiv 2406.17557), with candidate verification at estimated Jaccard
-    >= 0.4. 14 x 8 targets similarity ~0.72 and finds only ~64% of the labelled near-duplicate pairs of
-    `dedup_near_duplicate_pairs` (same GSM8K problem with other numbers or a reworded answer); 28 x 4 puts the
-    S-curve at ~0.43 (P(candidate) 0.84 at s=0.5, 0.9996 at s=0.7) and the verification step removes the
-    chance collisions that a lower threshold lets in. `MinHashDedup.fineweb()` gives FineWeb's setting.
+    Defaults: word 5-grams (FineWeb's shingles) with numbers kept, 112 hashes as 28 bands x 4 rows, candidate
+    pairs verified at estimated Jaccard >= 0.7 (issue 11; measured by `benchmarks/bench_neardup.py` on the
+    hard-negative pairs of `dedup.pairs`):
+
+    - numbers kept: with digit runs as "0" (datatrove's `simplify_text`) two problems that differ only in their
+      constants are identical (Jaccard 1.0) and are merged by any threshold; every such pair of the set was.
+    - 0.7: the lower end of the anchors' 0.7-0.8 (FineWeb's 14 x 8 S-curve sits at ~0.72, text-dedup's default
+      threshold is 0.7). The old 0.4 merged different problems sharing a template (precision 0.70 on the set);
+      0.7 gives 0.983 with recall 1.000 at Jaccard >= 0.8; 0.75 gains little precision (0.989) and loses
+      short template-spam pages whose byline changed (recall 0.962 -> 0.917).
+    - 28 x 4 only generates candidates (S-curve ~0.43, P(candidate) 0.9996 at s=0.7), so the verification
+      threshold, not the banding, decides; 14 x 8 makes a pair a candidate with P 0.92 at s=0.8 and 0.57 at
+      s=0.7 (template-spam recall 0.928 at the same verification).
+
+    `MinHashDedup.fineweb()` gives FineWeb's setting (Penedo et al. 2024, arXiv 2406.17557).
 
     Args:
         ngram: shingle length in tokens.
@@ -211,7 +220,8 @@ class MinHashDedup:
         char_ngram: shingle length for documents whose tokens are mostly such characters. 12 characters is
             ~5-8 Chinese or ~3-4 Thai words; at 5 characters the Osaka and Tokyo Japanese UDHR translations
             (different texts) share 62% of their shingles, at 12 only 30%.
-        normalize_numbers: map digit runs to "0" before shingling (datatrove's default).
+        normalize_numbers: map digit runs to "0" before shingling (datatrove's default; off here because it
+            makes "the same problem with other constants" identical).
         min_jaccard: verify each candidate pair by the fraction of equal minhashes; None keeps every
             candidate (plain LSH, as datatrove).
         workdir: where band files go (a fresh temporary directory inside it, removed when done).
@@ -229,8 +239,8 @@ class MinHashDedup:
         seed: int = 1,
         char_scripts: Iterable[str] = DEFAULT_CHAR_SCRIPTS,
         char_ngram: int = 12,
-        normalize_numbers: bool = True,
-        min_jaccard: float | None = 0.4,
+        normalize_numbers: bool = False,
+        min_jaccard: float | None = 0.7,
         workdir: Path | None = None,
         max_memory_mb: float = 1024,
     ) -> None:
@@ -260,7 +270,9 @@ class MinHashDedup:
 
     @classmethod
     def fineweb(cls, **kwargs: object) -> MinHashDedup:
-        """FineWeb's setting: word 5-grams, 14 bands x 8 rows, no verification (Penedo et al. 2024)."""
+        """FineWeb's setting: word 5-grams, digit runs -> "0", 14 bands x 8 rows, no verification (Penedo et al.
+        2024)."""
+        kwargs.setdefault("normalize_numbers", True)
         return cls(ngram=5, num_bands=14, rows_per_band=8, min_jaccard=None, **kwargs)  # type: ignore[arg-type]
 
     def describe(self) -> str:
@@ -301,6 +313,22 @@ class MinHashDedup:
         """(len(texts), K) uint32 minhash signatures (exposed for tests and benchmarks)."""
         sh, doc, _ = self.shingles(texts)
         return MinHasher(self.num_hashes, self.seed, self.chunk_rows).signatures(sh, doc, len(texts))
+
+    def min_equal_hashes(self) -> int:
+        """Equal minhashes (of `num_hashes`) a verified candidate pair needs: ceil(min_jaccard x K); 0 without
+        verification."""
+        if self.min_jaccard is None:
+            return 0
+        return int(np.ceil(self.min_jaccard * self.num_hashes - 1e-9))
+
+    def pair_matches(self, sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
+        """Row-aligned (n, K) signatures -> bool per row: the two documents would be joined (one equal band key,
+        then the verification), as `find_duplicates` decides one candidate pair (for evaluation on pairs)."""
+        b, r = self.num_bands, self.rows_per_band
+        cand = (band_keys(sig_a, b, r) == band_keys(sig_b, b, r)).any(axis=1)
+        # A document without tokens keeps the all-(2^32 - 1) row and is never a candidate (as in `_run`).
+        has = (sig_a != np.iinfo(np.uint32).max).any(axis=1) & (sig_b != np.iinfo(np.uint32).max).any(axis=1)
+        return cand & has & (np.count_nonzero(sig_a == sig_b, axis=1) >= self.min_equal_hashes())
 
     def find_duplicates(self, docs: Iterable[tuple[str, str]]) -> DupResult:
         """Pass 1 over `(doc_id, text)` pairs in stream order; returns the decisions for duplicated docs."""
@@ -369,7 +397,7 @@ class MinHashDedup:
         u, v = u[keep], v[keep]
         out_u, out_v = [], []
         step = max(1, int(self.max_memory_mb * 2**20 / 8 / (self.num_hashes * 4 * 3)))
-        need = int(np.ceil(self.min_jaccard * self.num_hashes - 1e-9))  # type: ignore[operator]
+        need = self.min_equal_hashes()
         for i in range(0, len(u), step):
             cu, cv = u[i : i + step], v[i : i + step]
             same = np.count_nonzero(sigs[cu] == sigs[cv], axis=1)

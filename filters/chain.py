@@ -1,8 +1,9 @@
 """Build the filter chain of a stage from its `[filters.<name>]` config tables.
 
 The chain order is fixed (cheap and decisive first, text-changing modifiers last so that nothing is
-redacted in a document that is dropped later), as in FineWeb's pipeline: langid, url_blocklist,
-gopher_repetition, gopher_quality, c4, fineweb, code, word_blocklist, toxicity, pii, secrets (one module per
+redacted in a document that is dropped later), as in FineWeb's pipeline: gutenberg_boilerplate (books: the
+boilerplate goes before anything judges the text), langid, url_blocklist, gopher_repetition, gopher_quality, c4,
+fineweb, code, books_quality, word_blocklist, word_blocklist_books, toxicity, pii, secrets (one module per
 filter, as datatrove). Each table's keys are the filter's constructor arguments; `enabled = false`
 leaves the filter out; `domains = [...]` limits any filter to those document domains (quality
 heuristics are per domain); a filter with no table runs with its defaults.
@@ -19,14 +20,18 @@ from schemas import DOMAINS
 
 # config name -> (module, class), in chain order
 FILTERS: dict[str, tuple[str, str]] = {
-    "langid": ("filters.langid", "FastTextLangId"),
+    # First: a book's Project Gutenberg licence must not be what language ID and the quality rules judge.
+    "gutenberg_boilerplate": ("filters.gutenberg_boilerplate", "GutenbergBoilerplate"),
+    "langid": ("filters.langid", "LangId"),
     "url_blocklist": ("filters.url_blocklist", "UrlBlocklist"),
     "gopher_repetition": ("filters.gopher_repetition", "GopherRepetition"),
     "gopher_quality": ("filters.gopher_quality", "GopherQuality"),
     "c4": ("filters.c4", "C4Quality"),
     "fineweb": ("filters.fineweb", "FineWebQuality"),
     "code": ("filters.code", "CodeQuality"),
+    "books_quality": ("filters.books_quality", "BooksQuality"),
     "word_blocklist": ("filters.word_blocklist", "WordBlocklist"),
+    "word_blocklist_books": ("filters.word_blocklist", "BooksWordBlocklist"),
     "toxicity": ("filters.toxicity", "Toxicity"),
     "pii": ("filters.pii", "PIIRedactor"),
     "secrets": ("filters.pii", "SecretRedactor"),

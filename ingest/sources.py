@@ -4,8 +4,8 @@ A sources file is TOML with one `[[source]]` table per input::
 
     [[source]]
     name = "gsm8k"                    # unique, [a-z0-9_-]
-    domain = "stem"                   # web | stem | code
-    format = "jsonl"                  # jsonl (.gz/.zst too) | parquet | text | code
+    domain = "stem"                   # web | stem | code | books
+    format = "jsonl"                  # jsonl (.gz/.zst too) | parquet | text | code | warc | html
     path = "data/gsm8k/*.jsonl"       # glob (or list of globs) relative to this file
     text_field = ["question", "answer"]  # a column, or columns joined by a blank line
     license = "MIT"
@@ -13,9 +13,13 @@ A sources file is TOML with one `[[source]]` table per input::
 
 `path` may start with a placeholder for text that ships with Python or an installed package, so the
 embedded default sources work on any machine: `{stdlib}`, `{site-packages}`, `{package:NAME}`.
-For `format = "code"`, `path` names the tree root(s) and `include` lists globs inside the tree.
+For `format = "code"`, `path` names the tree root(s) and `include` lists globs inside the tree;
+`format = "docstrings"` walks a Python tree the same way and makes one prose document of each module's
+docstrings (ingest/docstrings.py: STEM prose with formulas from scientific packages).
 For `format = "text"`, `strip_front_matter = true` drops a leading YAML (`---`) or `Key: value` header
 block (Markdown front matter, package METADATA, e-mail headers) and keeps the body.
+For `format = "warc"`, `path` names WARC or WET files (`.warc`, `.warc.gz`, `.warc.zst`, `.wet.gz`); for
+`format = "html"`, HTML files, or a folder (every `*.htm*` file under it). See ingest/web.py.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from pathlib import Path
 
 from schemas import DOMAINS
 
-FORMATS = ("jsonl", "parquet", "text", "code")
+FORMATS = ("jsonl", "parquet", "text", "code", "docstrings", "warc", "html")
+TREE_FORMATS = ("code", "docstrings")  # `path` names tree roots, `include` selects files inside them
+_HTML_IN_FOLDER = "**/*.htm*"  # what a folder given as an html source's `path` stands for
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PLACEHOLDER_RE = re.compile(r"^\{(stdlib|site-packages|package:[A-Za-z0-9_.]+)\}")
 DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024  # larger records are quarantined as `too_large`
@@ -114,6 +120,8 @@ def _expand(spec: SourceSpec, pattern: str) -> tuple[Path, Path, bool]:
     p = Path(_resolve_placeholder(pattern))
     if not p.is_absolute():
         p = spec.base_dir / p
+    if spec.format == "html" and p.is_dir() and not p.is_symlink():
+        return p / _HTML_IN_FOLDER, p, True
     root = _static_root(p)
     if root != p:
         return p, root, True
@@ -169,7 +177,7 @@ def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
                 loc = m.as_posix()
             taken.add(loc)
             found[m] = loc
-    want_dir = spec.format == "code"
+    want_dir = spec.format in TREE_FORMATS
     return sorted(
         (
             (m, loc)

@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from ingest.readers import input_file_stats, read_path, read_source
+from ingest.readers import Skipped, input_file_stats, read_path, read_source
 from ingest.sources import SourceSpec, resolve_paths
 from pipeline.step import Step, Unit, UnitWriter
 from schemas import Document
@@ -75,6 +75,9 @@ class IngestStep(Step):
         for record in records:
             if isinstance(record, Document):
                 out.keep(record)
+            elif isinstance(record, Skipped):  # no page (a WARC request, warcinfo): counted, not a record read
+                key = f"skipped_{record.reason}"
+                out.stats.extra[key] = out.stats.extra.get(key, 0) + 1
             else:
                 out.quarantine(record)
         out.read(out.stats.docs_out + sum(out.stats.quarantined.values()))

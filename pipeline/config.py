@@ -338,6 +338,14 @@ def _check_filters(path: Path, filters: dict[str, Any]) -> None:
         module, cls_name = FILTERS[name]
         cls = getattr(importlib.import_module(module), cls_name)
         check_kwargs(f"{path}: [filters.{name}]", table, cls, skip=("enabled", "domains"))
+        if name == "langid" and table.get("enabled", True):
+            # Language codes, per-language thresholds and the model name are only known to the constructor,
+            # which loads no model: build it once here so a bad code fails before any work.
+            kwargs = {k: v for k, v in table.items() if k not in ("enabled", "domains")}
+            try:
+                cls(**kwargs)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"{path}: [filters.langid]: {e}") from e
 
 
 def _check_sharding(path: Path, mixture: dict[str, Any], shards: dict[str, Any]) -> None:

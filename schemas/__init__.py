@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-DOMAINS = ("web", "stem", "code")
+DOMAINS = ("web", "stem", "code", "books")  # books: long-form works (filters/books_quality.py, gutenberg_boilerplate.py)
 ACTIONS = ("kept", "dropped", "modified")
 
 DOCUMENT_SCHEMA = pa.schema(

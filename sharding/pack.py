@@ -17,6 +17,7 @@ packed sequences.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.io import file_sha256
+
+log = logging.getLogger(__name__)
 
 TOKENIZE_VERSION = 1  # bump when the way a document becomes ids changes
 
@@ -391,8 +394,15 @@ def plan_sequences(docs: DocTable, doc_idx: np.ndarray, repeats: np.ndarray, seq
     if len(buckets) == 1:
         counts = [streams[0].num_sequences]
     else:
-        total = min(int(s.num_sequences / bk.fraction) for s, bk in zip(streams, buckets))
+        # A bucket with no document (a books-only long_context run has none of 4K-16K tokens) does not veto the
+        # others: the mix is kept among the buckets that have sequences, and the empty one is reported.
+        filled = [(s, bk) for s, bk in zip(streams, buckets) if s.num_sequences > 0]
+        total = min((int(s.num_sequences / bk.fraction) for s, bk in filled), default=0)
         counts = [min(s.num_sequences, int(total * bk.fraction)) for s, bk in zip(streams, buckets)]
+        for s, bk in zip(streams, buckets):
+            if s.num_sequences == 0 and total:
+                log.warning("length bucket %s has no full sequence (%d documents): the other buckets fill the stage",
+                            bk.name, s.docs.size)
     labels = np.concatenate([np.full(n, b, dtype=np.int64) for b, n in enumerate(counts)]) if counts else np.zeros(0)
     if len(buckets) > 1:
         labels = labels[seeded_rng(seed, "buckets").permutation(labels.size)]

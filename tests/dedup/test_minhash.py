@@ -21,7 +21,9 @@ BASE = (
     "discussion about opening hours, new computers for the reading room and the repair of the old roof, the "
     "members agreed to postpone the final vote until the next meeting in the spring."
 )
-EDITED = BASE.replace("Tuesday", "Thursday").replace("long", "lengthy").replace("spring", "early spring")
+# One word changed (Jaccard 0.80); three words changed is 0.60, below the default's 0.7 (issue 11).
+EDITED = BASE.replace("Tuesday", "Thursday")
+LOOSE = BASE.replace("Tuesday", "Thursday").replace("long", "lengthy").replace("spring", "early spring")
 OTHER = (
     "A recipe for bread needs flour, water, salt and yeast; knead the dough for ten minutes, let it rise in a "
     "warm place until it doubles, shape the loaf, and bake it in a hot oven until the crust sounds hollow."
@@ -31,7 +33,7 @@ ZH = (
     "他们赋有理性和良心，并应以兄弟关系的精神相对待。"
     "人人有资格享有本宣言所载的一切权利和自由。"
 )
-ZH_EDIT = ZH.replace("兄弟", "姐妹")
+ZH_EDIT = ZH + "本宣言适用于所有人。"  # a sentence added (12-char Jaccard 0.85); a 2-character swap mid-text is 0.57
 ZH_OTHER = (
     "今天天气很好，我们一起去公园散步，"
     "看到很多孩子在草地上玩耍，老人在树下下棋，湖边有人钓鱼，大家都很开心。"
@@ -47,6 +49,9 @@ def test_near_duplicate_clustered_unrelated_not() -> None:
         "c": DupDecision("c", 2, True),
         "d": DupDecision("c", 2, False),
     }
+    loose = [("a", BASE), ("f", LOOSE)]  # three words changed in 50: Jaccard 0.60
+    assert not dict(MinHashDedup().find_duplicates(loose).items())
+    assert dict(MinHashDedup(normalize_numbers=True, min_jaccard=0.4).find_duplicates(loose).items())
 
 
 def test_cjk_is_tokenised_per_character() -> None:
@@ -72,7 +77,7 @@ def test_signature_estimates_jaccard() -> None:
         a = list(rng.choice(words, 200))
         b = [w if rng.random() > 0.1 else "zz" + w for w in a]
         sa, sb = md.signatures([" ".join(a), " ".join(b)])
-        ta, tb = (tokenize(" ".join(x), md.pattern) for x in (a, b))
+        ta, tb = (tokenize(" ".join(x), md.pattern, md.normalize_numbers) for x in (a, b))
         ga = {tuple(ta[i : i + 5]) for i in range(len(ta) - 4)}
         gb = {tuple(tb[i : i + 5]) for i in range(len(tb) - 4)}
         errs.append(abs(np.mean(sa == sb) - len(ga & gb) / len(ga | gb)))
@@ -96,7 +101,7 @@ def test_deterministic_and_spilling_run_matches_in_memory(tmp_path: Path) -> Non
     docs = _corpus()
     first = dict(MinHashDedup().find_duplicates(docs).items())
     again = dict(MinHashDedup().find_duplicates(docs).items())
-    assert first == again and len(first) > 1000
+    assert first == again and len(first) > 500  # 608 at the default's 0.7 (up to 5 of 80 words replaced)
     spill = MinHashDedup(max_memory_mb=0.05, workdir=tmp_path)  # partitions band files, memory-maps signatures
     assert dict(spill.find_duplicates(docs).items()) == first
     keep = [d for d in first.values() if d.keep]
@@ -127,19 +132,27 @@ def _f1_table(md: MinHashDedup, pairs: list[dict]) -> tuple[float, dict[str, lis
 @pytest.mark.skipif(not PAIRS.is_file(), reason=f"labelled pairs not found at {PAIRS}")
 def test_f1_on_labelled_near_duplicate_pairs() -> None:
     pairs = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
-    f1, stats = _f1_table(MinHashDedup(), pairs)
+    # This set counts GSM-Hard ("the same problem with other numbers") as positive and has only easy negatives,
+    # so it rewards over-merging (issue 11): it checks the clustering machinery with the previous setting, and
+    # that the default keeps its exact/licence matches without merging any negative.
+    old = MinHashDedup(normalize_numbers=True, num_bands=28, rows_per_band=4, min_jaccard=0.4)
+    f1, stats = _f1_table(old, pairs)
     f1_fw, _ = _f1_table(MinHashDedup.fineweb(), pairs)
+    f1_new, new = _f1_table(MinHashDedup(), pairs)
     print("\n| source | TP | FP | FN | TN | precision | recall | F1 |\n|---|---|---|---|---|---|---|---|")
     for src, (tp, fp, fn, tn) in sorted(stats.items()):
         prec = tp / (tp + fp) if tp + fp else float("nan")
         rec = tp / (tp + fn) if tp + fn else float("nan")
         f = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
         print(f"| {src} | {tp} | {fp} | {fn} | {tn} | {prec:.3f} | {rec:.3f} | {f:.3f} |")
-    print(f"default F1 {f1:.4f}; FineWeb 14x8 F1 {f1_fw:.4f}")
+    print(f"previous 28x4@0.4 F1 {f1:.4f}; FineWeb 14x8 F1 {f1_fw:.4f}; default F1 {f1_new:.4f} {new}")
     assert f1 >= 0.98  # measured 0.9887 (precision 1.000, recall 0.978)
     assert stats["ALL"][1] == 0  # no false positive: not even the Japanese / Chinese dialect translations
     assert stats["license_texts"][2] == 0 and stats["udhr_variants"][2] == 0
     assert f1_fw < f1  # FineWeb's 14x8 misses reworded GSM8K answers (measured 0.84)
+    assert new["ALL"][1] == 0 and new["license_texts"][2] == 0
+    # GSM-Hard pairs whose text was left unchanged are still found; those with other numbers are not any more.
+    assert 0 < new["gsm8k~gsm_hard"][0] < stats["gsm8k~gsm_hard"][0]
 
 
 def test_bad_parameters_raise() -> None:
@@ -147,4 +160,5 @@ def test_bad_parameters_raise() -> None:
         MinHashDedup(min_jaccard=1.5)
     with pytest.raises(ValueError, match="unknown script"):
         MinHashDedup(char_scripts=("klingon",))
-    assert re.search(r"numbers ->0", MinHashDedup().describe())
+    assert re.search(r"numbers kept", MinHashDedup().describe())
+    assert re.search(r"numbers ->0", MinHashDedup.fineweb().describe())

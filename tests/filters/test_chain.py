@@ -63,7 +63,7 @@ def test_build_chain_order_and_config_errors():
     names = [s.name for s in chain]
     assert "toxicity" not in names
     assert names == [n for n in FILTERS if n != "toxicity"]
-    assert chain[0].min_score == 0.5
+    assert chain[names.index("langid")].min_score == 0.5
     with pytest.raises(FilterConfigError, match="unknown filter"):
         build_chain({"sparkle": {}})
     with pytest.raises(FilterConfigError, match=r"\[filters.langid\]: unknown key\(s\) \['min_scor'\]"):

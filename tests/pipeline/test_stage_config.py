@@ -24,6 +24,9 @@ def test_shipped_stage_configs_load_and_validate(stage):
         ("[filters]\n", "'sources'"),
         ('sources = "x.toml"\nfilters = 3\n', "'filters' must be a table"),
         ("sources = = 1", "not valid TOML"),
+        # checked by the filter's constructor (it loads no model), still before any work
+        ('sources = "x.toml"\n[filters.langid]\nmin_scores = { xx = 0.5 }\n', r"\[filters.langid\].*unknown language code 'xx'"),
+        ('sources = "x.toml"\n[filters.langid]\nmodel = "lid177"\n', r"\[filters.langid\]"),
     ],
 )
 def test_wrong_stage_config(tmp_path: Path, body: str, message: str):

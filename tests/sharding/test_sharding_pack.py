@@ -128,3 +128,16 @@ def test_a_cut_token_file_is_tokenized_again(small_corpus, tmp_path):
     victim.write_bytes(good[: len(good) // 2])  # as a crash can leave a renamed but short file
     stats = tokenize_corpus(chunks, tok.name, tmp_path)
     assert stats["chunks_tokenized"] == 1 and victim.read_bytes() == good
+
+
+def test_an_empty_length_bucket_does_not_empty_the_stage():
+    """Only long documents (a books-only long_context run): the short bucket has none, the long one still fills
+    the stage instead of the mix collapsing to zero sequences."""
+    lengths = np.full(20, 150, dtype=np.int64)
+    docs = synthetic_docs(lengths)
+    buckets = [Bucket("long", 100, None, 0.75), Bucket("short", 0, 99, 0.25)]
+    plan = plan_sequences(docs, np.arange(lengths.size), np.zeros(lengths.size, dtype=np.int32), 64, buckets, seed=1)
+    stats = plan.stats["buckets"]
+    # (fractions round down: int(int(47 / 0.75) * 0.75) = 46 of the 47 available)
+    assert stats["short"]["sequences"] == 0 and stats["long"]["sequences"] >= stats["long"]["sequences_available"] - 1 > 40
+    assert plan.stats["num_sequences"] == stats["long"]["sequences"]
