@@ -211,12 +211,16 @@ def test_embedded_default_sources_cover_every_domain():
     from pipeline.config import REPO_ROOT
 
     specs = load_sources(REPO_ROOT / "configs" / "sources" / "default.toml")
-    assert {s.domain for s in specs} == {"web", "stem", "code"}
+    assert {s.domain for s in specs} == {"web", "stem", "code", "books"}
+    assert {"html", "docstrings"} <= {s.format for s in specs}
+    languages = set()
     for spec in specs:
-        if spec.name == "python-cjk-samples":
-            continue  # only where CPython ships its test suite
+        if spec.name in ("python-cjk-samples", "idle-help-page"):
+            continue  # only where CPython ships its test suite and IDLE (some distributions split them off)
         docs = [r for r in read_source(spec, limit=20) if isinstance(r, Document)]
         assert docs, f"default source {spec.name} produced no documents"
+        languages |= {d.metadata["language"] for d in docs if spec.domain == "code"}
+    assert languages == {"Python", "C"}  # (Arrow's C++ headers are `.h`: C by extension)
     code = next(s for s in specs if s.domain == "code")
     doc = next(r for r in read_source(code, limit=5) if isinstance(r, Document))
     assert doc.license == "PSF-2.0" and doc.metadata["language"] == "Python"
