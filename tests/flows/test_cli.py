@@ -59,7 +59,7 @@ def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
     assert q.returncode == 0, q.stderr
     assert "\r" not in q.stdout
     domains = [line.split(",")[0] for line in q.stdout.strip().splitlines()[1:]]
-    assert domains == ["code", "stem", "web"]
+    assert domains == ["books", "code", "stem", "web"]
 
 
 def _free_port() -> int:
