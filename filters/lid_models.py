@@ -174,6 +174,9 @@ def _lingua(langs: frozenset[str]) -> Any:
     return det
 
 
+_DIGITS = 9  # model probabilities are rounded to this many decimals (see py3langid_rank)
+
+
 def py3langid_rank(text: str) -> dict[str, float]:
     """py3langid's probabilities by our label (script aliases already folded by py3langid)."""
     out: dict[str, float] = {}
@@ -181,7 +184,9 @@ def py3langid_rank(text: str) -> dict[str, float]:
         lang = normalize(code)
         if lang is not None and p > 0.0:
             out[lang] = out.get(lang, 0.0) + p
-    return out
+    # numpy's dot product can differ in the last bits between processes (memory alignment picks the SIMD path):
+    # rounded, the same text gets the same score in every worker, so outputs stay byte-identical.
+    return {lang: round(p, _DIGITS) for lang, p in out.items()}
 
 
 def cld3_top(text: str) -> tuple[str | None, float]:
@@ -189,13 +194,13 @@ def cld3_top(text: str) -> tuple[str | None, float]:
     r = _cld3().FindLanguage(text)
     # CLD3's own reliability flag (probability >= 0.7, 0.5 for hr/bs): below it, CLD3 abstains. On short English
     # word problems it says "fy" at 0.53 and would halve the score of a sure py3langid.
-    return (normalize(r.language) if r.is_reliable else None), float(r.probability)
+    return (normalize(r.language) if r.is_reliable else None), round(float(r.probability), _DIGITS)
 
 
 def lingua_confidences(text: str, langs: frozenset[str]) -> dict[str, float]:
     """lingua's confidence for each of `langs` (all must be in `LINGUA`), summing to 1 (or all 0: no evidence)."""
     return {
-        c.language.iso_code_639_1.name.lower(): c.value
+        c.language.iso_code_639_1.name.lower(): round(c.value, _DIGITS)
         for c in _lingua(langs).compute_language_confidence_values(text)
     }
 
