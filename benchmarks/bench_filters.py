@@ -290,8 +290,10 @@ def main() -> None:
 
 _ALL_DOMAINS = ["web", "stem", "code"]
 # The same five filters as `run_ours`, as a stage's [filters] table, on every domain as datatrove runs them.
+# lid.176 is datatrove's model: the same work. The default cascade (issue 11) is the extra "ours, cascade" column
+# of `--with-cascade`: other decisions, so it is not compared with datatrove's kept set.
 STAGE_FILTERS = {
-    "langid": {"min_score": 0.65, "domains": _ALL_DOMAINS},
+    "langid": {"model": "lid176", "min_score": 0.65, "domains": _ALL_DOMAINS},
     "gopher_repetition": {"language": "en", "domains": _ALL_DOMAINS},
     "gopher_quality": {"language": "en", "domains": _ALL_DOMAINS},
     "c4": {"filter_no_terminal_punct": False, "language": "en", "domains": _ALL_DOMAINS},
@@ -307,8 +309,12 @@ def _bench_dir() -> None:
         sys.path.insert(0, here)
 
 
-def workers_child_ours(prep: Path, inp: Path, out: Path, workers: int) -> None:
-    """Our filter step over the ingested Parquet units, through `make_executor("local", workers)`."""
+def workers_child_ours(prep: Path, inp: Path, out: Path, workers: int, lid: str = "lid176") -> None:
+    """Our filter step over the ingested Parquet units, through `make_executor("local", workers)`.
+
+    Args:
+        lid: the langid model ("lid176" as datatrove, or "cascade", the stage default).
+    """
     from filters.chain import FILTERS
     from filters.step import FilterStep
     from pipeline.executors import make_executor
@@ -319,6 +325,7 @@ def workers_child_ours(prep: Path, inp: Path, out: Path, workers: int) -> None:
     from bench_dedup import ingest
 
     config = {name: STAGE_FILTERS.get(name, {"enabled": False}) for name in FILTERS}
+    config["langid"] = {**config["langid"], "model": lid}
     docs = ingest(inp, prep)  # every unit's marker matches: a listing
     with make_executor("local", workers) as ex:
         run_step(FilterStep(config, docs), RunLayout(out), ex)
@@ -357,7 +364,7 @@ def _kept(tool: str, out: Path) -> set[str]:
     import pyarrow.parquet as pq
 
     units = out / "steps" / "filter" / "units"
-    files = units.glob("*/docs/*.parquet") if tool == "ours" else (out / "kept").glob("*.parquet")
+    files = units.glob("*/docs/*.parquet") if tool != "datatrove" else (out / "kept").glob("*.parquet")
     return {i for p in sorted(files) for i in pq.read_table(p, columns=["id"])["id"].to_pylist()}
 
 
@@ -378,6 +385,8 @@ def workers_main(argv: list[str]) -> None:
     ap.add_argument("--parts", type=int, default=8, help="JSONL input files = ingest units")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cf-bench-filters-workers"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/filters_workers.md"))
+    ap.add_argument("--with-cascade", action="store_true",
+                    help="also time our chain with the default LID cascade instead of lid.176 (before/after issue 11)")  # fmt: skip
     args = ap.parse_args(argv)
     docs = [{"id": str(d.id), "text": d.text} for d in build_docs()[: args.n]]
     work = args.workdir
@@ -386,9 +395,9 @@ def workers_main(argv: list[str]) -> None:
     shutil.rmtree(prep, ignore_errors=True)
     ingest(inp, prep)
     mib = sum(p.stat().st_size for p in inp.glob("*.jsonl")) / 2**20
-    rows = []
+    rows, cascade_rows = [], []
     for workers in [int(w) for w in args.workers.split(",")]:
-        runs: dict[str, list] = {"ours": [], "datatrove": []}
+        runs: dict[str, list] = {"ours": [], "datatrove": []} | ({"cascade": []} if args.with_cascade else {})
         kept: dict[str, set[str]] = {}
         for _ in range(args.repeats):
             for tool in runs:  # alternate, so a drift in machine speed hits both
@@ -408,6 +417,9 @@ def workers_main(argv: list[str]) -> None:
         largest = {t: statistics.median(m.largest_mib for m in ms) for t, ms in runs.items()}
         differ = len(kept["ours"] ^ kept["datatrove"])
         rows.append((workers, med, tree, largest, {t: len(k) for t, k in kept.items()}, differ))
+        if args.with_cascade:
+            cascade_rows.append((workers, med["ours"], med["cascade"], tree["ours"], tree["cascade"],
+                                 len(kept["ours"]), len(kept["cascade"]), len(kept["ours"] ^ kept["cascade"])))  # fmt: skip
     lines = [
         f"Filters as whole processes ({datetime.date.today().isoformat()}; {stage_machine()}): {args.n} documents "
         f"({mib:.1f} MiB), {args.parts} Parquet inputs, median of {args.repeats}; ours writes kept docs and lineage, "
@@ -421,6 +433,13 @@ def workers_main(argv: list[str]) -> None:
         lines.append(f"| {w} | {med['ours']:.1f} | {med['datatrove']:.1f} | {med['datatrove'] / med['ours']:.2f}x "
                      f"| {tree['ours']:,.0f} | {tree['datatrove']:,.0f} | {largest['ours']:,.0f} "
                      f"| {largest['datatrove']:,.0f} | {kept_n['ours']:,} / {kept_n['datatrove']:,} | {differ} |")  # fmt: skip
+    if cascade_rows:
+        lines += ["", "Our chain with lid.176 (before issue 11) vs the default LID cascade (after), same input and steps:",
+                  "", "| workers | lid.176 s | cascade s | cascade / lid.176 time | lid.176 tree MiB | cascade tree MiB "
+                  "| kept lid.176 / cascade | kept differ |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for w, t_lid, t_cas, m_lid, m_cas, k_lid, k_cas, differ in cascade_rows:
+            lines.append(f"| {w} | {t_lid:.1f} | {t_cas:.1f} | {t_cas / t_lid:.2f}x | {m_lid:,.0f} | {m_cas:,.0f} "
+                         f"| {k_lid:,} / {k_cas:,} | {differ} |")  # fmt: skip
     table = "\n".join(lines)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -433,8 +452,8 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, the repo root is not on it
     if len(sys.argv) > 1 and sys.argv[1] == "--workers-child":
         tool, (prep, inp, out), n = sys.argv[2], map(Path, sys.argv[3:6]), int(sys.argv[6])
-        if tool == "ours":
-            workers_child_ours(prep, inp, out, n)
+        if tool in ("ours", "cascade"):
+            workers_child_ours(prep, inp, out, n, "lid176" if tool == "ours" else "cascade")
         else:
             workers_child_datatrove(prep, out, n)
     elif any(a == "--workers" or a.startswith("--workers=") for a in sys.argv[1:]):

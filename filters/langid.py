@@ -1,7 +1,8 @@
 """Language identification: `LangId` (the chain's "langid" filter) and `FastTextLangId` (fastText lid.176).
 
-`LangId(model="cascade")`, the default, reads the prose of a document (`filters.prose`) and asks py3langid and
-CLD3, then lingua when they are unsure (`filters.lid_models`): 153 labels, ISO 639-1 else 639-3, with the script
+`LangId(model="cascade")`, the default, reads the prose of a document (`filters.prose`) and asks lid.176 and
+CLD3 (settled when they agree surely outside a confusable group), else py3langid and CLD3, then lingua when they
+are unsure (`filters.lid_models`): 153 labels, ISO 639-1 else 639-3, with the script
 where a language has two (zh-Hans/zh-Hant, sr-Cyrl/sr-Latn, uz-Latn/uz-Cyrl), per-language thresholds,
 confusable groups recorded in the document's metadata, and mostly-math documents kept.
 
@@ -133,8 +134,9 @@ class LangId(Filter):
     """Language ID for the chain: sets `doc.lang` / `doc.lang_score`, drops unwanted or unsure languages.
 
     `model = "cascade"` (default) reads the document's prose (`filters.prose`: no LaTeX, formulas, code, URLs or
-    e-mail addresses), at most `max_chars` of it, and runs py3langid and CLD3, asking lingua only when they
-    disagree, are unsure or name a confusable group (`filters.lid_models.cascade`): 150+ languages, ISO 639-1
+    e-mail addresses), at most `max_chars` of it; lid.176 and CLD3 settle it when they agree surely on a language
+    in no confusable group, else py3langid and CLD3 vote, asking lingua only when they disagree, are unsure or
+    name a confusable group (`filters.lid_models.cascade`): 150+ languages, ISO 639-1
     labels else 639-3, with the script for zh-Hans/zh-Hant, sr-Cyrl/sr-Latn, uz-Latn/uz-Cyrl.
     `model = "lid176"` is `FastTextLangId` unchanged: fastText lid.176 on the raw text, datatrove's decision.
 
@@ -227,11 +229,9 @@ class LangId(Filter):
         texts = list(texts)
         if self._lid176 is not None:
             return [(p, 0.0) for p in self._lid176.predict_batch(texts)]
-        out = []
-        for text in texts:
-            p = prose(text, self.max_chars)
-            out.append((lid_models.cascade(p.text), p.markup_ratio))
-        return out
+        proses = [prose(text, self.max_chars) for text in texts]
+        preds = lid_models.cascade_batch([p.text for p in proses])
+        return [(pred, p.markup_ratio) for pred, p in zip(preds, proses)]
 
     def decide(self, doc: Document, pred: Any, markup_ratio: float) -> FilterResult:
         """Record the cascade's prediction on `doc` and return the filter result."""
