@@ -24,6 +24,7 @@ from typing import Any
 
 from core.assets import asset_path
 from filters.base import Filter, FilterResult
+from filters.lid_models import LINGUA_HIGH_ACCURACY_BELOW
 from schemas import Document
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,11 @@ class LangId(Filter):
         max_chars: prose characters the models read (cascade; cost does not grow with document length).
         min_markup_ratio: a document with at least this share of markup is not dropped for a low score (cascade);
             None turns the exemption off.
+        lingua_high_accuracy_below: prose shorter than this many characters is read by lingua in high accuracy
+            mode (cascade). Each language it loads costs ~30 MB and ~0.4 s per worker; longer text is read in low
+            accuracy mode (trigrams, ~5x cheaper), as accurate from two sentences on. 0: always low (lingua's test
+            sentences 95.4% instead of 96.5%; the filter chain on mixed-language documents: 223 instead of
+            1,010 MB, 6 instead of 16 s of LID for the first 4,000 documents).
     """
 
     name = "langid"
@@ -173,6 +179,7 @@ class LangId(Filter):
         trust_source_lang: bool = True,
         max_chars: int = 2000,
         min_markup_ratio: float | None = 0.5,
+        lingua_high_accuracy_below: int = LINGUA_HIGH_ACCURACY_BELOW,
     ) -> None:
         from filters import lid_models
 
@@ -203,6 +210,9 @@ class LangId(Filter):
             )
         if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 100:
             raise ValueError(f"max_chars = {max_chars!r}: must be an integer >= 100")
+        below = lingua_high_accuracy_below
+        if isinstance(below, bool) or not isinstance(below, int) or below < 0:
+            raise ValueError(f"lingua_high_accuracy_below = {below!r}: must be an integer >= 0 (0: low accuracy mode)")
         self.model = model
         self.languages = frozenset(languages) if languages is not None else None
         self.min_score = min_score
@@ -210,6 +220,7 @@ class LangId(Filter):
         self.trust_source_lang = trust_source_lang
         self.max_chars = max_chars
         self.min_markup_ratio = min_markup_ratio
+        self.lingua_high_accuracy_below = lingua_high_accuracy_below
         self._lid176 = FastTextLangId(languages, min_score, trust_source_lang) if model == "lid176" else None
 
     def threshold(self, lang: str) -> float | None:
@@ -230,7 +241,9 @@ class LangId(Filter):
         if self._lid176 is not None:
             return [(p, 0.0) for p in self._lid176.predict_batch(texts)]
         proses = [prose(text, self.max_chars) for text in texts]
-        preds = lid_models.cascade_batch([p.text for p in proses])
+        preds = lid_models.cascade_batch(
+            [p.text for p in proses], lingua_high_accuracy_below=self.lingua_high_accuracy_below
+        )
         return [(pred, p.markup_ratio) for pred, p in zip(preds, proses)]
 
     def decide(self, doc: Document, pred: Any, markup_ratio: float) -> FilterResult:

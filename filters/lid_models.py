@@ -192,7 +192,7 @@ def py3langid_rank(text: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for code, p in _py3().rank(text):
         lang = normalize(code)
-        if lang is not None and p > 0.0:
+        if lang is not None and p >= 1e-6:  # far below any candidate or vote that counts (CANDIDATE_MIN = 0.02)
             out[lang] = out.get(lang, 0.0) + p
     # numpy's dot product can differ in the last bits between processes (memory alignment picks the SIMD path):
     # rounded, the same text gets the same score in every worker, so outputs stay byte-identical.
@@ -207,13 +207,14 @@ def cld3_top(text: str) -> tuple[str | None, float]:
     return (normalize(r.language) if r.is_reliable else None), round(float(r.probability), _DIGITS)
 
 
-# Texts at least this long (prose characters) are read by lingua in low accuracy mode (see `_lingua`).
-LINGUA_LOW_ACCURACY_FROM = 200
+# Texts shorter than this (prose characters) are read by lingua in high accuracy mode, longer ones in low accuracy
+# mode (see `_lingua`). The default of `LangId(lingua_high_accuracy_below=...)`.
+LINGUA_HIGH_ACCURACY_BELOW = 200
 
 
-def lingua_confidences(text: str, langs: frozenset[str]) -> dict[str, float]:
+def lingua_confidences(text: str, langs: frozenset[str], low_accuracy: bool = False) -> dict[str, float]:
     """lingua's confidence for each of `langs` (all must be in `LINGUA`), summing to 1 (or all 0: no evidence)."""
-    detector = _lingua(langs, low_accuracy=len(text) >= LINGUA_LOW_ACCURACY_FROM)
+    detector = _lingua(langs, low_accuracy)
     return {
         c.language.iso_code_639_1.name.lower(): round(c.value, _DIGITS)
         for c in detector.compute_language_confidence_values(text)
@@ -271,7 +272,12 @@ ABSENT_WEIGHT = 0.1
 CANDIDATE_MIN = 0.02  # py3langid probability for a runner-up to become a candidate
 
 
-def cascade(text: str, max_lingua_chars: int = 1000, lid176: tuple[str | None, float] | None = None) -> Prediction:
+def cascade(
+    text: str,
+    max_lingua_chars: int = 1000,
+    lid176: tuple[str | None, float] | None = None,
+    lingua_high_accuracy_below: int = LINGUA_HIGH_ACCURACY_BELOW,
+) -> Prediction:
     """Language of `text` (already reduced to prose and capped): fast models first, lingua to settle.
 
     0. lid.176 and CLD3 agree, both >= FAST_MIN_SCORE, on a language in no confusable group: done (the score is
@@ -287,6 +293,8 @@ def cascade(text: str, max_lingua_chars: int = 1000, lid176: tuple[str | None, f
     Args:
         text: prose.
         max_lingua_chars: lingua costs linear time in the length (and is the slowest): it reads this much.
+        lingua_high_accuracy_below: lingua reads shorter texts in high accuracy mode (1-5-grams, ~30 MB and
+            ~0.4 s to load per language), longer ones in low accuracy mode (trigrams); 0: always low.
         lid176: lid.176's `lid176_top` for `text` when the caller ran it for a whole batch (else run here).
     """
     if not text.strip():
@@ -306,7 +314,8 @@ def cascade(text: str, max_lingua_chars: int = 1000, lid176: tuple[str | None, f
     cands = {lang for lang, p in ranked[:3] if p >= CANDIDATE_MIN} | ({c_lang} if c_lang else set())
     cands |= {x for lang in list(cands) for x in group_of(lang)}
     known = frozenset(cands & LINGUA)
-    lin = lingua_confidences(text[:max_lingua_chars], known) if len(known) >= 2 else {}
+    low = len(text) >= lingua_high_accuracy_below
+    lin = lingua_confidences(text[:max_lingua_chars], known, low) if len(known) >= 2 else {}
     models = "py3langid+cld3" + ("+lingua" if lin else "")
     # Each candidate's weighted votes. Ranking divides by the weight of every model consulted, so a language that
     # only one model knows (CLD3's haw, sm, ny) cannot beat one that two models back; the reported score divides
@@ -334,6 +343,9 @@ def cascade(text: str, max_lingua_chars: int = 1000, lid176: tuple[str | None, f
     return Prediction(script_label(lang, text), min(score, 1.0), runner, runner_score, models)
 
 
-def cascade_batch(texts: Sequence[str], max_lingua_chars: int = 1000) -> list[Prediction]:
+def cascade_batch(
+    texts: Sequence[str], max_lingua_chars: int = 1000, lingua_high_accuracy_below: int = LINGUA_HIGH_ACCURACY_BELOW
+) -> list[Prediction]:
     """`cascade` for each text, lid.176 run once for the batch (the other models score one text at a time)."""
-    return [cascade(t, max_lingua_chars, first) for t, first in zip(texts, lid176_top(texts))]
+    firsts = lid176_top(texts)
+    return [cascade(t, max_lingua_chars, f, lingua_high_accuracy_below) for t, f in zip(texts, firsts)]
