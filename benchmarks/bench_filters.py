@@ -290,8 +290,8 @@ def main() -> None:
 
 _ALL_DOMAINS = ["web", "stem", "code"]
 # The same five filters as `run_ours`, as a stage's [filters] table, on every domain as datatrove runs them.
-# lid.176 is datatrove's model: the same work. The default cascade (issue 11) is the extra "ours, cascade" column
-# of `--with-cascade`: other decisions, so it is not compared with datatrove's kept set.
+# lid.176 is datatrove's model: the same work. The LID cascade (issue 11) is the extra table of `--with-cascade`:
+# other decisions, so it is compared with our lid.176 chain (before / after), not with datatrove's kept set.
 STAGE_FILTERS = {
     "langid": {"model": "lid176", "min_score": 0.65, "domains": _ALL_DOMAINS},
     "gopher_repetition": {"language": "en", "domains": _ALL_DOMAINS},
@@ -309,11 +309,18 @@ def _bench_dir() -> None:
         sys.path.insert(0, here)
 
 
-def workers_child_ours(prep: Path, inp: Path, out: Path, workers: int, lid: str = "lid176") -> None:
+# `--with-cascade` variants: tool name -> the langid table's changes.
+CASCADE_VARIANTS = {
+    "cascade": {"model": "cascade"},  # the stage default: lingua in low accuracy mode
+    "cascade-high200": {"model": "cascade", "lingua_high_accuracy_below": 200},  # high accuracy on short prose
+}
+
+
+def workers_child_ours(prep: Path, inp: Path, out: Path, workers: int, lid: dict | None = None) -> None:
     """Our filter step over the ingested Parquet units, through `make_executor("local", workers)`.
 
     Args:
-        lid: the langid model ("lid176" as datatrove, or "cascade", the stage default).
+        lid: changes to the langid table (None: lid.176 as datatrove; see CASCADE_VARIANTS).
     """
     from filters.chain import FILTERS
     from filters.step import FilterStep
@@ -325,7 +332,7 @@ def workers_child_ours(prep: Path, inp: Path, out: Path, workers: int, lid: str 
     from bench_dedup import ingest
 
     config = {name: STAGE_FILTERS.get(name, {"enabled": False}) for name in FILTERS}
-    config["langid"] = {**config["langid"], "model": lid}
+    config["langid"] = {**config["langid"], **(lid or {})}
     docs = ingest(inp, prep)  # every unit's marker matches: a listing
     with make_executor("local", workers) as ex:
         run_step(FilterStep(config, docs), RunLayout(out), ex)
@@ -397,7 +404,7 @@ def workers_main(argv: list[str]) -> None:
     mib = sum(p.stat().st_size for p in inp.glob("*.jsonl")) / 2**20
     rows, cascade_rows = [], []
     for workers in [int(w) for w in args.workers.split(",")]:
-        runs: dict[str, list] = {"ours": [], "datatrove": []} | ({"cascade": []} if args.with_cascade else {})
+        runs: dict[str, list] = {"ours": [], "datatrove": []} | {v: [] for v in CASCADE_VARIANTS if args.with_cascade}
         kept: dict[str, set[str]] = {}
         for _ in range(args.repeats):
             for tool in runs:  # alternate, so a drift in machine speed hits both
@@ -417,9 +424,9 @@ def workers_main(argv: list[str]) -> None:
         largest = {t: statistics.median(m.largest_mib for m in ms) for t, ms in runs.items()}
         differ = len(kept["ours"] ^ kept["datatrove"])
         rows.append((workers, med, tree, largest, {t: len(k) for t, k in kept.items()}, differ))
-        if args.with_cascade:
-            cascade_rows.append((workers, med["ours"], med["cascade"], tree["ours"], tree["cascade"],
-                                 len(kept["ours"]), len(kept["cascade"]), len(kept["ours"] ^ kept["cascade"])))  # fmt: skip
+        for v in CASCADE_VARIANTS if args.with_cascade else ():
+            cascade_rows.append((workers, v, med["ours"], med[v], tree["ours"], tree[v], len(kept["ours"]),
+                                 len(kept[v]), len(kept["ours"] ^ kept[v])))  # fmt: skip
     lines = [
         f"Filters as whole processes ({datetime.date.today().isoformat()}; {stage_machine()}): {args.n} documents "
         f"({mib:.1f} MiB), {args.parts} Parquet inputs, median of {args.repeats}; ours writes kept docs and lineage, "
@@ -434,12 +441,14 @@ def workers_main(argv: list[str]) -> None:
                      f"| {tree['ours']:,.0f} | {tree['datatrove']:,.0f} | {largest['ours']:,.0f} "
                      f"| {largest['datatrove']:,.0f} | {kept_n['ours']:,} / {kept_n['datatrove']:,} | {differ} |")  # fmt: skip
     if cascade_rows:
-        lines += ["", "Our chain with lid.176 (before issue 11) vs the default LID cascade (after), same input and steps:",
-                  "", "| workers | lid.176 s | cascade s | cascade / lid.176 time | lid.176 tree MiB | cascade tree MiB "
-                  "| kept lid.176 / cascade | kept differ |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-        for w, t_lid, t_cas, m_lid, m_cas, k_lid, k_cas, differ in cascade_rows:
-            lines.append(f"| {w} | {t_lid:.1f} | {t_cas:.1f} | {t_cas / t_lid:.2f}x | {m_lid:,.0f} | {m_cas:,.0f} "
-                         f"| {k_lid:,} / {k_cas:,} | {differ} |")  # fmt: skip
+        lines += ["", "Our chain with lid.176 (before issue 11) vs the LID cascade (after; `cascade-high200`: "
+                  "lingua_high_accuracy_below = 200), same input and steps:", "",
+                  "| workers | variant | lid.176 s | variant s | variant / lid.176 time | lid.176 tree MiB "
+                  "| variant tree MiB | kept lid.176 / variant | kept differ |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for w, v, t_lid, t_cas, m_lid, m_cas, k_lid, k_cas, differ in cascade_rows:
+            lines.append(f"| {w} | {v} | {t_lid:.1f} | {t_cas:.1f} | {t_cas / t_lid:.2f}x | {m_lid:,.0f} "
+                         f"| {m_cas:,.0f} | {k_lid:,} / {k_cas:,} | {differ} |")  # fmt: skip
     table = "\n".join(lines)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -452,8 +461,8 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, the repo root is not on it
     if len(sys.argv) > 1 and sys.argv[1] == "--workers-child":
         tool, (prep, inp, out), n = sys.argv[2], map(Path, sys.argv[3:6]), int(sys.argv[6])
-        if tool in ("ours", "cascade"):
-            workers_child_ours(prep, inp, out, n, "lid176" if tool == "ours" else "cascade")
+        if tool == "ours" or tool in CASCADE_VARIANTS:
+            workers_child_ours(prep, inp, out, n, CASCADE_VARIANTS.get(tool))
         else:
             workers_child_datatrove(prep, out, n)
     elif any(a == "--workers" or a.startswith("--workers=") for a in sys.argv[1:]):
