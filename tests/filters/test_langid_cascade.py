@@ -88,6 +88,55 @@ def test_prose_removes_latex_code_urls_and_emails():
     assert prose("a " * 10_000, max_chars=100).text == ("a " * 50).strip()
 
 
+def test_prose_keeps_scripts_written_with_combining_marks():
+    # Vowel signs are combining marks, not letters, to Python's `re`: counted by letters alone these lines fell
+    # under half and were removed as formulas, so Punjabi and Burmese text had no prose and no language.
+    cases = {
+        "pa": "ਅਸੀਂ ਕੱਲ੍ਹ 20 ਕਿਤਾਬਾਂ ਖ਼ਰੀਦੀਆਂ ਅਤੇ ਪੜ੍ਹੀਆਂ।",
+        "my": "ကျောင်းသားများသည် စာအုပ်များကို ဖတ်ကြသည်။",
+        "ta": "நேற்று 10 மாணவர்கள் பள்ளிக்கு வந்தார்கள்.",
+    }
+    for lang, text in cases.items():
+        p = prose(text)
+        assert p.text.startswith(text.split()[0]) and "20" not in p.text and p.markup_ratio < 0.2, (lang, p)
+        d = _doc(text)
+        assert LangId().filter(d) is True and d.lang == lang
+    assert prose("x = 2 + 3\nਅਸੀਂ 20 = 4 + 16").text == ""  # a formula stays a formula in any script
+
+
+def test_prose_reads_a_window_not_the_whole_document():
+    # Enough prose in the first 3 * max_chars: the rest (here a code dump) is not read, not even for the ratio.
+    text = "plain words here " * 200 + "\n" + "x = [1, 2, 3]\n" * 5000
+    p = prose(text, max_chars=500)
+    assert len(p.text) == 500 and p.markup_ratio == 0.0
+    # Too little prose in the first window: the window grows to 8 * max_chars, and the markup counts.
+    text = "x = [1, 2, 3]\n" * 150 + "plain words here " * 200
+    p = prose(text, max_chars=500)
+    assert p.text.startswith("plain words") and 0.3 < p.markup_ratio < 1.0
+
+
+def test_fast_path_settles_agreed_languages_outside_groups():
+    en = lid_models.cascade("The committee will publish its findings about the river pollution next week.")
+    assert (en.lang, en.models) == ("en", "lid176+cld3") and en.score > 0.9
+    # Bosnian is in the bs/hr/sr group: never settled by the fast path, whatever the two fast models say.
+    bs = lid_models.cascade("Odbor će sljedeće sedmice objaviti svoje nalaze o zagađenju rijeke u Sarajevu.")
+    assert bs.models.startswith("py3langid+cld3") and bs.lang in ("bs", "hr", "sr-Latn")
+    # One fastText call for a batch gives the same predictions as one text at a time.
+    texts = ["Der Ausschuss wird seine Ergebnisse nächste Woche veröffentlichen.", "", "委员会将在下周公布结果。"]
+    assert lid_models.cascade_batch(texts) == [lid_models.cascade(t) for t in texts]
+
+
+def test_lingua_reads_short_text_in_high_accuracy_mode_only_when_asked(monkeypatch):
+    monkeypatch.setattr(lid_models, "_LINGUA", {})  # detectors this test builds, by (languages, low accuracy)
+    short = "Njegovo djetinjstvo nije bilo posebno sretno."  # bs/hr/sr: lingua is asked
+    long = " ".join([short, "Odbor će sljedeće sedmice objaviti svoje nalaze o zagađenju rijeke."] * 3)
+    LangId().filter_batch([_doc(short), _doc(long)])
+    assert {low for _, low in lid_models._LINGUA} == {True}  # default: trigrams only
+    lid_models._LINGUA.clear()
+    LangId(lingua_high_accuracy_below=200).filter_batch([_doc(short), _doc(long)])
+    assert sorted({low for _, low in lid_models._LINGUA}) == [False, True]
+
+
 def test_models_read_only_the_prose(monkeypatch):
     seen = []
     real = lid_models.cascade
@@ -163,6 +212,7 @@ def test_lid176_mode_is_fasttext_unchanged():
         ({"model": "lid176", "min_scores": {"en": 0.5}}, "min_scores: per-language thresholds need model = 'cascade'"),
         ({"max_chars": 10}, "max_chars = 10: must be an integer >= 100"),
         ({"min_markup_ratio": 2}, "min_markup_ratio = 2: must be a number in [0, 1] or None"),
+        ({"lingua_high_accuracy_below": -1}, "lingua_high_accuracy_below = -1: must be an integer >= 0"),
     ],
 )
 def test_config_errors_are_one_line_at_build_time(kwargs, message):
@@ -207,31 +257,22 @@ def test_accuracy_on_lingua_sentences(corpora):
         ok[r["lang"]] += p.lang.split("-")[0] == r["lang"]
     acc = sum(ok.values()) / sum(n.values())
     print(f"\ncascade accuracy on lingua sentences: {acc:.4f} ({len(n)} languages)")
-    # Measured 0.964 through the filter (lid.176: 0.793); the misses are mostly ms->id (21 of 30: every model
-    # reads most of these Malay sentences as Indonesian) and bs->hr.
-    assert acc >= 0.955
+    # Measured 0.954 through the filter (0.965 with lingua_high_accuracy_below = 200; lid.176: 0.793); the misses
+    # are mostly ms->id (21 of 30: every model reads most of these Malay sentences as Indonesian) and bs->hr.
+    assert acc >= 0.945
     for lang in n:
-        assert ok[lang] / n[lang] >= (0.25 if lang in ("ms", "bs") else 0.7), lang  # nb: 22 of 30 (nn)
+        # measured: ms 10 of 30, bs 12, nb 20 (read as nn), id 23; every other language >= 25
+        assert ok[lang] / n[lang] >= {"ms": 0.25, "bs": 0.3, "nb": 0.6}.get(lang, 0.75), lang
 
 
-def test_stem_documents_are_not_dropped(corpora):
-    import ast
-
+def test_stem_documents_are_not_dropped(real_data):
     docs = []
-    for name in ("math500_test", "mmlu_stem_test", "gsm8k_test"):
-        for i, line in enumerate((corpora / "stem_math" / f"{name}.jsonl").open()):
-            r = json.loads(line)
-            if "choices" in r:
-                choices = ast.literal_eval(r["choices"]) if isinstance(r["choices"], str) else r["choices"]
-                text = r["question"] + "\n" + "\n".join(f"{'ABCD'[j]}. {c}" for j, c in enumerate(choices))
-            else:
-                text = r["question"] + "\n" + r["answer"] if "question" in r else r["problem"] + "\n" + r["solution"]
-            docs.append(_doc(text, domain="stem"))
-            if i >= 399:
-                break
+    for items in real_data.stem_math.values():  # GSM8K, MATH, MMLU-STEM: 400 of each, spread over the set
+        docs += [_doc(text, domain="stem") for text in items[:: len(items) // 400][:400]]
     results = LangId().filter_batch(docs)
     dropped = sum(r is not True for r in results) / len(docs)
     print(f"\nstem documents dropped by langid: {dropped:.4f} of {len(docs)}")
+    # Measured 0.0025 (3 of 1,200, all short MMLU items of formulas: "Find 3 over 4 - 1 over 8." and its choices).
     assert dropped <= 0.01
 
 

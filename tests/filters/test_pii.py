@@ -3,10 +3,8 @@ few on permissive code, and linear behaviour on large adversarial single-line do
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -184,10 +182,10 @@ def test_secret_kinds_and_entropy() -> None:
     assert SecretRedactor().modify(doc) == [("secrets_password", 1.0)]
 
 
-def test_secrets_recall_and_lookalikes_on_labelled_set(corpora: Path) -> None:
+def test_secrets_recall_and_lookalikes_on_labelled_set(real_data) -> None:
     """12 kinds of credential planted into real code, YAML, JSON, `.env` and INI files (filters.secrets_eval):
     recall >= 0.99, and no hash, UUID, commit id or placeholder redacted."""
-    rows = [json.loads(line) for line in (corpora / "code_permissive" / "code_files.jsonl").open(encoding="utf-8")]
+    rows = [{"repo": d.source, "path": d.path, "content": d.text} for d in real_data.code_files]
     hosts = secrets_eval.code_hosts(rows) + secrets_eval.config_hosts()
     assert {h[0] for h in hosts} == {"code", "yaml", "json", "env", "ini"}
     cases = secrets_eval.build_cases(hosts, per_kind=20, seed=0)
@@ -239,38 +237,29 @@ def test_large_adversarial_single_line_documents(pii: PIIRedactor, secrets: Secr
         assert seconds < 30, (text[:40], seconds)  # measured <= 4.5 s on a shared 2-core machine
 
 
-def _stem_texts(corpora: Path) -> list[tuple[str, str]]:
-    root = corpora / "stem_math"
-    out = []
-    for path in sorted(root.glob("*.jsonl")):
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            row = json.loads(line)
-            out.append((f"{path.name}:{i}", "\n".join(str(v) for v in row.values())))
-    return out
-
-
-def test_no_redaction_in_stem_math(pii: PIIRedactor, secrets: SecretRedactor, corpora: Path) -> None:
+def test_no_redaction_in_stem_math(pii: PIIRedactor, secrets: SecretRedactor, real_data) -> None:
     """GSM8K, MATH and MMLU-STEM questions and answers are full of numbers, none of them PII."""
-    texts = _stem_texts(corpora)
-    assert len(texts) > 5000
+    texts = [(f"{name}:{i}", t) for name, items in real_data.stem_math.items() for i, t in enumerate(items)]
+    assert len(texts) > 9000
     changed = [(loc, dict(c)) for loc, t in texts for c in (pii.redact(t)[1], secrets.redact(t)[1]) if c]
     assert changed == []
 
 
-def test_code_files_mostly_unchanged(pii: PIIRedactor, secrets: SecretRedactor, corpora: Path) -> None:
-    path = corpora / "code_permissive" / "code_files.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+def test_code_files_mostly_unchanged(pii: PIIRedactor, secrets: SecretRedactor, real_data) -> None:
     files_pii, files_secrets, reasons = 0, 0, Counter()
-    for row in rows:
-        _, c1 = pii.redact(row["content"])
-        _, c2 = secrets.redact(row["content"], row["path"])
+    for doc in real_data.code_files:
+        _, c1 = pii.redact(doc.text)
+        _, c2 = secrets.redact(doc.text, doc.path)
         files_pii += bool(c1)
         files_secrets += bool(c2)
         reasons += c1 + c2
-    print(f"\ncode files: {len(rows)}, with PII redacted: {files_pii}, with secrets: {files_secrets}, {dict(reasons)}")
-    # Measured: 410 files; 16 with PII (author emails in headers, test fixtures such as 8.8.8.8 / 1.2.3.4 are kept,
-    # example phones "+44 1234567" in serde docs); 3 with secrets, all test-fixture passwords: requests'
-    # "http://user:pass%20pass@complex.url.com" (2) and zod's `password: "peanuts"`, `confirmPassword: "different"`.
-    assert len(rows) == 410
-    assert files_pii <= 25 and reasons["pii_email"] >= 10
-    assert files_secrets <= 4 and reasons["secrets_password"] == 2 and reasons["secrets_connection_string"] == 2
+    n = len(real_data.code_files)
+    print(f"\ncode files: {n}, with PII redacted: {files_pii}, with secrets: {files_secrets}, {dict(reasons)}")
+    # Measured on 172 files (CPython's json/email/http/... packages, NumPy's C and Arrow's C++ headers): 35 with
+    # PII, all author addresses in module headers and docstrings (39 emails); 2 with secrets: urllib.request's
+    # docstring example `passwd='geheim$parole'` (a password, rightly), and two code expressions taken for
+    # secrets (`authorization = base64.decodebytes(...)` in http.server, `auth_str = base64.standard_b64encode(
+    # credentials).decode()` in urllib.request: false `secrets_assignment` hits, tolerated here, not required).
+    assert n >= 150
+    assert files_pii <= 40 and reasons["pii_email"] >= 30
+    assert files_secrets <= 2 and reasons["secrets_password"] == 1 and reasons["secrets_assignment"] <= 2

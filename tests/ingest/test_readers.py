@@ -173,15 +173,18 @@ def test_detect_license(text, spdx):
     assert detect_license(text) == spdx
 
 
-def test_license_detection_on_real_license_files(corpora):
-    rows = [json.loads(line) for line in (corpora / "code_permissive" / "repo_licenses.jsonl").open()]
-    hits = 0
-    for row in rows:
-        text = next(v for k, v in row.items() if isinstance(v, str) and len(v) > 200)
-        expected = row.get("license") or row.get("spdx")
-        got = detect_license(text)
-        hits += got is not None and got in expected
-    assert hits >= len(rows) - 2, f"{hits}/{len(rows)} license files recognised"
+def test_license_detection_on_real_license_files(real_data):
+    """The licence files of installed distributions, labelled by their own `License-Expression` (PEP 639)."""
+    from ingest.readers import _LICENSE_PATTERNS
+
+    known = {spdx for spdx, _ in _LICENSE_PATTERNS}
+    rows = [(path, spdx, text) for path, spdx, text in real_data.licences if spdx in known]
+    missed = [(path, spdx, detect_license(text)) for path, spdx, text in rows if detect_license(text) != spdx]
+    assert len(rows) >= 50 and len({spdx for _, spdx, _ in rows}) >= 5, rows
+    # Measured 74 of 76 recognised; the two misses are real: jsonpointer's BSD-3-Clause words its third clause
+    # without "Neither the name" (read as BSD-2-Clause), and pyarrow's LICENSE.txt appends bundled code's
+    # licences, Python's among them (PSF-2.0 is tried first). Left out: ISC, MIT-0 and MIT-CMU (no template).
+    assert len(missed) <= 3, missed
 
 
 @pytest.mark.parametrize(

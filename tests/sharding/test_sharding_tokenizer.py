@@ -99,15 +99,15 @@ def test_missing_package_names_the_install_command(monkeypatch):
         tk.vocab_bytes(spec)
 
 
-def test_qwen_fast_path_agrees_with_hf_tokenizers_on_real_documents(corpora):
-    from sharding_corpus import iter_documents
-
+def test_qwen_fast_path_agrees_with_hf_tokenizers_on_real_documents(real_data):
     from tokenizers import Tokenizer as HFTokenizer
 
     hf = HFTokenizer.from_file(str(hf_tokenizer_path("qwen")))
     hf.encode_special_tokens = True  # special-token look-alikes stay text, as in our encode_ordinary
     tok = load_tokenizer("qwen")
-    docs = [d.text for d in iter_documents(corpora, max_per_file=100)]
+    # Multilingual math (MMATH, ten languages), code (Python, C, C++), GSM8K and MATH: all shipped by packages.
+    docs = [text for _, text in real_data.math_multilingual[5::10]] + [d.text for d in real_data.code_files[1::2]]
+    docs += real_data.stem_math["gsm8k"][:100] + real_data.stem_math["math"][-100:]
     assert len(docs) >= 300
     n_tokens = 0
     for text in docs:

