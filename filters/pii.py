@@ -413,6 +413,9 @@ class _Assignments:
                 if scheme:
                     value, vs = value[scheme.end() :], vs + scheme.end()
                 ok = len(value) >= 16 and " " not in value and not _is_name(value)
+                # A bare value with brackets is code (`auth = base64.decodebytes(auth)` in CPython's http.server):
+                # tokens and keys are base64, hex or URL-safe and never hold one.
+                ok = ok and not (not tail.group("q") and any(c in "()[]{}<>" for c in value))
                 ok = ok and _looks_random(value, self.min_entropy)
             else:
                 ok = _password_value(value, bool(tail.group("q")), config)
