@@ -226,16 +226,13 @@ def lingua_confidences(text: str, langs: frozenset[str], low_accuracy: bool = Fa
 
 def lid176_top(texts: Sequence[str]) -> list[tuple[str | None, float]]:
     """lid.176's top language (our label; None when it has no such label) and its score, one fastText call."""
-    from filters.langid import load_lid_model
+    from filters.langid import FastTextLangId
 
-    out: list[tuple[str | None, float]] = [(None, 0.0)] * len(texts)
-    idx = [i for i, t in enumerate(texts) if t.strip()]
-    if idx:
-        # Prose has no newlines (fastText reads one line); lid.176 says "no" for Norwegian (Bokmål in practice).
-        labels, scores = load_lid_model().predict([texts[i] for i in idx], k=1)
-        for i, lab, sc in zip(idx, labels, scores):
-            code = normalize(lab[0].removeprefix("__label__"))
-            out[i] = (code if code is not None and label_known(code) else None, round(min(float(sc[0]), 1.0), _DIGITS))
+    # lid.176 says "no" for Norwegian (Bokmål in practice) and "unknown" for empty text (not a label: None).
+    out = []
+    for code, score in FastTextLangId().predict_batch(texts):
+        lang = normalize(code)
+        out.append((lang if lang is not None and label_known(lang) else None, round(score, _DIGITS)))
     return out
 
 
