@@ -18,7 +18,8 @@ The `[mixture]` table of `configs/stages/<stage>.toml`::
 Planning: a domain gets `share_d * total`; within a domain, sources share it in proportion to
 `weight_s * available_s`. A source never exceeds `max_repeats * available_s`; what a capped source cannot
 take goes to the uncapped ones (water-filling). Realisation (`epochs = budget / available`): whole
-passes over the source, then a seeded sample of documents for the fractional pass.
+passes over the source, then a seeded sample of documents for the fractional pass. A source with a share
+above zero and kept documents always gets at least one document, however small its share.
 
 The default cap of 4 follows Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models",
 arXiv 2305.16264): up to ~4 epochs of repeated data are about as good as unique data.
@@ -158,7 +159,9 @@ def plan_budget(available: dict[tuple[str, str], tuple[int, int]], cfg: MixtureC
             remaining -= r.cap * r.available
         open_rows = [r for r in open_rows if r not in capped]
     for r in rows:
-        r.budget = int(round(budgets[r.source]))
+        # A source the mixture wants (share > 0) never rounds to nothing: at least one token of budget, which
+        # `select_documents` realises as at least one document.
+        r.budget = max(1, int(round(budgets[r.source]))) if budgets[r.source] > 0 else 0
     return rows
 
 

@@ -307,7 +307,9 @@ def select_documents(docs: DocTable, budgets: dict[str, int], seed: int) -> tupl
     """Documents (with repeat index) that realise each source's budget.
 
     Whole passes over the source in corpus order, then the fractional pass: a seeded permutation of the
-    source's documents, taking the longest prefix whose tokens (EOT included) fit in what is left.
+    source's documents, taking the longest prefix whose tokens (EOT included) fit in what is left. A source
+    with a budget smaller than any of its documents gets one document (the first of its permutation), so a
+    source the mixture wants is never rounded to nothing.
 
     Returns:
         (doc indices, repeat indices, tokens selected per source incl. EOT).
@@ -327,6 +329,8 @@ def select_documents(docs: DocTable, budgets: dict[str, int], seed: int) -> tupl
             rep_out.append(np.full(idx.size, r, dtype=np.int32))
         perm = seeded_rng(seed, "sample", source).permutation(idx.size)
         take = int(np.searchsorted(np.cumsum(sizes[perm]), rest, side="right"))
+        if full == 0 and take == 0:
+            take = 1  # a budget smaller than any document still selects one: a wanted source is never empty
         part = np.sort(perm[:take])  # corpus order inside the pass; the global shuffle comes later
         doc_out.append(idx[part])
         rep_out.append(np.full(part.size, full, dtype=np.int32))

@@ -68,3 +68,14 @@ def test_budget_table_lists_every_source_and_the_total():
     table = format_budget_table("general", rows, "o200k_harmony", 4096, estimated=True)
     assert "estimated" in table and "crawl" in table and "math" in table and "repos" in table
     assert "1,300,000" in table and "317 sequences of 4,096" in table
+
+
+def test_a_tiny_share_never_rounds_to_no_budget():
+    """A source the mixture wants (share > 0) keeps a budget of at least one token, however small its share:
+    a few short synthetic documents beside a large corpus were planned 0 tokens and never packed."""
+    avail = {("web", "crawl"): (1000, 10_000_000), ("stem", "synth-tiny"): (1, 9)}
+    cfg = MixtureConfig.from_dict({"domains": {"web": 1.0, "stem": 1e-9}})
+    rows = by_source(plan_budget(avail, cfg))
+    assert 0 < rows["synth-tiny"].share < 1e-9 and rows["synth-tiny"].budget >= 1
+    assert by_source(plan_budget(avail, MixtureConfig.from_dict({"domains": {"web": 1.0, "stem": 0.0}})))[
+        "synth-tiny"].budget == 0  # an explicit zero still means none

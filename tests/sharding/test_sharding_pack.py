@@ -141,3 +141,13 @@ def test_an_empty_length_bucket_does_not_empty_the_stage():
     # (fractions round down: int(int(47 / 0.75) * 0.75) = 46 of the 47 available)
     assert stats["short"]["sequences"] == 0 and stats["long"]["sequences"] >= stats["long"]["sequences_available"] - 1 > 40
     assert plan.stats["num_sequences"] == stats["long"]["sequences"]
+
+
+def test_a_budget_smaller_than_every_document_still_selects_one():
+    """The fractional pass takes whole documents; a budget below the smallest document (a source with a tiny
+    share) selects one document instead of none, and a zero budget selects none."""
+    docs = synthetic_docs(np.array([40, 50, 60]))
+    idx, reps, realized = pack.select_documents(docs, {"s": 7}, seed=0)
+    assert idx.size == 1 and reps.tolist() == [0] and realized["s"] == int(docs.lengths[idx[0]]) + 1
+    idx0, _, realized0 = pack.select_documents(docs, {"s": 0}, seed=0)
+    assert idx0.size == 0 and realized0["s"] == 0
