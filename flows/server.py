@@ -4,11 +4,17 @@ Prefect starts its own temporary server when no `PREFECT_API_URL` is set, but a 
 uvicorn process behind (one orphan per kill). This starts the same server (Prefect's API app under uvicorn, on
 127.0.0.1, on a free port) with the kernel told to kill it when its parent dies (`PR_SET_PDEATHSIG`), and
 stops it when the run ends, fails or is interrupted.
+
+127.0.0.1 is every local user's: the server requires a random per-run credential (Prefect's
+`PREFECT_SERVER_API_AUTH_STRING`, passed in the server's environment, never on its command line, which `ps` shows
+to anyone), and only this process's client holds it (`PREFECT_API_AUTH_STRING`), so another user on the machine
+cannot read or drive the run's flows. Its health probe stays open (Prefect's choice), nothing else.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -33,11 +39,13 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
     killed by the kernel if this process dies first."""
     import httpx
     import prefect
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     port = _free_port()
+    credential = secrets.token_urlsafe(32)
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    env["PREFECT_SERVER_API_AUTH_STRING"] = credential
     cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "error", "--lifespan", "on"]  # fmt: skip
@@ -57,7 +65,7 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
                 raise RuntimeError(f"the temporary Prefect server did not answer within {timeout_s:.0f} s; "
                                    "start one with `prefect server start` and set PREFECT_API_URL")  # fmt: skip
             time.sleep(0.2)
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: credential}):
             try:
                 yield url
             finally:

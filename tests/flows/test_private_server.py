@@ -1,0 +1,62 @@
+"""The private Prefect server a stage starts when PREFECT_API_URL is unset: a real server (uvicorn on 127.0.0.1)
+that answers the run's own client and refuses anyone without the run's random credential."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect import flow
+
+from flows.server import temporary_prefect_server
+
+
+@flow(name="corpusforge-test-private-server")
+def add_one(x: int) -> int:
+    return x + 1
+
+
+def _children_cmdlines() -> list[str]:
+    """The command lines of this process's children (what `ps` shows every local user)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid():
+                out.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):  # a process that ended while we looked
+            continue
+    return out
+
+
+def test_private_server_refuses_requests_without_the_run_credential(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING"):
+        monkeypatch.delenv(name, raising=False)
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_AUTH_STRING
+
+    with temporary_prefect_server() as url:
+        credential = PREFECT_API_AUTH_STRING.value()
+        assert credential and len(credential) >= 32
+        # Another local user: no credential, or a guessed one.
+        anonymous = httpx.post(f"{url}/flow_runs/filter", json={"limit": 1}, timeout=10)
+        assert anonymous.status_code == 401, anonymous.text
+        guess = "Basic " + base64.b64encode(b"admin:admin").decode()
+        guessed = httpx.post(
+            f"{url}/flow_runs/filter", json={"limit": 1}, headers={"Authorization": guess}, timeout=10
+        )
+        assert guessed.status_code == 401
+        assert httpx.post(f"{url}/flows/", json={"name": "intruder"}, timeout=10).status_code == 401
+        # The credential is in the server's environment, not on its command line.
+        assert not any(credential in cmdline for cmdline in _children_cmdlines())
+        # The run's own client: a flow runs through the server and the server recorded it.
+        assert add_one(41) == 42
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs()
+        assert [(r.state_type.value if r.state_type else None) for r in runs] == ["COMPLETED"]
+    with pytest.raises(httpx.HTTPError):  # stopped with the run
+        httpx.get(f"{url}/health", timeout=2)
