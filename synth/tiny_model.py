@@ -4,9 +4,10 @@
 
 Closes the loop the issue asks for, on a scale that fits 2 CPU cores: text that a pip package ships
 (scikit-learn's dataset descriptions) -> our tokenizer -> shards + manifest -> `trainer.train_from_manifest`
-(`synth/tiny_vllm_cpu.toml`) -> `trainer.export_hf` -> `trainer.export_tokenizer`. The result is a Hugging Face
-Qwen3-MoE folder that transformers and vLLM load. Nothing is downloaded. The output is deterministic (seeded
-trainer, sorted inputs), and rebuilt only when its inputs change (a stamp holds their fingerprint).
+(`synth/tiny_vllm_cpu.toml`) -> `trainer.export_hf` (its tokenizer built by `trainer.export_tokenizer`). The
+result is a Hugging Face Qwen3-MoE folder that transformers and vLLM load. Nothing is downloaded. The output is
+deterministic (seeded trainer, sorted inputs), and rebuilt only when its inputs change (a stamp holds their
+fingerprint).
 """
 
 from __future__ import annotations
@@ -69,7 +70,6 @@ def build_tiny_model(out_dir: Path | str, steps: int = 30, tokenizer: str = "qwe
     from sharding.tokenizer import load_tokenizer
     from trainer.config import load_config
     from trainer.export_hf import export_hf
-    from trainer.export_tokenizer import export_tokenizer
     from trainer.train import train_from_manifest
 
     out = Path(out_dir)
@@ -84,10 +84,9 @@ def build_tiny_model(out_dir: Path | str, steps: int = 30, tokenizer: str = "qwe
     manifest = _write_manifest(out / "shards", np.concatenate(ids).astype(np.uint32), 512, tok.describe())
     cfg = load_config(CONFIG)
     result = train_from_manifest(manifest, steps, cfg, out / "train", log=log)
+    # The tokenizer files come with it: built from the ranks the shards were tokenized with, for either
+    # tokenizer, with the chat template the templates' formats use.
     export_hf(result["checkpoint"], hf)
-    # export_hf ships a tokenizer only where the spec names a HF file; ours is built from the same ranks the
-    # shards were tokenized with, for either tokenizer, with the chat template the templates' formats use.
-    export_tokenizer(tokenizer, hf, model_max_length=cfg.model.max_position_embeddings)
     stamp.write_text(json.dumps({"key": key, "steps": steps, "tokenizer": tokenizer}) + "\n", encoding="utf-8")
     return hf
 

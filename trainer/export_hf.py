@@ -173,8 +173,8 @@ def export_hf(checkpoint: Path | str, out_dir: Path | str, tokenizer_json: Path 
     Args:
         checkpoint: a `checkpoint.pt` written by `trainer.train`.
         out_dir: the folder to write (created; existing files are replaced).
-        tokenizer_json: a Hugging Face `tokenizer.json` for the checkpoint's tokenizer; by default the one the
-            `sharding` tokenizer spec of that name ships (`[hf_tokenizer]`).
+        tokenizer_json: a Hugging Face `tokenizer.json` for the checkpoint's tokenizer; by default one is built
+            by `trainer.export_tokenizer` from the vocabulary the manifest names (o200k_harmony, qwen).
     """
     from safetensors.torch import save_file
 
@@ -184,6 +184,8 @@ def export_hf(checkpoint: Path | str, out_dir: Path | str, tokenizer_json: Path 
     cfg = ModelConfig(**state["config"]["model"])
     check_exportable(cfg, state["model"])
     tok = state["manifest"]["tokenizer"]
+    if tokenizer_json is None:
+        check_tokenizer_buildable(tok)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = hf_state_dict(cfg, state["model"])
@@ -196,17 +198,38 @@ def export_hf(checkpoint: Path | str, out_dir: Path | str, tokenizer_json: Path 
     return out
 
 
+def check_tokenizer_buildable(tok: dict[str, Any]) -> None:
+    """Refuse, before anything is written, a manifest tokenizer that `trainer.export_tokenizer` cannot rebuild
+    exactly: an unknown name, a missing vocabulary, or another vocabulary or end-of-text id under that name.
+
+    Args:
+        tok: the manifest's `tokenizer` object (name, vocab_sha256, eot_id).
+    """
+    from sharding.tokenizer import load_tokenizer
+
+    try:
+        ours = load_tokenizer(tok["name"])
+    except (ValueError, FileNotFoundError) as exc:  # TokenizerError / AssetError name the spec or install command
+        raise ValueError(
+            f"export: cannot build a tokenizer for {tok['name']!r} ({exc}); pass --tokenizer-json"
+        ) from exc
+    if tok.get("vocab_sha256") != ours.vocab_sha256 or int(tok["eot_id"]) != ours.eot_id:
+        raise ValueError(
+            f"export: the checkpoint's tokenizer {tok['name']!r} (vocab_sha256 {tok.get('vocab_sha256')}, "
+            f"eot_id {tok['eot_id']}) is not the installed one (vocab_sha256 {ours.vocab_sha256}, "
+            f"eot_id {ours.eot_id}); pass --tokenizer-json"
+        )
+
+
 def _write_tokenizer(out: Path, tok: dict[str, Any], tokenizer_json: Path | None, max_len: int) -> None:
+    """`tokenizer.json` + `tokenizer_config.json`: a copy of `tokenizer_json` when given, else built by
+    `trainer.export_tokenizer` from the ranks the shards were tokenized with (the same ids, specials included,
+    eos = the manifest's end-of-text, and the tokenizer's chat template)."""
     if tokenizer_json is None:
-        try:
-            from sharding.tokenizer import hf_tokenizer_path
-        except ImportError as exc:
-            raise ValueError(f"export: no tokenizer for {tok['name']!r}: pass --tokenizer-json") from exc
-        try:
-            tokenizer_json = hf_tokenizer_path(tok["name"])
-        except ValueError as exc:  # TokenizerError / AssetError name the spec or the install command
-            raise ValueError(f"export: no Hugging Face tokenizer.json for {tok['name']!r} ({exc}); "
-                             "pass --tokenizer-json") from exc  # fmt: skip
+        from trainer.export_tokenizer import export_tokenizer
+
+        export_tokenizer(tok["name"], out, model_max_length=max_len)
+        return
     shutil.copyfile(tokenizer_json, out / "tokenizer.json")
     data = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
     id_to_special = {t["id"]: t["content"] for t in data.get("added_tokens", [])}
@@ -228,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tokenizer-json",
         type=Path,
         default=None,
-        help="tokenizer.json to ship (default: the sharding spec's [hf_tokenizer] file)",
+        help="tokenizer.json to ship (default: built from the manifest tokenizer's vocabulary, same ids)",
     )
     args = parser.parse_args(argv)
     try:

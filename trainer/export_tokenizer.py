@@ -3,8 +3,8 @@
     python -m trainer.export_tokenizer o200k_harmony OUT_DIR     # writes tokenizer.json + tokenizer_config.json
     python -m trainer.export_tokenizer qwen OUT_DIR --chat-template chatml
 
-A folder written by `python -m trainer.export_hf CKPT OUT` plus this tokenizer (written into the same OUT) loads
-in `transformers.AutoTokenizer` and in vLLM, and its ids equal `sharding.tokenizer.load_tokenizer(name)`'s.
+`python -m trainer.export_hf CKPT OUT` writes this tokenizer for the checkpoint's own into OUT; the folder loads in
+`transformers.AutoTokenizer` and in vLLM, and its ids equal `sharding.tokenizer.load_tokenizer(name)`'s.
 
 How: a tiktoken encoding is byte-level BPE given by ranks only. The HF `tokenizers` BPE model needs a vocabulary
 of GPT-2 byte-to-unicode strings and an ordered merge list; the merges are recovered from the ranks the way

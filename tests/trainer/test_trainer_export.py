@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from trainer_shards import EOT_ID, byte_hf_tokenizer_json, byte_tokens, write_manifest
 
 from trainer.config import Config, ModelConfig, TrainConfig
-from trainer.export_hf import export_hf
+from trainer.export_hf import check_tokenizer_buildable, export_hf, main
 from trainer.model import MoETransformer
 from trainer.train import load_checkpoint, train_from_manifest
 
 TEXT = ["The quick brown fox jumps over the lazy dog. " * 3, "Mixture of experts routes each token to k of E experts."]
 
 
-def _trained(tmp_path: Path, **model) -> Path:
+def _trained(
+    tmp_path: Path, tokens: np.ndarray | None = None, tokenizer: dict | None = None, steps: int = 4, **model
+) -> Path:
+    """A checkpoint after `steps` steps on `tokens` (default: TEXT as bytes) from a manifest naming `tokenizer`."""
     m = {
         "vocab_size": 512,
         "hidden_size": 64,
@@ -33,8 +37,9 @@ def _trained(tmp_path: Path, **model) -> Path:
     m.update(model)
     cfg = Config(model=ModelConfig(**m), train=TrainConfig(batch_size=2, lr=1e-2, warmup_steps=1, device="cpu",
                                                             dtype="fp32", init_from=""))  # fmt: skip
-    manifest = write_manifest(tmp_path / "shards", byte_tokens(TEXT * 20), seq_len=64)
-    return Path(train_from_manifest(manifest, 4, cfg, tmp_path / "train", log=lambda s: None)["checkpoint"])
+    tokens = byte_tokens(TEXT * 20) if tokens is None else tokens
+    manifest = write_manifest(tmp_path / "shards", tokens, seq_len=64, tokenizer=tokenizer)
+    return Path(train_from_manifest(manifest, steps, cfg, tmp_path / "train", log=lambda s: None)["checkpoint"])
 
 
 def _ours(ckpt: Path) -> MoETransformer:
@@ -147,3 +152,63 @@ def test_export_refuses_what_deepseek_v3_cannot_represent(tmp_path: Path):
     with pytest.raises(ValueError, match="attention_type = 'mla' and scoring_func = 'sigmoid' exports to DeepSeek"):
         export_hf(ckpt, tmp_path / "hf2", tok)
     assert not (tmp_path / "hf").exists() and not (tmp_path / "hf2").exists()
+
+
+def _multilingual(real_data) -> list[str]:
+    """MMATH problems in ten languages and six scripts (Arabic, Latin, Japanese, Korean, Thai, Chinese), 20 each."""
+    by_lang: dict[str, list[str]] = {}
+    for lang, text in real_data.math_multilingual:
+        by_lang.setdefault(lang, []).append(text)
+    assert {"ar", "ja", "ko", "th", "zh", "vi"} <= set(by_lang), sorted(by_lang)
+    return [text for texts in by_lang.values() for text in texts[:20]]
+
+
+@pytest.mark.parametrize("name", ["o200k_harmony", "qwen"])
+def test_export_ships_our_tokenizer_which_transformers_loads_with_our_ids(real_data, tmp_path: Path, name: str):
+    """No --tokenizer-json: the export builds the checkpoint's own tokenizer (the README's commands on the default
+    stage), AutoTokenizer and AutoModelForCausalLM load the folder offline, and the ids are ours."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sharding.tokenizer import load_tokenizer
+
+    ours = load_tokenizer(name)
+    texts = _multilingual(real_data)
+    tokens = np.concatenate([np.append(ours.encode_np(t), np.uint32(ours.eot_id)) for t in texts])
+    # vocab_size 0: the tokenizer's, padded; one step is enough to move every weight away from its init.
+    ckpt = _trained(tmp_path, tokens=tokens, tokenizer=ours.describe(), steps=1, vocab_size=0)
+    assert main([str(ckpt), str(tmp_path / "hf")]) == 0  # the README's command line, no tokenizer flag
+    out = tmp_path / "hf"
+    hf_tok = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    assert len(hf_tok) == ours.vocab_size and hf_tok.eos_token_id == ours.eot_id
+    for special, i in ours.spec.special_tokens.items():
+        assert hf_tok.convert_tokens_to_ids(special) == i
+    n_tokens = 0
+    for text in texts:
+        want = ours.encode_ordinary(text)
+        assert hf_tok(text, add_special_tokens=False).input_ids == want, (name, text[:80])
+        assert hf_tok.decode(want) == ours.normalize(text)
+        n_tokens += len(want)
+    assert n_tokens > 10_000
+    cfg = json.loads((out / "config.json").read_text())
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert cfg["eos_token_id"] == generation["eos_token_id"] == ours.eot_id
+    # vLLM serves a model whose embedding has at least the tokenizer's ids (padding rows are never sampled).
+    assert ours.vocab_size <= cfg["vocab_size"] < ours.vocab_size + 128
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, local_files_only=True).eval()
+    ids = hf_tok(" ".join(texts[::20]), return_tensors="pt").input_ids[:, :200]  # one problem per language
+    with torch.no_grad():
+        ref = model(ids).logits
+        mine, _ = _ours(ckpt)(ids)
+    assert ref.shape[-1] == cfg["vocab_size"]
+    torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_export_without_a_tokenizer_it_can_build_is_refused_before_writing(tmp_path: Path, capsys):
+    ckpt = _trained(tmp_path)  # the byte-level test tokenizer: no spec under tokenizers/
+    assert main([str(ckpt), str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot build a tokenizer for 'test_bytes_257'" in err and "--tokenizer-json" in err
+    assert not (tmp_path / "hf").exists()
+    # A checkpoint that names an installed tokenizer but another vocabulary under that name.
+    with pytest.raises(ValueError, match="is not the installed one"):
+        check_tokenizer_buildable({"name": "qwen", "vocab_sha256": "0" * 64, "eot_id": 151643})
