@@ -3,11 +3,14 @@
 Every record a reader looks at comes out as exactly one of the two, so that
 records read = documents + quarantined. Nothing here executes or imports what it reads.
 
-Quarantine reasons: malformed_json, not_an_object, invalid_utf8, nul_bytes, empty_text,
-missing_text_field, text_not_string, too_large, binary_file, symlink_outside_tree (a code tree's link out of
-the tree), symlink_outside_root (a source's path that resolves outside its root), symlink_loop,
-unreadable_file, truncated_file (a compressed file cut short), unreadable_row_group (a damaged Parquet row group);
-web pages (WARC, HTML) add theirs, listed in ingest/web.py.
+Quarantine reasons: malformed_json, not_an_object, invalid_utf8, nul_bytes (in the text, or raw in a JSON line),
+empty_text, missing_text_field, text_not_string, too_large, binary_file (a text or code file, or a JSON Lines file
+that is not text: one row for the file), symlink_outside_tree (a code tree's link out of the tree),
+symlink_outside_root (a source's path that resolves outside its root, or goes through a link in the root as
+written), symlink_loop, unreadable_file, truncated_file (a compressed file cut short), unreadable_row_group (a
+damaged Parquet row group), empty_file / empty_folder (an input that holds no record at all: a 0-byte or
+blank-lines-only file, a Parquet file of 0 rows, a code tree with no file to read; so that no input vanishes
+without a trace); web pages (WARC, HTML) add theirs, listed in ingest/web.py.
 
 The WARC reader also yields `Skipped` rows: records that are no page (a request, warcinfo, metadata), which the
 ingest step counts in its stats (`skipped_<reason>`) instead of keeping or quarantining them.
@@ -24,8 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from ingest.sources import TREE_FORMATS, SourceSpec, resolve_paths, source_root
-from ingest.streams import StreamBroken, bounded_lines, decoded_chunks
+from ingest.sources import TREE_FORMATS, SourceSpec, link_in_root, resolve_paths, source_root
+from ingest.streams import StreamBroken, bounded_lines, decoded_chunks, peek
 from schemas import Document, QuarantineRecord, excerpt_of, make_doc_id
 
 Record = Document | QuarantineRecord
@@ -170,15 +173,46 @@ def _record_to_doc(spec: SourceSpec, location: str, record: object, raw: bytes |
     return _make_doc(spec, location, text, path=path_str, **fields)
 
 
+def _not_json_lines(head: bytes) -> str | None:
+    """Why the first decoded bytes of a JSON Lines file say it is a binary file, or None.
+
+    NUL bytes alone do not decide: a text file with one damaged record keeps its other records (that line is
+    `nul_bytes`). Binary is NUL bytes plus one of: not UTF-8, no JSON value at the start, or over 10% NUL (UTF-16).
+    """
+    nul = head.count(b"\x00")
+    if not nul:
+        return None
+    try:
+        head.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError as e:
+        utf8 = e.start >= len(head) - 3  # a character cut by the sniff's end is not a sign of binary
+    if not utf8:
+        why = "not UTF-8"
+    elif not head.lstrip(b" \t\r\n\x00").startswith((b"{", b"[")):
+        why = "no JSON value at the start"
+    elif nul * 10 > len(head):
+        why = f"{nul * 100 // len(head)}% NUL bytes"
+    else:
+        return None
+    return f"{nul} NUL byte(s) in the first {len(head)} bytes, {why}: not JSON Lines text; nothing else was read"
+
+
 def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
     """One document per line of a JSONL file (plain, .gz or .zst).
 
     A damaged file keeps every record before the damage; the rest becomes one `truncated_file` or
-    `unreadable_file` row at the first lost line, whose detail gives the byte offsets.
+    `unreadable_file` row at the first lost line, whose detail gives the byte offsets. A binary file (see
+    `_not_json_lines`) is one `binary_file` row, not one row per "line" of it.
     """
     line_no = 0
     try:
-        for line_no, (raw, size) in enumerate(bounded_lines(decoded_chunks(path), spec.max_doc_bytes), start=1):
+        head, chunks = peek(decoded_chunks(path), _BINARY_SNIFF_BYTES)
+        binary = _not_json_lines(head)
+        if binary:
+            yield _quarantine(spec, rel, "binary_file", head, num_bytes=path.stat().st_size, detail=binary)
+            return
+        for line_no, (raw, size) in enumerate(bounded_lines(chunks, spec.max_doc_bytes), start=1):
             location = f"{rel}:{line_no}"
             if size > spec.max_doc_bytes:
                 yield _quarantine(spec, location, "too_large", raw, num_bytes=size,
@@ -186,6 +220,9 @@ def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
                 continue
             if not raw.strip():
                 continue  # blank lines are not records
+            if b"\x00" in raw:  # json.loads would call a raw NUL an invalid control character
+                yield _quarantine(spec, location, "nul_bytes", raw, detail=f"{raw.count(0)} raw NUL byte(s)")
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -367,7 +404,8 @@ def _included(spec: SourceSpec, rel: str) -> bool:
 
 
 def _confined(path: Path, root: Path, outside: str) -> Path | tuple[str, str]:
-    """`path` fully resolved when it stays inside `root`, else (reason, detail); reads no byte of it.
+    """`path` fully resolved when it stays inside `root` (a path without links, compared as it is), else
+    (reason, detail); reads no byte of it.
 
     Reasons: `outside` (it resolves outside the root), `symlink_loop`, `unreadable_file` (a missing
     link target, a permission error on the way).
@@ -378,9 +416,8 @@ def _confined(path: Path, root: Path, outside: str) -> Path | tuple[str, str]:
         if e.errno == errno.ELOOP:
             return "symlink_loop", f"{type(e).__name__}: {e}"
         return "unreadable_file", f"{type(e).__name__}: {e}"
-    real_root = Path(os.path.realpath(root))
-    if not real.is_relative_to(real_root):
-        return outside, f"resolves to {real}, outside the root {real_root}"
+    if not real.is_relative_to(root):
+        return outside, f"resolves to {real}, outside the root {root}"
     return real
 
 
@@ -397,6 +434,8 @@ def _tree_entries(spec: SourceSpec, root: Path) -> Iterator[_TreeEntry]:
     Links are never descended; a link is only read when it resolves to a file inside the tree.
     """
     walk_errors: list[OSError] = []  # unreadable directories are quarantined, never skipped silently
+    # The tree's real folder: `_check_path` has already held the tree itself to its source's root.
+    real_root = Path(os.path.realpath(root))
 
     def error_entry(err: OSError) -> _TreeEntry:
         where = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
@@ -410,7 +449,7 @@ def _tree_entries(spec: SourceSpec, root: Path) -> Iterator[_TreeEntry]:
         for d in list(dirnames):
             if (here / d).is_symlink():
                 dirnames.remove(d)  # never descend through a link
-                checked = _confined(here / d, root, "symlink_outside_tree")
+                checked = _confined(here / d, real_root, "symlink_outside_tree")
                 if isinstance(checked, tuple):
                     yield _TreeEntry((here / d).relative_to(root).as_posix(), here / d, checked)
         for name in sorted(filenames):
@@ -419,7 +458,7 @@ def _tree_entries(spec: SourceSpec, root: Path) -> Iterator[_TreeEntry]:
             if path.suffix.lower() not in CODE_EXTENSIONS or not _included(spec, rel):
                 continue
             if path.is_symlink():  # a loop or a link out of the tree is refused before any byte is read
-                checked = _confined(path, root, "symlink_outside_tree")
+                checked = _confined(path, real_root, "symlink_outside_tree")
                 if isinstance(checked, tuple) and checked[0] != "unreadable_file":
                     yield _TreeEntry(rel, path, checked)
                     continue
@@ -460,10 +499,17 @@ def tree_texts(spec: SourceSpec, root: Path, tree: str, suffixes: tuple[str, ...
 
 
 def _check_path(spec: SourceSpec, path: Path) -> tuple[str, str] | None:
-    """Why one entry of `resolve_paths(spec)` must not be read (it leaves the source's root, loops), or None."""
+    """Why one entry of `resolve_paths(spec)` must not be read (a link in its root as written, it resolves
+    outside that root, it loops), or None. The root is compared as written: see ingest/sources.py."""
     root = source_root(spec, path)
     if root is None:
         return "symlink_outside_root", f"{path} is not under any path of source {spec.name!r}"
+    link = link_in_root(root)
+    if link is not None:
+        return "symlink_outside_root", (
+            f"{link} is a symlink in the source's root as written ({root}); a root is not widened through a "
+            f"link: write the real path"
+        )
     checked = _confined(path, root, "symlink_outside_root")
     return checked if isinstance(checked, tuple) else None
 
@@ -483,7 +529,9 @@ def input_file_stats(spec: SourceSpec) -> list[tuple[str, int, int]]:
     out = []
     for path, loc in resolve_paths(spec):
         if _check_path(spec, path):
-            files = [(loc, path, False)]
+            root = source_root(spec, path)
+            link = link_in_root(root) if root is not None else None
+            files = [(loc, link or path, False)]  # the link itself: nothing behind it is touched
         elif spec.format not in TREE_FORMATS:
             files = [(loc, path, True)]
         else:  # a code tree: its LICENSE file and the entries its reader looks at
@@ -522,7 +570,32 @@ def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record | 
     problem = _check_path(spec, path)
     if problem:
         return iter([_quarantine(spec, location, problem[0], detail=problem[1])])
-    return _READERS[spec.format](spec, path, location)
+    return _traced(spec, path, location, _READERS[spec.format](spec, path, location))
+
+
+def _traced(
+    spec: SourceSpec, path: Path, location: str, records: Iterator[Record | Skipped]
+) -> Iterator[Record | Skipped]:
+    """The records of one input, or one `empty_file` / `empty_folder` row when it has none (a 0-byte file, blank
+    lines only, a Parquet file of 0 rows, a tree with no file to read), so that no input vanishes silently."""
+    empty = True
+    for record in records:
+        empty = False
+        yield record
+    if not empty:
+        return
+    if path.is_dir():
+        detail = f"no file with a known extension that `include` selects ({list(spec.include)})"
+        yield _quarantine(spec, location, "empty_folder", detail=detail)
+    else:
+        size = _size(path)
+        detail = "the file holds no record" + (" (0 bytes)" if size == 0 else f" ({size} bytes)")
+        yield _quarantine(spec, location, "empty_file", num_bytes=size, detail=detail)
+
+
+def _size(path: Path) -> int:
+    st = _stat(path, follow=True)
+    return st.st_size if st is not None else 0
 
 
 def read_source(spec: SourceSpec, limit: int | None = None) -> Iterator[Record | Skipped]:

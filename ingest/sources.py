@@ -20,12 +20,26 @@ For `format = "text"`, `strip_front_matter = true` drops a leading YAML (`---`) 
 block (Markdown front matter, package METADATA, e-mail headers) and keeps the body.
 For `format = "warc"`, `path` names WARC or WET files (`.warc`, `.warc.gz`, `.warc.zst`, `.wet.gz`); for
 `format = "html"`, HTML files, or a folder (every `*.htm*` file under it). See ingest/web.py.
+
+Every `path` entry must match something: one that matches no file (no folder, for a tree format) stops the stage
+before any work with an error naming the sources file, the source and the path, unless the source says
+`optional = true` (then a warning, and the source is listed in the funnel's `sources_without_files`).
+
+A source's root is its path as written, normalised lexically (`..` folded, no link followed): for a glob, its
+fixed part before the first glob character; for a literal path, its folder; for a bare placeholder, the folder
+it names. A relative path hangs from the sources file's real folder and a placeholder from the real folder
+Python or the package has, so only the part written in the sources file counts. No byte is read from a file
+that resolves outside its root: a link below the root that leads out is refused (`symlink_outside_root`), and so
+is a link *in* the written part (`data/etclink/*` with `data/etclink -> /etc`), which is never listed. Write the
+real path (`realpath`) when the data sits behind a symlinked folder.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import importlib.util
+import logging
+import os
 import re
 import sysconfig
 import tomllib
@@ -33,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas import DOMAINS
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("jsonl", "parquet", "text", "code", "docstrings", "warc", "html")
 TREE_FORMATS = ("code", "docstrings")  # `path` names tree roots, `include` selects files inside them
@@ -61,6 +77,9 @@ class SourceSpec:
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     metadata_fields: tuple[str, ...] = field(default_factory=tuple)
     strip_front_matter: bool = False
+    # Not in `to_config`: neither changes what the reader produces, so neither reruns ingest.
+    optional: bool = False  # matching no file is a warning, not an error
+    origin: str = ""  # "<sources file>: [[source]] #N (<name>)", for messages
 
     def to_config(self) -> dict:
         """The parts of the spec that change what the reader produces (for fingerprints)."""
@@ -98,7 +117,9 @@ def _resolve_placeholder(pattern: str) -> str:
                 f"placeholder {{{key}}}: package '{pkg}' is not installed; run `bash scripts/bootstrap.sh`"
             )
         root = list(spec.submodule_search_locations)[0]
-    return root + pattern[m.end() :]
+    # The folder Python or the package really has (pyenv, Homebrew and venvs reach it through links): only what
+    # the sources file writes after the placeholder is held to "no link".
+    return os.path.realpath(root) + pattern[m.end() :]
 
 
 def _static_root(p: Path) -> Path:
@@ -115,11 +136,13 @@ def _expand(spec: SourceSpec, pattern: str) -> tuple[Path, Path, bool]:
     """(absolute pattern, its root, whether it has glob characters) of one `path` entry.
 
     The root is the fixed prefix of a glob; for a literal path, its folder; for a bare placeholder
-    (`{stdlib}`), the folder the placeholder names. Nothing a source reads may resolve outside its root.
+    (`{stdlib}`), the folder the placeholder names; always as written, normalised lexically (see the module
+    docstring). Nothing a source reads may resolve outside its root.
     """
     p = Path(_resolve_placeholder(pattern))
     if not p.is_absolute():
         p = spec.base_dir / p
+    p = Path(os.path.normpath(p))  # lexical: `data/link/..` is `data`, whatever `link` points to
     if spec.format == "html" and p.is_dir() and not p.is_symlink():
         return p / _HTML_IN_FOLDER, p, True
     root = _static_root(p)
@@ -138,15 +161,81 @@ def _glob_match(parts: tuple[str, ...], pats: tuple[str, ...]) -> bool:
 
 
 def source_root(spec: SourceSpec, path: Path) -> Path | None:
-    """The root of the first `path` entry of the source that yields `path` (see `_expand`), or None."""
+    """The root of the first `path` entry of the source that yields `path` (see `_expand`), or None.
+
+    A glob's root itself is yielded only when a link in it refuses the whole entry (see `_matches`).
+    """
     for pattern in spec.paths:
         p, root, is_glob = _expand(spec, pattern)
         if not is_glob:
             if path == p:
                 return root
-        elif path.is_relative_to(root) and _glob_match(path.relative_to(root).parts, p.relative_to(root).parts):
+        elif path == root or (
+            path.is_relative_to(root) and _glob_match(path.relative_to(root).parts, p.relative_to(root).parts)
+        ):
             return root
     return None
+
+
+def link_in_root(root: Path) -> Path | None:
+    """The first symlink among the folders of a root as written (`data/etclink` of `data/etclink/x`), or None.
+
+    Reads no link's target: only whether each folder on the way is a link.
+    """
+    if os.path.realpath(root) == str(root):
+        return None
+    for folder in (*reversed(root.parents), root):
+        if folder.is_symlink():
+            return folder
+    return None  # (realpath differs for another reason, e.g. a case-folding file system: nothing to refuse)
+
+
+def _matches(spec: SourceSpec, pattern: str) -> tuple[list[Path], Path]:
+    """What one `path` entry stands for, and its root: the files it matches (folders, for a tree format), and
+    links whose target cannot be had, so that their reader quarantines them instead of them vanishing.
+
+    When a link sits in the root as written, the entry is not listed at all (that would list the link target's
+    folder): it is the path itself (literal) or its root (glob), which its reader refuses whole.
+    """
+    p, root, is_glob = _expand(spec, pattern)
+    if link_in_root(root) is not None:
+        return [p if not is_glob else root], root
+    if not is_glob:  # no glob: the path itself
+        found = [p] if p.exists() or p.is_symlink() else []
+    else:
+        found = sorted(Path(p.anchor).glob(str(p.relative_to(p.anchor))))
+    want_dir = spec.format in TREE_FORMATS
+    keep = [m for m in found if (m.is_dir() if want_dir else m.is_file()) or (m.is_symlink() and not m.exists())]
+    return keep, root
+
+
+def unmatched_paths(spec: SourceSpec) -> list[str]:
+    """The `path` entries of a source that match nothing (see `_matches`)."""
+    return [pattern for pattern in spec.paths if not _matches(spec, pattern)[0]]
+
+
+def check_sources_match(specs: list[SourceSpec]) -> list[str]:
+    """Refuse a source with a `path` that matches nothing, before any work; return the names of the optional
+    sources that match nothing at all (an optional source's unmatched paths are logged as warnings).
+
+    Raises:
+        SourcesError: one line naming the sources file, the source and the path.
+    """
+    empty_optional = []
+    for spec in specs:
+        unmatched = unmatched_paths(spec)
+        if unmatched and spec.optional:
+            log.warning("optional source %r: %s match(es) nothing", spec.name, unmatched)
+            if len(unmatched) == len(spec.paths):
+                empty_optional.append(spec.name)
+        elif unmatched:
+            what = "folder" if spec.format in TREE_FORMATS else "file"
+            expanded = _expand(spec, unmatched[0])[0]
+            raise SourcesError(
+                f"{spec.origin or spec.name}: path {unmatched[0]!r} matches no {what} ({expanded}); fix the path, "
+                f"or set `optional = true` on the source to run without it"
+            )
+    return empty_optional
 
 
 def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
@@ -161,11 +250,7 @@ def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
     found: dict[Path, str] = {}
     taken: set[str] = set()
     for pattern in spec.paths:
-        p, root, is_glob = _expand(spec, pattern)
-        if not is_glob:  # no glob: the path itself
-            matches = [p] if p.exists() or p.is_symlink() else []
-        else:
-            matches = sorted(Path(p.anchor).glob(str(p.relative_to(p.anchor))))
+        matches, root = _matches(spec, pattern)
         for m in matches:
             if m in found:
                 continue
@@ -177,15 +262,7 @@ def resolve_paths(spec: SourceSpec) -> list[tuple[Path, str]]:
                 loc = m.as_posix()
             taken.add(loc)
             found[m] = loc
-    want_dir = spec.format in TREE_FORMATS
-    return sorted(
-        (
-            (m, loc)
-            for m, loc in found.items()
-            if (m.is_dir() if want_dir else m.is_file()) or (m.is_symlink() and not m.exists())
-        ),
-        key=lambda pair: str(pair[0]),
-    )
+    return sorted(found.items(), key=lambda pair: str(pair[0]))
 
 
 def _as_tuple(value: object, where: str, key: str) -> tuple[str, ...]:
@@ -198,7 +275,7 @@ def _as_tuple(value: object, where: str, key: str) -> tuple[str, ...]:
 
 _KNOWN_KEYS = {
     "name", "domain", "format", "path", "text_field", "license", "lang", "url_field", "include",
-    "max_doc_bytes", "metadata_fields", "strip_front_matter",
+    "max_doc_bytes", "metadata_fields", "strip_front_matter", "optional",
 }  # fmt: skip
 
 
@@ -220,8 +297,9 @@ def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:
     max_bytes = entry.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)
     if not isinstance(max_bytes, int) or max_bytes <= 0:
         raise SourcesError(f"{where}: 'max_doc_bytes' must be a positive integer, got {max_bytes!r}")
-    if not isinstance(entry.get("strip_front_matter", False), bool):
-        raise SourcesError(f"{where}: 'strip_front_matter' must be true or false")
+    for key in ("strip_front_matter", "optional"):
+        if not isinstance(entry.get(key, False), bool):
+            raise SourcesError(f"{where}: '{key}' must be true or false, got {entry[key]!r}")
     for key in ("license", "lang", "url_field"):
         if key in entry and not isinstance(entry[key], str):
             raise SourcesError(f"{where}: '{key}' must be a string, got {entry[key]!r}")
@@ -238,6 +316,8 @@ def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:
         include=_as_tuple(entry.get("include", "**/*"), where, "include"),
         max_doc_bytes=max_bytes,
         strip_front_matter=entry.get("strip_front_matter", False),
+        optional=entry.get("optional", False),
+        origin=where,
         metadata_fields=_as_tuple(entry["metadata_fields"], where, "metadata_fields")
         if "metadata_fields" in entry
         else (),

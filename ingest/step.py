@@ -8,16 +8,13 @@ order) a source is one unit, since where its N-th record falls depends on every 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from typing import Any
 
 from ingest.readers import Skipped, input_file_stats, read_path, read_source
-from ingest.sources import SourceSpec, resolve_paths
+from ingest.sources import SourceSpec, check_sources_match, resolve_paths
 from pipeline.step import Step, Unit, UnitWriter
 from schemas import Document
-
-log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -47,12 +44,11 @@ class IngestStep(Step):
         return {"limit": self.limit}
 
     def units(self) -> list[Unit]:
-        units, self.sources_without_files = [], []
+        # A source that matches nothing is an error (SourcesError) unless it is optional; `flows.stage` checks this
+        # before the run starts, this check holds for every other caller.
+        units, self.sources_without_files = [], check_sources_match(self.specs)
         for i, spec in enumerate(self.specs):
             paths = resolve_paths(spec)
-            if not paths:
-                log.warning("source %r: no file matches %s", spec.name, list(spec.paths))
-                self.sources_without_files.append(spec.name)
             stats = input_file_stats(spec)
             if self.limit is not None:
                 inputs = hashlib.sha256(repr((spec.to_config(), stats)).encode()).hexdigest()

@@ -200,3 +200,35 @@ def bounded_lines(chunks: Iterator[bytes], max_bytes: int) -> Iterator[tuple[byt
         e.partial_size = pending_size
         e.decoded_offset = offset
         raise
+
+
+def peek(chunks: Iterator[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
+    """The first `n` bytes of a chunk stream (fewer when it is shorter or breaks), and the whole stream again.
+
+    Holds the chunks it read to get them (about one) until the returned stream hands them on. A `StreamBroken`
+    met while peeking is raised again by the returned stream after the bytes before it, as the original stream
+    would have; an `OSError` on opening the file is raised here.
+    """
+    held: list[bytes] = []
+    head: list[bytes] = []
+    size = 0
+    broken: StreamBroken | None = None
+    try:
+        while size < n:
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            held.append(chunk)
+            head.append(chunk[: n - size])
+            size += len(head[-1])
+    except StreamBroken as e:
+        broken = e
+
+    def replay() -> Iterator[bytes]:
+        while held:
+            yield held.pop(0)
+        if broken is not None:
+            raise broken
+        yield from chunks
+
+    return b"".join(head), replay()

@@ -283,3 +283,88 @@ def test_readers_hold_a_bounded_amount_whatever_the_file_size(tmp_path, fmt, mon
         tracemalloc.stop()
     assert count == 30
     assert peak < 14 << 20, f"{peak / 2**20:.1f} MB held for 30 MB of 1 MB documents"
+
+
+def _guard_reads(monkeypatch, forbidden: Path) -> list[str]:
+    """Fail on any `open` (builtins, io, os) of a path that resolves under `forbidden`; return the paths opened."""
+    import io
+
+    opened: list[str] = []
+
+    def guarded(real):
+        def open_(file, *args, **kwargs):
+            if isinstance(file, (str, bytes, os.PathLike)):
+                path = os.path.realpath(os.fsdecode(file))
+                assert not path.startswith(str(forbidden)), f"opened {file} -> {path}"
+                opened.append(path)
+            return real(file, *args, **kwargs)
+
+        return open_
+
+    monkeypatch.setattr("builtins.open", guarded(open))
+    monkeypatch.setattr(io, "open", guarded(io.open))
+    monkeypatch.setattr(os, "open", guarded(os.open))
+    return opened
+
+
+@pytest.mark.parametrize(
+    "fmt, pattern, refused_location",
+    [
+        ("text", "data/etclink/passwd", "data/etclink/passwd"),  # the audit's case: a literal path through the link
+        ("jsonl", "data/etclink/leak.jsonl", "data/etclink/leak.jsonl"),
+        ("jsonl", "data/etclink/*.jsonl", "data/etclink"),  # a glob: the link is refused whole, never listed
+        ("jsonl", "data/etclink/**/*.jsonl", "data/etclink"),
+        ("text", "data/etclink/sub/../passwd", "data/etclink/passwd"),  # `..` folds lexically, as written
+        ("code", "data/etclink/sub", "data/etclink/sub"),  # a code tree under the link
+        ("code", "data/etclink", "data/etclink"),  # the tree is the link: a link below the root `data`, as before
+    ],
+)
+def test_a_symlinked_folder_in_the_written_path_does_not_widen_the_root(
+    tmp_path, fmt, pattern, refused_location, monkeypatch
+):
+    """`data/etclink -> elsewhere` (a folder holding a secret file) in the fixed part of a source path: refused like
+    any link out of the root, and no byte, file name or size behind it ends up in a row or a fingerprint."""
+    data, elsewhere = _plant_outside_links(tmp_path)
+    (elsewhere / "sub" / "secret.py").write_text(f"SECRET = {SECRET!r}\n")
+    (data / "etclink").symlink_to(elsewhere, target_is_directory=True)
+    spec = _spec(tmp_path, f'[[source]]\nname = "s"\ndomain = "web"\nformat = "{fmt}"\npath = "{pattern}"\n')
+    assert [loc for _, loc in resolve_paths(spec)] == [refused_location]
+    stats = input_file_stats(spec)  # the link's own stat (a link is small), never the target's
+    assert [s[0] for s in stats] == [refused_location] and stats[0][1] == os.lstat(data / "etclink").st_size
+    opened = _guard_reads(monkeypatch, elsewhere)
+    recs = list(read_source(spec))
+    assert [(type(r).__name__, r.location, r.reason) for r in recs] == [
+        ("QuarantineRecord", refused_location, "symlink_outside_root")
+    ]
+    link_in_root = pattern != "data/etclink"  # else the tree itself is the link, below its root `data`
+    why = "data/etclink is a symlink in the source's root" if link_in_root else f"outside the root {data}"
+    assert why in recs[0].detail and recs[0].excerpt is None
+    everything = json.dumps([r.to_row() for r in recs], default=str)
+    assert "TOP-SECRET" not in everything and "leak.jsonl" not in everything.replace(pattern, "")
+    assert not opened  # not one file was opened, inside or outside
+
+
+def test_a_link_higher_in_the_written_path_and_in_an_absolute_path_is_refused_too(tmp_path, monkeypatch):
+    data, elsewhere = _plant_outside_links(tmp_path)
+    (tmp_path / "mnt").symlink_to(elsewhere, target_is_directory=True)  # `mnt/sub/leak.jsonl` is elsewhere's
+    for pattern in ("mnt/sub/*.jsonl", f"{tmp_path}/mnt/sub/leak.jsonl"):
+        spec = _jsonl_spec(tmp_path, pattern)
+        _guard_reads(monkeypatch, elsewhere)
+        (rec,) = read_source(spec)
+        assert rec.reason == "symlink_outside_root" and "mnt is a symlink" in rec.detail, rec
+        monkeypatch.undo()
+
+
+def test_the_root_is_the_path_as_written_even_when_a_link_stays_inside(tmp_path):
+    """Documented: a link in the written part is refused wherever it points (write the real path); the same
+    files through the real path are read, and a link *below* the root that stays inside it still is."""
+    data = tmp_path / "data"
+    (data / "v2").mkdir(parents=True)
+    (data / "v2" / "a.jsonl").write_text(json.dumps({"text": "version two"}) + "\n")
+    (data / "current").symlink_to("v2", target_is_directory=True)
+    (rec,) = read_source(_jsonl_spec(tmp_path, "data/current/*.jsonl"))
+    assert rec.reason == "symlink_outside_root" and rec.location == "data/current"
+    assert [d.text for d in read_source(_jsonl_spec(tmp_path, "data/v2/*.jsonl"))] == ["version two"]
+    assert [d.path for d in read_source(_jsonl_spec(tmp_path, "data/*/*.jsonl"))] == [
+        "data/current/a.jsonl", "data/v2/a.jsonl"
+    ]  # fmt: skip
