@@ -347,3 +347,148 @@ def test_parquet_metadata_of_any_type_is_stored_as_json(tmp_path):
     table = to_table([recs[0].to_row()], DOCUMENT_SCHEMA)
     write_table(tmp_path / "out.parquet", table, DOCUMENT_SCHEMA)
     assert json.loads(table.column("metadata")[0].as_py())["when"].startswith("2024-05-01")
+
+
+# --- issue 23: sources that match nothing, bytes that are not JSON Lines, inputs with nothing in them -------------
+
+
+def _one_source(tmp_path: Path, fmt: str, path: str, extra: str = "") -> Path:
+    return _write_sources(tmp_path, f'[[source]]\nname = "s"\ndomain = "web"\nformat = "{fmt}"\npath = {path}\n{extra}')
+
+
+@pytest.mark.parametrize(
+    "fmt, path, unmatched",
+    [
+        ("jsonl", '"data/*.json"', "data/*.json"),  # a glob
+        ("jsonl", '"data/named.jsonl"', "data/named.jsonl"),  # a literal path
+        ("jsonl", '["data/a.jsonl", "data/typo/*.jsonl"]', "data/typo/*.jsonl"),  # one path of two: named
+        ("code", '"data/a.jsonl"', "data/a.jsonl"),  # a file where a tree format wants a folder
+        ("html", '"empty_folder"', "empty_folder"),  # a folder with no page in it
+    ],
+)
+def test_a_source_path_that_matches_nothing_is_an_error_naming_file_source_and_path(tmp_path, fmt, path, unmatched):
+    from ingest.sources import check_sources_match
+    from ingest.step import IngestStep
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.jsonl").write_text(json.dumps({"text": "a document"}) + "\n")
+    (tmp_path / "empty_folder").mkdir()
+    sources = _one_source(tmp_path, fmt, path)
+    specs = load_sources(sources)
+    with pytest.raises(SourcesError) as err:
+        check_sources_match(specs)
+    message = str(err.value)
+    assert f"{sources}: [[source]] #1 (s): path {unmatched!r} matches no" in message and "optional = true" in message
+    assert "\n" not in message
+    with pytest.raises(SourcesError, match="matches no"):  # every caller of the ingest step gets the same error
+        IngestStep(specs).units()
+
+
+def test_an_optional_source_that_matches_nothing_is_a_warning_and_listed(tmp_path, caplog):
+    from ingest.sources import check_sources_match
+    from ingest.step import IngestStep
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.jsonl").write_text(json.dumps({"text": "a document"}) + "\n")
+    sources = _write_sources(tmp_path, """
+[[source]]
+name = "here"
+domain = "web"
+format = "jsonl"
+path = "data/*.jsonl"
+
+[[source]]
+name = "maybe"
+domain = "web"
+format = "jsonl"
+path = "later/*.jsonl"
+optional = true
+""")
+    specs = load_sources(sources)
+    assert [s.optional for s in specs] == [False, True]
+    assert check_sources_match(specs) == ["maybe"]
+    assert "optional source 'maybe'" in caplog.text and "later/*.jsonl" in caplog.text
+    step = IngestStep(specs)
+    assert len(step.units()) == 1 and step.sources_without_files == ["maybe"]
+    # `optional` does not change what is read: flipping it reruns no ingest unit.
+    flipped = load_sources(_write_sources(tmp_path, sources.read_text().replace("optional = true", "")))
+    assert flipped[1].to_config() == specs[1].to_config()
+
+
+def test_optional_must_be_a_boolean(tmp_path):
+    with pytest.raises(SourcesError, match=r"\(s\): 'optional' must be true or false, got 'yes'"):
+        load_sources(_one_source(tmp_path, "jsonl", '"x"', 'optional = "yes"\n'))
+
+
+def test_raw_nul_bytes_in_a_json_line_are_nul_bytes_and_the_other_lines_are_kept(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.jsonl").write_bytes(
+        json.dumps({"text": "first"}).encode() + b"\n"
+        + b'{"text": "a raw \x00 NUL and \x00 another"}\n'  # not the escape \\u0000: the byte itself
+        + json.dumps({"text": "third"}).encode() + b"\n"
+    )  # fmt: skip
+    recs = _read_all(_one_source(tmp_path, "jsonl", '"data/*.jsonl"'))
+    assert [d.text for d in recs if isinstance(d, Document)] == ["first", "third"]
+    (bad,) = [r for r in recs if isinstance(r, QuarantineRecord)]
+    assert (bad.location, bad.reason, bad.detail) == ("data/a.jsonl:2", "nul_bytes", "2 raw NUL byte(s)")
+
+
+def test_a_binary_file_in_a_json_lines_source_is_one_binary_file_row(tmp_path):
+    """A real shared library (611 newlines in its first 512 KB: 611 rows before) as a .jsonl file, plain and
+    gzipped, and UTF-16 JSON Lines: one `binary_file` row each, beside a good file that is read whole."""
+    import numpy._core._multiarray_umath as compiled
+
+    data = tmp_path / "data"
+    data.mkdir()
+    elf = Path(compiled.__file__).read_bytes()[: 512 * 1024]
+    assert elf.count(b"\n") > 100
+    (data / "lib.jsonl").write_bytes(elf)
+    (data / "lib2.jsonl.gz").write_bytes(gzip.compress(elf))
+    (data / "utf16.jsonl").write_bytes((json.dumps({"text": "wide"}) + "\n").encode("utf-16-le") * 50)
+    (data / "ok.jsonl").write_text(json.dumps({"text": "a good document"}) + "\n")
+    recs = _read_all(_one_source(tmp_path, "jsonl", '"data/*.jsonl*"'))
+    assert [d.text for d in recs if isinstance(d, Document)] == ["a good document"]
+    bad = {r.location: r for r in recs if isinstance(r, QuarantineRecord)}
+    assert sorted(bad) == ["data/lib.jsonl", "data/lib2.jsonl.gz", "data/utf16.jsonl"]
+    assert {r.reason for r in bad.values()} == {"binary_file"}
+    assert "not UTF-8" in bad["data/lib.jsonl"].detail and bad["data/lib.jsonl"].excerpt[1:4] == "ELF"
+    assert "% NUL bytes" in bad["data/utf16.jsonl"].detail
+    assert bad["data/lib.jsonl"].num_bytes == len(elf)
+
+
+def test_an_empty_file_or_folder_leaves_a_quarantine_row(tmp_path):
+    data = tmp_path / "data"
+    (data / "tree" / "docs").mkdir(parents=True)
+    (data / "tree" / "docs" / "notes.bin").write_bytes(b"no known extension")
+    (data / "empty.jsonl").write_bytes(b"")
+    (data / "blank.jsonl").write_bytes(b"\n\n  \n")
+    (data / "ok.jsonl").write_text(json.dumps({"text": "kept"}) + "\n")
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), data / "none.parquet")
+    (data / "hollow").mkdir()
+    recs = _read_all(_write_sources(tmp_path, """
+[[source]]
+name = "j"
+domain = "web"
+format = "jsonl"
+path = "data/*.jsonl"
+
+[[source]]
+name = "p"
+domain = "web"
+format = "parquet"
+path = "data/*.parquet"
+
+[[source]]
+name = "c"
+domain = "code"
+format = "code"
+path = ["data/hollow", "data/tree"]
+"""))
+    assert [d.text for d in recs if isinstance(d, Document)] == ["kept"]
+    rows = sorted((r.location, r.reason, r.num_bytes) for r in recs if isinstance(r, QuarantineRecord))
+    assert rows == [
+        ("data/blank.jsonl", "empty_file", 5), ("data/empty.jsonl", "empty_file", 0),
+        ("data/hollow", "empty_folder", 0), ("data/none.parquet", "empty_file", (data / "none.parquet").stat().st_size),
+        ("data/tree", "empty_folder", 0),
+    ]  # fmt: skip
