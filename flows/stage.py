@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from filters.step import referenced_files  # noqa: F401 - re-exported: flows' tests and users import it here
-from ingest.sources import SourcesError, load_sources
+from ingest.sources import SourcesError, check_sources_match, load_sources
 from pipeline.config import STAGES, ConfigError, SynthConfig, load_stage_config
 from pipeline.executors import EXECUTORS, Executor, make_executor
 from pipeline.io import atomic_write_json, run_lock
@@ -158,7 +158,8 @@ def format_funnel(summary: dict[str, Any], top: int = 3) -> str:
     if summary["docs_final"] == 0:
         lines.append("WARNING: the final corpus is empty: every document was dropped or quarantined (see above)")
     if summary.get("sources_without_files"):
-        lines.append(f"WARNING: no input file matched for source(s) {summary['sources_without_files']}")
+        lines.append(f"WARNING: no input file matched for optional source(s) {summary['sources_without_files']}")
+    lines += [f"WARNING: {w}" for w in summary.get("shards", {}).get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -168,7 +169,7 @@ def check_before_run(stage: str, config: str | None, sources: str | None) -> Non
     from dedup.steps import resolve_eval_sets
 
     cfg = load_stage_config(stage, config)
-    load_sources(Path(sources) if sources else cfg.sources)
+    check_sources_match(load_sources(Path(sources) if sources else cfg.sources))  # every path matches something
     if cfg.decontam.enabled:
         resolve_eval_sets(cfg.decontam.as_table(), cfg.path.parent)
 

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{stats['manifest']}: {stats['num_shards']} shards, {stats['num_sequences']:,} sequences of "
           f"{stats['seq_len']:,}, {stats['total_tokens']:,} tokens{' (up to date)' if stats['skipped'] else ''}")  # fmt: skip
+    for warning in stats["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
     return 0
 
 

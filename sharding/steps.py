@@ -557,10 +557,38 @@ def _table(m: dict[str, Any]) -> str:
     return format_budget_table(m["stage"], rows, m["tokenizer"]["name"], m["seq_len"], estimated=False)
 
 
+def no_shards_warning(m: dict[str, Any]) -> str | None:
+    """Why a manifest holds no shard (the trainer has nothing to read), or None when it holds some.
+
+    Only full sequences of `seq_len` tokens are packed (a trailing partial one is dropped, sharding/pack.py), so a
+    run that keeps a few short documents writes a valid manifest with 0 shards: said out loud, never silently.
+    """
+    if m["shards"]:
+        return None
+    packing = m.get("packing", {})
+    docs, tokens = packing.get("docs_selected", 0), packing.get("tokens_selected", 0)
+    outside = packing.get("tokens_outside_buckets", 0)
+    if docs == 0:
+        why = "the mixture selected no document (the corpus is empty, or every source has weight 0)"
+    elif outside:
+        why = (
+            f"the mixture selected {docs:,} document(s) of {tokens:,} tokens (EOT included), {outside:,} of them "
+            f"outside every length bucket, and no bucket fills one sequence of seq_len={m['seq_len']:,} tokens"
+        )
+    else:
+        why = (
+            f"the mixture selected {docs:,} document(s) of {tokens:,} tokens (EOT included), fewer than one "
+            f"sequence of seq_len={m['seq_len']:,} tokens"
+        )
+    return f"stage {m['stage']}: the manifest holds 0 shards: {why}; add input or lower [shards] seq_len"
+
+
 def _summary(m: dict[str, Any], path: Path) -> dict[str, Any]:
+    warning = no_shards_warning(m)
     return {"stage": m["stage"], "manifest": str(path), "tokenizer": m["tokenizer"]["name"], "seq_len": m["seq_len"],
             "total_tokens": m["total_tokens"], "num_sequences": m["num_sequences"], "num_shards": len(m["shards"]),
-            "budget": m.get("mixture", []), "packing": m.get("packing", {}), "table": _table(m)}  # fmt: skip
+            "budget": m.get("mixture", []), "packing": m.get("packing", {}), "table": _table(m),
+            "warnings": [warning] if warning else []}  # fmt: skip
 
 
 def build_shards(layout: RunLayout, stage: str, mixture_cfg: dict, shards_cfg: dict,
@@ -579,7 +607,8 @@ def build_shards(layout: RunLayout, stage: str, mixture_cfg: dict, shards_cfg: d
         stats: stage, tokenizer, seq_len, total_tokens, num_sequences, num_shards, budget rows, packing
         counts, manifest path, table (the budget table), `skipped` (the published manifest was built from
         these inputs and every file verified), shards_written, tokenize counts, `damaged` (units that failed
-        their hash check and were rebuilt).
+        their hash check and were rebuilt), `warnings` (why the manifest holds 0 shards, when it does; also
+        logged). The stage's funnel.json keeps these under `shards`.
     """
     from sharding.tokenizer import load_tokenizer
 
@@ -623,7 +652,10 @@ def build_shards(layout: RunLayout, stage: str, mixture_cfg: dict, shards_cfg: d
     if not sc.keep_token_cache:
         shutil.rmtree(layout.step(TOKENIZE), ignore_errors=True)
     ts = tokenized.stats
-    return {**_summary(mf.read_manifest(manifest_path), manifest_path), "skipped": False,
+    summary = _summary(mf.read_manifest(manifest_path), manifest_path)
+    for warning in summary["warnings"]:
+        log.warning("%s", warning)
+    return {**summary, "skipped": False,
             "shards_written": sharded.units_run, "damaged": {k: v for k, v in damaged.items() if v},
             "tokenize": {"chunks": len(chunks), "chunks_tokenized": tokenized.units_run, "docs": ts.docs_out,
                          "tokens": int(ts.extra.get("tokens", 0)), "bytes": int(ts.extra.get("bytes", 0)),

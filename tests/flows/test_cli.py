@@ -132,3 +132,38 @@ def test_wrong_stage_table_is_a_short_clear_error(tmp_path, table, message):
     out = _cli(["-m", "flows.stage", "general", "--config", str(cfg), "--out", str(tmp_path / "o")], _env(tmp_path))
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("path", ["data/*.jsonl", "data/named.jsonl"])
+def test_a_source_that_matches_nothing_stops_the_stage_before_any_work(tmp_path, path):
+    """A glob or a literal path with no file: exit 2, one line naming the sources file, the source and the path,
+    and no run folder (before: rc 0, a warning, and an empty corpus with shards)."""
+    (tmp_path / "data").mkdir()
+    sources = tmp_path / "sources.toml"
+    sources.write_text(f'[[source]]\nname = "gone"\ndomain = "web"\nformat = "jsonl"\npath = "{path}"\n')
+    out_dir = tmp_path / "run"
+    out = _cli(["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir)], _env(tmp_path))
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith(f"error: {sources}: [[source]] #1 (gone): path '{path}' matches no file"), lines[0]
+    assert not out_dir.exists()
+
+
+def test_the_funnel_table_ends_with_the_warnings_of_optional_sources_and_of_shards():
+    from flows.stage import format_funnel
+
+    why = "stage general: the manifest holds 0 shards: the mixture selected 1 document(s) of 12 tokens"
+    summary = {
+        "stage": "general",
+        "run_dir": "runs/general",
+        "funnel": [],
+        "records_read": 1,
+        "docs_final": 1,
+        "dropped": 0,
+        "quarantined": 0,
+        "sources_without_files": ["maybe"],
+        "shards": {"warnings": [why]},
+    }
+    tail = format_funnel(summary).splitlines()[-2:]
+    assert tail == ["WARNING: no input file matched for optional source(s) ['maybe']", f"WARNING: {why}"]

@@ -300,3 +300,25 @@ def test_stage_configs_parse_with_their_mixture_and_shards_tables():
     assert [(b.min_tokens, b.max_tokens, b.fraction) for b in lens["long_context"].buckets] == [
         # (16k+ has no upper bound: a work longer than a sequence fills several instead of being left out)
         (16384, None, 0.75), (4096, 16383, 0.25)]
+
+
+def test_a_corpus_shorter_than_one_sequence_gives_0_shards_and_says_why(tmp_path, caplog):
+    """One short kept document: a valid manifest with 0 shards (only full sequences are packed), a warning in
+    the log and in the stats that name why, again when the published manifest is reused."""
+    from schemas import Document, make_doc_id
+
+    text = "A single short document that the stage kept."
+    corpus = write_corpus([Document(make_doc_id("tiny", "t:1", text), text, "tiny", "web")], tmp_path / "docs")
+    mix = {"seed": 7, "domains": {"web": 1.0}}
+    stats = build_stage_shards(corpus, tmp_path / "shards", "general", mix, SHARDS)
+    assert stats["num_shards"] == 0 and read_manifest(Path(stats["manifest"]))["shards"] == []
+    (warning,) = stats["warnings"]
+    tokens = stats["packing"]["tokens_selected"]
+    assert 0 < tokens < SHARDS["seq_len"]
+    assert warning == (
+        f"stage general: the manifest holds 0 shards: the mixture selected 1 document(s) of {tokens} tokens (EOT "
+        f"included), fewer than one sequence of seq_len=1,024 tokens; add input or lower [shards] seq_len"
+    )
+    assert warning in caplog.text
+    again = build_stage_shards(corpus, tmp_path / "shards", "general", mix, SHARDS)
+    assert again["skipped"] is True and again["warnings"] == [warning]
