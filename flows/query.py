@@ -8,6 +8,14 @@ and source of a dropped document), `shards` (one row per document piece per pack
 shard, offset, num_tokens, ...) once a stage has tokenized, and `synthetic` (one row per synthetic generation:
 doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, fate = `kept` or the
 reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran).
+
+The query path is read-only and confined to the run folder: the views are built first, then DuckDB's external
+access is turned off (only the run's own Parquet files stay readable, through `allowed_paths`), extensions are
+never installed or loaded, spilling to a temporary directory is off, and the configuration is locked. One
+statement per call, and only a query (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN): `COPY`, `ATTACH`,
+`INSTALL`/`LOAD`, `SET` and several statements are refused with a one-line error (exit 2). An operator who needs
+files (`read_csv` of a list to join, `COPY ... TO` a result) passes `--allow-file-access`: DuckDB may then read and
+write any file the user can, and run any statement except `INSTALL`/`LOAD` and `SET` (configuration stays locked).
 """
 
 from __future__ import annotations
@@ -15,6 +23,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.config import STAGES
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection, DuckDBPyRelation
 
 EXAMPLES = """examples:
   python -m flows.query "SELECT domain, lang, count(*) AS n FROM docs GROUP BY ALL ORDER BY n DESC"
@@ -40,16 +54,54 @@ FROM synthetic_generations g LEFT JOIN (
 ) f ON f.doc_id = g.doc_id"""
 
 
-def connect(run_dir: Path):
-    """An in-memory DuckDB connection with the run's tables as views over its Parquet files."""
+class RunFolderError(ValueError):
+    """A run folder that is not what a stage writes (an unknown stage name, a link out of it, a missing table)."""
+
+
+class QueryRefused(ValueError):
+    """A statement the read-only query path does not run (a write, an attach, an extension, a setting, several)."""
+
+
+# What a query may be. DuckDB parses DESCRIBE, SHOW, SUMMARIZE, VALUES and WITH ... SELECT as SELECT statements.
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+# Refused even with --allow-file-access (no network at run time, and the configuration stays locked), with why.
+NEVER_STATEMENTS = {
+    "LOAD": "INSTALL and LOAD statements are refused: extensions are never installed or loaded",
+    "SET": "SET and RESET statements are refused: the configuration is locked",
+}
+
+
+def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnection:
+    """An in-memory DuckDB connection with the run's tables as views over its Parquet files, locked down.
+
+    Args:
+        run_dir: a run folder a stage finished (it holds `corpus/_SUCCESS.json`).
+        allow_file_access: leave DuckDB's external access on (any file the user can read or write); off by default,
+            when only the run's own Parquet files are readable.
+
+    Raises:
+        FileNotFoundError: no finished corpus under `run_dir`.
+        RunFolderError: the run folder names an unknown stage, links outside itself, or lacks a table's files.
+    """
     import duckdb
 
+    run_dir = Path(run_dir).resolve()
     corpus = run_dir / "corpus"
     if not (corpus / "_SUCCESS.json").is_file():
         raise FileNotFoundError(
             f"no finished corpus under {run_dir}; run `python -m flows.stage general --out {run_dir}` first"
         )
-    con = duckdb.connect()
+    # Set when the connection opens: a query must never download or load an extension behind the user's back.
+    config: dict[str, str | bool] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "python_enable_replacements": False,
+    }
+    if not allow_file_access:
+        config["temp_directory"] = ""  # no spill files: nothing is written, in the run folder or anywhere else
+    con = duckdb.connect(config=config)
+    readable: list[str] = []
     views = {"docs": (corpus / "docs", True), "lineage_steps": (corpus / "lineage", False),
              "quarantine": (corpus / "quarantine", False), "ingested": (corpus / "ingested", False),
              "synthetic_generations": (corpus / "synthetic", False)}  # fmt: skip
@@ -59,21 +111,28 @@ def connect(run_dir: Path):
 
             _empty_view(con, name, [(f.name, str(f.type)) for f in GENERATION_SCHEMA])
             continue
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_glob(directory)}, "
-                    f"hive_partitioning = {str(hive).lower()})")  # fmt: skip
+        files = _parquet_files(run_dir, directory)
+        if not files:
+            raise RunFolderError(f"no Parquet files under {directory}; the stage writes every table, even empty")
+        readable += files
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_list_literal(files)}, "
+            f"hive_partitioning = {str(hive).lower()})"
+        )
     con.execute(SYNTHETIC_VIEW)
     stage = _run_stage_name(run_dir)
-    placements = sorted((run_dir / "shards").glob(f"{stage}/placements/*.parquet"))
+    placements = _parquet_files(run_dir, run_dir / "shards" / stage / "placements", recursive=False) if stage else []
     if not placements:  # not tokenized yet (or nothing survived): an empty `shards`, so queries still run
         from sharding.steps import PLACEMENT_SCHEMA
 
         _empty_view(con, "shards", [("stage", "string")] + [(f.name, str(f.type)) for f in PLACEMENT_SCHEMA])
         con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_steps")
-        return con
+        return _lock(con, readable, allow_file_access)
+    readable += placements
     # One row per document piece per packed sequence, for this run's stage only.
     con.execute(
-        f"CREATE VIEW shards AS SELECT '{stage}' AS stage, * FROM read_parquet("
-        f"{_glob(run_dir / 'shards', f'{stage}/placements/*.parquet')})"
+        f"CREATE VIEW shards AS SELECT {_sql_literal(stage)} AS stage, * FROM read_parquet("
+        f"{_list_literal(placements)})"
     )
     # The lineage gains, on each document's `final` row, where its tokens first landed.
     con.execute(
@@ -83,7 +142,38 @@ def connect(run_dir: Path):
             SELECT DISTINCT ON (doc_id) doc_id, shard, "offset" FROM shards ORDER BY doc_id, shard, "offset"
         ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
     )
+    return _lock(con, readable, allow_file_access)
+
+
+def _lock(con: DuckDBPyConnection, readable: list[str], allow_file_access: bool) -> DuckDBPyConnection:
+    """Turn off every door the views do not need, after they are built (a view reads its files when queried, so
+    they stay readable through `allowed_paths`), then lock the configuration so no statement can reopen one."""
+    if not allow_file_access:
+        con.execute("SET allowed_paths = ?", [readable])
+        con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
+
+
+def check_query(con: DuckDBPyConnection, sql: str, *, allow_file_access: bool = False) -> None:
+    """Refuse what the query path does not run: several statements, and anything but a query (unless the operator
+    allowed file access, which still refuses extensions and settings).
+
+    Raises:
+        QueryRefused: with a one-line message that names the statement and what to do.
+        duckdb.ParserException: the SQL does not parse.
+    """
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise QueryRefused(f"one statement per call, got {len(statements)}; run them one at a time")
+    kind = statements[0].type.name
+    if kind in NEVER_STATEMENTS:
+        raise QueryRefused(NEVER_STATEMENTS[kind])
+    if kind not in READ_ONLY_STATEMENTS and not allow_file_access:
+        raise QueryRefused(
+            f"{kind} statements are refused: the query path is read-only (SELECT, DESCRIBE, SHOW, SUMMARIZE, "
+            "EXPLAIN); pass --allow-file-access to write or attach files"
+        )
 
 
 def _empty_view(con, name: str, columns: list[tuple[str, str]]) -> None:  # noqa: ANN001 - a DuckDB connection
@@ -95,19 +185,50 @@ def _empty_view(con, name: str, columns: list[tuple[str, str]]) -> None:  # noqa
 
 
 def _run_stage_name(run_dir: Path) -> str:
-    """The stage a run directory holds (its funnel.json says; else the only folder under shards/)."""
+    """The stage a run directory holds (its funnel.json says; else the only stage folder under shards/), or "".
+
+    Raises:
+        RunFolderError: funnel.json names a stage that does not exist (the name goes into SQL and a path).
+    """
     import json
 
     try:
-        return json.loads((run_dir / "funnel.json").read_text())["stage"]
-    except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        stages = sorted(p.name for p in (run_dir / "shards").glob("*") if p.is_dir())
+        stage = json.loads((run_dir / "funnel.json").read_text())["stage"]
+    except (FileNotFoundError, KeyError, TypeError, json.JSONDecodeError):
+        stages = sorted(p.name for p in (run_dir / "shards").glob("*") if p.is_dir() and p.name in STAGES)
         return stages[0] if len(stages) == 1 else ""
+    if not isinstance(stage, str) or stage not in STAGES:
+        raise RunFolderError(
+            f"{run_dir / 'funnel.json'}: stage {stage!r} is not one of {list(STAGES)}; not a run folder a stage wrote"
+        )
+    return stage
 
 
-def _glob(directory: Path, pattern: str = "**/*.parquet") -> str:
-    """A quoted SQL string literal of a Parquet glob."""
-    return "'" + str(directory / pattern).replace("'", "''") + "'"
+def _parquet_files(run_dir: Path, directory: Path, recursive: bool = True) -> list[str]:
+    """The Parquet files under `directory`, resolved. A link under it that leads out of the run folder, to a file
+    or a folder, is refused: the files DuckDB may read are the run's own.
+
+    Raises:
+        RunFolderError: an entry under `directory` resolves outside `run_dir`.
+    """
+    files = []
+    for path in sorted(directory.rglob("*") if recursive else directory.glob("*")):
+        real = path.resolve()
+        if not real.is_relative_to(run_dir):
+            raise RunFolderError(f"{path} leads outside the run folder {run_dir} (to {real}); refused")
+        if path.suffix == ".parquet" and real.is_file():
+            files.append(str(real))
+    return files
+
+
+def _sql_literal(text: str) -> str:
+    """`text` as a quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list_literal(items: list[str]) -> str:
+    """A SQL list of string literals."""
+    return "[" + ", ".join(_sql_literal(item) for item in items) + "]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,29 +244,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/general", help="run directory (default: runs/general)")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     parser.add_argument("--max-rows", type=int, default=50, help="rows to show in table mode (default 50)")
+    parser.add_argument(
+        "--allow-file-access",
+        action="store_true",
+        help="let DuckDB read and write any file you can (read_csv, COPY ... TO, ATTACH); off by default, when only "
+        "the run's own Parquet files are readable and only queries run",
+    )
     args = parser.parse_args(argv)
     import duckdb
 
     try:
-        con = connect(Path(args.out))
-        rel = con.sql(args.sql)
-    except FileNotFoundError as e:
+        con = connect(Path(args.out), allow_file_access=args.allow_file_access)
+        check_query(con, args.sql, allow_file_access=args.allow_file_access)
+    except (FileNotFoundError, RunFolderError, QueryRefused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except duckdb.Error as e:  # the SQL does not parse
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        _print_result(con.sql(args.sql), args.csv, args.max_rows)
+    except duckdb.PermissionException as e:  # DuckDB's message ends with the query and a caret: one line is enough
+        first_line = str(e).splitlines()[0]
+        print(f"error: {first_line} (the query reads the run's views only; see --allow-file-access)", file=sys.stderr)
+        return 1
     except duckdb.Error as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _print_result(rel: DuckDBPyRelation | None, csv_out: bool, max_rows: int) -> None:
+    """The rows on stdout, as CSV or as DuckDB's table; nothing for a statement without a result."""
     if rel is None:
-        return 0
-    if args.csv:
+        return
+    if csv_out:
         import csv
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(rel.columns)
         writer.writerows(rel.fetchall())
     else:
-        rel.show(max_rows=args.max_rows, max_width=200)
-    return 0
+        rel.show(max_rows=max_rows, max_width=200)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run directory the stage finished (it holds funnel.json)")
     args = parser.parse_args(argv)
+    from flows.query import RunFolderError
     from report.html import build_report
 
     try:
         path = build_report(Path(args.run_dir))
-    except FileNotFoundError as e:
+    except (FileNotFoundError, RunFolderError) as e:  # RunFolderError: a crafted funnel.json or a link out
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(path)
