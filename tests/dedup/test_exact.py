@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.clusters import DupDecision, KeySpill, UnionFind
+from dedup.clusters import DupDecision, KeySpill, UnionFind, format_bytes
 from dedup.exact import ExactDedup, normalize_text
+from dedup.minhash import MinHashDedup
 
 
 def test_normalize_text_nfkc_lower_whitespace() -> None:
@@ -101,5 +102,13 @@ def test_exact_spilling_run_matches_in_memory(tmp_path: Path) -> None:
     assert len(big) > 2000
 
 
-def test_memory_estimate_mentions_union_find() -> None:
-    assert "union-find 4 B/doc" in ExactDedup().memory_estimate(1_000_000)
+@pytest.mark.parametrize("method", [ExactDedup, MinHashDedup])
+@pytest.mark.parametrize("num_docs", [1_000_000, 100_000_000])
+def test_memory_estimate_counts_the_union_find_it_builds(method, num_docs: int) -> None:
+    """The RAM figure is the union-find the clustering builds (its parent array, measured on 1,000 documents, per
+    document) times the documents, plus the spill buffers: it fails if the estimate drops or miscounts either."""
+    per_doc = UnionFind(1000).parent.nbytes // 1000
+    buffers_mb = 64
+    estimate = method(max_memory_mb=buffers_mb).memory_estimate(num_docs)
+    assert f"~{format_bytes(per_doc * num_docs + buffers_mb * 2**20)} RAM" in estimate, estimate
+    assert f"union-find {per_doc} B/doc + {buffers_mb} MiB buffers" in estimate
