@@ -15,26 +15,34 @@ What a page keeps besides its text: `url` = WARC-Target-URI; in `metadata`, the 
 the HTTP status, the content type and the charset the payload was decoded with, the `<html lang>`, the
 `<title>`, and counts (links, paragraphs, HTML and text characters, text/HTML ratio) for later quality filters.
 
+Charsets are read as browsers read them (ingest/encodings.py): a byte order mark, the HTTP charset, a `<meta>` in
+the first 1024 bytes, an XML declaration, each label mapped by the WHATWG Encoding Standard's table (`shift_jis` is
+windows-31j, `iso-8859-1` is windows-1252, ...). A page that declares none, or one its bytes contradict (valid
+UTF-8 under a legacy label, or bytes the label's codec cannot decode), is UTF-8 if its bytes are, else what
+Firefox's detector says (chardetng, hinted by the URL's top-level domain). `metadata` keeps `charset` (the Python codec used), `charset_source` (bom, http, meta, xml, utf8, detected) and
+`charset_declared` (the label the page gave, followed or not).
+
 Quarantine reasons (on top of those of ingest/readers.py): not_html (a response whose payload is an image, a
-PDF, ...), binary_payload (declared HTML, but NUL bytes), invalid_charset (a declared charset that is unknown or
-does not decode the bytes; an undeclared one must be UTF-8, else invalid_utf8), malformed_warc (bytes that are
-not a WARC record: the rest of the file is lost, with its offset), malformed_http_headers, unparsable_html,
-empty_extraction (trafilatura found no main text), extraction_failed; truncated_file / unreadable_file (a
-damaged archive: every record before the damage is kept), too_large (against `max_doc_bytes`, checked before
-the payload is read).
+PDF, ...), binary_payload (declared HTML, but NUL bytes), invalid_charset (no charset decodes the bytes: neither
+the declared one, nor UTF-8, nor the detected one; or a WHATWG "replacement" label such as iso-2022-kr, which
+browsers refuse too), invalid_utf8 (a WET conversion record, UTF-8 by its format, that is not), malformed_warc
+(bytes that are not a WARC record: the rest of the file is lost, with its offset), malformed_http_headers,
+unparsable_html, empty_extraction (trafilatura found no main text), extraction_failed; truncated_file /
+unreadable_file (a damaged archive: every record before the damage is kept), too_large (against `max_doc_bytes`,
+checked before the payload is read).
 
 Document ids are content-keyed like every reader's (`make_doc_id(source, "file:record_number", text)`).
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ingest.encodings import PRESCAN_BYTES, Charset, decode_html
 from ingest.readers import Record, Skipped, _check_text, _encodable, _make_doc, _quarantine, read_file_bytes
 from ingest.sources import SourceSpec
 from ingest.streams import StreamBroken, decoded_chunks
@@ -43,56 +51,24 @@ from schemas import QuarantineRecord
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORD_TYPES = ("response", "resource")  # `resource`: a page archived without HTTP (wget --warc, browsers)
 _READ_BYTES = 1 << 16  # payload bytes per read: a payload is never read past max_doc_bytes + this
-_SNIFF_BYTES = 1024  # the HTML spec's prescan window for <meta charset>
 _BINARY_SNIFF_BYTES = 8192
 _TITLE_CHARS = 1000
 
-_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
-_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
 _LOOKS_HTML = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.IGNORECASE)
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-# WHATWG Encoding: these labels mean windows-1252 on the web (a page labelled latin-1 uses 0x80-0x9F as cp1252).
-_WEB_ALIASES = {"latin_1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}
 
 
 # --- charset and signals ---------------------------------------------------------------------------------
 
 
-def _charset(raw: bytes, declared: str | None) -> tuple[str, str] | tuple[None, str]:
-    """(Python codec, where it came from) for an HTML payload, or (None, why) for an unknown label.
-
-    Order of the HTML spec's encoding sniffing: a byte order mark, the transport's charset (HTTP
-    Content-Type), a `<meta charset>` / `<?xml encoding?>` in the first 1024 bytes, else UTF-8 (no guessing:
-    a page that is neither declared nor UTF-8 is quarantined, not decoded wrong).
-    """
-    for bom, codec in _BOMS:
-        if raw.startswith(bom):
-            return codec, "bom"
-    label, origin = declared, "http"
-    if not label:
-        head = raw[:_SNIFF_BYTES]
-        m = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
-        label, origin = (m.group(1).decode("ascii"), "meta") if m else ("utf-8", "default")
-    try:
-        name = codecs.lookup(label).name
-    except LookupError:
-        return None, f"unknown charset {label!r} (from {origin})"
-    if name.startswith("utf-16") and origin == "meta":
-        name = "utf-8"  # HTML spec: a <meta> that says UTF-16 in bytes we could read as ASCII means UTF-8
-    return _WEB_ALIASES.get(name, name), origin
-
-
-def _decode(spec: SourceSpec, location: str, raw: bytes, declared: str | None) -> tuple[str, str] | QuarantineRecord:
-    """(text, codec) of an HTML payload, or its quarantine row (invalid_charset, invalid_utf8)."""
-    codec, origin = _charset(raw, declared)
-    if codec is None:
-        return _quarantine(spec, location, "invalid_charset", raw, detail=origin)
-    try:
-        return raw.decode(codec), codec
-    except UnicodeDecodeError as e:
-        reason = "invalid_utf8" if codec.startswith("utf-8") else "invalid_charset"
-        return _quarantine(spec, location, reason, raw, detail=f"{codec} (from {origin}): {e}")
+def _decode(
+    spec: SourceSpec, location: str, raw: bytes, declared: str | None, url: str | None
+) -> tuple[str, Charset] | QuarantineRecord:
+    """(text, charset) of an HTML payload, or its quarantine row (invalid_charset: no charset decodes it)."""
+    text, charset = decode_html(raw, declared, url)
+    if text is None:
+        return _quarantine(spec, location, "invalid_charset", raw, detail=charset)
+    return text, charset
 
 
 def _one_line(text: str | None, limit: int) -> str | None:
@@ -137,10 +113,10 @@ def _html_record(spec: SourceSpec, location: str, raw: bytes, declared: str | No
     """One HTML payload (already within max_doc_bytes) to a document or a quarantine row."""
     if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
         return _quarantine(spec, location, "binary_payload", raw, detail="NUL bytes in a payload declared as HTML")
-    decoded = _decode(spec, location, raw, declared)
+    decoded = _decode(spec, location, raw, declared, fields.get("url"))
     if isinstance(decoded, QuarantineRecord):
         return decoded
-    html, codec = decoded
+    html, charset = decoded
     if not html.strip():
         return _quarantine(spec, location, "empty_text", raw)
     from trafilatura.utils import load_html
@@ -162,8 +138,11 @@ def _html_record(spec: SourceSpec, location: str, raw: bytes, declared: str | No
     bad = _check_text(spec, location, text, raw)
     if bad:
         return bad
-    signals.update(charset=codec, text_chars=len(text), text_html_ratio=round(len(text) / len(html), 4),
+    signals.update(charset=charset.codec, text_chars=len(text), text_html_ratio=round(len(text) / len(html), 4),
                    extractor="trafilatura")  # fmt: skip
+    signals["charset_source"] = charset.source
+    if charset.declared is not None:
+        signals["charset_declared"] = charset.declared[:40]  # a label, bounded: it is the page's free text
     meta = {**meta, **signals}
     if not _encodable(json.dumps([fields.get("url"), meta], ensure_ascii=False)):
         return _quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate in the url or the title")
@@ -290,7 +269,7 @@ def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Reco
         if not _encodable(json.dumps([url, meta], ensure_ascii=False)):
             return _quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate in the url")
         return _make_doc(spec, location, text, metadata=meta, **fields)
-    if mime is None and not _LOOKS_HTML.search(raw[:_SNIFF_BYTES]):
+    if mime is None and not _LOOKS_HTML.search(raw[:PRESCAN_BYTES]):
         return _quarantine(spec, location, "not_html", raw, detail="no content type, and no HTML tag at the start")
     charset = _HEADER_CHARSET.search(content_type or "")
     return _html_record(spec, location, raw, charset.group(1) if charset else None, meta, **fields)

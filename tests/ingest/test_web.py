@@ -162,20 +162,27 @@ def test_bad_pages_are_quarantined_with_their_reason(tmp_path):
         dns = b"20240101000000\ne.org. 300 IN A 192.0.2.1\n"  # what Heritrix archives for each host
         dns_record = w.create_warc_record("dns:e.org", "response", io.BytesIO(dns), warc_content_type="text/dns")
         w.write_record(dns_record)
+        korean = (Path(sysconfig.get_paths()["stdlib"]) / "test" / "cjkencodings" / "iso2022_kr.txt").read_bytes()
+        response(w, "http://e.org/iso-2022-kr", b"<html><body><p>" + korean + b"</p></body></html>",
+                 content_type="text/html; charset=iso-2022-kr")  # a 7-bit encoding that browsers refuse to decode
     recs = read(sources(tmp_path, "warc", extra="max_doc_bytes = 20000\n"))
     docs, bad, skipped = split(recs)
-    assert len(recs) == 11  # every record comes out once
+    assert len(recs) == 12  # every record comes out once
     assert skipped == [Skipped("w", "data/mixed.warc:11", "warc_response_not_http")]
-    assert [d.url for d in docs] == ["http://e.org/cp1252", "http://e.org/latin1-meta", "http://e.org/untyped"]
+    assert [d.url.rsplit("/", 1)[1] for d in docs] == ["cp1252", "latin1-meta", "undeclared", "klingon", "untyped"]
     assert "été" in docs[0].text and docs[0].metadata["charset"] == "cp1252" and docs[0].metadata["html_lang"] == "fr"
+    assert docs[0].metadata["charset_source"] == "http" and docs[0].metadata["charset_declared"] == "windows-1252"
     assert docs[1].text == docs[0].text  # a latin-1 label means windows-1252 on the web
-    assert docs[2].metadata["content_type"] is None and PARAGRAPHS[3] in docs[2].text
+    # Undeclared windows-1252 (quarantined as invalid_utf8 before): detected; an unknown label: skipped, as browsers do.
+    assert docs[2].text == docs[0].text and docs[2].metadata["charset_source"] == "detected"
+    assert docs[3].metadata["charset_source"] == "utf8" and docs[3].metadata["charset_declared"] == "x-klingon"
+    assert docs[4].metadata["content_type"] is None and PARAGRAPHS[3] in docs[4].text
     got = {b.location.rsplit(":", 1)[1]: (b.reason, b.detail or "") for b in bad}
     assert {k: v[0] for k, v in got.items()} == {
-        "3": "invalid_utf8", "4": "invalid_charset", "5": "binary_payload", "6": "empty_extraction",
-        "7": "not_html", "8": "too_large", "10": "not_html",
+        "5": "binary_payload", "6": "empty_extraction", "7": "not_html", "8": "too_large", "10": "not_html",
+        "12": "invalid_charset",
     }  # fmt: skip
-    assert "x-klingon" in got["4"][1] and "max_doc_bytes=20000" in got["8"][1]
+    assert "max_doc_bytes=20000" in got["8"][1] and "iso-2022-kr" in got["12"][1]
 
 
 def test_the_same_page_gives_the_same_text_every_time_in_an_archive(tmp_path):
