@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -30,11 +31,56 @@ def _cli(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess
     )
 
 
-def test_help_explains_the_commands(tmp_path):
-    out = _cli(["-m", "flows.stage", "--help"], _env(tmp_path))
-    assert out.returncode == 0 and "--limit" in out.stdout and "resumes" in out.stdout
-    out = _cli(["-m", "flows.query", "--help"], _env(tmp_path))
-    assert out.returncode == 0 and "lineage" in out.stdout and "SELECT" in out.stdout
+def _help(main, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def _explained_arguments(help_text: str) -> dict[str, str]:
+    """Each argument of an argparse help text (its first flag, or its choices) -> the text that explains it."""
+    out: dict[str, str] = {}
+    section = name = None
+    for line in help_text.splitlines():
+        if re.match(r"^\S.*:$", line):
+            section, name = line, None
+        elif section not in ("positional arguments:", "options:"):
+            continue
+        elif entry := re.match(r"^  (\S.*?)(?: {2,}(.*))?$", line):
+            name = entry.group(1).split()[0].rstrip(",")
+            out[name] = entry.group(2) or ""
+        elif name and line.startswith("        "):
+            out[name] += " " + line.strip()
+    return out
+
+
+def test_help_explains_the_commands(finished_run, monkeypatch, capsys):
+    """Every argument of both commands has an explanation, the stage choices are the stages, the views the query
+    help names are the views a run has, and every example in the query help runs on a real run."""
+    from flows import query, stage
+    from pipeline.config import STAGES
+
+    monkeypatch.setenv("COLUMNS", "100")
+    for command in (stage, query):
+        arguments = _explained_arguments(_help(command.main, capsys))
+        assert len(arguments) > 3 and all(len(text.split()) >= 2 for text in arguments.values()), arguments
+    assert "{" + ",".join(STAGES) + "}" in _explained_arguments(_help(stage.main, capsys))
+    query_help = _help(query.main, capsys)
+    assert "--allow-file-access" in _explained_arguments(query_help)
+    con = query.connect(finished_run)
+    views = {v for (v,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    helpers = {"lineage_steps", "synthetic_generations"}  # what `lineage` and `synthetic` are built from
+    description = " ".join(query_help.split("\n\n")[1].split())
+    named = set(re.findall(r"\b(" + "|".join(sorted(views)) + r")\b", description))
+    assert named == views - helpers, description
+    doc_id = con.execute("SELECT min(doc_id) FROM lineage WHERE action = 'dropped'").fetchone()[0]
+    examples = re.findall(r'python -m flows\.query "(.*?)"', query_help.split("examples:", 1)[1], re.DOTALL)
+    assert len(examples) >= 5
+    for sql in examples:
+        sql = " ".join(sql.split()).replace("<id>", doc_id)
+        assert query.main(["--out", str(finished_run), "--csv", sql]) == 0, (sql, capsys.readouterr().err)
+        assert capsys.readouterr().out.strip(), sql  # at least a header row
 
 
 def test_wrong_sources_file_is_a_short_clear_error(tmp_path):
