@@ -20,7 +20,6 @@ import resource
 import subprocess
 import sys
 import time
-import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -38,7 +37,9 @@ _LID176_SAME = {"nb": "no"}  # lid.176's single Norwegian label
 
 
 def stage_table() -> dict:
-    return tomllib.loads((REPO / "configs/stages/general.toml").read_text())["filters"]["langid"]
+    from pipeline.config import load_stage_config
+
+    return load_stage_config("general").filters["langid"]
 
 
 def _doc(text: str, i: int, domain: str = "web") -> Document:

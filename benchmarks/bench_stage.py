@@ -53,7 +53,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,8 +191,9 @@ def stage_config(dest: Path, sources: Path, filters: str) -> Path:
     """configs/stages/general.toml with the filters both sides have, MinHash at 14 x 8, no exact dedup and no
     decontamination (datatrove's pipeline has neither), shards as the stage has them."""
     from filters.chain import FILTERS
+    from pipeline.config import read_stage_file
 
-    base = tomllib.loads(GENERAL.read_text(encoding="utf-8"))
+    base = read_stage_file(GENERAL)[0]  # general.toml merged on its base file: every table written out below
     cfg = copy.deepcopy(base)
     cfg["sources"] = str(sources.resolve())
     cfg["filters"] = {name: {"enabled": False} for name in FILTERS}

@@ -64,7 +64,7 @@ def synth_table(args: Any, base: dict[str, Any]) -> dict[str, Any]:
 def check(args: Any) -> tuple[str, Path, dict[str, Any]]:
     """Everything checkable before work: RUN_DIR's corpus, the model folder, the [synth] table, the stage
     config. Returns (stage, stage config path, [synth] table); raises with one line."""
-    import tomllib
+    from pipeline.config import read_stage_file
 
     run_dir = Path(args.from_dir)
     if not (run_dir / "corpus" / "_SUCCESS.json").is_file():
@@ -81,7 +81,7 @@ def check(args: Any) -> tuple[str, Path, dict[str, Any]]:
             raise ConfigError(f"--servers {url.strip()!r}: expected a base URL such as http://127.0.0.1:8000")
     config = Path(args.config) if args.config else DEFAULT_CONFIG
     cfg = load_stage_config("reasoning", config)
-    base = tomllib.loads(config.read_text(encoding="utf-8")).get("synth", {})
+    base = read_stage_file(config)[0].get("synth", {})  # with the stage's base file merged in
     if "model" in base:  # relative to the stage file, like every path in it
         base["model"] = str((config.parent / base["model"]).resolve())
     table = synth_table(args, base)

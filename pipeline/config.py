@@ -2,6 +2,7 @@
 
 A stage file (`configs/stages/<stage>.toml`) holds::
 
+    base = "base.toml"                    # optional: the shared tables this file changes (see below)
     sources = "../sources/default.toml"   # relative to the stage file; --sources overrides
     [filters.<name>]  ...                 # one table per filter, `enabled = false` turns it off
     [dedup.exact] / [dedup.minhash]       # dedup parameters (ExactDedupConfig, MinHashConfig)
@@ -11,16 +12,27 @@ A stage file (`configs/stages/<stage>.toml`) holds::
     [synth] model = ".." count = N       # synthetic documents from vLLM (SynthConfig, synth/step.py)
 
 Every key, type and range is checked by `load_stage_config`; a wrong one is a one-line `ConfigError` naming the
-file, the table, the key and the value. (Deterministic errors are never retried: only I/O is.)
+file, the table, the key and the value (types through `core.config_types`, against the type hints of the dataclass
+or constructor each table fills; the `[train]` table's trainer file is loaded and checked too). Deterministic
+errors are never retried: only I/O is.
+
+A base file (`base = "base.toml"`, relative to the stage file) holds what several stages share, so that each
+stage file states only what differs. The stage file is merged on top of it (`merge_tables`): tables merge key by
+key, at every depth; any other value replaces the base's, arrays too (an array is never appended to, so
+`domains = ["web"]` or `[[shards.buckets]]` in a stage file is the whole list). A base holds no `stage` and no
+`base` of its own (one level, no chains); relative paths in it are read relative to the stage file, as if written
+there. The base is checked on its own first, so a wrong value in it names the base file; then the merged tables
+are checked as one stage file.
 """
 
 from __future__ import annotations
 
-import inspect
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from core.config_types import check_table, type_hints_of, type_mismatch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES_DIR = REPO_ROOT / "configs" / "stages"
@@ -31,39 +43,20 @@ class ConfigError(ValueError):
     """A stage config is wrong; the message names the file, table, key and value."""
 
 
-def _type_ok(value: Any, default: Any) -> bool:
-    """Does a TOML value fit the type of the parameter's default (None: anything)?"""
-    if default is None or default is inspect.Parameter.empty:
-        return True
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int | float):
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(default, str):
-        return isinstance(value, str)
-    if isinstance(default, list | tuple | frozenset | set):
-        return isinstance(value, list)
-    return True
-
-
 def check_kwargs(where: str, table: dict[str, Any], target: Any, skip: tuple[str, ...] = ()) -> None:
-    """Check a table's keys and value types against `target`'s constructor parameters and defaults.
+    """Check a table's keys and value types against `target`'s constructor parameters and their type hints, then
+    the ranges every component shares (numbers >= 0, ratios and scores in [0, 1]).
 
     Args:
         where: "<file>: [table]" for the message.
         target: a class (its `__init__`) or a function.
         skip: keys handled by the caller (enabled, eval_sets, ...).
     """
-    params = inspect.signature(target).parameters
-    allowed = [p for p in params if p not in ("self", "workdir")]
+    hints = {k: v for k, v in type_hints_of(target).items() if k != "workdir"}
+    check_table(where, table, hints, ConfigError, skip)
     for key, value in table.items():
         if key in skip:
             continue
-        if key not in allowed:
-            raise ConfigError(f"{where} {key} = {value!r}: unknown key; allowed: {sorted(allowed)}")
-        if not _type_ok(value, params[key].default):
-            raise ConfigError(f"{where} {key} = {value!r}: expected {type(params[key].default).__name__} "
-                              f"like the default {params[key].default!r}")  # fmt: skip
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise ConfigError(f"{where} {key} = {value!r}: must be >= 0")
         if (key.endswith("_ratio") or "score" in key) and isinstance(value, int | float) and value > 1:
@@ -114,7 +107,7 @@ class MinHashConfig:
         return cls(*_component_table(where, table, MinHashDedup))
 
 
-_EVAL_SET_KEYS = {"name": str, "path": str, "fields": list, "required": bool, "shipped": str, "package": str}
+_EVAL_SET_KEYS = {"name": str, "path": str, "fields": list[str], "required": bool, "shipped": str, "package": str}
 
 
 @dataclass(frozen=True)
@@ -135,12 +128,9 @@ class DecontamConfig:
             raise ConfigError(f"{where} eval_sets = {sets!r}: must be an array of tables [[decontam.eval_sets]]")
         for i, es in enumerate(sets):
             w = f"{where.rsplit('[', 1)[0]}[[decontam.eval_sets]] #{i + 1}"
-            for key, value in es.items():
-                want = _EVAL_SET_KEYS.get(key)
-                if want is None:
-                    raise ConfigError(f"{w} {key} = {value!r}: unknown key; allowed: {sorted(_EVAL_SET_KEYS)}")
-                if not isinstance(value, want):
-                    raise ConfigError(f"{w} {key} = {value!r}: expected {want.__name__}")
+            if not isinstance(es, dict):
+                raise ConfigError(f'{w} = {es!r}: expected a table such as {{ shipped = "gsm8k" }}')
+            check_table(w, es, _EVAL_SET_KEYS, ConfigError)
             shipped = "shipped" in es or "package" in es  # a set of dedup.evalsets.SHIPPED
             for key in () if shipped else ("name", "path"):
                 if key not in es:
@@ -154,11 +144,6 @@ class DecontamConfig:
         return {**self.params, "eval_sets": list(self.eval_sets)}
 
 
-_SYNTH_KEYS: dict[str, type | tuple[type, ...]] = {
-    "enabled": bool, "model": str, "count": int, "templates": list, "servers": list, "num_local_servers": int,
-    "seed": int, "batch_size": int, "max_concurrency": int, "sampling": dict, "server": dict,
-    "seed_domains": list, "seed_langs": list, "seed_min_chars": int, "seed_max_chars": int,
-}  # fmt: skip
 _SERVER_KEYS = ("max_model_len", "dtype", "kv_cache_gib", "enforce_eager", "extra_args", "start_timeout_s")
 
 
@@ -193,16 +178,12 @@ class SynthConfig:
     def from_table(cls, where: str, table: dict[str, Any], base_dir: Path) -> SynthConfig:
         if not table:
             return cls()
+        hints = type_hints_of(cls)
+        check_table(where, table, hints, ConfigError)
         for key, value in table.items():
-            want = _SYNTH_KEYS.get(key)
-            if want is None:
-                raise ConfigError(f"{where} {key} = {value!r}: unknown key; allowed: {sorted(_SYNTH_KEYS)}")
-            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise ConfigError(f"{where} {key} = {value!r}: expected {want.__name__}")
-            if want is int and value < (0 if key in ("seed", "seed_min_chars") else 1):
-                raise ConfigError(f"{where} {key} = {value!r}: must be >= {0 if key in ('seed', 'seed_min_chars') else 1}")
-            if want is list and not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where} {key} = {value!r}: expected a list of strings")
+            least = 0 if key in ("seed", "seed_min_chars") else 1
+            if hints[key] in (int, int | None) and value < least:
+                raise ConfigError(f"{where} {key} = {value!r}: must be >= {least}")
         # A table without a model holds defaults (for `python -m flows.synth --model ...`): off unless enabled.
         enabled = _enabled(where, {"enabled": "model" in table, **table})
         for key in ("model", "count") if enabled else ():
@@ -212,9 +193,15 @@ class SynthConfig:
         if enabled and model is not None and not (model / "config.json").is_file():
             raise ConfigError(f"{where} model = {table['model']!r}: {model} is not a Hugging Face model folder "
                               "(no config.json); export one with `python -m trainer.export_hf`")  # fmt: skip
-        for key in table.get("server", {}):
+        from synth.server import EngineServer
+
+        server_hints = type_hints_of(EngineServer)
+        for key, value in table.get("server", {}).items():
             if key not in _SERVER_KEYS:
                 raise ConfigError(f"{where} server.{key}: unknown key; allowed: {list(_SERVER_KEYS)}")
+            problem = type_mismatch(f"server.{key}", value, server_hints[key])
+            if problem:
+                raise ConfigError(f"{where} {problem}")
         if enabled:
             from synth.templates import TemplateError, load_templates
 
@@ -232,7 +219,7 @@ class SynthConfig:
                 "max_concurrency": self.max_concurrency}  # fmt: skip
 
 
-_TRAIN_KEYS = ("config",)
+_TRAIN_KEYS = {"config": str}  # a trainer file (configs/trainer/*.toml), relative to the stage file
 
 
 def _construct(where: str, cls: Any, params: dict[str, Any]) -> None:
@@ -248,6 +235,7 @@ class StageConfig:
     stage: str
     path: Path
     sources: Path
+    base: Path | None = None  # the base file merged under the stage file, if it names one
     filters: dict[str, Any] = field(default_factory=dict)
     exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     minhash: MinHashConfig = field(default_factory=MinHashConfig)
@@ -264,80 +252,147 @@ class StageConfig:
                 "minhash": {"enabled": self.minhash.enabled, **self.minhash.params}}  # fmt: skip
 
 
-_TOP_KEYS = {"stage", "sources", "filters", "dedup", "decontam", "mixture", "shards", "train", "synth"}
+_TABLES = ("filters", "dedup", "decontam", "mixture", "shards", "train", "synth")
+_TOP_KEYS = {"stage", "sources", "base", *_TABLES}
+_TOP_HINTS = {"stage": str, "sources": str, "base": str}
+
+
+def merge_tables(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`: where both hold a table under a key, the tables merge key by key (at every
+    depth); any other value of `override` (a number, a string, an array, an array of tables) replaces the
+    base's whole. Neither argument is changed."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_tables(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text: {e}") from e
+
+
+def _stage_path(stage: str, config_path: Path | str | None) -> Path:
+    path = Path(config_path) if config_path else STAGES_DIR / f"{stage}.toml"
+    if not path.is_file() or (config_path is None and stage not in STAGES):
+        raise ConfigError(f"no config for stage '{stage}' at {path}; known stages: {sorted(STAGES)} "
+                          "(or pass --config FILE)")  # fmt: skip
+    return path
+
+
+def read_stage_file(path: Path) -> tuple[dict[str, Any], Path | None]:
+    """A stage file's tables with its base merged in (unchecked: `load_stage_config` checks them), and the base's
+    path (None without one). For tools that need one raw table of a stage (`sharding.build`, benchmarks)."""
+    data = _read_toml(path)
+    if "base" not in data:
+        return data, None
+    if not isinstance(data["base"], str):
+        raise ConfigError(f"{path}: base = {data['base']!r}: expected a path (string) to a base file")
+    base_path = (path.parent / data["base"]).resolve()
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base = {data['base']!r}: {base_path} does not exist")
+    base = _read_toml(base_path)
+    for key in ("stage", "base"):
+        if key in base:
+            raise ConfigError(f"{base_path}: {key} = {base[key]!r}: a base file holds shared tables only "
+                              f"(no '{key}'; it belongs in the stage file {path})")  # fmt: skip
+    return merge_tables(base, {k: v for k, v in data.items() if k != "base"}), base_path
 
 
 def load_stage_config(stage: str, config_path: Path | str | None = None) -> StageConfig:
-    """Load `configs/stages/<stage>.toml` (or `config_path`) and check every table (see module docstring)."""
-    path = Path(config_path) if config_path else STAGES_DIR / f"{stage}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in STAGES_DIR.glob("*.toml"))
-        raise ConfigError(f"no config for stage '{stage}' at {path}; known stages: {known} (or pass --config FILE)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    """Load `configs/stages/<stage>.toml` (or `config_path`), merged on its base, and check every table (see the
+    module docstring)."""
+    path = _stage_path(stage, config_path)
+    data, base_path = read_stage_file(path)
+    if base_path is not None:  # a wrong value of the base names the base file
+        _check_tables(base_path, _read_toml(base_path), path.parent)
+    if "sources" not in data or not isinstance(data["sources"], str):
+        raise ConfigError(f"{path}: 'sources' (path of the sources file) is required")
+    return StageConfig(stage=data.get("stage", stage), path=path, base=base_path,
+                       sources=(path.parent / data["sources"]).resolve(),
+                       **_check_tables(path, data, path.parent))  # fmt: skip
+
+
+def _check_tables(path: Path, data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Check every table of a stage file (or of a base file) and return StageConfig's typed fields but the
+    stage, path and sources. `path` names the file in messages; relative paths are read from `base_dir`."""
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
-    for key in ("filters", "dedup", "decontam", "mixture", "shards", "train", "synth"):
+    for key in _TABLES:
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{path}: '{key}' must be a table")
-    if "sources" not in data or not isinstance(data["sources"], str):
-        raise ConfigError(f"{path}: 'sources' (path of the sources file) is required")
+    check_table(f"{path}:", {k: v for k, v in data.items() if k in _TOP_HINTS}, _TOP_HINTS, ConfigError)
     dedup = data.get("dedup", {})
     bad = set(dedup) - {"exact", "minhash"}
     if bad:
-        raise ConfigError(f"{path}: [dedup.{sorted(bad)[0]}]: unknown dedup table; allowed: [dedup.exact], [dedup.minhash]")
+        raise ConfigError(
+            f"{path}: [dedup.{sorted(bad)[0]}]: unknown dedup table; allowed: [dedup.exact], [dedup.minhash]"
+        )
     for name, table in dedup.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [dedup] {name} = {table!r}: must be a table [dedup.{name}]")
     train = data.get("train", {})
-    for key, value in train.items():
-        if key not in _TRAIN_KEYS:
-            raise ConfigError(f"{path}: [train] {key} = {value!r}: unknown key; allowed: {list(_TRAIN_KEYS)}")
-    train_config = None
-    if "config" in train:
-        if not isinstance(train["config"], str):
-            raise ConfigError(f"{path}: [train] config = {train['config']!r}: must be a path (string)")
-        train_config = (path.parent / train["config"]).resolve()
-        if not train_config.is_file():
-            raise ConfigError(f"{path}: [train] config = {train['config']!r}: {train_config} does not exist")
+    check_table(f"{path}: [train]", train, _TRAIN_KEYS, ConfigError)
+    train_config = _check_train_config(path, train["config"], base_dir) if "config" in train else None
     filters = data.get("filters", {})
     _check_filters(path, filters)
     mixture, shards = data.get("mixture", {}), data.get("shards", {})
     _check_sharding(path, mixture, shards)
-    return StageConfig(
-        stage=data.get("stage", stage),
-        path=path,
-        sources=(path.parent / data["sources"]).resolve(),
-        filters=filters,
-        exact=ExactDedupConfig.from_table(f"{path}: [dedup.exact]", dedup.get("exact", {})),
-        minhash=MinHashConfig.from_table(f"{path}: [dedup.minhash]", dedup.get("minhash", {})),
-        decontam=DecontamConfig.from_table(f"{path}: [decontam]", data.get("decontam", {})),
-        mixture=mixture,
-        shards=shards,
-        train_config=train_config,
-        synth=SynthConfig.from_table(f"{path}: [synth]", data.get("synth", {}), path.parent),
-    )
+    return {
+        "filters": filters,
+        "exact": ExactDedupConfig.from_table(f"{path}: [dedup.exact]", dedup.get("exact", {})),
+        "minhash": MinHashConfig.from_table(f"{path}: [dedup.minhash]", dedup.get("minhash", {})),
+        "decontam": DecontamConfig.from_table(f"{path}: [decontam]", data.get("decontam", {})),
+        "mixture": mixture,
+        "shards": shards,
+        "train_config": train_config,
+        "synth": SynthConfig.from_table(f"{path}: [synth]", data.get("synth", {}), base_dir),
+    }
+
+
+def _check_train_config(path: Path, value: str, base_dir: Path) -> Path:
+    """The `[train]` table's trainer file, loaded and checked (`trainer.config`: pure Python, no torch) so that a
+    wrong value in it fails now, not after the data work, when `--train-steps` starts the trainer."""
+    from trainer.config import ConfigError as TrainerConfigError
+    from trainer.config import load_config
+
+    train_config = (base_dir / value).resolve()
+    if not train_config.is_file():
+        raise ConfigError(f"{path}: [train] config = {value!r}: {train_config} does not exist")
+    try:
+        load_config(train_config)
+    except (TrainerConfigError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: [train] config = {value!r}: {e}") from e
+    return train_config
 
 
 def _check_filters(path: Path, filters: dict[str, Any]) -> None:
-    """Names and keys through `filters.chain`, then types and ranges against each filter's defaults."""
+    """Names and keys through `filters.chain`, then types and ranges against each filter's type hints."""
     import importlib
 
     from filters.chain import FILTERS, FilterConfigError, validate_chain_config
 
+    for name, table in filters.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [filters] {name} = {table!r}: must be a table [filters.{name}]")
     try:
         validate_chain_config(filters)
     except FilterConfigError as e:
         raise ConfigError(f"{path}: {e}") from e
     for name, table in filters.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [filters] {name} = {table!r}: must be a table [filters.{name}]")
         module, cls_name = FILTERS[name]
         cls = getattr(importlib.import_module(module), cls_name)
-        check_kwargs(f"{path}: [filters.{name}]", table, cls, skip=("enabled", "domains"))
+        # `domains` is the chain's (checked above) unless the filter takes it itself (books filters: a default)
+        skip = ("enabled",) if "domains" in type_hints_of(cls) else ("enabled", "domains")
+        check_kwargs(f"{path}: [filters.{name}]", table, cls, skip=skip)
         if name == "langid" and table.get("enabled", True):
             # Language codes, per-language thresholds and the model name are only known to the constructor,
             # which loads no model: build it once here so a bad code fails before any work.
@@ -361,4 +416,3 @@ def _check_sharding(path: Path, mixture: dict[str, Any], shards: dict[str, Any])
 
     if sc.tokenizer not in available_tokenizers():
         raise ConfigError(f"{path}: [shards] tokenizer = {sc.tokenizer!r}: unknown; known: {available_tokenizers()}")
-

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,10 @@ def build_stage_shards(corpus_docs_dir: Path, out_dir: Path, stage: str, mixture
 
 
 def load_stage_tables(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The `[mixture]` and `[shards]` tables of a stage config file."""
-    data = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+    """The `[mixture]` and `[shards]` tables of a stage config file, merged on its base file (`base = ...`)."""
+    from pipeline.config import read_stage_file
+
+    data, _ = read_stage_file(Path(config_path))
     return data.get("mixture", {}), data.get("shards", {})
 
 

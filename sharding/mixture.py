@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config_types import check_table, type_hints_of
 from schemas import DOMAINS
 
 DEFAULT_MAX_REPEATS = 4.0  # Muennighoff et al. 2023
@@ -80,11 +81,15 @@ class MixtureConfig:
         unknown = set(cfg) - _KEYS
         if unknown:
             raise ValueError(f"[mixture] unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
-        sources = {}
-        for name, s in cfg.get("sources", {}).items():
-            bad = set(s) - {"weight", "max_repeats"}
+        per_source = cfg.get("sources", {})
+        for name, s in per_source.items() if isinstance(per_source, dict) else ():
+            bad = set(s) - {"weight", "max_repeats"} if isinstance(s, dict) else set()
             if bad:
                 raise ValueError(f"[mixture.sources.{name}] unknown key(s) {sorted(bad)}; allowed: weight, max_repeats")
+        # Types before the float()/int() below, which would take "0.5" for 0.5 and true for 1.
+        check_table("[mixture]", cfg, type_hints_of(cls))
+        sources = {}
+        for name, s in cfg.get("sources", {}).items():
             sources[name] = SourceMix(float(s.get("weight", 1.0)), s.get("max_repeats"))
         return cls(
             domains={k: float(v) for k, v in cfg.get("domains", {d: 1.0 for d in DOMAINS}).items()},

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from core.config_types import check_table, type_hints_of
 from pipeline.io import atomic_write_json, dir_fingerprint, file_sha256, fingerprint, write_table
 from pipeline.layout import RunLayout, temp_suffix
 from pipeline.runner import REDUCE_MARKER, StepResult
@@ -141,6 +142,7 @@ class ShardsConfig:
         unknown = set(cfg) - _SHARD_KEYS
         if unknown:
             raise ValueError(f"[shards] unknown key(s) {sorted(unknown)}; allowed: {sorted(_SHARD_KEYS)}")
+        check_table("[shards]", cfg, type_hints_of(cls))  # `seq_len = "1024"`: this line, not a '<' on a str
         buckets = tuple(Bucket(**b) for b in cfg.pop("buckets", []))
         exports = tuple(cfg.pop("exports", ("datatrove", "megatron")))
         return cls(**cfg, buckets=buckets, exports=exports)

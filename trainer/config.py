@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from core.config_types import check_table, type_hints_of
+
 BALANCING = ("aux_loss", "aux_free", "none")
 ATTENTION = ("gqa", "mla")
 SCORING = ("softmax", "sigmoid")
@@ -315,10 +317,15 @@ class Config:
 
 
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} = {table!r}: expected a table")
     names = {f.name for f in fields(cls)}
     unknown = set(table) - names
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(names)}")
+    # Types against the fields' hints before __post_init__ compares them (`lr = "3e-4"` would raise a bare
+    # TypeError there, or `batch_size = true` pass as 1).
+    check_table(where, table, type_hints_of(cls), ConfigError)
     return cls(**table)
 
 

@@ -234,13 +234,11 @@ def test_building_loads_no_model():
 
 
 def test_stage_files_build(tmp_path):
-    import tomllib
+    from pipeline.config import STAGES, load_stage_config
 
-    root = Path(__file__).resolve().parents[2] / "configs" / "stages"
-    for path in sorted(root.glob("*.toml")):
-        table = tomllib.loads(path.read_text())["filters"]["langid"]
-        f = LangId(**table)
-        assert f.model == "cascade" and f.min_score == 0.65, path
+    for stage in STAGES:  # each stage's [filters.langid], merged on configs/stages/base.toml
+        f = LangId(**load_stage_config(stage).filters["langid"])
+        assert f.model == "cascade" and f.min_score == 0.65, stage
 
 
 # --- shared corpora (skipped without ../shared) ------------------------------------------------------------------

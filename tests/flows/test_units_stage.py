@@ -219,7 +219,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, sp
         ("[dedup.minhash]", "num_bands = -3", "[dedup.minhash] num_bands = -3: must be >= 0"),
         ("[dedup.exact]", "normalise = true", "[dedup.exact] normalise = True: unknown key"),
         ("[decontam]", "ngrams = 13", "[decontam] ngrams = 13: unknown key"),
-        ("[filters.langid]", 'min_score = "high"', "[filters.langid] min_score = 'high': expected float"),
+        ("[filters.langid]", 'min_score = "high"', "[filters.langid] min_score = 'high': expected a number"),
         ("[filters.toxicity]", "max_score = -0.5", "[filters.toxicity] max_score = -0.5: must be >= 0"),
         ("[train]", 'confg = "x.toml"', "[train] confg = 'x.toml': unknown key"),
         ("[shards]", 'tokenizer = "gpt9"', "[shards] tokenizer = 'gpt9': unknown"),
