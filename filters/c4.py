@@ -3,6 +3,11 @@ datatrove 0.10's `C4QualityFilter` (its line rules; the bad-words list is `word_
 
 C4's sentence count is skipped when at least `min_num_sentences` lines are kept (each kept line holds at least
 one sentence).
+
+Scripts without spaces between words (`filters.segmenters`: Chinese, Japanese, Thai, Lao, Khmer, Myanmar, Tibetan;
+Ethiopic with its wordspace): a line's words (`min_words_per_line`, `max_word_length`) are the segmenter's, not
+whitespace chunks (a Chinese line is one chunk), and sentences end at the script's own signs (。！？ ။ ។ ། ...).
+Every other language keeps datatrove's whitespace words and sentence splitter.
 """
 
 from __future__ import annotations
@@ -71,9 +76,12 @@ class C4Quality(ProseFilter):
 
     def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
         kept: list[str] = []
+        lang = features.prose(doc, self.language).lang
+        tokenizer = tokenizer_for(lang)
+        split = tokenizer.words if tokenizer.segments_words else str.split
         for line in doc.text.splitlines():
             line = line.strip()
-            words = line.split()
+            words = split(line)
             if self.max_word_length is not None and any(len(w) > self.max_word_length for w in words):
                 continue
             if self.remove_citations:
@@ -96,15 +104,14 @@ class C4Quality(ProseFilter):
             # Each kept line counts at least one sentence, so only short documents need the splitter.
             from datatrove.utils.text import split_into_sentences
 
-            lang = features.prose(doc, self.language).lang
-            tok_lang = tokenizer_for(lang).tok  # datatrove tokenizer with our fallback for missing packages
+            tok_lang = tokenizer.tok  # datatrove tokenizer (or our segmenter) with our fallback for missing packages
             n_sent = sum(len(split_into_sentences(line, tok_lang)) for line in kept)
             if n_sent < self.min_num_sentences:
                 return False, "c4_too_few_sentences", float(n_sent)
         if self.remove_lines:
             cleaned = "\n".join(kept).strip()
             if cleaned != doc.text:
-                features.replace_text(doc, cleaned, features.prose(doc, self.language).lang)
+                features.replace_text(doc, cleaned, lang)
         return True
 
 

@@ -1,11 +1,15 @@
 """Gopher quality rules (Rae et al. 2021, arXiv 2112.11446, appendix A1.1), decisions identical to datatrove
 0.10's `GopherQualityFilter`; reasons are datatrove's (`gopher_short_doc`) with the prefix `gopher_quality_`.
 
-Gopher's stop-word check runs only for languages in `stop_words` (English by default, as FineWeb; FineWeb-2
-derives per-language lists, which we do not ship): other languages skip it.
+Gopher's stop-word check runs for English (Gopher's list, as FineWeb) and, with `per_language_thresholds`, for the
+languages of `filters.language_thresholds` (FineWeb-2's lists and word-length / alphabetic-word thresholds, measured
+on words of each language's own segmenter: a Chinese word is 1-2 characters, a Malayalam one often 15); a language
+with neither skips it.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from filters.base import FilterResult
 from filters.text_features import ProseFilter, TextFeatures
@@ -37,12 +41,20 @@ class GopherQuality(ProseFilter):
         max_ellipsis_lines_ratio: lines ending with an ellipsis (0.3).
         min_alpha_words_ratio: words with an alphabetic character (0.8; datatrove's `max_non_alpha_words_ratio`).
         min_stop_words: distinct stop words required (2), for languages in `stop_words` only.
-        stop_words: language -> stop words; default English Gopher list only.
+        stop_words: language -> stop words; default English Gopher list only. A language named here keeps this
+            list even when the per-language table has one.
         language: tokenizer and stop-word language; None follows `doc.lang`.
+        per_language_thresholds: languages in `filters.language_thresholds` use their row's word lengths,
+            alphabetic-word ratio and stop words instead of the values above (English has no row).
     """
 
     name = "gopher_quality"
     domains = frozenset({"web", "stem"})
+    TABLE_KEYS = {
+        "min_avg_word_length": "min_avg_word_length",
+        "max_avg_word_length": "max_avg_word_length",
+        "min_alpha_words_ratio": "max_non_alpha_words_ratio",  # datatrove's name for the minimum share
+    }
 
     def __init__(
         self,
@@ -57,6 +69,7 @@ class GopherQuality(ProseFilter):
         min_stop_words: int | None = 2,
         stop_words: dict[str, list[str]] | None = None,
         language: str | None = None,
+        per_language_thresholds: bool = True,
     ) -> None:
         self.min_doc_words = min_doc_words
         self.max_doc_words = max_doc_words
@@ -70,52 +83,71 @@ class GopherQuality(ProseFilter):
         sw = {"en": list(GOPHER_STOP_WORDS)} if stop_words is None else stop_words
         self.stop_words = {lang: frozenset(words) for lang, words in sw.items()}
         self.language = language
+        self.per_language_thresholds = per_language_thresholds
+        if per_language_thresholds:
+            from filters.language_thresholds import load_table
+
+            load_table()
 
     def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
         text = doc.text
         feat = features.prose(doc, self.language)
+        p = self.params_for(feat.lang)  # this filter with the language's thresholds
         words = feat.words
         n_words = len(words)
         punct = _punctuation_set()
         lengths = [len(w) for w in words if not punct.issuperset(w)]
         n = len(lengths)
-        if self.min_doc_words and n < self.min_doc_words:
+        if p.min_doc_words and n < p.min_doc_words:
             return False, "gopher_quality_short_doc", float(n)
-        if self.max_doc_words and n > self.max_doc_words:
+        if p.max_doc_words and n > p.max_doc_words:
             return False, "gopher_quality_long_doc", float(n)
         if not n_words:
             return False, "gopher_quality_short_doc", 0.0  # datatrove divides by zero here
         avg = sum(lengths) / n if n else float("nan")
-        if self.min_avg_word_length and avg < self.min_avg_word_length:
+        if p.min_avg_word_length and avg < p.min_avg_word_length:
             return False, "gopher_quality_below_avg_threshold", avg
-        if self.max_avg_word_length and avg > self.max_avg_word_length:
+        if p.max_avg_word_length and avg > p.max_avg_word_length:
             return False, "gopher_quality_above_avg_threshold", avg
-        if self.max_symbol_word_ratio:
+        if p.max_symbol_word_ratio:
             ratio = text.count("#") / n_words
-            if ratio > self.max_symbol_word_ratio:
+            if ratio > p.max_symbol_word_ratio:
                 return False, "gopher_quality_too_many_hashes", ratio
             ratio = (text.count("...") + text.count("…")) / n_words
-            if ratio > self.max_symbol_word_ratio:
+            if ratio > p.max_symbol_word_ratio:
                 return False, "gopher_quality_too_many_ellipsis", ratio
         lines = text.splitlines() or [""]
-        if self.max_bullet_lines_ratio:
+        if p.max_bullet_lines_ratio:
             ratio = sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
-            if ratio > self.max_bullet_lines_ratio:
+            if ratio > p.max_bullet_lines_ratio:
                 return False, "gopher_quality_too_many_bullets", ratio
-        if self.max_ellipsis_lines_ratio:
+        if p.max_ellipsis_lines_ratio:
             ratio = sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
-            if ratio > self.max_ellipsis_lines_ratio:
+            if ratio > p.max_ellipsis_lines_ratio:
                 return False, "gopher_quality_too_many_end_ellipsis", ratio
-        if self.min_alpha_words_ratio:
+        if p.min_alpha_words_ratio:
             ratio = sum(any(c.isalpha() for c in w) for w in words) / n_words
-            if ratio < self.min_alpha_words_ratio:
+            if ratio < p.min_alpha_words_ratio:
                 return False, "gopher_quality_below_alpha_threshold", ratio
-        stop = self.stop_words.get(feat.lang)
-        if self.min_stop_words and stop is not None:
+        stop = p._stop_words(feat.lang)
+        if p.min_stop_words and stop:
+            if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+                # stop-word lists are NFC; decomposed text (a Vietnamese "của" as u + combining hook) must match too
+                words = [unicodedata.normalize("NFC", w) for w in words]
             found = len(stop.intersection(words))
-            if found < self.min_stop_words:
+            if found < p.min_stop_words:
                 return False, "gopher_quality_enough_stop_words", float(found)
         return True
+
+    def _stop_words(self, lang: str) -> frozenset[str] | None:
+        """The stop words of `lang`: the constructor's list, else the per-language table's (None: no check)."""
+        stop = self.stop_words.get(lang)
+        if stop is None and self.per_language_thresholds:
+            from filters.language_thresholds import thresholds_for
+
+            row = thresholds_for(lang)
+            stop = row.stopwords if row is not None else None
+        return stop
 
 
 # (datatrove filter, datatrove reason) -> our reason; the bench and the equivalence test use it.

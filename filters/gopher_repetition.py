@@ -26,10 +26,13 @@ class GopherRepetition(ProseFilter):
         top_n_grams: (n, max ratio) of characters in the most frequent n-gram (2: 0.2, 3: 0.18, 4: 0.16).
         dup_n_grams: (n, max ratio) of characters in repeated n-grams (5: 0.15 ... 10: 0.10).
         language: tokenizer language; None follows `doc.lang`.
+        per_language_thresholds: languages in `filters.language_thresholds` use their row's duplicate-line ratio and
+            n-gram ratios (FineWeb-2's, measured on each language's own words) instead of the values above.
     """
 
     name = "gopher_repetition"
     domains = frozenset({"web", "stem"})
+    TABLE_KEYS = {"max_dup_line_ratio": "dup_line_frac", "top_n_grams": "top_n_grams", "dup_n_grams": "dup_n_grams"}
 
     def __init__(
         self,
@@ -42,6 +45,7 @@ class GopherRepetition(ProseFilter):
             (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)
         ),  # fmt: skip
         language: str | None = None,
+        per_language_thresholds: bool = True,
     ) -> None:
         self.max_dup_para_ratio = max_dup_para_ratio
         self.max_dup_para_char_ratio = max_dup_para_char_ratio
@@ -50,31 +54,38 @@ class GopherRepetition(ProseFilter):
         self.top_n_grams = tuple(tuple(x) for x in top_n_grams)
         self.dup_n_grams = tuple(tuple(x) for x in dup_n_grams)
         self.language = language
+        self.per_language_thresholds = per_language_thresholds
+        if per_language_thresholds:
+            from filters.language_thresholds import load_table
+
+            load_table()
 
     def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
         text = doc.text
         if not text:
             return False, "gopher_repetition_empty"
+        feat = features.prose(doc, self.language)
+        p = self.params_for(feat.lang)  # this filter with the language's thresholds
         n_chars = len(text)
         paragraphs = _PARAGRAPHS.split(text.strip())
         dup, chars = find_duplicates(paragraphs)
-        if self.max_dup_para_ratio and dup / len(paragraphs) > self.max_dup_para_ratio:
+        if p.max_dup_para_ratio and dup / len(paragraphs) > p.max_dup_para_ratio:
             return False, "gopher_repetition_dup_para_frac", dup / len(paragraphs)
-        if self.max_dup_para_char_ratio and chars / n_chars > self.max_dup_para_char_ratio:
+        if p.max_dup_para_char_ratio and chars / n_chars > p.max_dup_para_char_ratio:
             return False, "gopher_repetition_dup_para_char_frac", chars / n_chars
         lines = _LINES.split(text)
         dup, chars = find_duplicates(lines)
-        if self.max_dup_line_ratio and dup / len(lines) > self.max_dup_line_ratio:
+        if p.max_dup_line_ratio and dup / len(lines) > p.max_dup_line_ratio:
             return False, "gopher_repetition_dup_line_frac", dup / len(lines)
-        if self.max_dup_line_char_ratio and chars / n_chars > self.max_dup_line_char_ratio:
+        if p.max_dup_line_char_ratio and chars / n_chars > p.max_dup_line_char_ratio:
             return False, "gopher_repetition_dup_line_char_frac", chars / n_chars
 
-        words = features.prose(doc, self.language).words
+        words = feat.words
         # NOTE: tokens never contain whitespace, so " ".join identity (datatrove) == tuple identity.
         ids: dict[str, int] = {}
         seq = [ids.setdefault(w, len(ids)) for w in words]
         lens = [len(w) for w in words]
-        for n, max_ratio in self.top_n_grams:
+        for n, max_ratio in p.top_n_grams:
             if len(words) < n:
                 continue
             counts = Counter(zip(*(seq[i:] for i in range(n))))
@@ -84,7 +95,7 @@ class GopherRepetition(ProseFilter):
             top_chars = (sum(lens[start : start + n]) + n - 1) * count
             if top_chars / n_chars > max_ratio:
                 return False, f"gopher_repetition_top_{n}_gram", top_chars / n_chars
-        for n, max_ratio in self.dup_n_grams:
+        for n, max_ratio in p.dup_n_grams:
             repeated = self._all_duplicate_chars(words, n)
             if repeated / n_chars > max_ratio:
                 return False, f"gopher_repetition_duplicated_{n}_n_grams", repeated / n_chars

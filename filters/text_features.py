@@ -7,17 +7,25 @@ so the four filters tokenize each text once; a filter called on its own (`filter
 Features are keyed by document and checked against the text object, so a step that changes the text (C4's line
 removal, a redaction) gets features of the new text.
 
-Languages: the tokenizer follows `doc.lang` (or a filter's fixed `language`; "en" when neither is set). A
-language whose datatrove tokenizer needs a missing package (stanza, pythainlp, kiwipiepy, SudachiPy, ...) or has
-none falls back to spaCy's multi-language "xx" tokenizer, datatrove's own fallback, with a warning.
+Languages: the tokenizer follows `doc.lang` (or a filter's fixed `language`; "en" when neither is set; a label with
+a script, "zh-Hant" or "sr-Cyrl", uses its language's). Scripts written without spaces (Han, kana, Thai, Lao, Khmer,
+Myanmar, Tibetan) and Ethiopic, whose words a wordspace "፡" separates, use `filters.segmenters` (ICU's dictionary
+segmentation, a syllable rule for Tibetan). Other languages use datatrove's assigned tokenizer; one that needs a
+package we do not install (stanza, indic-nlp-library, pyvi, kiwipiepy) or has none falls back to spaCy's
+multi-language "xx" tokenizer, datatrove's own fallback, with a warning: every script that takes it separates words
+with spaces (Latin, Cyrillic, Arabic, Indic, Hangul), where "xx" splits words and punctuation correctly.
+
+Thresholds: a `ProseFilter` with `per_language_thresholds` reads the document language's row of
+`filters.language_thresholds` (FineWeb-2's values) through `params_for(lang)`; English has no row.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from filters.base import Filter, FilterResult
 from schemas import Document
@@ -45,11 +53,18 @@ class _Tokenizer:
     def __init__(self, lang: str) -> None:
         from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_tokenizer_assignments
 
+        from filters.segmenters import segmenter_for
+
         factories = load_tokenizer_assignments()
         self.lang = lang
-        self._factory: Callable[[], Any] = factories.get(lang) or (lambda: SpaCyTokenizer("xx"))
-        if lang not in factories:
+        base = normalize_lang(lang) or lang
+        if segmenter_for(base) is not None:
+            self._factory: Callable[[], Any] = lambda: segmenter_for(base)
+        elif lang in factories or base in factories:
+            self._factory = factories.get(lang) or factories[base]
+        else:
             logger.warning("no datatrove word tokenizer for %r; using spaCy 'xx'", lang)
+            self._factory = lambda: SpaCyTokenizer("xx")
         self._build()
 
     def _build(self) -> None:
@@ -68,13 +83,21 @@ class _Tokenizer:
         self.spacy = nlp.tokenizer if nlp is not None and tok.language != "ja" else None
         from spacy.tokenizer import Tokenizer
 
+        from filters.segmenters import IcuTokenizer, ScriptSegmenter, TibetanSyllableTokenizer
+
         # spaCy's rule tokenizer splits on whitespace first: every whitespace-separated chunk gives >= 1 word.
         self.chunk_local = isinstance(self.spacy, Tokenizer)
+        # ICU and the Tibetan rule are linear in a run's length: no need to cut long runs (a Chinese paragraph is one).
+        self.linear = isinstance(tok, IcuTokenizer | TibetanSyllableTokenizer)
+        # Words are not what whitespace separates (C4 counts a line's words with this tokenizer then).
+        self.segments_words = isinstance(tok, ScriptSegmenter)
 
     def words(self, text: str) -> list[str]:
         """Exactly datatrove's `split_into_words(text, lang)`, except that whitespace-free runs longer than
         `MAX_RUN_CHARS` are cut into pieces first (spaCy's prefix/suffix loop is quadratic in a run's length:
         a 1 MB run of "a:" would take half an hour)."""
+        if self.linear:
+            return self.tok.word_tokenize(text)
         text = _cut_long_runs(text)
         if self.spacy is None:
             return self.tok.word_tokenize(text)
@@ -109,7 +132,7 @@ _TOKENIZERS: dict[str, _Tokenizer] = {}
 
 
 def tokenizer_for(lang: str) -> _Tokenizer:
-    """The per-process tokenizer of `lang` (an ISO 639-1 or 639-3 code)."""
+    """The per-process tokenizer of `lang` (an ISO 639-1 or 639-3 code, or a language-ID label with a script)."""
     if lang not in _TOKENIZERS:
         _TOKENIZERS[lang] = _Tokenizer(lang)
     return _TOKENIZERS[lang]
@@ -182,16 +205,35 @@ def find_duplicates(items: list[str]) -> tuple[int, int]:
     return n, chars
 
 
-
-
 class ProseFilter(Filter):
     """A filter that judges a document by its `ProseFeatures`: implement `decide(doc, features)`.
 
     `filter_batch` shares the batch's `TextFeatures` between the prose filters of a chain; `filter` on its own
-    computes what it needs.
+    computes what it needs. `params_for(lang)` is the filter with the thresholds of `lang`'s row of
+    `filters.language_thresholds` (attributes named in `TABLE_KEYS`) when `per_language_thresholds` is set.
     """
 
     language: str | None = None
+    per_language_thresholds: bool = False
+    # our attribute -> LanguageThresholds field
+    TABLE_KEYS: ClassVar[dict[str, str]] = {}
+
+    def params_for(self, lang: str) -> Self:
+        """This filter, or a copy of it holding `lang`'s thresholds from the per-language table (cached)."""
+        if not self.per_language_thresholds or not self.TABLE_KEYS:
+            return self
+        cache: dict[str, Self] = self.__dict__.setdefault("_params_by_lang", {})
+        if lang not in cache:
+            from filters.language_thresholds import thresholds_for
+
+            row = thresholds_for(lang)
+            params = self
+            if row is not None:
+                params = copy.copy(self)
+                for attr, field in self.TABLE_KEYS.items():
+                    setattr(params, attr, getattr(row, field))
+            cache[lang] = params
+        return cache[lang]
 
     def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
         raise NotImplementedError

@@ -3,6 +3,12 @@
 Lists: glin-profanity 4.1.0 (MIT) ships one JSON list per language, LDNOOBW-like (the lists C4 used). 24
 languages: ar cs da de en eo es fa fi fr hi hu it ja ko nl no pl pt ru sv th tr zh, declared (with their
 sha256) in core/assets.toml as `glin_profanity.<lang>`. Other languages can be given as user list files.
+
+Matching is on whole words in every script. Space-separated scripts: a hit is not flanked by a letter, a combining
+mark, a digit or a zero-width (non-)joiner (`re`'s word class knows no marks, so a Hindi word ending in a consonant matched
+the start of a longer word whose next letter carried a vowel sign). Scripts without spaces (Chinese, Japanese, Thai,
+Lao, Khmer, Myanmar, Tibetan): a hit is one or more whole words of the segmenter (`filters.segmenters`), so that
+Thai หี no longer hits inside หีบ ("box") nor Chinese 乳 inside 牛乳 ("milk"); C4 matched substrings there.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import regex
 
 from core.assets import ASSETS, asset_path
 from filters.base import Filter
@@ -26,10 +34,23 @@ __all__ = ["BADWORD_LANGUAGES", "NO_SPACE_LANGUAGES", "BooksWordBlocklist", "Wor
 _GLIN_PREFIX = "glin_profanity."
 _GLIN_LISTS: dict[str, str] = {n.removeprefix(_GLIN_PREFIX): n for n in ASSETS if n.startswith(_GLIN_PREFIX)}
 BADWORD_LANGUAGES: tuple[str, ...] = tuple(sorted(_GLIN_LISTS))
-# Languages written without spaces between words: C4 matches their bad words as plain substrings.
-NO_SPACE_LANGUAGES = frozenset({"ja", "th", "zh", "lo", "km", "my", "bo"})
-# C4 / datatrove allowlist: common subwords that each dropped >10% of documents of their language.
-_C4_ALLOWLIST = {"ja": {"sm", "グロ", "女の子"}, "zh": {"性"}}
+# Languages written without spaces between words: their words come from the segmenter (C4 matched substrings).
+NO_SPACE_LANGUAGES = frozenset({"ja", "th", "zh", "lo", "km", "my", "bo", "dz", "yue", "wuu"})
+# Words that the lists hold but that are common words of the language in their first sense, so that one of them
+# dropped clean prose (C4's any-hit rule). C4 / datatrove's own allowlist: ja "sm", "グロ", "女の子" and zh "性"
+# (common subwords that each dropped >10% of documents of their language). Ours, each found dropping a translation
+# of the UDHR: ja 人種 "race", 支配 "rule" (法の支配, the rule of law), 奴隷 "slave"; fa کس "person" (هر کس,
+# "everyone"), تجاوز "aggression, violation"; tr din "religion", mal "property", adi "ordinary"; es sexo, sex as a
+# category ("sin distinción de sexo", forms). English keeps C4's list as it is ("sex" included), for C4 parity.
+_ALLOWLIST = {
+    "ja": {"sm", "グロ", "女の子", "人種", "支配", "奴隷"},
+    "zh": {"性"},
+    "fa": {"کس", "تجاوز"},
+    "tr": {"din", "mal", "adi"},
+    "es": {"sexo"},
+}
+# Not flanked by any of these: a letter, a combining mark, a digit, "_", a zero-width non-joiner or joiner.
+_WORD_CHAR = r"[\p{L}\p{M}\p{N}_\u200c\u200d]"
 
 
 def load_word_list(path: str | Path) -> set[str]:
@@ -82,20 +103,18 @@ class WordBlocklist(Filter):
     arXiv 1910.10683, which dropped a page on any LDNOOBW hit).
 
     Lists: glin-profanity's per-language lists (23 languages, see `BADWORD_LANGUAGES`), plus user files from
-    `lists` ({lang: path}). Matching is on lower-cased text: whole words (not flanked by word characters) for
-    space-separated languages, plain substrings for ja/th/zh (and other scripts without spaces), with C4's
-    allowlist for ja/zh. Documents whose language has no list are kept.
+    `lists` ({lang: path}). Matching is on lower-cased text, whole words in every script (see the module
+    docstring), less the allowlist of common words. Documents whose language has no list are kept.
 
     Args:
         lists: {ISO code: path of a list file} added to (or, with `use_packaged_lists=False`, replacing) the
             packaged lists.
         use_packaged_lists: use glin-profanity's lists.
-        max_badword_ratio: drop when hits / words exceeds this (words: whitespace tokens, or characters for
-            no-space languages). 0.0 drops on any hit, as C4 did. A rate (Dolma-style, Soldaini et al. 2024,
+        max_badword_ratio: drop when hits / words exceeds this (words: whitespace tokens, or the segmenter's
+            words for no-space languages). 0.0 drops on any hit, as C4 did. A rate (Dolma-style, Soldaini et al. 2024,
             arXiv 2402.00159: a count per length, not one hit) is what long documents need: a play that names a
             character "Bastard" or abbreviates "Titus" as "Tit." is not a porn page.
-        window_words: None judges the whole document; N judges consecutive chunks of N words (characters for
-            no-space languages) and drops when any chunk's ratio exceeds `max_badword_ratio`, so that one explicit
+        window_words: None judges the whole document; N judges consecutive chunks of N words and drops when any chunk's ratio exceeds `max_badword_ratio`, so that one explicit
             chapter is not diluted by the rest of a book.
         default_lang: language assumed when `doc.lang` is None; None keeps such documents.
         domains: document domains this filter applies to (default web only: code and math use words like
@@ -124,7 +143,8 @@ class WordBlocklist(Filter):
         self.use_packaged_lists = use_packaged_lists
         self.max_badword_ratio = max_badword_ratio
         self.default_lang = default_lang
-        self._regex: dict[str, re.Pattern[str] | None] = {}
+        self._regex: dict[str, regex.Pattern[str] | None] = {}
+        self._words: dict[str, frozenset[str]] = {}
 
     @property
     def languages(self) -> list[str]:
@@ -134,50 +154,81 @@ class WordBlocklist(Filter):
             langs |= set(_GLIN_LISTS)
         return sorted(lng for lng in langs if lng)
 
-    def _pattern(self, lang: str) -> re.Pattern[str] | None:
-        if lang not in self._regex:
+    def _word_set(self, lang: str) -> frozenset[str]:
+        if lang not in self._words:
             words = set(self.user_lists.get(lang, set()))
             if self.use_packaged_lists:
                 words |= packaged_word_list(lang)
-            words -= _C4_ALLOWLIST.get(lang, set())
-            words = {w for w in words if w}
-            if not words:
-                self._regex[lang] = None
-            else:
-                body = _trie_regex(sorted(words))
-                pat = body if lang in NO_SPACE_LANGUAGES else rf"(?<!\w)(?:{body})(?!\w)"
-                self._regex[lang] = re.compile(pat)
+            words -= _ALLOWLIST.get(lang, set())
+            self._words[lang] = frozenset(w for w in words if w)
+        return self._words[lang]
+
+    def _pattern(self, lang: str) -> regex.Pattern[str] | None:
+        """Whole-word pattern of a space-separated language's list (None: no list)."""
+        if lang not in self._regex:
+            words = self._word_set(lang)
+            body = _trie_regex(sorted(words)) if words else None
+            self._regex[lang] = regex.compile(rf"(?<!{_WORD_CHAR})(?:{body})(?!{_WORD_CHAR})") if body else None
         return self._regex[lang]
+
+    def _hits(self, text: str, lang: str, first_only: bool) -> tuple[list[int], list[int]]:
+        """(start offsets of the hits, start offsets of every word) in lower-cased `text`; with `first_only`, at
+        most one hit and no words."""
+        if lang in NO_SPACE_LANGUAGES:
+            return self._segment_hits(text, lang, first_only)
+        pattern = self._pattern(lang)
+        if pattern is None:
+            return [], []
+        if first_only:
+            m = pattern.search(text)
+            return ([m.start()] if m else []), []
+        return [m.start() for m in pattern.finditer(text)], [m.start() for m in _WORD.finditer(text)]
+
+    def _segment_hits(self, text: str, lang: str, first_only: bool) -> tuple[list[int], list[int]]:
+        """Hits that are one or more whole words of the segmenter (a listed word that spans word boundaries is
+        still found: ICU may split a compound)."""
+        from filters.segmenters import segmenter_for
+
+        words = self._word_set(lang)
+        if not words:
+            return [], []
+        longest = max(map(len, words))
+        spans = segmenter_for(lang).word_spans(text)
+        hits = []
+        for i, (start, _) in enumerate(spans):
+            for _, end in spans[i:]:
+                if end - start > longest:
+                    break
+                if text[start:end] in words:
+                    hits.append(start)
+                    break
+            if hits and first_only:
+                break
+        return hits, [a for a, _ in spans]
 
     def filter(self, doc: Document) -> bool | tuple[bool, str, float]:
         lang = normalize_lang(doc.lang) or normalize_lang(self.default_lang)
-        if lang is None:
-            return True
-        pattern = self._pattern(lang)
-        if pattern is None:
+        if lang is None or not self._word_set(lang):
             return True
         text = doc.text.lower()
         if self.max_badword_ratio == 0.0:
-            m = pattern.search(text)
-            return True if m is None else (False, f"{self.name}_{lang}", 1.0)
-        hit_starts = [m.start() for m in pattern.finditer(text)]
+            hit_starts, _ = self._hits(text, lang, first_only=True)
+            return True if not hit_starts else (False, f"{self.name}_{lang}", 1.0)
+        hit_starts, word_starts = self._hits(text, lang, first_only=False)
         if not hit_starts:
             return True
         if self.window_words is None:
-            n = len(text) - text.count(" ") if lang in NO_SPACE_LANGUAGES else len(text.split())
-            ratio = len(hit_starts) / max(n, 1)
+            ratio = len(hit_starts) / max(len(word_starts), 1)
         else:
-            ratio = self._worst_window_ratio(text, hit_starts, lang in NO_SPACE_LANGUAGES)
+            ratio = self._worst_window_ratio(word_starts, hit_starts)
         if ratio > self.max_badword_ratio:
             return False, f"{self.name}_{lang}", ratio
         return True
 
-    def _worst_window_ratio(self, text: str, hit_starts: list[int], no_space: bool) -> float:
-        """The highest hits / units over consecutive chunks of `window_words` units (words, or non-space
-        characters for no-space languages). The last, shorter chunk is measured against a full window so
-        that a 3-word tail with one hit does not read as a 33% rate."""
-        unit = re.compile(r"\S" if no_space else r"\S+")
-        starts = [m.start() for m in unit.finditer(text)]  # offset of each unit, in order
+    def _worst_window_ratio(self, starts: list[int], hit_starts: list[int]) -> float:
+        """The highest hits / words over consecutive chunks of `window_words` words (`starts`: each word's offset,
+        in order). The last, shorter chunk is measured against a full window so that a 3-word tail with one hit
+        does not read as a 33% rate."""
         w = self.window_words or 1
         bounds = starts[w::w]  # offset where each chunk after the first begins
         counts = [0] * (len(bounds) + 1)
@@ -187,6 +238,9 @@ class WordBlocklist(Filter):
         if len(sizes) > 1:
             sizes[-1] = w
         return max(c / s for c, s in zip(counts, sizes))
+
+
+_WORD = re.compile(r"\S+")
 
 
 class BooksWordBlocklist(WordBlocklist):

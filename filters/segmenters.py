@@ -1,0 +1,195 @@
+"""Word and sentence segmenters for scripts that do not put spaces between words, and for scripts whose word
+separator is not a space.
+
+spaCy's multi-language "xx" tokenizer (datatrove's fallback) splits on spaces, so a Chinese or Thai page reads as a
+few very long "words": Gopher's mean word length and n-gram rules and C4's words per line then judge nonsense.
+
+- Han (Chinese), Japanese (Han + kana), Thai, Lao, Khmer and Myanmar: ICU's dictionary-based word break iterator
+  (ICU4C 78 through `icu4py`, whose wheel bundles the library and its dictionaries: nothing is downloaded). The
+  segmentation is deterministic, a few million characters per second, and close to the dictionary segmenters
+  datatrove assigns to these languages (jieba, SudachiPy, PyThaiNLP newmm, khmer-nltk, LaoNLP, pyidaungsu), whose
+  output FineWeb-2's thresholds were measured on. Sentences: ICU's sentence break iterator (it knows 。！？ and
+  ။ ។ ...); Thai and Lao mark the end of a sentence with a space, not a sign, so a space between two of their
+  letters also ends a sentence there.
+- Tibetan and Dzongkha (ICU has no dictionary for them): a character rule, one word per syllable with its tsheg
+  (botok's tokens, which FineWeb-2's Tibetan stop words are, keep the tsheg too); sentences end at a shad (།).
+- Amharic and Tigrinya: the Ethiopic wordspace "፡" separates words in much printed text (the UDHR writes no space at
+  all), so it is read as a space before the language's spaCy tokenizer runs; "፡፡" is an old way of typing the full
+  stop "።".
+
+Every segmenter here is a datatrove `WordTokenizer`, so datatrove's `split_into_sentences` (C4's sentence count)
+accepts it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+
+# ISO 639-1/3 code -> ICU locale whose dictionaries segment the language's script.
+ICU_LANGUAGES: dict[str, str] = {
+    "zh": "zh",
+    "yue": "zh",
+    "wuu": "zh",
+    "lzh": "zh",
+    "ja": "ja",
+    "th": "th",
+    "lo": "lo",
+    "km": "km",
+    "my": "my",
+}
+TIBETAN_LANGUAGES = frozenset({"bo", "dz"})
+ETHIOPIC_LANGUAGES = frozenset({"am", "ti"})
+# Languages whose sentences end with a space rather than a sign (ICU's sentence iterator does not split there).
+_SPACE_SENTENCE_LANGUAGES = frozenset({"th", "lo"})
+_SPACE_BETWEEN_THAI_LAO = re.compile(r"(?<=[\u0e00-\u0eff])\s+(?=[\u0e00-\u0eff])")
+
+# Characters that separate words without being text: a segment made only of them is not a word.
+_INVISIBLE = (
+    " \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c"
+    "\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+)
+
+
+class ScriptSegmenter(WordTokenizer):
+    """A word tokenizer of this module: its words are not what whitespace separates (C4 counts a line's words
+    with it)."""
+
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of each word in `text`, in order (the word blocklist matches whole words with them)."""
+        raise NotImplementedError
+
+
+def _strip(segments: list[str]) -> list[str]:
+    return [t for t in (s.strip(_INVISIBLE) for s in segments) if t]
+
+
+class IcuTokenizer(ScriptSegmenter):
+    """ICU's word and sentence break iterators for one locale (see module docstring).
+
+    Args:
+        language: ISO code (a key of `ICU_LANGUAGES`).
+    """
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language)
+        if language not in ICU_LANGUAGES:
+            raise ValueError(f"no ICU dictionary segmentation for {language!r}; known: {sorted(ICU_LANGUAGES)}")
+        self.locale = ICU_LANGUAGES[language]
+
+    def word_tokenize(self, text: str) -> list[str]:
+        from icu4py.breakers import WordBreaker
+
+        return _strip(list(WordBreaker(text, self.locale))) if text else []
+
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        from icu4py.breakers import WordBreaker
+
+        spans, pos = [], 0
+        for segment in WordBreaker(text, self.locale) if text else ():
+            if segment.strip(_INVISIBLE):
+                spans.append((pos, pos + len(segment)))
+            pos += len(segment)
+        return spans
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [text[a:b].strip() for a, b in self.span_tokenize(text) if text[a:b].strip()]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        from icu4py.breakers import SentenceBreaker
+
+        if not text:
+            return []
+        # NOTE: icu4py reports offsets in UTF-16 code units; rebuild them from the segments' text instead.
+        spans, pos = [], 0
+        for sentence in SentenceBreaker(text, self.locale):
+            spans.append((pos, pos + len(sentence)))
+            pos += len(sentence)
+        if self.language in _SPACE_SENTENCE_LANGUAGES:
+            spans = [s for a, b in spans for s in _split_spans(text, a, b, _SPACE_BETWEEN_THAI_LAO)]
+        return spans
+
+
+def _split_spans(text: str, start: int, end: int, separator: re.Pattern[str]) -> list[tuple[int, int]]:
+    """(start, end) cut at every match of `separator` inside it (the separator goes with the left part)."""
+    out, a = [], start
+    for m in separator.finditer(text, start, end):
+        out.append((a, m.end()))
+        a = m.end()
+    out.append((a, end))
+    return out
+
+
+# A Tibetan syllable with its tsheg (་ or the non-breaking ༌), a run of shads and other marks, or any other
+# whitespace-free run (numbers, Latin words).
+_TIBETAN_TOKEN = re.compile(
+    r"[\u0f40-\u0fbc\u0f00\u0f18\u0f19\u0f35\u0f37\u0f39\u0f3e\u0f3f]+[\u0f0b\u0f0c]?"
+    r"|[\u0f01-\u0f17\u0f1a-\u0f34\u0f36\u0f38\u0f3a-\u0f3d\u0fbe-\u0fda]+|[^\s\u0f00-\u0fff]+"
+)
+_TIBETAN_SENTENCE_END = re.compile(r"[\u0f0d-\u0f12]+\s*")  # shads (།, ༎ ...) end a sentence
+
+
+class TibetanSyllableTokenizer(ScriptSegmenter):
+    """Tibetan and Dzongkha: one word per syllable with its tsheg; sentences end at a shad (a character rule:
+    no segmenter with a shipped dictionary exists for them; botok downloads its dictionary at run time)."""
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return _TIBETAN_TOKEN.findall(text)
+
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _TIBETAN_TOKEN.finditer(text)]
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [text[a:b].strip() for a, b in self.span_tokenize(text) if text[a:b].strip()]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return _split_spans(text, 0, len(text), _TIBETAN_SENTENCE_END) if text else []
+
+
+_ETHIOPIC_WORDSPACE = re.compile(r"፡+")
+
+
+class EthiopicTokenizer(ScriptSegmenter):
+    """The language's datatrove tokenizer (spaCy "am" / "ti"), after each Ethiopic wordspace "፡" is read as the space
+    it is (a word separator, not a word: counted as a word, it made half the words of the Amharic UDHR
+    non-alphabetic); "፡፡", a full stop, becomes a token of its own.
+
+    Args:
+        language: "am" or "ti".
+    """
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language)
+        self.inner = load_word_tokenizer(language)
+
+    def _spaced(self, text: str) -> str:
+        return (
+            _ETHIOPIC_WORDSPACE.sub(lambda m: " " if len(m.group()) == 1 else f" {m.group()} ", text)
+            if "፡" in text
+            else text
+        )
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return self.inner.word_tokenize(self._spaced(text))
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [text[a:b].strip() for a, b in self.span_tokenize(text) if text[a:b].strip()]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        # "።", "፧", "፨" (and "!", "?") end a sentence, and so does "፡፡"
+        return _split_spans(text, 0, len(text), _ETHIOPIC_SENTENCE_END) if text else []
+
+
+_ETHIOPIC_SENTENCE_END = re.compile(r"(?:[።፧፨!?]|፡፡)+\s*")
+
+
+def segmenter_for(language: str) -> ScriptSegmenter | None:
+    """Our segmenter for `language` (ISO code), or None when datatrove's own tokenizer is the right one."""
+    if language in ICU_LANGUAGES:
+        return IcuTokenizer(language)
+    if language in TIBETAN_LANGUAGES:
+        return TibetanSyllableTokenizer(language)
+    if language in ETHIOPIC_LANGUAGES:
+        return EthiopicTokenizer(language)
+    return None
