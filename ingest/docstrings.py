@@ -32,6 +32,20 @@ from ingest.readers import (
 
 MIN_DOCSTRING_CHARS = 400  # below this a docstring says too little to be a prose document
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# What `parse_python` raises for a module that does not parse: ValueError for NUL bytes, RecursionError for deep
+# nesting. Its readers quarantine such a module as `unparsable_python`.
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError)
+
+
+def parse_python(source: str) -> ast.Module:
+    """The syntax tree of a module's source; nothing is imported or run.
+
+    Raises:
+        SyntaxError, ValueError, RecursionError: see `PARSE_ERRORS`.
+    """
+    with warnings.catch_warnings():  # an invalid escape in someone's string is their warning, not the reader's
+        warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+        return ast.parse(source)
 
 
 def module_docstrings(source: str) -> list[tuple[str, str]]:
@@ -40,9 +54,7 @@ def module_docstrings(source: str) -> list[tuple[str, str]]:
     The module's own docstring has the name "". Private names (a leading underscore) are left out, as
     documentation builders do: their docstrings are notes to maintainers.
     """
-    with warnings.catch_warnings():  # an invalid escape in someone's string is their warning, not the reader's
-        warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
-        tree = ast.parse(source)
+    tree = parse_python(source)
     out: list[tuple[str, str]] = []
     doc = ast.get_docstring(tree, clean=False)
     if doc:
@@ -77,7 +89,7 @@ def read_docstring_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Rec
         location, _, text = item
         try:
             docs = module_docstrings(text)
-        except (SyntaxError, ValueError, RecursionError) as e:  # ValueError: NUL bytes; deep nesting: Recursion
+        except PARSE_ERRORS as e:
             yield _quarantine(spec, location, "unparsable_python", text[:200], detail=f"{type(e).__name__}: {e}")
             continue
         module = location.removeprefix(f"{tree}/").removesuffix(".py").removesuffix("/__init__").replace("/", ".")

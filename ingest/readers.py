@@ -557,8 +557,15 @@ def _read_docstrings(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record
     return read_docstring_tree(spec, root, tree)
 
 
+def _read_pystrings(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
+    from ingest.pystrings import read_pystrings  # (it imports this module)
+
+    return read_pystrings(spec, path, rel)
+
+
 _READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "code": read_code_tree,
-            "docstrings": _read_docstrings, "warc": _read_web, "html": _read_web}  # fmt: skip
+            "docstrings": _read_docstrings, "pystrings": _read_pystrings, "warc": _read_web,
+            "html": _read_web}  # fmt: skip
 
 
 def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record | Skipped]:

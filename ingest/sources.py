@@ -5,7 +5,8 @@ A sources file is TOML with one `[[source]]` table per input::
     [[source]]
     name = "gsm8k"                    # unique, [a-z0-9_-]
     domain = "stem"                   # web | stem | code | books
-    format = "jsonl"                  # jsonl (.gz/.zst too) | parquet | text | code | warc | html
+    format = "jsonl"                  # jsonl (.gz/.zst too) | parquet | text | code | docstrings | pystrings
+                                      # | warc | html
     path = "data/gsm8k/*.jsonl"       # glob (or list of globs) relative to this file
     text_field = ["question", "answer"]  # a column, or columns joined by a blank line
     license = "MIT"
@@ -16,6 +17,9 @@ embedded default sources work on any machine: `{stdlib}`, `{site-packages}`, `{p
 For `format = "code"`, `path` names the tree root(s) and `include` lists globs inside the tree;
 `format = "docstrings"` walks a Python tree the same way and makes one prose document of each module's
 docstrings (ingest/docstrings.py: STEM prose with formulas from scientific packages).
+`format = "pystrings"` reads Python modules (files) that hold prose as string literals, and needs
+`variable = "NAME"`: one document per module, the strings that module assigns to NAME one per line
+(ingest/pystrings.py: spaCy's example sentences in 68 languages).
 For `format = "text"`, `strip_front_matter = true` drops a leading YAML (`---`) or `Key: value` header
 block (Markdown front matter, package METADATA, e-mail headers) and keeps the body.
 For `format = "warc"`, `path` names WARC or WET files (`.warc`, `.warc.gz`, `.warc.zst`, `.wet.gz`); for
@@ -50,7 +54,7 @@ from schemas import DOMAINS
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("jsonl", "parquet", "text", "code", "docstrings", "warc", "html")
+FORMATS = ("jsonl", "parquet", "text", "code", "docstrings", "pystrings", "warc", "html")
 TREE_FORMATS = ("code", "docstrings")  # `path` names tree roots, `include` selects files inside them
 _HTML_IN_FOLDER = "**/*.htm*"  # what a folder given as an html source's `path` stands for
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -77,6 +81,7 @@ class SourceSpec:
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     metadata_fields: tuple[str, ...] = field(default_factory=tuple)
     strip_front_matter: bool = False
+    variable: str | None = None  # pystrings: the module-level name whose strings are the text
     # Not in `to_config`: neither changes what the reader produces, so neither reruns ingest.
     optional: bool = False  # matching no file is a warning, not an error
     origin: str = ""  # "<sources file>: [[source]] #N (<name>)", for messages
@@ -96,6 +101,8 @@ class SourceSpec:
             "max_doc_bytes": self.max_doc_bytes,
             "metadata_fields": list(self.metadata_fields),
             "strip_front_matter": self.strip_front_matter,
+            # Only when set, so that adding the key changed no other source's fingerprint.
+            **({"variable": self.variable} if self.variable is not None else {}),
         }
 
 
@@ -275,7 +282,7 @@ def _as_tuple(value: object, where: str, key: str) -> tuple[str, ...]:
 
 _KNOWN_KEYS = {
     "name", "domain", "format", "path", "text_field", "license", "lang", "url_field", "include",
-    "max_doc_bytes", "metadata_fields", "strip_front_matter", "optional",
+    "max_doc_bytes", "metadata_fields", "strip_front_matter", "optional", "variable",
 }  # fmt: skip
 
 
@@ -303,6 +310,13 @@ def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:
     for key in ("license", "lang", "url_field"):
         if key in entry and not isinstance(entry[key], str):
             raise SourcesError(f"{where}: '{key}' must be a string, got {entry[key]!r}")
+    variable = entry.get("variable")
+    if entry["format"] == "pystrings" and not (isinstance(variable, str) and variable.isidentifier()):
+        raise SourcesError(
+            f"{where}: format 'pystrings' needs 'variable', a Python name (e.g. \"sentences\"), got {variable!r}"
+        )
+    if entry["format"] != "pystrings" and variable is not None:
+        raise SourcesError(f"{where}: 'variable' is only for format 'pystrings', not {entry['format']!r}")
     return SourceSpec(
         name=name,
         domain=entry["domain"],
@@ -316,6 +330,7 @@ def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:
         include=_as_tuple(entry.get("include", "**/*"), where, "include"),
         max_doc_bytes=max_bytes,
         strip_front_matter=entry.get("strip_front_matter", False),
+        variable=variable,
         optional=entry.get("optional", False),
         origin=where,
         metadata_fields=_as_tuple(entry["metadata_fields"], where, "metadata_fields")
