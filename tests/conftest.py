@@ -1,5 +1,6 @@
-"""Shared test fixtures: real data shipped by installed pip packages (`real_data`), and the read-only public corpora
-of ../shared (`corpora`), skipped when they are absent."""
+"""Shared test fixtures: real data shipped by installed pip packages (`real_data`), the read-only public corpora
+of ../shared (`corpora`, skipped when they are absent), and one real Prefect API server for the session
+(`prefect_api`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 import importlib.metadata
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,26 @@ class RealData:
 def real_data() -> RealData:
     """Real text shipped by installed pip packages (see `RealData`); needs no ../shared."""
     return RealData()
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory) -> Iterator[str]:
+    """One real Prefect API server for the whole test session (Prefect's API app under uvicorn on 127.0.0.1, SQLite
+    in a temporary PREFECT_HOME; `flows.server.temporary_prefect_server`, the one a stage starts for itself).
+
+    Flows run in this process report to it (PREFECT_API_URL is set for the session); tests that start a command
+    pass the URL in its environment. A server per module cost 10-30 s each on two cores. Tests that read back
+    what a run left on the server filter by their own flow run."""
+    from flows.server import temporary_prefect_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    saved = os.environ.get("PREFECT_HOME")
+    os.environ["PREFECT_HOME"] = str(home)  # the server's database; inherited by its process only
+    try:
+        with temporary_prefect_server() as url:
+            yield url
+    finally:
+        if saved is None:
+            os.environ.pop("PREFECT_HOME", None)
+        else:
+            os.environ["PREFECT_HOME"] = saved

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.query import connect
-from flows.server import drain_prefect_workers
 from flows.stage import stage_flow
 from tests.flows.corpus_fixture import QUARANTINED, RECORDS, write_corpus
 
@@ -22,10 +20,9 @@ EVAL_QUESTION = (
 
 
 @pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-        drain_prefect_workers()
+def harness(prefect_api):
+    """The session's Prefect server (tests/conftest.py): flows of this module report to it."""
+    return prefect_api
 
 
 def write_stage_config(root: Path, sources: Path) -> Path:

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.query import connect
-from flows.server import drain_prefect_workers
 from flows.stage import stage_flow
 from tests.conftest import REPO_ROOT
 from tests.flows.corpus_fixture import PARAGRAPHS, write_corpus
@@ -65,10 +63,9 @@ def split_corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-        drain_prefect_workers()
+def harness(prefect_api):
+    """The session's Prefect server (tests/conftest.py): flows of this module report to it."""
+    return prefect_api
 
 
 @pytest.fixture(scope="module")

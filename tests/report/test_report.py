@@ -8,11 +8,11 @@ import json
 import logging
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from prefect import flow
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.stage import stage_flow
 from pipeline.layout import RunLayout
@@ -45,8 +45,8 @@ class _Collect(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def leaky_run(tmp_path_factory):
-    """A stage run (as a Prefect flow, on a test server) over a corpus that plants EMAIL and SECRET; with every
+def leaky_run(tmp_path_factory, prefect_api):
+    """A stage run (as a Prefect flow, on the session's Prefect server) over a corpus that plants EMAIL and SECRET; with every
     log line, artifact and log record the server holds."""
     root = tmp_path_factory.mktemp("leaky")
     sources = write_leaky_corpus(root)
@@ -57,15 +57,16 @@ def leaky_run(tmp_path_factory):
     for lg in loggers:
         lg.addHandler(console)
     try:
-        with prefect_test_harness(server_startup_timeout=120):
-            summary = stage_with_report(str(sources), str(out), str(cfg))
-            from prefect.client.orchestration import get_client
-            from prefect.logging.handlers import APILogWorker
+        started = datetime.now(UTC)
+        summary = stage_with_report(str(sources), str(out), str(cfg))
+        from prefect.client.orchestration import get_client
+        from prefect.logging.handlers import APILogWorker
 
-            APILogWorker.drain_all(timeout=30)
-            with get_client(sync_client=True) as client:
-                logs = _all(client.read_logs)
-                artifacts = _all(client.read_artifacts)
+        APILogWorker.drain_all(timeout=30)
+        with get_client(sync_client=True) as client:
+            logs = _all(client.read_logs)  # every log the session's server holds: the leak check reads them all
+            # This run's artifacts (the server is shared by the session; tests run one after another).
+            artifacts = [a for a in _all(client.read_artifacts) if a.created >= started]
     finally:
         for lg in loggers:
             lg.removeHandler(console)
