@@ -58,7 +58,7 @@ from pipeline.step import (
     unit_fingerprint,
 )
 from sharding import manifest as mf
-from sharding.exports import link_export_tokens, write_export_indexes
+from sharding.exports import EXPORTS, link_export_tokens, write_export_indexes
 from sharding.mixture import MixtureConfig, SourceBudget, format_budget_table, plan_budget
 from sharding.pack import (
     TOKENIZE_VERSION,
@@ -129,6 +129,9 @@ class ShardsConfig:
             raise ValueError(f"[shards] seq_len = {self.seq_len}: must be >= 2")
         if self.shard_tokens < 1 or self.num_proc < 1:
             raise ValueError(f"[shards] shard_tokens and num_proc must be >= 1, got {self.shard_tokens}, {self.num_proc}")
+        unknown = [e for e in self.exports if e not in EXPORTS]
+        if unknown:
+            raise ValueError(f"[shards] exports = {list(self.exports)!r}: unknown {unknown}; known: {list(EXPORTS)}")
         if self.buckets and abs(sum(b.fraction for b in self.buckets) - 1.0) > 1e-6:
             raise ValueError(f"[shards] bucket fractions {[b.fraction for b in self.buckets]} must sum to 1")
 

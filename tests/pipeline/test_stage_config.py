@@ -33,6 +33,8 @@ def test_shipped_stage_configs_load_and_validate(stage):
             r"\[filters.langid\].*unknown language code 'xx'",
         ),
         ('sources = "x.toml"\n[filters.langid]\nmodel = "lid177"\n', r"\[filters.langid\]"),
+        # a value no export writer knows (was refused only when the shards were written, after all the work)
+        ('sources = "x.toml"\n[shards]\nexports = ["parquet"]\n', r"\[shards\] exports = \['parquet'\]: unknown"),
     ],
 )
 def test_wrong_stage_config(tmp_path: Path, body: str, message: str):
