@@ -16,11 +16,10 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import regex
 
 from core.assets import ASSETS, asset_path
 from filters.base import Filter
@@ -41,16 +40,16 @@ NO_SPACE_LANGUAGES = frozenset({"ja", "th", "zh", "lo", "km", "my", "bo", "dz", 
 # (common subwords that each dropped >10% of documents of their language). Ours, each found dropping a translation
 # of the UDHR: ja 人種 "race", 支配 "rule" (法の支配, the rule of law), 奴隷 "slave"; fa کس "person" (هر کس,
 # "everyone"), تجاوز "aggression, violation"; tr din "religion", mal "property", adi "ordinary"; es sexo, sex as a
-# category ("sin distinción de sexo", forms). English keeps C4's list as it is ("sex" included), for C4 parity.
+# category ("sin distinción de sexo", forms); and th กะปิ "shrimp paste". English keeps C4's list as it is ("sex"
+# included), for C4 parity.
 _ALLOWLIST = {
     "ja": {"sm", "グロ", "女の子", "人種", "支配", "奴隷"},
     "zh": {"性"},
     "fa": {"کس", "تجاوز"},
     "tr": {"din", "mal", "adi"},
     "es": {"sexo"},
+    "th": {"กะปิ"},
 }
-# Not flanked by any of these: a letter, a combining mark, a digit, "_", a zero-width non-joiner or joiner.
-_WORD_CHAR = r"[\p{L}\p{M}\p{N}_\u200c\u200d]"
 
 
 def load_word_list(path: str | Path) -> set[str]:
@@ -110,12 +109,19 @@ class WordBlocklist(Filter):
         lists: {ISO code: path of a list file} added to (or, with `use_packaged_lists=False`, replacing) the
             packaged lists.
         use_packaged_lists: use glin-profanity's lists.
-        max_badword_ratio: drop when hits / words exceeds this (words: whitespace tokens, or the segmenter's
-            words for no-space languages). 0.0 drops on any hit, as C4 did. A rate (Dolma-style, Soldaini et al. 2024,
+        max_badword_ratio: for the languages of `c4_languages` (all when None), drop when hits / words exceeds
+            this (words: whitespace tokens, or the segmenter's words for no-space languages). 0.0 drops on any
+            hit, as C4 did. A rate (Dolma-style, Soldaini et al. 2024,
             arXiv 2402.00159: a count per length, not one hit) is what long documents need: a play that names a
             character "Bastard" or abbreviates "Titus" as "Tit." is not a porn page.
         window_words: None judges the whole document; N judges consecutive chunks of N words and drops when any chunk's ratio exceeds `max_badword_ratio`, so that one explicit
             chapter is not diluted by the rest of a book.
+        c4_languages: languages judged by `max_badword_ratio` (C4's rule: English, whose LDNOOBW list C4 used);
+            None: every language.
+        max_other_badword_ratio: the rate for every other language (1 listed word per 100 words). C4 was English
+            only, and glin-profanity's other lists hold common words beside the profanity (Japanese 人種 "race",
+            殺人事件 "murder case", ユダヤ人 "Jewish person"; Thai กะปิ "shrimp paste"; Turkish din "religion"),
+            so one hit drops news and law; a page made of such words is far above 1%.
         default_lang: language assumed when `doc.lang` is None; None keeps such documents.
         domains: document domains this filter applies to (default web only: code and math use words like
             "anal", "sex" or "xxx" as identifiers or terms).
@@ -131,9 +137,17 @@ class WordBlocklist(Filter):
         default_lang: str | None = None,
         domains: Sequence[str] | None = ("web",),
         window_words: int | None = None,
+        c4_languages: Sequence[str] | None = ("en",),
+        max_other_badword_ratio: float = 0.01,
     ) -> None:
-        if not isinstance(max_badword_ratio, int | float) or max_badword_ratio < 0:
-            raise ValueError(f"max_badword_ratio must be a number >= 0, got {max_badword_ratio!r}")
+        for key, value in (
+            ("max_badword_ratio", max_badword_ratio),
+            ("max_other_badword_ratio", max_other_badword_ratio),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{key} must be a number >= 0, got {value!r}")
+        self.c4_languages = frozenset(normalize_lang(x) for x in c4_languages) if c4_languages is not None else None
+        self.max_other_badword_ratio = max_other_badword_ratio
         if window_words is not None and (isinstance(window_words, bool) or not isinstance(window_words, int)
                                          or window_words < 1):  # fmt: skip
             raise ValueError(f"window_words must be a positive integer or absent, got {window_words!r}")
@@ -143,7 +157,7 @@ class WordBlocklist(Filter):
         self.use_packaged_lists = use_packaged_lists
         self.max_badword_ratio = max_badword_ratio
         self.default_lang = default_lang
-        self._regex: dict[str, regex.Pattern[str] | None] = {}
+        self._regex: dict[str, re.Pattern[str] | None] = {}
         self._words: dict[str, frozenset[str]] = {}
 
     @property
@@ -163,12 +177,11 @@ class WordBlocklist(Filter):
             self._words[lang] = frozenset(w for w in words if w)
         return self._words[lang]
 
-    def _pattern(self, lang: str) -> regex.Pattern[str] | None:
-        """Whole-word pattern of a space-separated language's list (None: no list)."""
+    def _pattern(self, lang: str) -> re.Pattern[str] | None:
+        """Whole-word pattern of a space-separated language's list (None: no list); see `_word_hits` for marks."""
         if lang not in self._regex:
             words = self._word_set(lang)
-            body = _trie_regex(sorted(words)) if words else None
-            self._regex[lang] = regex.compile(rf"(?<!{_WORD_CHAR})(?:{body})(?!{_WORD_CHAR})") if body else None
+            self._regex[lang] = re.compile(rf"(?<!\w)(?:{_trie_regex(sorted(words))})(?!\w)") if words else None
         return self._regex[lang]
 
     def _hits(self, text: str, lang: str, first_only: bool) -> tuple[list[int], list[int]]:
@@ -179,10 +192,8 @@ class WordBlocklist(Filter):
         pattern = self._pattern(lang)
         if pattern is None:
             return [], []
-        if first_only:
-            m = pattern.search(text)
-            return ([m.start()] if m else []), []
-        return [m.start() for m in pattern.finditer(text)], [m.start() for m in _WORD.finditer(text)]
+        hits = _word_hits(pattern, text, first_only)
+        return hits, ([] if first_only else [m.start() for m in _WORD.finditer(text)])
 
     def _segment_hits(self, text: str, lang: str, first_only: bool) -> tuple[list[int], list[int]]:
         """Hits that are one or more whole words of the segmenter (a listed word that spans word boundaries is
@@ -211,7 +222,9 @@ class WordBlocklist(Filter):
         if lang is None or not self._word_set(lang):
             return True
         text = doc.text.lower()
-        if self.max_badword_ratio == 0.0:
+        c4 = self.c4_languages is None or lang in self.c4_languages
+        max_ratio = self.max_badword_ratio if c4 else self.max_other_badword_ratio
+        if max_ratio == 0.0:
             hit_starts, _ = self._hits(text, lang, first_only=True)
             return True if not hit_starts else (False, f"{self.name}_{lang}", 1.0)
         hit_starts, word_starts = self._hits(text, lang, first_only=False)
@@ -221,7 +234,7 @@ class WordBlocklist(Filter):
             ratio = len(hit_starts) / max(len(word_starts), 1)
         else:
             ratio = self._worst_window_ratio(word_starts, hit_starts)
-        if ratio > self.max_badword_ratio:
+        if ratio > max_ratio:
             return False, f"{self.name}_{lang}", ratio
         return True
 
@@ -241,6 +254,28 @@ class WordBlocklist(Filter):
 
 
 _WORD = re.compile(r"\S+")
+
+
+def _joins_word(ch: str) -> bool:
+    """A combining mark or zero-width (non-)joiner: part of the word beside it, though not `re`'s \\w."""
+    return ch in "\u200c\u200d" or unicodedata.category(ch)[0] == "M"
+
+
+def _word_hits(pattern: re.Pattern[str], text: str, first_only: bool) -> list[int]:
+    """Start offsets of `pattern`'s matches (not overlapping) that no mark or zero-width joiner continues on either
+    side. `re` is 4-5x faster than `regex` with Unicode classes in the lookarounds, and marks next to a match are
+    rare, so they are checked after the match."""
+    hits, pos = [], 0
+    while (m := pattern.search(text, pos)) is not None:
+        start, end = m.span()
+        if (start and _joins_word(text[start - 1])) or (end < len(text) and _joins_word(text[end])):
+            pos = start + 1  # part of a longer word: a shorter or later hit may still be real
+            continue
+        hits.append(start)
+        if first_only:
+            break
+        pos = end
+    return hits
 
 
 class BooksWordBlocklist(WordBlocklist):
@@ -267,4 +302,7 @@ class BooksWordBlocklist(WordBlocklist):
         domains: Sequence[str] | None = ("books",),
         window_words: int | None = 2000,
     ) -> None:
-        super().__init__(lists, use_packaged_lists, max_badword_ratio, default_lang, domains, window_words)
+        # one rate for every language (c4_languages=None): a work is judged by density, whatever its language
+        super().__init__(
+            lists, use_packaged_lists, max_badword_ratio, default_lang, domains, window_words, c4_languages=None
+        )
