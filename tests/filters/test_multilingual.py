@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -168,6 +169,38 @@ def test_word_problems_in_scripts_without_spaces_pass_about_as_often_as_english(
         assert not {"gopher_quality_above_avg_threshold", "gopher_quality_short_doc"} & set(verdicts.values()), lang
     # measured: en 0.7, ja 0.6, ko 0.7, th 0.6, zh 0.25 (before segmentation: ja, th, zh 0)
     assert share["en"] >= 0.5 and min(share.values()) >= 0.25, share
+
+
+def test_cpython_chinese_and_japanese_samples_are_kept():
+    """CPython's test suite ships the same Chinese and Japanese prose in every legacy encoding; its UTF-8 copies
+    were all dropped before segmentation (short_doc: a clause was one word), or cut to half by C4 (a Chinese line
+    was under 3 words)."""
+    import test
+
+    folder = Path(test.__file__).parent / "cjkencodings"
+    names = {
+        "big5": "zh-Hant",
+        "gb2312": "zh-Hans",
+        "gbk": "zh-Hans",
+        "gb18030": "zh-Hans",
+        "euc_jp": "ja",
+        "shift_jis": "ja",
+        "iso2022_jp": "ja",
+        "euc_jisx0213": "ja",
+    }
+    docs = [
+        Document(
+            id=n,
+            text=(folder / f"{n}-utf8.txt").read_text(encoding="utf-8"),
+            source="cpython",
+            domain="web",
+            lang=lang,
+        )
+        for n, lang in names.items()
+    ]
+    before = {d.id: d.text.strip() for d in docs}
+    assert _verdicts(docs) == dict.fromkeys(names, "kept")
+    assert all(len(d.text) > 0.9 * len(before[d.id]) for d in docs)  # C4 kept the lines
 
 
 @pytest.mark.parametrize("lang", ["zh", "ja", "th", "ko", "am", "ta", "fa", "es", "bo"])
