@@ -100,9 +100,9 @@ class _NullSink:
 
 
 def child(fmt: str, folder: Path, out: Path, sink_bytes: int, max_doc_bytes: int) -> dict:
+    from core.io import ParquetSink
     from ingest.readers import read_source
     from ingest.sources import SourceSpec
-    from pipeline.io import ParquetSink
     from schemas import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, Document
 
     base = _status_kb("VmRSS")
@@ -140,12 +140,12 @@ def main() -> None:
     ap.add_argument(
         "--sink-bytes",
         default="default",
-        help="'default' (pipeline.io's), 0 (no byte bound), -1 (no sink: the readers alone) or bytes",
+        help="'default' (core.io's), 0 (no byte bound), -1 (no sink: the readers alone) or bytes",
     )
     ap.add_argument("--max-doc-mb", type=float, default=8)
     ap.add_argument("--child", nargs=3, metavar=("FORMAT", "INPUTS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from pipeline.io import MAX_BUFFER_BYTES
+    from core.io import MAX_BUFFER_BYTES
 
     sink_bytes = MAX_BUFFER_BYTES if args.sink_bytes == "default" else int(args.sink_bytes)
     max_doc = int(args.max_doc_mb * 2**20)

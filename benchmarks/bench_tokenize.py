@@ -51,7 +51,7 @@ FILES = [  # (file, domain, source, fields)
 
 
 def make_corpus(mb: float, docs_dir: Path) -> Path:
-    from pipeline.io import ParquetSink
+    from core.io import ParquetSink
     from schemas import DOCUMENT_SCHEMA, Document, make_doc_id
 
     base = []

@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.io import file_sha256
+from core.io import file_sha256
 
 BOOTSTRAP_HINT = "bash scripts/bootstrap.sh"
 DECLARED = Path(__file__).with_name("assets.toml")

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from core.io import file_sha256
 from filters.assets import BOOTSTRAP_HINT, AssetError
-from pipeline.io import file_sha256
 
 log = logging.getLogger(__name__)
 _VERIFIED: dict[str, list[Path]] = {}  # shipped set -> its checked files, so each file is hashed once per process

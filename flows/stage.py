@@ -22,11 +22,11 @@ from typing import Any
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
+from core.io import atomic_write_json, run_lock
 from filters.step import referenced_files  # noqa: F401 - re-exported: flows' tests and users import it here
 from ingest.sources import SourcesError, check_sources_match, load_sources
 from pipeline.config import STAGES, ConfigError, SynthConfig, load_stage_config
 from pipeline.executors import EXECUTORS, Executor, make_executor
-from pipeline.io import atomic_write_json, run_lock
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult, run_step
 from pipeline.stage import CountInvariantError, run_stage

@@ -33,10 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config_types import check_table, type_hints_of, type_mismatch
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-STAGES_DIR = REPO_ROOT / "configs" / "stages"
-STAGES = ("general", "reasoning", "long_context")
+from core.paths import STAGES, STAGES_DIR
 
 
 class ConfigError(ValueError):
@@ -404,8 +401,8 @@ def _check_filters(path: Path, filters: dict[str, Any]) -> None:
 
 
 def _check_sharding(path: Path, mixture: dict[str, Any], shards: dict[str, Any]) -> None:
-    from sharding.build import ShardsConfig
     from sharding.mixture import MixtureConfig
+    from sharding.steps import ShardsConfig
 
     try:
         MixtureConfig.from_dict(mixture)

@@ -21,13 +21,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import ParquetSink, atomic_write_json, read_rows
+from core.io import ParquetSink, atomic_write_json, read_rows
+from core.paths import SUCCESS_MARKER
 from pipeline.layout import DOCS, LINEAGE, QUARANTINE, RunLayout, temp_suffix
 from pipeline.runner import StepResult
 from pipeline.step import Step, Unit, UnitResult, UnitWriter, commit_dir, iter_unit_docs, read_marker
 from schemas import DOCUMENT_SCHEMA, LineageRecord
 
-CORPUS_MARKER = "_SUCCESS.json"
 INGESTED = "ingested"
 SYNTHETIC = "synthetic"
 GENERATIONS = "generations.parquet"  # what a synth unit writes beside its documents
@@ -127,7 +127,7 @@ def publish_corpus(layout: RunLayout, final: StepResult) -> None:
     """Make `corpus/` the finalize reduce's tree (hard links), unless it already is."""
     assert final.reduce_dir is not None
     want = (read_marker(final.reduce_dir) or {}).get("output")
-    have = read_marker(layout.corpus, CORPUS_MARKER)
+    have = read_marker(layout.corpus, SUCCESS_MARKER)
     if have is not None and have.get("output") == want and want is not None:
         return
     tmp = layout.corpus.with_name(layout.corpus.name + temp_suffix())
@@ -136,5 +136,5 @@ def publish_corpus(layout: RunLayout, final: StepResult) -> None:
         dst = tmp / src.relative_to(final.reduce_dir)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.link(src, dst)
-    atomic_write_json(tmp / CORPUS_MARKER, {"output": want, "stats": final.reduce_stats})
+    atomic_write_json(tmp / SUCCESS_MARKER, {"output": want, "stats": final.reduce_stats})
     commit_dir(tmp, layout.corpus)

@@ -3,7 +3,7 @@
 No other module spells out where a step, the corpus, the shards or the report live; they ask the layout::
 
     <run>/
-      .lock                                  # held for the whole run (pipeline.io.run_lock)
+      .lock                                  # held for the whole run (core.io.run_lock)
       funnel.json                            # the stage summary a person and `flows.query` read
       steps/<step>/_STEP.json                # the step's fingerprint, its units in order, merged stats
       steps/<step>/units/<unit key>/         # one work unit's docs/, lineage/, quarantine/ ... + _SUCCESS.json

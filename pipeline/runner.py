@@ -12,18 +12,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from core.io import atomic_write_json, dir_fingerprint, fingerprint
+from core.paths import SUCCESS_MARKER as REDUCE_MARKER
 from pipeline.executors import Executor, InlineExecutor
-from pipeline.io import atomic_write_json, dir_fingerprint, fingerprint
 from pipeline.layout import RunLayout, temp_suffix
 from pipeline.step import (
     Step,
@@ -40,22 +39,7 @@ from pipeline.step import (
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_CODE_PACKAGES = ("schemas", "ingest", "filters", "dedup", "pipeline", "core")
-REDUCE_MARKER = "_SUCCESS.json"
-
 MapUnits = Callable[[Step, list[Unit], list[Path], str], list[UnitResult]]
-
-
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Hash of the data-path source code: editing a filter invalidates the steps it could change."""
-    h = hashlib.sha256()
-    for pkg in _CODE_PACKAGES:
-        for path in sorted((REPO_ROOT / pkg).rglob("*.py")):
-            h.update(str(path.relative_to(REPO_ROOT)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 @dataclass

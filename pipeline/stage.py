@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.io import atomic_write_json
 from ingest.sources import SourceSpec
 from pipeline.config import StageConfig
-from pipeline.io import atomic_write_json
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult
 from pipeline.step import Step

@@ -20,6 +20,7 @@ leaves either no unit or a complete one, and a rerun redoes only the units witho
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,15 +29,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import ParquetSink, atomic_write_json, dir_fingerprint, fingerprint, pid_alive, read_rows
+from core.io import ParquetSink, atomic_write_json, dir_fingerprint, fingerprint, pid_alive, read_rows
+from core.paths import REPO_ROOT, SUCCESS_MARKER
 from pipeline.layout import DOCS, LINEAGE, QUARANTINE, temp_suffix
 from schemas import DOCUMENT_SCHEMA, LINEAGE_SCHEMA, QUARANTINE_SCHEMA, Document, LineageRecord, QuarantineRecord
-
-UNIT_MARKER = "_SUCCESS.json"
-
 
 # --- typed stats -------------------------------------------------------------------------------------
 
@@ -172,6 +172,21 @@ def count_unit_docs(unit_dirs: Iterable[Path]) -> int:
 
 # --- the step contract -----------------------------------------------------------------------------------
 
+# The packages whose code decides what a step writes (the trainer and the flows do not).
+DATA_PATH_PACKAGES = ("schemas", "ingest", "filters", "dedup", "synth", "pipeline", "core")
+
+
+@lru_cache(maxsize=1)
+def code_version(root: Path = REPO_ROOT) -> str:
+    """Hash of the data-path source code under `root`: editing a filter (or the synth client) invalidates the
+    steps it could change."""
+    h = hashlib.sha256()
+    for pkg in DATA_PATH_PACKAGES:
+        for path in sorted((root / pkg).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
 
 class Step:
     """Base class of every stage step; see the module docstring. Subclasses must stay picklable (they are sent
@@ -184,8 +199,6 @@ class Step:
         return {}
 
     def fingerprint(self) -> str:
-        from pipeline.runner import code_version
-
         return fingerprint(self.name, self.config(), code_version())
 
     def units(self) -> list[Unit]:
@@ -206,7 +219,7 @@ def unit_fingerprint(step_fp: str, unit: Unit) -> str:
     return fingerprint(step_fp, unit.key, unit.inputs)
 
 
-def read_marker(directory: Path, name: str = UNIT_MARKER) -> dict[str, Any] | None:
+def read_marker(directory: Path, name: str = SUCCESS_MARKER) -> dict[str, Any] | None:
     try:
         return json.loads((directory / name).read_text())
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
@@ -261,7 +274,7 @@ def run_unit(step: Step, unit: Unit, unit_dir: Path, step_fp: str) -> UnitResult
         # Timings live in the marker only (never in the outputs): where the time goes, per unit.
         timing = {"started": round(t0, 3), "wall_s": round(time.time() - t0, 4),
                   "cpu_s": round(time.process_time() - c0, 4), "host": socket.gethostname(), "pid": os.getpid()}
-        atomic_write_json(tmp / UNIT_MARKER, {"fingerprint": ufp, "key": unit.key, "output": output,
+        atomic_write_json(tmp / SUCCESS_MARKER, {"fingerprint": ufp, "key": unit.key, "output": output,
                                               "stats": stats.to_json(), "timing": timing})  # fmt: skip
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

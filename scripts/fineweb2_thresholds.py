@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from core.paths import REPO_ROOT
+
 OUT = REPO_ROOT / "filters" / "data" / "language_thresholds.json"
 # FineWeb-2 config keys we use (`language_score` is GlotLID's calibration, not our cascade's: left out).
 KEYS = ("dup_line_frac", "top_n_grams", "dup_n_grams", "line_punct_thr", "new_line_ratio", "min_avg_word_length",

@@ -54,8 +54,8 @@ def load_stage_tables(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.config import STAGES, STAGES_DIR
-    from pipeline.io import run_lock
+    from core.io import run_lock
+    from core.paths import STAGES, STAGES_DIR
 
     parser = argparse.ArgumentParser(prog="python -m sharding.build", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=STAGES)

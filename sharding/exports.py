@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.io import atomic_write_bytes, file_sha256
+from core.io import atomic_write_bytes, file_sha256
 
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
 MEGATRON_VERSION = 1

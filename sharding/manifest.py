@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import atomic_write_json, file_sha256
+from core.io import atomic_write_json, file_sha256
 
 FORMAT, VERSION = "corpusforge-shards", 1
 REQUIRED = ("format", "version", "stage", "seq_len", "dtype", "tokenizer", "total_tokens", "num_sequences",

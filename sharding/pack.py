@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.io import file_sha256
+from core.io import file_sha256
 
 log = logging.getLogger(__name__)
 

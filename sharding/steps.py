@@ -44,9 +44,10 @@ import numpy as np
 import pyarrow as pa
 
 from core.config_types import check_table, type_hints_of
-from pipeline.io import atomic_write_json, dir_fingerprint, file_sha256, fingerprint, write_table
+from core.io import atomic_write_json, dir_fingerprint, file_sha256, fingerprint, write_table
+from core.paths import SUCCESS_MARKER
 from pipeline.layout import RunLayout, temp_suffix
-from pipeline.runner import REDUCE_MARKER, StepResult
+from pipeline.runner import StepResult
 from pipeline.step import (
     Step,
     Unit,
@@ -471,7 +472,7 @@ def publish_shards(layout: RunLayout, stage: str, sharded: StepResult, exports: 
     for r in sharded.units:
         os.link(r.dir / f"{r.key}.bin", tmp / f"{r.key}.bin")
         os.link(r.dir / f"{r.key}.parquet", tmp / "placements" / f"{r.key}.parquet")
-    for src in sorted(p for p in sharded.reduce_dir.rglob("*") if p.is_file() and p.name != REDUCE_MARKER):
+    for src in sorted(p for p in sharded.reduce_dir.rglob("*") if p.is_file() and p.name != SUCCESS_MARKER):
         dst = tmp / src.relative_to(sharded.reduce_dir)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.link(src, dst)
@@ -498,7 +499,7 @@ def discard_damaged(step: Step, layout: RunLayout, threads: int = 4) -> list[str
         if m is not None and m.get("fingerprint") == unit_fingerprint(step_fp, u):
             todo.append((d, m.get("output")))
     if step.reduce_phase:
-        m = read_marker(layout.reduce(step.name), REDUCE_MARKER)
+        m = read_marker(layout.reduce(step.name), SUCCESS_MARKER)
         if m is not None:
             todo.append((layout.reduce(step.name), m.get("output")))
     with ThreadPoolExecutor(max(1, min(threads, len(todo)))) as pool:  # hashlib releases the GIL

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from core.paths import REPO_ROOT
 from filters.assets import ASSETS, Asset, AssetError, asset_path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SPECS_DIR = REPO_ROOT / "tokenizers"
 BUILT_DIR = SPECS_DIR / "built"
 
@@ -152,7 +152,7 @@ def _build_builtin(spec: TokenizerSpec, data: bytes) -> Any:
     cache_dir = BUILT_DIR / "tiktoken_cache"
     cache_path = cache_dir / hashlib.sha1(spec.raw["tiktoken_blobpath"].encode()).hexdigest()
     if not cache_path.is_file() or hashlib.sha256(cache_path.read_bytes()).hexdigest() != spec.vocab_sha256:
-        from pipeline.io import atomic_write_bytes
+        from core.io import atomic_write_bytes
 
         atomic_write_bytes(cache_path, data)
     constructor = openai_public.ENCODING_CONSTRUCTORS.get(spec.raw["tiktoken_encoding"])
@@ -314,7 +314,7 @@ def load_tokenizer(name: str) -> Tokenizer:
 
 def build_assets(name: str) -> Path:
     """Write `tokenizers/built/<name>.json` (the resolved spec, with file paths and hashes) and return it."""
-    from pipeline.io import atomic_write_json
+    from core.io import atomic_write_json
 
     tok = load_tokenizer(name)
     out = BUILT_DIR / f"{name}.json"

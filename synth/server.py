@@ -28,7 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from core.paths import REPO_ROOT
+
 ENGINE_VENV = REPO_ROOT / ".venv-engine"
 GUARD = Path(__file__).with_name("engine_guard.py")
 BOOTSTRAP = "bash scripts/bootstrap_engine.sh"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from core.paths import REPO_ROOT
 from schemas import Document
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
 
 

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.paths import STAGES
 from trainer.config import Config, ModelConfig, TrainConfig, load_config
 from trainer.data import Batches, ManifestError, Sampler, ShardDataset, check_compatible, load_manifest, verify_shards
 from trainer.model import MoETransformer, flops_per_token
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("general", "reasoning", "long_context")
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
 # Dense bf16 tensor-core peaks (vendor data sheets), for MFU.

@@ -171,7 +171,7 @@ def test_stage_against_a_running_prefect_server(tmp_path, prefect_server):
     ],
 )
 def test_wrong_stage_table_is_a_short_clear_error(tmp_path, table, message):
-    from pipeline.config import REPO_ROOT as ROOT
+    from core.paths import REPO_ROOT as ROOT
 
     cfg = tmp_path / "stage.toml"
     cfg.write_text(f'sources = "{ROOT / "configs" / "sources" / "default.toml"}"\n{table}')

@@ -211,7 +211,7 @@ def test_missing_sources_file(tmp_path):
 
 
 def test_embedded_default_sources_cover_every_domain():
-    from pipeline.config import REPO_ROOT
+    from core.paths import REPO_ROOT
 
     specs = load_sources(REPO_ROOT / "configs" / "sources" / "default.toml")
     assert {s.domain for s in specs} == {"web", "stem", "code", "books"}
@@ -336,7 +336,7 @@ def test_same_file_name_under_two_patterns_keeps_distinct_locations_and_ids(tmp_
 def test_parquet_metadata_of_any_type_is_stored_as_json(tmp_path):
     import datetime
 
-    from pipeline.io import write_table
+    from core.io import write_table
     from schemas import DOCUMENT_SCHEMA, to_table
 
     data = tmp_path / "data"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipeline.io import ParquetSink, read_rows, run_lock
+from core.io import ParquetSink, read_rows, run_lock
 from pipeline.layout import RunLayout
 from pipeline.runner import run_step
 from pipeline.step import Step, Unit, UnitWriter, finished, run_unit, unit_fingerprint
@@ -113,7 +113,7 @@ def test_sink_flushes_by_bytes_so_memory_stays_flat_for_huge_documents(tmp_path)
 
 def test_run_lock_refuses_a_second_run_on_the_same_directory(tmp_path):
     code = (
-        "import sys, pathlib; from pipeline.io import run_lock\n"
+        "import sys, pathlib; from core.io import run_lock\n"
         "try:\n    with run_lock(pathlib.Path(sys.argv[1])): pass\n"
         "except RuntimeError as e:\n    print(e); sys.exit(3)\n"
     )

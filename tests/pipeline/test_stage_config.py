@@ -130,7 +130,7 @@ def test_the_train_tables_trainer_file_is_checked_too(tmp_path: Path):
 
 
 def test_a_wrongly_typed_value_is_exit_2_before_any_work(tmp_path: Path):
-    from pipeline.config import REPO_ROOT
+    from core.paths import REPO_ROOT
 
     path = tmp_path / "stage.toml"
     path.write_text(f'sources = "{REPO_ROOT / "configs" / "sources" / "default.toml"}"\n[shards]\nseq_len = "1024"\n')

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.io import ParquetSink
+from core.io import ParquetSink
 from schemas import DOCUMENT_SCHEMA, Document, make_doc_id
 
 # (file, domain, source, fields joined into the text)
