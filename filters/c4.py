@@ -78,10 +78,9 @@ class C4Quality(ProseFilter):
         kept: list[str] = []
         lang = features.prose(doc, self.language).lang
         tokenizer = tokenizer_for(lang)
-        split = tokenizer.words if tokenizer.segments_words else str.split
         for line in doc.text.splitlines():
             line = line.strip()
-            words = split(line)
+            words = tokenizer.line_words(line)
             if self.max_word_length is not None and any(len(w) > self.max_word_length for w in words):
                 continue
             if self.remove_citations:

@@ -60,6 +60,10 @@ class ScriptSegmenter(WordTokenizer):
         """(start, end) of each word in `text`, in order (the word blocklist matches whole words with them)."""
         raise NotImplementedError
 
+    def line_words(self, line: str) -> list[str]:
+        """The words of one line as C4 counts them (its whitespace split, for scripts without spaces)."""
+        return self.word_tokenize(line)
+
 
 def _strip(segments: list[str]) -> list[str]:
     return [t for t in (s.strip(_INVISIBLE) for s in segments) if t]
@@ -162,6 +166,13 @@ class EthiopicTokenizer(ScriptSegmenter):
     def __init__(self, language: str) -> None:
         super().__init__(language)
         self.inner = load_word_tokenizer(language)
+
+    def line_words(self, line: str) -> list[str]:
+        return self.prepare(line).split()  # C4's whitespace words, the wordspace read as a space
+
+    def prepare(self, text: str) -> str:
+        """`text` as the spaCy tokenizer reads it (also used by `filters.text_features` on its fast path)."""
+        return self._spaced(text)
 
     def _spaced(self, text: str) -> str:
         return (

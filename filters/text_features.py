@@ -77,13 +77,16 @@ class _Tokenizer:
             logger.warning("word tokenizer for %r unavailable (%s); using spaCy 'xx'", self.lang, e)
             self._factory = lambda: SpaCyTokenizer("xx")
             tok = self._factory()
-        self.tok = tok
-        nlp = getattr(tok, "tokenizer", None) if isinstance(tok, SpaCyTokenizer) else None
-        # NOTE: Japanese chunks its input (datatrove's chunk_text_on_bytes); keep datatrove's path there.
-        self.spacy = nlp.tokenizer if nlp is not None and tok.language != "ja" else None
-        from spacy.tokenizer import Tokenizer
+        from filters.segmenters import EthiopicTokenizer, IcuTokenizer, ScriptSegmenter, TibetanSyllableTokenizer
 
-        from filters.segmenters import IcuTokenizer, ScriptSegmenter, TibetanSyllableTokenizer
+        self.tok = tok
+        # Ethiopic: the wordspace becomes a space, then the language's spaCy tokenizer runs (on the fast path below)
+        self.prepare: Callable[[str], str] | None = tok.prepare if isinstance(tok, EthiopicTokenizer) else None
+        spacy_tok = tok.inner if isinstance(tok, EthiopicTokenizer) else tok
+        nlp = getattr(spacy_tok, "tokenizer", None) if isinstance(spacy_tok, SpaCyTokenizer) else None
+        # NOTE: Japanese chunks its input (datatrove's chunk_text_on_bytes); keep datatrove's path there.
+        self.spacy = nlp.tokenizer if nlp is not None and spacy_tok.language != "ja" else None
+        from spacy.tokenizer import Tokenizer
 
         # spaCy's rule tokenizer splits on whitespace first: every whitespace-separated chunk gives >= 1 word.
         self.chunk_local = isinstance(self.spacy, Tokenizer)
@@ -91,6 +94,7 @@ class _Tokenizer:
         self.linear = isinstance(tok, IcuTokenizer | TibetanSyllableTokenizer)
         # Words are not what whitespace separates (C4 counts a line's words with this tokenizer then).
         self.segments_words = isinstance(tok, ScriptSegmenter)
+        self.line_words: Callable[[str], list[str]] = tok.line_words if self.segments_words else str.split
 
     def words(self, text: str) -> list[str]:
         """Exactly datatrove's `split_into_words(text, lang)`, except that whitespace-free runs longer than
@@ -98,6 +102,8 @@ class _Tokenizer:
         a 1 MB run of "a:" would take half an hour)."""
         if self.linear:
             return self.tok.word_tokenize(text)
+        if self.prepare is not None:
+            text = self.prepare(text)
         text = _cut_long_runs(text)
         if self.spacy is None:
             return self.tok.word_tokenize(text)
