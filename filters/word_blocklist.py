@@ -201,7 +201,9 @@ class WordBlocklist(Filter):
         from filters.segmenters import segmenter_for
 
         words = self._word_set(lang)
-        if not words:
+        if lang not in self._regex:  # a listed word as a substring: no need to segment a text without any
+            self._regex[lang] = re.compile(_trie_regex(sorted(words))) if words else None
+        if self._regex[lang] is None or self._regex[lang].search(text) is None:
             return [], []
         longest = max(map(len, words))
         spans = segmenter_for(lang).word_spans(text)
