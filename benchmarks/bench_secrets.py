@@ -1,4 +1,4 @@
-"""Recall and false redactions of `SecretRedactor` on the planted labelled set of `filters.secrets_eval`.
+"""Recall and false redactions of `SecretRedactor` on the planted labelled set of `tests/filters/secrets_eval.py`.
 
 Hosts: the 410 source files of ../shared/corpora/code_permissive (or $CORPUSFORGE_CORPORA) and the YAML, JSON
 and INI files that prefect and spacy ship (with `.env` files built from the YAML keys). Each case plants one
@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from core.paths import REPO_ROOT
 
 
 def main() -> None:
@@ -26,8 +26,8 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    from filters import secrets_eval
     from filters.pii import SecretRedactor
+    from tests.filters import secrets_eval
 
     corpora = Path(os.environ.get("CORPUSFORGE_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
     path = corpora / "code_permissive" / "code_files.jsonl"

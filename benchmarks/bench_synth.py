@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 
 def _prompts(n: int) -> list[str]:
-    from synth.tiny_model import training_texts
+    from tests.synth.tiny_model import training_texts
 
     texts = training_texts()
     return [texts[i % len(texts)][(i * 97) % 400 :][:300] for i in range(n)]
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-two", action="store_true", help="skip the two-server row (one more start)")
     args = parser.parse_args(argv)
     from synth.server import EngineServer
-    from synth.tiny_model import build_tiny_model
+    from tests.synth.tiny_model import build_tiny_model
 
     model_dir = args.model or build_tiny_model(REPO / "benchmarks" / "out" / "tiny_model", steps=12)
     prompts = _prompts(args.requests)

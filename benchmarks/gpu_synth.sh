@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/out/gpu_synth}
-.venv/bin/python -m synth.tiny_model "$out/tiny" --steps 12 >/dev/null
+.venv/bin/python -m tests.synth.tiny_model "$out/tiny" --steps 12 >/dev/null
 timeout 540 .venv/bin/python benchmarks/gpu_synth.py "$out/tiny/hf" --requests 64 --max-tokens 128

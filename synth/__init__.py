@@ -1,5 +1,9 @@
-"""Synthetic data generation (vLLM textbooks and instructions from corpus seeds): not built yet.
+"""Synthetic documents: seeds from a stage's corpus, versioned prompt templates, answers from vLLM servers.
 
-The generated text will go back through the same filters and dedup as any other source. vLLM is a
-GPU-only dependency, kept in the `gpu` extra.
+`seeds.py` samples the seed documents reproducibly; `templates.py` loads the prompts of `templates/*.toml` and
+checks each generation against its template's JSON schema; `server.py` starts local vLLM servers from their own
+environment (`.venv-engine`, never imported here) and always stops them; `client.py` spreads requests over N
+servers with failover; `run.py` is `generate` (under `python -m flows.synth`) and `step.py` the synth step of a
+stage's `[synth]` table, with its journal. The documents it writes go through the same filters and dedup as
+every other source.
 """

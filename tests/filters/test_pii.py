@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from filters import secrets_eval
 from filters.pii import SECRET_KINDS, PIIRedactor, SecretRedactor, shannon_entropy
 from schemas import Document
+from tests.filters import secrets_eval
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_secret_kinds_and_entropy() -> None:
 
 
 def test_secrets_recall_and_lookalikes_on_labelled_set(real_data) -> None:
-    """12 kinds of credential planted into real code, YAML, JSON, `.env` and INI files (filters.secrets_eval):
+    """12 kinds of credential planted into real code, YAML, JSON, `.env` and INI files (tests/filters/secrets_eval.py):
     recall >= 0.99, and no hash, UUID, commit id or placeholder redacted."""
     rows = [{"repo": d.source, "path": d.path, "content": d.text} for d in real_data.code_files]
     hosts = secrets_eval.code_hosts(rows) + secrets_eval.config_hosts()

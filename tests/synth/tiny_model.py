@@ -1,10 +1,10 @@
 """A tiny model trained by our own trainer and exported for vLLM: what the synth tests and benchmarks serve.
 
-    python -m synth.tiny_model OUT_DIR [--steps 30] [--tokenizer qwen]
+    python -m tests.synth.tiny_model OUT_DIR [--steps 30] [--tokenizer qwen]
 
 Closes the loop the issue asks for, on a scale that fits 2 CPU cores: text that a pip package ships
 (scikit-learn's dataset descriptions) -> our tokenizer -> shards + manifest -> `trainer.train_from_manifest`
-(`synth/tiny_vllm_cpu.toml`) -> `trainer.export_hf` (its tokenizer built by `trainer.export_tokenizer`). The
+(`tests/synth/tiny_vllm_cpu.toml`) -> `trainer.export_hf` (its tokenizer built by `trainer.export_tokenizer`). The
 result is a Hugging Face Qwen3-MoE folder that transformers and vLLM load. Nothing is downloaded. The output is
 deterministic (seeded trainer, sorted inputs), and rebuilt only when its inputs change (a stamp holds their
 fingerprint).
@@ -92,7 +92,7 @@ def build_tiny_model(out_dir: Path | str, steps: int = 30, tokenizer: str = "qwe
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m synth.tiny_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.synth.tiny_model", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--tokenizer", default="qwen", choices=["qwen", "o200k_harmony"])
