@@ -5,6 +5,13 @@ uvicorn process behind (one orphan per kill). This starts the same server (Prefe
 127.0.0.1, on a free port) with the kernel told to kill it when its parent dies (`PR_SET_PDEATHSIG`), and
 stops it when the run ends, fails or is interrupted.
 
+Stopping it cleanly, so that a successful run ends without a traceback: the client's queued events and logs are
+sent first (`drain_prefect_workers`), then the server is given time to record them (`wait_until_recorded`: its
+task-run recorder turns each event into a task-run state; stopped mid-write, it logs an ERROR with two
+CancelledError tracebacks and the UI misses the last states), then uvicorn gets SIGTERM and a graceful shutdown.
+What the server itself prints (start-up, shutdown) goes to `log_file` (the run's `logs/prefect-server.log`), not
+to the terminal.
+
 127.0.0.1 is every local user's: the server requires a random per-run credential (Prefect's
 `PREFECT_SERVER_API_AUTH_STRING`, passed in the server's environment, never on its command line, which `ps` shows
 to anyone), and only this process's client holds it (`PREFECT_API_AUTH_STRING`), so another user on the machine
@@ -13,6 +20,7 @@ cannot read or drive the run's flows. Its health probe stays open (Prefect's cho
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -21,10 +29,23 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 from pipeline.orphans import parent_death_guard
 
 STARTUP_TIMEOUT_S = 120.0  # a loaded 2-core machine can take ~20 s to migrate a fresh SQLite database
+RECORD_TIMEOUT_S = 20.0  # at most this long for the server to record the events of a run that has ended
+SHUTDOWN_TIMEOUT_S = 15.0  # uvicorn's graceful shutdown (services stopped, database closed), then SIGKILL
+# The task-run recorder turns client events into task-run states. Prefect's defaults write one event per database
+# transaction; on a loaded 2-core machine that fell ~13 s behind a flow of 300 tasks (so the run waited for it at
+# exit, or lost the last states). In batches of up to 100, at most 1 s apart, it keeps up.
+RECORDER_SETTINGS = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+}
+_UNFINISHED = {"task_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}}}
 
 
 def _free_port() -> int:
@@ -34,9 +55,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[str]:
+def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S, log_file: Path | None = None) -> Iterator[str]:
     """Yield the API URL of a fresh Prefect server bound to 127.0.0.1; the server is stopped on exit and
-    killed by the kernel if this process dies first."""
+    killed by the kernel if this process dies first.
+
+    Args:
+        timeout_s: how long the server may take to answer its health probe.
+        log_file: where the server's stdout and stderr go (appended); default: this process's.
+    """
     import httpx
     import prefect
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
@@ -46,16 +72,26 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
     env["PREFECT_SERVER_API_AUTH_STRING"] = credential
+    env.update(RECORDER_SETTINGS)
     cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "error", "--lifespan", "on"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=parent_death_guard(), stdin=subprocess.DEVNULL)
+    output: IO[bytes] | None = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        output = log_file.open("ab")
+    proc = subprocess.Popen(
+        cmd, env=env, preexec_fn=parent_death_guard(), stdin=subprocess.DEVNULL, stdout=output, stderr=output
+    )
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the temporary Prefect server exited with code {proc.returncode} while starting")
+                where = f"; see {log_file}" if log_file else ""
+                raise RuntimeError(
+                    f"the temporary Prefect server exited with code {proc.returncode} while starting{where}"
+                )
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
@@ -70,13 +106,45 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
                 yield url
             finally:
                 drain_prefect_workers()
+                wait_until_recorded(url, credential)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
+        if output is not None:
+            output.close()
+
+
+def wait_until_recorded(url: str, credential: str, timeout_s: float = RECORD_TIMEOUT_S) -> None:
+    """Wait until the server has turned the events it received into task-run states: no task run left pending
+    or running, and the number of task runs unchanged between two reads. Gives up after `timeout_s` (a failed
+    run may leave a task run running for good)."""
+    import httpx
+
+    headers = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
+    deadline, last = time.monotonic() + timeout_s, None
+    with httpx.Client(base_url=url, headers=headers, timeout=5) as client:
+        while time.monotonic() < deadline:
+            try:
+                total = client.post("/task_runs/count", json={}).json()
+                seen = (total, client.post("/task_runs/count", json=_UNFINISHED).json())
+            except (httpx.HTTPError, ValueError):
+                return  # the server is not answering: nothing more will be recorded
+            if seen[1] == 0 and seen == last:
+                return
+            last = seen
+            time.sleep(0.25)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM: uvicorn stops accepting requests, stops the server's services and closes its database; SIGKILL
+    only when that takes longer than SHUTDOWN_TIMEOUT_S."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def drain_prefect_workers() -> None:
@@ -93,13 +161,14 @@ def drain_prefect_workers() -> None:
 
 
 @contextmanager
-def prefect_api() -> Iterator[str | None]:
-    """The configured API (`PREFECT_API_URL`), or a temporary private server when none is set."""
+def prefect_api(server_log: Path | None = None) -> Iterator[str | None]:
+    """The configured API (`PREFECT_API_URL`), or a temporary private server when none is set (its output in
+    `server_log`)."""
     from prefect.settings import PREFECT_API_URL
 
     configured = PREFECT_API_URL.value()
     if configured:
         yield configured
         return
-    with temporary_prefect_server() as url:
+    with temporary_prefect_server(log_file=server_log) as url:
         yield url

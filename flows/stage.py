@@ -8,11 +8,16 @@ count and with either executor.
 
 Works with no Prefect server (a private temporary one is started, bound to 127.0.0.1, and dies with the run)
 and against a running `prefect server start` when PREFECT_API_URL points at it.
+
+The terminal shows one line per step (a live bar while it runs, on an interactive terminal) and the funnel;
+Prefect's flow and task run records go to the API (the UI) and to `<run>/logs/prefect.log` (`--verbose`: the
+terminal too; flows/logs.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -31,6 +36,8 @@ from pipeline.layout import RunLayout
 from pipeline.runner import StepResult, run_step
 from pipeline.stage import CountInvariantError, run_stage
 from pipeline.step import Step, Unit, UnitResult, run_unit
+
+DEFAULT_RUNS = Path("runs")
 
 # Deterministic failures (a bad config, a bug) fail at once; only these I/O errors are worth a retry.
 _NOT_TRANSIENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
@@ -105,15 +112,17 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         synth: a `[synth]` table that replaces the stage config's (`python -m flows.synth`).
         synth_from: a finished corpus to draw synth seeds from (default: this stage's filtered documents).
     """
+    from core.console import say
     from report.artifacts import publish_artifacts
     from report.html import build_report
+    from report.progress import step_line
 
     logger = get_run_logger()
     cfg = load_stage_config(stage, config)
     if synth is not None:
         cfg = dataclasses.replace(cfg, synth=SynthConfig.from_table(f"{cfg.path}: [synth]", synth, cfg.path.parent))
     specs = load_sources(Path(sources) if sources else cfg.sources)
-    layout = RunLayout(Path(out or f"runs/{stage}"))
+    layout = run_layout(stage, out)
     # NOTE: no Prefect concurrency slot per run directory here: a SIGKILLed run would hold it until its lease
     # expires, and the resume would wait. Deployments allow one run at a time (flows/deployments.toml); the
     # file lock guards every other case and dies with its process.
@@ -124,6 +133,7 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
             result = run_step(step, layout, map_units=map_units)
             logger.info("step %s: %d units, %d run, %d docs in, %d out", step.name, len(result.units),
                         result.units_run, result.stats.docs_in, result.stats.docs_out)  # fmt: skip
+            say(step_line(result))  # the terminal's one line for the step (the record above goes to the log file)
             return result
 
         summary = run_stage(cfg, specs, layout, run, limit=limit, dry_run=dry_run,
@@ -132,11 +142,27 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
         summary["config"] = str(cfg.path.resolve())
         if train_steps and not dry_run:
             summary["train"] = train_task(summary["shards"]["manifest"], layout, cfg.train_config, train_steps)
+            say(train_line(summary["train"]))
         atomic_write_json(layout.funnel, summary)
         logger.info(format_funnel(summary))
         logger.info("report: %s", build_report(layout.root))
         publish_artifacts(summary, layout)
     return summary
+
+
+def train_line(result: dict[str, Any]) -> str:
+    """The terminal's line for the trainer (its per-step lines are in the run log and `train/log.jsonl`)."""
+    line = f"{'train':<24} {result['steps']:,} steps ({result['steps'] - result['start_step']:,} run)"
+    if result.get("final_loss") is not None:
+        line += f"  loss {result['final_loss']:.4f}"
+    if result.get("tokens_per_s"):
+        line += f"  {result['tokens_per_s']:,.0f} tok/s"
+    return line
+
+
+def run_layout(stage: str, out: str | None) -> RunLayout:
+    """The run directory: `out`, or runs/<stage>."""
+    return RunLayout(Path(out) if out else DEFAULT_RUNS / stage)
 
 
 def format_funnel(summary: dict[str, Any], top: int = 3) -> str:
@@ -202,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="then train the bundled MoE trainer on the stage's manifest for N steps "
                         "(resumes; continues from the previous stage's checkpoint)")
     parser.add_argument("--json", action="store_true", help="print the funnel as JSON at the end")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     for name in ("limit", "train_steps", "workers"):
         value = getattr(args, name)
@@ -212,22 +239,46 @@ def main(argv: list[str] | None = None) -> int:
                                       config=args.config, dry_run=args.dry_run, train_steps=args.train_steps,
                                       workers=args.workers, executor=args.executor,
                                       ray_address=args.ray_address),
-                   as_json=args.json)  # fmt: skip
+                   as_json=args.json, layout=run_layout(args.stage, args.out), verbose=args.verbose)  # fmt: skip
 
 
-def run_cli(check: Any, run: Any, as_json: bool, run_errors: tuple[type[BaseException], ...] = ()) -> int:
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print Prefect's flow and task run records on the terminal (default: only in "
+        "<run>/logs/prefect.log and the Prefect UI)",
+    )
+
+
+def run_cli(
+    check: Any,
+    run: Any,
+    as_json: bool,
+    run_errors: tuple[type[BaseException], ...] = (),
+    layout: RunLayout | None = None,
+    verbose: bool = False,
+) -> int:
     """A flow command's tail: `check()` before Prefect starts (a wrong input is one line, exit 2), then `run()`
     against the configured or a private Prefect server; the funnel on stdout. Exit 3 when the count invariant
-    breaks, 2 for config errors (and `run_errors`) met during the run."""
+    breaks, 2 for config errors (and `run_errors`) met during the run.
+
+    Args:
+        layout: the run directory: Prefect's run records go to its `prefect_log` (not the terminal unless
+            `verbose`) and a private server's output to its `prefect_server_log`.
+        verbose: Prefect's run records on the terminal too.
+    """
     try:  # check every config table and input before Prefect starts: a short error instead of a trace
         check()
     except (SourcesError, ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from flows.logs import run_records_to_file
     from flows.server import prefect_api
 
+    records = run_records_to_file(layout.prefect_log, verbose) if layout else contextlib.nullcontext()
     try:
-        with prefect_api():
+        with records, prefect_api(server_log=layout.prefect_server_log if layout else None):
             summary = run()
     except CountInvariantError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -236,6 +287,8 @@ def run_cli(check: Any, run: Any, as_json: bool, run_errors: tuple[type[BaseExce
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_funnel(summary))
+    if layout is not None:
+        print(f"report {layout.report / 'index.html'}; Prefect run records {layout.prefect_log}")
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     return 0

@@ -154,16 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-servers", type=int, metavar="K", help="local servers to start (default 1)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes for the work units")
     parser.add_argument("--json", action="store_true", help="print the funnel as JSON at the end")
+    from flows.stage import add_verbose_argument, run_cli, run_layout
+
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if args.count <= 0 or args.workers <= 0:
         parser.error("--count and --workers must be positive integers")
-    from flows.stage import run_cli
 
     return run_cli(lambda: check(args),
                    lambda: synth_flow(from_dir=args.from_dir, model=args.model, count=args.count, out=args.out,
                                       servers=args.servers, templates=args.templates, config=args.config,
                                       seed=args.seed, num_servers=args.num_servers, workers=args.workers),
-                   as_json=args.json, run_errors=(ValueError,))  # fmt: skip
+                   as_json=args.json, run_errors=(ValueError,), layout=run_layout("reasoning", args.out),
+                   verbose=args.verbose)  # fmt: skip
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,8 @@ No other module spells out where a step, the corpus, the shards or the report li
       steps/<step>/reduce/                   # the step's global phase (clusters, shard plan) + _SUCCESS.json
       corpus/{docs,lineage,quarantine}/      # the final corpus that DuckDB reads (hard links to unit files)
       shards/<stage>/                        # manifest.json, shard-*.bin, placements/ (the trainer handoff)
+      logs/prefect.log                       # the Prefect flow and task run records (the terminal shows none)
+      logs/prefect-server.log                # the private Prefect server's own output
       train/  report/  synth/
 
 Unit outputs are named after the unit's content key, never after the process that wrote them, so the bytes
@@ -99,6 +101,20 @@ class RunLayout:
     @property
     def synth(self) -> Path:
         return self.root / "synth"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def prefect_log(self) -> Path:
+        """Prefect's flow and task run records of every run into this directory (appended)."""
+        return self.logs / "prefect.log"
+
+    @property
+    def prefect_server_log(self) -> Path:
+        """What the private Prefect server (flows/server.py) printed: its start-up and shutdown."""
+        return self.logs / "prefect-server.log"
 
     @property
     def funnel(self) -> Path:

@@ -1,32 +1,26 @@
-"""Progress of long steps: a console bar (documents/s, MB/s, ETA) on a terminal, silent in CI and in logs; and a
-Prefect progress artifact on the flow run while a flow runs.
+"""Progress of a stage's steps: while a step runs, a live bar on a terminal (units done/total, documents/s, MB/s,
+drops so far) and a Prefect progress artifact on the flow run; when it ends, one plain line (`step_line`), on a
+terminal and in CI alike.
 
 `StepProgress(step, units)` is advanced once per finished work unit with its `UnitResult`::
 
-    progress = StepProgress(step.name, len(units))
-    for future in as_completed(futures):
-        progress.advance(future.result())
-    progress.close()
+    with StepProgress(step.name, len(units)) as progress:
+        for future in as_completed(futures):
+            progress.advance(future.result())
+    say(step_line(run_step_result))
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 from typing import IO, Any
 
+from core.console import console_enabled
+
 MIN_UNITS = 2  # a step of one unit has nothing to show progress of
 ARTIFACT_INTERVAL_S = 2.0  # at most one progress-artifact update per interval (each is an API call)
-
-
-def console_enabled(stream: IO[str] | None = None) -> bool:
-    """Bars only on an interactive terminal, never in CI (`CI` set) or with `CORPUSFORGE_NO_PROGRESS` set."""
-    stream = stream or sys.stderr
-    if os.environ.get("CI") or os.environ.get("CORPUSFORGE_NO_PROGRESS"):
-        return False
-    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def unit_bytes(result: Any) -> int:
@@ -38,13 +32,31 @@ def unit_bytes(result: Any) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else 0
 
 
+def removed(stats: Any) -> int:
+    """Documents a unit or step took out of the stream: dropped with a reason, or quarantined at ingest."""
+    return sum(stats.dropped.values()) + sum(stats.quarantined.values())
+
+
+def step_line(result: Any) -> str:
+    """One line for a finished step (a `pipeline.runner.StepResult`): units (how many this run computed),
+    documents in and out, drops, rate and wall time; `cached` when a rerun found every unit done."""
+    s, wall, n = result.stats, float(result.timing.get("wall_s", 0.0)), len(result.units)
+    units = f"{n:,} unit{'' if n == 1 else 's'}" + ("" if result.skipped else f" ({result.units_run:,} run)")
+    line = f"{result.name:<24} {units:<20} {s.docs_in:>9,} in {s.docs_out:>9,} out {removed(s):>7,} dropped"
+    if result.skipped:
+        return line + "  cached"
+    rate = f"{s.docs_in / wall:,.0f} docs/s" if s.docs_in and wall > 0 else ""
+    return line + f"  {rate:>14}  {wall:>6.1f} s"
+
+
 class StepProgress:
     """Progress of one step over its pending units.
 
     Args:
         step: the step's name (bar label, artifact description).
         units: how many units will be advanced.
-        stream: where the bar goes (default stderr); it is shown only when `console_enabled(stream)`.
+        stream: where the bar goes (default stderr); it is shown only when `console_enabled(stream)`, and is
+            cleared when the step ends (the step's `step_line` takes its place).
         artifact: also publish a Prefect progress artifact (only inside a flow run, only for MIN_UNITS+ units).
     """
 
@@ -52,10 +64,10 @@ class StepProgress:
         from tqdm import tqdm
 
         self.step, self.units = step, units
-        self.docs, self.bytes, self.done = 0, 0, 0
+        self.docs, self.bytes, self.dropped, self.done = 0, 0, 0, 0
         self._t0 = time.monotonic()
         self._bar = tqdm(total=units, desc=step, unit="unit", file=stream or sys.stderr, dynamic_ncols=True,
-                         disable=units < MIN_UNITS or not console_enabled(stream), leave=True)  # fmt: skip
+                         disable=units < MIN_UNITS or not console_enabled(stream), leave=False)  # fmt: skip
         self._artifact_id = None
         self._last_update = 0.0
         if artifact and units >= MIN_UNITS:
@@ -66,9 +78,10 @@ class StepProgress:
         self.done += 1
         self.docs += result.stats.docs_in
         self.bytes += unit_bytes(result)
+        self.dropped += removed(result.stats)
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        self._bar.set_postfix_str(f"{self.docs / elapsed:,.0f} docs/s, {self.bytes / elapsed / 1e6:,.1f} MB/s",
-                                  refresh=False)  # fmt: skip
+        self._bar.set_postfix_str(f"{self.docs / elapsed:,.0f} docs/s, {self.bytes / elapsed / 1e6:,.1f} MB/s, "
+                                  f"{self.dropped:,} dropped", refresh=False)  # fmt: skip
         self._bar.update(1)
         now = time.monotonic()
         if self._artifact_id is not None and (

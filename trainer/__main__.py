@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ManifestError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"done: {result['stage']} step {result['steps']}, loss {result['final_loss']}, "
+    rate = f", {result['tokens_per_s']:,.0f} tok/s" if result["tokens_per_s"] else ""
+    print(f"done: {result['stage']} step {result['steps']}, loss {result['final_loss']}{rate}, "
           f"checkpoint {result['checkpoint']}")  # fmt: skip
     return 0
 

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.console import console_enabled
 from core.paths import STAGES
 from trainer.config import Config, ModelConfig, TrainConfig, load_config
 from trainer.data import Batches, ManifestError, Sampler, ShardDataset, check_compatible, load_manifest, verify_shards
@@ -200,6 +202,40 @@ def format_log(step: int, steps: int, m: dict[str, float]) -> str:
     return line
 
 
+class TrainProgress:
+    """One live line on an interactive terminal (stderr): steps done/total, loss and tokens/s, in place of a
+    `format_log` line every `log_every` steps; `live` is False elsewhere (CI, a pipe, a log file), where the
+    lines are logged as before. `log.jsonl` gets every `log_every` step either way.
+
+    Args:
+        stage: the bar's label.
+        start: the step a resumed run starts from.
+        steps: the step the run stops at.
+    """
+
+    def __init__(self, stage: str, start: int, steps: int) -> None:
+        from tqdm import tqdm
+
+        self.live = console_enabled(sys.stderr)
+        self._bar = tqdm(
+            total=steps,
+            initial=start,
+            desc=f"train {stage}",
+            unit="step",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=not self.live,
+            leave=False,
+        )
+
+    def update(self, loss: float, tok_s: float) -> None:
+        self._bar.set_postfix_str(f"loss {loss:.4f}, {tok_s:,.0f} tok/s", refresh=False)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The loop.
 
@@ -288,6 +324,7 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
     out.mkdir(parents=True, exist_ok=True)
     losses: list[float] = []
     tok_s_hist: list[float] = []
+    progress = TrainProgress(m.stage, start_step, steps)
     model.train()
     for step in range(start_step, steps):
         lr = lr_at(step, steps, tcfg)
@@ -324,11 +361,13 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
         tok_s_hist.append(tok_s)
         load_min, load_max = model.expert_load(reset=True)
         done = step + 1
+        progress.update(mean_loss, tok_s)
         if done % tcfg.log_every == 0 or done == steps:
             metrics = {"loss": mean_loss, "aux": aux_sum / tcfg.grad_accum, "lr": lr, "gnorm": gnorm, "dt": dt,
                        "tok_s": tok_s, "load_min": load_min, "load_max": load_max,
                        "mfu": tok_s * flops_tok / peak if peak else None}  # fmt: skip
-            log(format_log(done, steps, metrics))
+            if not progress.live or done == steps:  # on a terminal the live line shows them; the last one stays
+                log(format_log(done, steps, metrics))
             with (out / "log.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"stage": m.stage, "step": done, **metrics}) + "\n")
         if done == steps or (tcfg.ckpt_every and done % tcfg.ckpt_every == 0):
@@ -340,6 +379,7 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
                 "manifest": {"path": str(manifest_path), "stage": m.stage, "seq_len": m.seq_len,
                              "tokenizer": dict(m.tokenizer)},
             })  # fmt: skip
+    progress.close()
     # Skip the first (warm-up) step when averaging throughput.
     steady = tok_s_hist[1:] or tok_s_hist
     return {

@@ -91,12 +91,37 @@ def test_wrong_sources_file_is_a_short_clear_error(tmp_path):
     assert "'domain' must be one of" in out.stderr and "Traceback" not in out.stderr
 
 
+# A finished step's line on the terminal (report.progress.step_line): "<step> <n> unit(s) (<run> run) ...".
+STEP_LINE = re.compile(r"^(\w+) +([\d,]+) units? \(([\d,]+) run\) ")
+TASK_RECORD = re.compile(r"\| INFO +\| Task run '(\w+):[^']*' - Finished in state Completed\(\)$")
+
+
+def _error_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if "Traceback" in ln or " ERROR " in ln or "ERROR |" in ln]
+
+
 def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
-    """The README's first command, on the embedded default sources, with no Prefect server running."""
+    """The README's first command, on the embedded default sources, with no Prefect server running, prints what a
+    person reads: one line per step and the funnel, no Prefect task record, no traceback and no ERROR line (the
+    private server is shut down cleanly). The task records are in the run's Prefect log, one per unit the step
+    lines say ran."""
+    from pipeline.layout import RunLayout
+
     out_dir = tmp_path / "run"
-    out = _cli(["-m", "flows.stage", "general", "--out", str(out_dir), "--limit", "25", "--json"], _env(tmp_path))
+    out = _cli(["-m", "flows.stage", "general", "--out", str(out_dir), "--limit", "25"], _env(tmp_path))
+    console = out.stdout + out.stderr
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "records read" in out.stdout and "dedup_minhash" in out.stdout  # the funnel table goes to stdout
+    assert len(console.splitlines()) <= 60, console
+    assert not _error_lines(console), console
+    assert "Task run" not in console and "Flow run" not in console, console
+    ran = {m[1]: int(m[3].replace(",", "")) for m in map(STEP_LINE.match, out.stderr.splitlines()) if m}
+    assert {"ingest", "filter", "dedup_exact", "dedup_minhash_edges", "decontam", "final", "tokenize"} <= set(ran)
+    layout = RunLayout(out_dir)
+    records = [m[1] for m in map(TASK_RECORD.search, layout.prefect_log.read_text().splitlines()) if m]
+    assert {step: records.count(step) for step in ran} == ran  # every unit that ran has its record in the file
+    server_log = layout.prefect_server_log.read_text()
+    assert not _error_lines(server_log), server_log[-3000:]
     summary = json.loads((out_dir / "funnel.json").read_text())
     assert summary["docs_final"] > 0
     assert summary["records_read"] == summary["docs_final"] + summary["dropped"] + summary["quarantined"]
@@ -106,6 +131,20 @@ def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
     assert "\r" not in q.stdout
     domains = [line.split(",")[0] for line in q.stdout.strip().splitlines()[1:]]
     assert domains == ["books", "code", "stem", "web"]
+
+
+def test_verbose_brings_the_prefect_records_back_to_the_terminal(tmp_path):
+    from pipeline.layout import RunLayout
+
+    sources = write_corpus(tmp_path / "corpus")
+    out_dir = tmp_path / "run"
+    args = ["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir), "--verbose"]
+    out = _cli(args, _env(tmp_path))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    on_terminal = [m[1] for m in map(TASK_RECORD.search, out.stderr.splitlines()) if m]
+    in_file = [m[1] for m in map(TASK_RECORD.search, RunLayout(out_dir).prefect_log.read_text().splitlines()) if m]
+    assert on_terminal and sorted(on_terminal) == sorted(in_file)
+    assert "Flow run" in out.stderr and "records read" in out.stdout
 
 
 def _free_port() -> int:

@@ -8,6 +8,8 @@ import json
 import logging
 import re
 import shutil
+import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -235,16 +237,19 @@ def test_progress_bar_on_a_terminal_and_quiet_in_ci(monkeypatch, tmp_path):
 
     (tmp_path / "u").mkdir()
     (tmp_path / "u" / "part.parquet").write_bytes(b"\0" * 2_000_000)
-    result = UnitResult("u", tmp_path / "u", "h", StepStats(docs_in=500, docs_out=400), skipped=False)
+    stats = StepStats(docs_in=500, docs_out=400, dropped=Counter(gopher_short_doc=100))
+    result = UnitResult("u", tmp_path / "u", "h", stats, skipped=False)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("CORPUSFORGE_NO_PROGRESS", raising=False)
     tty = _Tty()
     with StepProgress("filter", 2, stream=tty) as p:
-        p.advance(result)
-        p.advance(result)
+        for _ in range(2):
+            time.sleep(0.15)  # past tqdm's 0.1 s between redraws
+            p.advance(result)
     shown = tty.getvalue()
-    assert "filter" in shown and "docs/s" in shown and "MB/s" in shown and "2/2" in shown
-    assert p.docs == 1000 and p.bytes == 4_000_000
+    assert "filter" in shown and "docs/s" in shown and "MB/s" in shown and "2/2" in shown and "200 dropped" in shown
+    assert shown.endswith("\r") and shown.rsplit("\r", 2)[-2].strip() == ""  # cleared: the step's line follows
+    assert p.docs == 1000 and p.bytes == 4_000_000 and p.dropped == 200
     monkeypatch.setenv("CI", "true")
     quiet = _Tty()
     with StepProgress("filter", 2, stream=quiet) as p:
@@ -255,3 +260,19 @@ def test_progress_bar_on_a_terminal_and_quiet_in_ci(monkeypatch, tmp_path):
     with StepProgress("filter", 2, stream=plain) as p:
         p.advance(result)
     assert plain.getvalue() == ""
+
+
+def test_a_finished_step_is_one_line_with_its_counts_rate_and_time(tmp_path):
+    from pipeline.runner import StepResult
+    from pipeline.step import StepStats, UnitResult
+    from report.progress import step_line
+
+    unit = UnitResult("u", tmp_path, "h", StepStats(docs_in=10, docs_out=7), skipped=False)
+    stats = StepStats(docs_in=1_500, docs_out=1_200, dropped=Counter(a=250), quarantined=Counter(b=50))
+    ran = StepResult("filter", "fp", [unit] * 3, stats, units_run=2, timing={"wall_s": 3.0})
+    line = step_line(ran)
+    assert "\n" not in line
+    assert re.search(r"^filter +3 units \(2 run\) +1,500 in +1,200 out +300 dropped +500 docs/s +3\.0 s$", line), line
+    cached = StepResult("filter", "fp", [unit], stats, units_run=0, timing={"wall_s": 0.01})
+    assert re.search(r"^filter +1 unit +1,500 in .* 300 dropped +cached$", step_line(cached)), step_line(cached)
+
