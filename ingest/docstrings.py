@@ -19,16 +19,10 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.readers import (
-    QuarantineRecord,
-    Record,
-    Skipped,
-    SourceSpec,
-    _make_doc,
-    _quarantine,
-    _tree_license,
-    tree_texts,
-)
+from ingest.records import Record, Skipped, make_doc, quarantine
+from ingest.sources import SourceSpec
+from ingest.trees import tree_license, tree_texts
+from schemas import QuarantineRecord
 
 MIN_DOCSTRING_CHARS = 400  # below this a docstring says too little to be a prose document
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -81,7 +75,7 @@ def docstring_text(module: str, name: str, doc: str) -> str:
 
 def read_docstring_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Record | Skipped]:
     """One prose document per Python module of the tree that has docstrings worth reading."""
-    license_id, license_from = _tree_license(spec, root)
+    license_id, license_from = tree_license(spec, root)
     for item in tree_texts(spec, root, tree, suffixes=(".py",)):
         if isinstance(item, QuarantineRecord):
             yield item
@@ -90,7 +84,7 @@ def read_docstring_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Rec
         try:
             docs = module_docstrings(text)
         except PARSE_ERRORS as e:
-            yield _quarantine(spec, location, "unparsable_python", text[:200], detail=f"{type(e).__name__}: {e}")
+            yield quarantine(spec, location, "unparsable_python", text[:200], detail=f"{type(e).__name__}: {e}")
             continue
         module = location.removeprefix(f"{tree}/").removesuffix(".py").removesuffix("/__init__").replace("/", ".")
         kept = 0
@@ -101,7 +95,7 @@ def read_docstring_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Rec
                 continue
             kept += 1
             meta = {"module": module, "name": name, "license_from": license_from}
-            yield _make_doc(spec, f"{location}#{name}", docstring_text(module, name, doc), path=location,
-                            license=license_id, metadata=meta)  # fmt: skip
+            yield make_doc(spec, f"{location}#{name}", docstring_text(module, name, doc), path=location,
+                           license=license_id, metadata=meta)  # fmt: skip
         if not kept:
             yield Skipped(spec.name, location, "few_docstrings")

@@ -29,7 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.docstrings import PARSE_ERRORS, parse_python
-from ingest.readers import QuarantineRecord, Record, SourceSpec, _check_text, _make_doc, _quarantine, _read_file_text
+from ingest.records import Record, check_text, make_doc, quarantine, read_file_text
+from ingest.sources import SourceSpec
+from schemas import QuarantineRecord
 
 # A folder named as an ISO 639-1/-3 code; not a special code: spaCy's `xx` (its multi-language folder) and
 # ISO 639-2's mul (several), und (undetermined), zxx (no linguistic content), mis (uncoded).
@@ -101,7 +103,7 @@ def dist_license(path: Path) -> tuple[str, str] | None:
 
 def read_pystrings(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
     """One document per Python module: the strings it assigns to `spec.variable`, one per line."""
-    text = _read_file_text(spec, path, rel)
+    text = read_file_text(spec, path, rel)
     if isinstance(text, QuarantineRecord):
         yield text
         return
@@ -109,18 +111,18 @@ def read_pystrings(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
     try:
         strings = assigned_strings(parse_python(text), spec.variable)
     except NotStringLiterals as e:
-        yield _quarantine(spec, rel, "not_string_literals", text[:200], detail=f"{spec.variable}: {e}")
+        yield quarantine(spec, rel, "not_string_literals", text[:200], detail=f"{spec.variable}: {e}")
         return
     except PARSE_ERRORS as e:
-        yield _quarantine(spec, rel, "unparsable_python", text[:200], detail=f"{type(e).__name__}: {e}")
+        yield quarantine(spec, rel, "unparsable_python", text[:200], detail=f"{type(e).__name__}: {e}")
         return
     if strings is None:
         detail = f"no top-level assignment of {spec.variable!r} in the module"
-        yield _quarantine(spec, rel, "missing_variable", text[:200], detail=detail)
+        yield quarantine(spec, rel, "missing_variable", text[:200], detail=detail)
         return
     lines = [s.strip() for s in strings if s.strip()]
     prose = "\n".join(lines)
-    bad = _check_text(spec, rel, prose, text[:200])
+    bad = check_text(spec, rel, prose, text[:200])
     if bad:
         yield bad
         return
@@ -129,4 +131,4 @@ def read_pystrings(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
     declared = declared_language(path)
     if declared:
         meta["declared_lang"] = declared
-    yield _make_doc(spec, rel, prose, path=rel, license=license_id, metadata=meta)
+    yield make_doc(spec, rel, prose, path=rel, license=license_id, metadata=meta)

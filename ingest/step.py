@@ -11,7 +11,8 @@ import hashlib
 import re
 from typing import Any
 
-from ingest.readers import Skipped, input_file_stats, read_path, read_source
+from ingest.readers import input_file_stats, read_path, read_source
+from ingest.records import Skipped
 from ingest.sources import SourceSpec, check_sources_match, resolve_paths
 from pipeline.step import Step, Unit, UnitWriter
 from schemas import Document

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.encodings import PRESCAN_BYTES, Charset, decode_html
-from ingest.readers import Record, Skipped, _check_text, _encodable, _make_doc, _quarantine, read_file_bytes
+from ingest.records import Record, Skipped, check_text, encodable, make_doc, quarantine, read_file_bytes
 from ingest.sources import SourceSpec
 from ingest.streams import StreamBroken, decoded_chunks
 from schemas import QuarantineRecord
@@ -67,7 +67,7 @@ def _decode(
     """(text, charset) of an HTML payload, or its quarantine row (invalid_charset: no charset decodes it)."""
     text, charset = decode_html(raw, declared, url)
     if text is None:
-        return _quarantine(spec, location, "invalid_charset", raw, detail=charset)
+        return quarantine(spec, location, "invalid_charset", raw, detail=charset)
     return text, charset
 
 
@@ -112,30 +112,30 @@ def _html_record(spec: SourceSpec, location: str, raw: bytes, declared: str | No
                  **fields: Any) -> Record:  # fmt: skip
     """One HTML payload (already within max_doc_bytes) to a document or a quarantine row."""
     if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
-        return _quarantine(spec, location, "binary_payload", raw, detail="NUL bytes in a payload declared as HTML")
+        return quarantine(spec, location, "binary_payload", raw, detail="NUL bytes in a payload declared as HTML")
     decoded = _decode(spec, location, raw, declared, fields.get("url"))
     if isinstance(decoded, QuarantineRecord):
         return decoded
     html, charset = decoded
     if not html.strip():
-        return _quarantine(spec, location, "empty_text", raw)
+        return quarantine(spec, location, "empty_text", raw)
     from trafilatura.utils import load_html
 
     try:
         tree = load_html(html)
     except Exception as e:  # noqa: BLE001 - lxml raises several types for broken markup
-        return _quarantine(spec, location, "unparsable_html", raw, detail=f"{type(e).__name__}: {e}")
+        return quarantine(spec, location, "unparsable_html", raw, detail=f"{type(e).__name__}: {e}")
     if tree is None:
-        return _quarantine(spec, location, "unparsable_html", raw, detail="lxml found no HTML tree")
+        return quarantine(spec, location, "unparsable_html", raw, detail="lxml found no HTML tree")
     signals = html_signals(tree, html)
     try:
         text = extract_main_text(tree)
     except Exception as e:  # noqa: BLE001 - a bug or a pathological page in the extractor must not stop the stage
-        return _quarantine(spec, location, "extraction_failed", raw, detail=f"{type(e).__name__}: {e}")
+        return quarantine(spec, location, "extraction_failed", raw, detail=f"{type(e).__name__}: {e}")
     if not text or not text.strip():
-        return _quarantine(spec, location, "empty_extraction", raw,
-                           detail=f"trafilatura found no main text in {len(html)} characters of HTML")  # fmt: skip
-    bad = _check_text(spec, location, text, raw)
+        return quarantine(spec, location, "empty_extraction", raw,
+                          detail=f"trafilatura found no main text in {len(html)} characters of HTML")  # fmt: skip
+    bad = check_text(spec, location, text, raw)
     if bad:
         return bad
     signals.update(charset=charset.codec, text_chars=len(text), text_html_ratio=round(len(text) / len(html), 4),
@@ -144,9 +144,9 @@ def _html_record(spec: SourceSpec, location: str, raw: bytes, declared: str | No
     if charset.declared is not None:
         signals["charset_declared"] = charset.declared[:40]  # a label, bounded: it is the page's free text
     meta = {**meta, **signals}
-    if not _encodable(json.dumps([fields.get("url"), meta], ensure_ascii=False)):
-        return _quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate in the url or the title")
-    return _make_doc(spec, location, text, metadata=meta, **fields)
+    if not encodable(json.dumps([fields.get("url"), meta], ensure_ascii=False)):
+        return quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate in the url or the title")
+    return make_doc(spec, location, text, metadata=meta, **fields)
 
 
 # --- HTML files ----------------------------------------------------------------------------------------
@@ -233,8 +233,8 @@ def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Reco
         try:
             status = int(record.http_headers.get_statuscode())
         except (TypeError, ValueError):
-            return _quarantine(spec, location, "malformed_http_headers",
-                               detail=f"status line {record.http_headers.statusline!r}")  # fmt: skip
+            return quarantine(spec, location, "malformed_http_headers",
+                              detail=f"status line {record.http_headers.statusline!r}")  # fmt: skip
         meta["http_status"] = status
         if not 200 <= status < 300:
             return Skipped(spec.name, location, "http_status_not_2xx")  # redirects, errors: no page content
@@ -243,34 +243,34 @@ def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Reco
     meta["content_type"] = mime
     length = int(record.length or 0)
     if length > spec.max_doc_bytes:  # checked on the header: the payload is skipped unread
-        return _quarantine(spec, location, "too_large", num_bytes=length,
-                           detail=f"record of {length} bytes > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
+        return quarantine(spec, location, "too_large", num_bytes=length,
+                          detail=f"record of {length} bytes > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
     if is_page and mime is not None and mime not in HTML_TYPES:
         head = record.content_stream().read(200)  # an excerpt only: images and PDFs are never read whole
-        return _quarantine(spec, location, "not_html", head, num_bytes=length, detail=f"content type {mime}")
+        return quarantine(spec, location, "not_html", head, num_bytes=length, detail=f"content type {mime}")
     raw = _read_payload(record.content_stream(), spec.max_doc_bytes)
     if len(raw) > spec.max_doc_bytes:  # a small record that inflates (Content-Encoding: gzip) past the bound
-        return _quarantine(spec, location, "too_large", raw, num_bytes=len(raw),
-                           detail=f"decoded payload > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
+        return quarantine(spec, location, "too_large", raw, num_bytes=len(raw),
+                          detail=f"decoded payload > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
     _drain(record)
     missing = getattr(record.raw_stream, "limit", 0)  # bytes of the block the file did not have
     if missing > 0:  # the file ended inside the record (an uncompressed archive cut short)
-        return _quarantine(spec, location, "truncated_file", raw, num_bytes=length - missing,
-                           detail=f"the file ends {missing} bytes before the end of this record "
-                                  f"({length} bytes); the record is lost")  # fmt: skip
+        return quarantine(spec, location, "truncated_file", raw, num_bytes=length - missing,
+                          detail=f"the file ends {missing} bytes before the end of this record "
+                                 f"({length} bytes); the record is lost")  # fmt: skip
     if not is_page:  # a WET conversion record: text already
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            return _quarantine(spec, location, "invalid_utf8", raw, detail=str(e))
-        bad = _check_text(spec, location, text, raw)
+            return quarantine(spec, location, "invalid_utf8", raw, detail=str(e))
+        bad = check_text(spec, location, text, raw)
         if bad:
             return bad
-        if not _encodable(json.dumps([url, meta], ensure_ascii=False)):
-            return _quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate in the url")
-        return _make_doc(spec, location, text, metadata=meta, **fields)
+        if not encodable(json.dumps([url, meta], ensure_ascii=False)):
+            return quarantine(spec, location, "invalid_utf8", raw, detail="lone surrogate in the url")
+        return make_doc(spec, location, text, metadata=meta, **fields)
     if mime is None and not _LOOKS_HTML.search(raw[:PRESCAN_BYTES]):
-        return _quarantine(spec, location, "not_html", raw, detail="no content type, and no HTML tag at the start")
+        return quarantine(spec, location, "not_html", raw, detail="no content type, and no HTML tag at the start")
     charset = _HEADER_CHARSET.search(content_type or "")
     return _html_record(spec, location, raw, charset.group(1) if charset else None, meta, **fields)
 
@@ -303,8 +303,8 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
             # "line" of a binary file whole, however long.
             packed = head.startswith((b"\x1f\x8b", b"(\xb5/\xfd"))  # gzip, zstd magic
             hint = "; it is compressed: name it .gz or .zst" if packed else ""
-            yield _quarantine(spec, f"{rel}:1", "malformed_warc", head, num_bytes=path.stat().st_size,
-                              detail=f"the file does not start with a WARC/1.x version line{hint}; nothing was read")  # fmt: skip
+            yield quarantine(spec, f"{rel}:1", "malformed_warc", head, num_bytes=path.stat().st_size,
+                             detail=f"the file does not start with a WARC/1.x version line{hint}; nothing was read")  # fmt: skip
             return
         while True:
             current = n + 1
@@ -313,17 +313,17 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
             except (StreamBroken, OSError):
                 raise
             except Exception as e:  # noqa: BLE001 - warcio raises ArchiveLoadFailed, ValueError, ... on bad bytes
-                yield _quarantine(spec, f"{rel}:{current}", "malformed_warc",
-                                  detail=f"{type(e).__name__}: {_first_line(e)}; {n} record(s) before it were read, "
-                                         f"the rest of the file from decompressed byte {it.offset} is lost")  # fmt: skip
+                yield quarantine(spec, f"{rel}:{current}", "malformed_warc",
+                                 detail=f"{type(e).__name__}: {_first_line(e)}; {n} record(s) before it were read, "
+                                        f"the rest of the file from decompressed byte {it.offset} is lost")  # fmt: skip
                 return
             if record is None:
                 return
             if record.format != "warc":  # warcio reads any line of 5 words as an ARC header: not our input
-                yield _quarantine(spec, f"{rel}:{current}", "malformed_warc",
-                                  detail=f"no WARC/1.x version line (warcio read it as {record.format.upper()}); "
-                                         f"{n} record(s) before it were read, the rest of the file from "
-                                         f"decompressed byte {it.offset} is lost")  # fmt: skip
+                yield quarantine(spec, f"{rel}:{current}", "malformed_warc",
+                                 detail=f"no WARC/1.x version line (warcio read it as {record.format.upper()}); "
+                                        f"{n} record(s) before it were read, the rest of the file from "
+                                        f"decompressed byte {it.offset} is lost")  # fmt: skip
                 return
             start = it.offset
             try:
@@ -331,17 +331,17 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
             except (StreamBroken, OSError):
                 raise
             except Exception as e:  # noqa: BLE001 - a corrupt Content-Encoding, a bad header value
-                row = _quarantine(spec, f"{rel}:{current}", "malformed_warc",
-                                  detail=f"record at decompressed byte {start}: {type(e).__name__}: {_first_line(e)}")  # fmt: skip
+                row = quarantine(spec, f"{rel}:{current}", "malformed_warc",
+                                 detail=f"record at decompressed byte {start}: {type(e).__name__}: {_first_line(e)}")  # fmt: skip
             n += 1
             yield row
     except StreamBroken as e:
         lost_from = it.offset
-        yield _quarantine(spec, f"{rel}:{current}", e.reason, num_bytes=src.offset - lost_from,
-                          detail=f"{e.detail}; {n} record(s) before it were read, the rest of the file from "
-                                 f"decompressed byte {lost_from} is lost")  # fmt: skip
+        yield quarantine(spec, f"{rel}:{current}", e.reason, num_bytes=src.offset - lost_from,
+                         detail=f"{e.detail}; {n} record(s) before it were read, the rest of the file from "
+                                f"decompressed byte {lost_from} is lost")  # fmt: skip
     except OSError as e:  # the file cannot be opened (decoded_chunks opens it on the first read)
-        yield _quarantine(spec, f"{rel}:{current}", "unreadable_file", detail=f"{type(e).__name__}: {e}")
+        yield quarantine(spec, f"{rel}:{current}", "unreadable_file", detail=f"{type(e).__name__}: {e}")
 
 
 def _first_line(e: BaseException) -> str:

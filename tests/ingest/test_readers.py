@@ -13,8 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from ingest.readers import detect_license, read_source
+from ingest.readers import read_source
 from ingest.sources import SourcesError, load_sources
+from ingest.trees import detect_license
 from schemas import Document, QuarantineRecord
 
 
@@ -175,9 +176,9 @@ def test_detect_license(text, spdx):
 
 def test_license_detection_on_real_license_files(real_data):
     """The licence files of installed distributions, labelled by their own `License-Expression` (PEP 639)."""
-    from ingest.readers import _LICENSE_PATTERNS
+    from ingest.trees import LICENSE_PATTERNS
 
-    known = {spdx for spdx, _ in _LICENSE_PATTERNS}
+    known = {spdx for spdx, _ in LICENSE_PATTERNS}
     rows = [(path, spdx, text) for path, spdx, text in real_data.licences if spdx in known]
     missed = [(path, spdx, detect_license(text)) for path, spdx, text in rows if detect_license(text) != spdx]
     assert len(rows) >= 50 and len({spdx for _, spdx, _ in rows}) >= 5, rows
