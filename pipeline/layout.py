@@ -90,6 +90,12 @@ class RunLayout:
     def manifest(self, stage: str) -> Path:
         return self.shards(stage) / "manifest.json"
 
+    @classmethod
+    def of_manifest(cls, manifest: Path | str) -> RunLayout:
+        """The run whose `shards/<stage>/manifest.json` this is: the trainer's way from the shards it is given back
+        to their run (its `train/`, the runs folder beside it)."""
+        return cls(Path(manifest).resolve().parents[2])
+
     @property
     def train(self) -> Path:
         return self.root / "train"

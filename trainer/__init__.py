@@ -4,6 +4,7 @@
 - `trainer.model`: the model, top to bottom.
 - `trainer.data`: manifest reader, checks, deterministic resumable sampler.
 - `trainer.train`: `train_from_manifest(manifest, steps, config, out_dir)`.
+- `trainer.checkpoint`: the checkpoint file (save, safe load, RNG), the previous stage's weights.
 - `trainer.export_hf`: checkpoint -> Hugging Face Qwen3-MoE (GQA) or DeepSeek-V3 (MLA) folder.
 
 torch is imported by those modules, not here, so `import trainer` stays cheap.

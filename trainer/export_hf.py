@@ -178,7 +178,7 @@ def export_hf(checkpoint: Path | str, out_dir: Path | str, tokenizer_json: Path 
     """
     from safetensors.torch import save_file
 
-    from trainer.train import load_checkpoint
+    from trainer.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)
     cfg = ModelConfig(**state["config"]["model"])

@@ -1,4 +1,5 @@
-"""The training loop: data, optimizer, schedule, loop, checkpoint and log, in that order.
+"""The training loop: device, optimizer, schedule, log, then the loop torchtitan's way (build the run, resume or
+init, and per step: train, log, checkpoint). The checkpoint file itself is `trainer/checkpoint.py`'s.
 
 `train_from_manifest(manifest, steps, config, out_dir)` trains one curriculum stage on its shard manifest
 and is what `python -m trainer` and `python -m flows.stage <stage> --train-steps N` call. A stage continues
@@ -12,11 +13,11 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,32 @@ import numpy as np
 import torch
 
 from core.console import console_enabled
-from core.paths import STAGES
+from pipeline.layout import RunLayout
+from trainer.checkpoint import (
+    CHECKPOINT,
+    CHECKPOINT_VERSION,
+    load_checkpoint,
+    load_init_weights,
+    previous_stage_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from trainer.config import Config, ModelConfig, TrainConfig, load_config
-from trainer.data import Batches, ManifestError, Sampler, ShardDataset, check_compatible, load_manifest, verify_shards
+from trainer.data import (
+    Batches,
+    Manifest,
+    ManifestError,
+    Sampler,
+    ShardDataset,
+    check_compatible,
+    load_manifest,
+    verify_shards,
+)
 from trainer.model import MoETransformer, flops_per_token
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_VERSION = 1
 # Dense bf16 tensor-core peaks (vendor data sheets), for MFU.
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12,
                    "L4": 121e12, "A10": 125e12, "B200": 2250e12, "GB200": 2500e12}  # fmt: skip
@@ -128,66 +146,6 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Checkpoints: one file, written to a temporary name and renamed; read back with weights_only=True.
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Safe loading (no pickled code): tensors, numbers, strings and containers only."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint {path}: version {state.get('version')}, expected {CHECKPOINT_VERSION}")
-    return state
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]), "python_pos": random.getstate()[2]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((3, tuple(state["python"]), state["python_pos"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def previous_stage_checkpoint(manifest_path: Path, stage: str) -> Path | None:
-    """`<runs>/<previous stage>/train/checkpoint.pt` for a manifest at `<runs>/<stage>/shards/<stage>/`."""
-    if stage not in STAGES or STAGES.index(stage) == 0:
-        return None
-    runs = manifest_path.resolve().parents[3] if len(manifest_path.resolve().parents) > 3 else None
-    if runs is None:
-        return None
-    return runs / STAGES[STAGES.index(stage) - 1] / "train" / CHECKPOINT
-
-
-def load_init_weights(model: MoETransformer, path: Path) -> dict[str, Any]:
-    """Load a previous stage's weights into `model`; RoPE base, YaRN and context length may differ."""
-    state = load_checkpoint(path)
-    old = ModelConfig(**state["config"]["model"])
-    if old.architecture() != model.cfg.architecture():
-        diff = {k: (v, model.cfg.architecture()[k]) for k, v in old.architecture().items()
-                if model.cfg.architecture()[k] != v}  # fmt: skip
-        raise ValueError(f"init_from {path}: architecture differs from this config (checkpoint, config): {diff}")
-    model.load_state_dict(state["model"])
-    return {"path": str(path), "stage": state.get("stage"), "step": state["step"],
-            "rope_theta": (old.rope_theta, model.cfg.rope_theta),
-            "rope_scaling": (old.rope_scaling, model.cfg.rope_scaling)}  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Log.
 
 
@@ -237,7 +195,174 @@ class TrainProgress:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The loop.
+# The loop, torchtitan's way: build, resume or init, then per step: train, log, checkpoint.
+
+
+@dataclass
+class TrainRun:
+    """What one stage's training carries from step to step: the model, its optimizers, the data position."""
+
+    cfg: Config
+    manifest: Manifest
+    manifest_path: Path
+    out: Path
+    device: torch.device
+    amp: torch.dtype | None
+    model: MoETransformer
+    opts: list[torch.optim.Optimizer]
+    dataset: ShardDataset
+    sampler: Sampler
+    start_step: int = 0
+    init_info: dict[str, Any] | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / CHECKPOINT
+
+
+@dataclass
+class StepMetrics:
+    """One optimizer step's numbers, as `format_log` and `log.jsonl` show them."""
+
+    loss: float
+    aux: float
+    lr: float
+    gnorm: float
+    dt: float
+
+
+def build_run(cfg: Config, manifest_path: Path, out_dir: Path | str | None) -> TrainRun:
+    """Check the config against the manifest (every refusal happens before the model exists), then build the
+    model, data and optimizers from the config's seed."""
+    m = load_manifest(manifest_path)
+    mcfg, tcfg = cfg.model, cfg.train
+    if mcfg.vocab_size == 0:
+        mcfg = dataclasses.replace(mcfg, vocab_size=-(-int(m.tokenizer["vocab_size"]) // 128) * 128)
+        cfg = dataclasses.replace(cfg, model=mcfg)
+    max_id = verify_shards(m) if tcfg.verify_shards else None
+    check_compatible(m, mcfg, cfg.tokenizer, tcfg.seq_len, max_id)
+    out = Path(out_dir) if out_dir else RunLayout.of_manifest(manifest_path).train
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    device = resolve_device(tcfg)
+    amp = autocast_dtype(tcfg, device)
+    torch.manual_seed(tcfg.seed)
+    random.seed(tcfg.seed)
+    model = MoETransformer(mcfg, sparse_embedding=tcfg.sparse_embedding, ce_chunk_tokens=tcfg.ce_chunk_tokens)
+    model.to(device)
+    dataset = ShardDataset(m, tcfg.seq_len)
+    sampler = Sampler(len(dataset), tcfg.seed)
+    opts = build_optimizers(model, tcfg)
+    return TrainRun(cfg, m, manifest_path, out, device, amp, model, opts, dataset, sampler)
+
+
+def resume_or_init(run: TrainRun, init_from: Path | str | None, log: Callable[[str], None]) -> None:
+    """Resume from the run's own checkpoint (model, optimizers, data position, RNG); else start from `init_from`,
+    the config's `init_from`, or the previous stage's checkpoint; else keep the fresh init."""
+    m, tcfg, ckpt_path = run.manifest, run.cfg.train, run.checkpoint
+    if ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location=run.device)
+        if state["data"]["fingerprint"] != m.fingerprint:
+            raise ManifestError(f"{ckpt_path} was trained on other shards (fingerprint {state['data']['fingerprint']}"
+                                f" != {m.fingerprint}); use another out_dir")  # fmt: skip
+        if ModelConfig(**state["config"]["model"]).architecture() != run.cfg.model.architecture():
+            raise ValueError(f"{ckpt_path}: its model architecture differs from this config; use another out_dir")
+        run.model.load_state_dict(state["model"])
+        for opt, sd in zip(run.opts, state["optimizers"], strict=True):
+            opt.load_state_dict(sd)
+        run.sampler = Sampler.from_state(state["data"]["sampler"], len(run.dataset))
+        set_rng_state(state["rng"])
+        run.start_step = int(state["step"])
+        where = f"epoch {run.sampler.epoch}, index {run.sampler.index}"
+        log(f"resuming {m.stage} from {ckpt_path} at step {run.start_step} ({where})")
+        return
+    src: Path | None = Path(init_from) if init_from else None
+    if src is None and tcfg.init_from == "previous_stage":
+        src = previous_stage_checkpoint(run.manifest_path, m.stage)
+        if src is not None and not src.is_file():
+            logger.warning("no previous-stage checkpoint at %s: %s starts from a fresh init", src, m.stage)
+            log(f"WARNING: no previous-stage checkpoint at {src}; {m.stage} starts from a fresh init")
+            src = None
+    elif src is None and tcfg.init_from:
+        src = Path(tcfg.init_from)
+    if src is not None:
+        info = run.init_info = load_init_weights(run.model, src)
+        log(f"{m.stage}: continuing from {src} (stage {info['stage']}, step {info['step']}); "
+            f"rope_theta {info['rope_theta'][0]:g} -> {info['rope_theta'][1]:g}, "
+            f"rope_scaling {info['rope_scaling'][1]}")  # fmt: skip
+
+
+def train_step(
+    run: TrainRun,
+    run_model: Callable[..., Any],
+    batches: Batches,
+    params: list[torch.nn.Parameter],
+    step: int,
+    steps: int,
+) -> StepMetrics:
+    """One optimizer step: the scheduled learning rate, `grad_accum` micro-batches, clipping, the optimizers, the
+    router biases. Raises on a loss that is not finite."""
+    mcfg, tcfg, device = run.cfg.model, run.cfg.train, run.device
+    lr = lr_at(step, steps, tcfg)
+    for opt in run.opts:
+        for group in opt.param_groups:
+            group["lr"] = lr
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    loss_sum, aux_sum = 0.0, 0.0
+    for _ in range(tcfg.grad_accum):
+        x_np, y_np = batches.next()
+        x = torch.from_numpy(x_np).to(device, non_blocking=True)
+        y = torch.from_numpy(y_np).to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=run.amp or torch.float32, enabled=run.amp is not None):
+            loss, aux = run_model(x, y)
+            total = loss + mcfg.router_aux_loss_coef * aux if mcfg.moe_balancing == "aux_loss" else loss
+        (total / tcfg.grad_accum).backward()
+        loss_sum += float(loss.detach())
+        aux_sum += float(aux.detach())
+    gnorm = clip_grad_norm(params, tcfg.grad_clip)
+    for opt in run.opts:
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    run.model.update_router_biases()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    mean_loss = loss_sum / tcfg.grad_accum
+    if not math.isfinite(mean_loss):
+        stage = run.manifest.stage
+        raise RuntimeError(f"{stage}: loss is {mean_loss} at step {step + 1}; lower train.lr or check the data")
+    return StepMetrics(mean_loss, aux_sum / tcfg.grad_accum, lr, gnorm, dt)
+
+
+def log_metrics(
+    run: TrainRun,
+    done: int,
+    steps: int,
+    metrics: dict[str, Any],
+    progress: TrainProgress,
+    log: Callable[[str], None],
+) -> None:
+    """A logged step's evaluation: its line (on a terminal the live line stands in for all but the last) and its
+    `log.jsonl` row. (No held-out loss is measured: the numbers are the training step's.)"""
+    if not progress.live or done == steps:  # on a terminal the live line shows them; the last one stays
+        log(format_log(done, steps, metrics))
+    with (run.out / "log.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"stage": run.manifest.stage, "step": done, **metrics}) + "\n")
+
+
+def save_run_checkpoint(run: TrainRun, done: int) -> None:
+    """Everything a resume needs after `done` steps: model, optimizers, data position, RNG, config, manifest."""
+    m = run.manifest
+    save_checkpoint(run.checkpoint, {
+        "version": CHECKPOINT_VERSION, "stage": m.stage, "step": done, "model": run.model.state_dict(),
+        "optimizers": [opt.state_dict() for opt in run.opts],
+        "data": {"fingerprint": m.fingerprint, "sampler": run.sampler.state_dict()},
+        "rng": rng_state(), "config": run.cfg.to_dict(),
+        "manifest": {"path": str(run.manifest_path), "stage": m.stage, "seq_len": m.seq_len,
+                     "tokenizer": dict(m.tokenizer)},
+    })  # fmt: skip
 
 
 def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | Config | None = None,
@@ -256,137 +381,46 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
     Returns:
         {"stage", "steps", "start_step", "losses", "final_loss", "tokens_per_s", "checkpoint", "init_from", ...}.
     """
-    cfg = config if isinstance(config, Config) else load_config(config)
-    mcfg, tcfg = cfg.model, cfg.train
-    manifest_path = Path(manifest)
-    m = load_manifest(manifest_path)
-    # Every refusal happens before the model exists.
-    if mcfg.vocab_size == 0:
-        mcfg = dataclasses.replace(mcfg, vocab_size=-(-int(m.tokenizer["vocab_size"]) // 128) * 128)
-        cfg = dataclasses.replace(cfg, model=mcfg)
-    max_id = verify_shards(m) if tcfg.verify_shards else None
-    check_compatible(m, mcfg, cfg.tokenizer, tcfg.seq_len, max_id)
-    out = Path(out_dir) if out_dir else manifest_path.resolve().parents[2] / "train"
-    ckpt_path = out / CHECKPOINT
-
-    if tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
-    device = resolve_device(tcfg)
-    amp = autocast_dtype(tcfg, device)
-    torch.manual_seed(tcfg.seed)
-    random.seed(tcfg.seed)
-    model = MoETransformer(mcfg, sparse_embedding=tcfg.sparse_embedding, ce_chunk_tokens=tcfg.ce_chunk_tokens)
-    model.to(device)
-    dataset = ShardDataset(m, tcfg.seq_len)
-    sampler = Sampler(len(dataset), tcfg.seed)
-    opts = build_optimizers(model, tcfg)
-    start_step, init_info = 0, None
-
-    if ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        if state["data"]["fingerprint"] != m.fingerprint:
-            raise ManifestError(f"{ckpt_path} was trained on other shards (fingerprint {state['data']['fingerprint']}"
-                                f" != {m.fingerprint}); use another out_dir")  # fmt: skip
-        if ModelConfig(**state["config"]["model"]).architecture() != mcfg.architecture():
-            raise ValueError(f"{ckpt_path}: its model architecture differs from this config; use another out_dir")
-        model.load_state_dict(state["model"])
-        for opt, sd in zip(opts, state["optimizers"], strict=True):
-            opt.load_state_dict(sd)
-        sampler = Sampler.from_state(state["data"]["sampler"], len(dataset))
-        _set_rng_state(state["rng"])
-        start_step = int(state["step"])
-        log(f"resuming {m.stage} from {ckpt_path} at step {start_step} (epoch {sampler.epoch}, index {sampler.index})")
-    else:
-        src: Path | None = Path(init_from) if init_from else None
-        if src is None and tcfg.init_from == "previous_stage":
-            src = previous_stage_checkpoint(manifest_path, m.stage)
-            if src is not None and not src.is_file():
-                logger.warning("no previous-stage checkpoint at %s: %s starts from a fresh init", src, m.stage)
-                log(f"WARNING: no previous-stage checkpoint at {src}; {m.stage} starts from a fresh init")
-                src = None
-        elif src is None and tcfg.init_from:
-            src = Path(tcfg.init_from)
-        if src is not None:
-            init_info = load_init_weights(model, src)
-            log(f"{m.stage}: continuing from {src} (stage {init_info['stage']}, step {init_info['step']}); "
-                f"rope_theta {init_info['rope_theta'][0]:g} -> {init_info['rope_theta'][1]:g}, "
-                f"rope_scaling {init_info['rope_scaling'][1]}")  # fmt: skip
-
+    run = build_run(config if isinstance(config, Config) else load_config(config), Path(manifest), out_dir)
+    resume_or_init(run, init_from, log)
+    m, mcfg, tcfg, model, dataset = run.manifest, run.cfg.model, run.cfg.train, run.model, run.dataset
     run_model = torch.compile(model) if tcfg.compile else model
-    batches = Batches(dataset, sampler, tcfg.batch_size)
+    batches = Batches(dataset, run.sampler, tcfg.batch_size)
     params = [p for p in model.parameters() if p.requires_grad]
     tokens_per_step = tcfg.batch_size * tcfg.grad_accum * dataset.seq_len
     flops_tok = flops_per_token(mcfg, dataset.seq_len)
-    peak = peak_flops(device)
+    peak = peak_flops(run.device)
     log(f"{m.stage}: {model.num_params() / 1e6:.1f}M params, {len(dataset)} sequences x {dataset.seq_len} tokens, "
-        f"{tokens_per_step} tokens/step, device {device}, {'bf16 autocast' if amp else 'fp32'}, "
+        f"{tokens_per_step} tokens/step, device {run.device}, {'bf16 autocast' if run.amp else 'fp32'}, "
         f"attention {mcfg.attention_type}, router {mcfg.scoring_func}, balancing {mcfg.moe_balancing}")  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
+    run.out.mkdir(parents=True, exist_ok=True)
     losses: list[float] = []
     tok_s_hist: list[float] = []
-    progress = TrainProgress(m.stage, start_step, steps)
+    progress = TrainProgress(m.stage, run.start_step, steps)
     model.train()
-    for step in range(start_step, steps):
-        lr = lr_at(step, steps, tcfg)
-        for opt in opts:
-            for group in opt.param_groups:
-                group["lr"] = lr
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        loss_sum, aux_sum = 0.0, 0.0
-        for _ in range(tcfg.grad_accum):
-            x_np, y_np = batches.next()
-            x = torch.from_numpy(x_np).to(device, non_blocking=True)
-            y = torch.from_numpy(y_np).to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss, aux = run_model(x, y)
-                total = loss + mcfg.router_aux_loss_coef * aux if mcfg.moe_balancing == "aux_loss" else loss
-            (total / tcfg.grad_accum).backward()
-            loss_sum += float(loss.detach())
-            aux_sum += float(aux.detach())
-        gnorm = clip_grad_norm(params, tcfg.grad_clip)
-        for opt in opts:
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        model.update_router_biases()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        mean_loss = loss_sum / tcfg.grad_accum
-        if not math.isfinite(mean_loss):
-            raise RuntimeError(f"{m.stage}: loss is {mean_loss} at step {step + 1}; lower train.lr or check the data")
-        losses.append(mean_loss)
-        tok_s = tokens_per_step / dt
+    for step in range(run.start_step, steps):
+        sm = train_step(run, run_model, batches, params, step, steps)
+        losses.append(sm.loss)
+        tok_s = tokens_per_step / sm.dt
         tok_s_hist.append(tok_s)
         load_min, load_max = model.expert_load(reset=True)
         done = step + 1
-        progress.update(mean_loss, tok_s)
+        progress.update(sm.loss, tok_s)
         if done % tcfg.log_every == 0 or done == steps:
-            metrics = {"loss": mean_loss, "aux": aux_sum / tcfg.grad_accum, "lr": lr, "gnorm": gnorm, "dt": dt,
-                       "tok_s": tok_s, "load_min": load_min, "load_max": load_max,
+            metrics = {"loss": sm.loss, "aux": sm.aux, "lr": sm.lr, "gnorm": sm.gnorm, "dt": sm.dt, "tok_s": tok_s,
+                       "load_min": load_min, "load_max": load_max,
                        "mfu": tok_s * flops_tok / peak if peak else None}  # fmt: skip
-            if not progress.live or done == steps:  # on a terminal the live line shows them; the last one stays
-                log(format_log(done, steps, metrics))
-            with (out / "log.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"stage": m.stage, "step": done, **metrics}) + "\n")
+            log_metrics(run, done, steps, metrics, progress, log)
         if done == steps or (tcfg.ckpt_every and done % tcfg.ckpt_every == 0):
-            save_checkpoint(ckpt_path, {
-                "version": CHECKPOINT_VERSION, "stage": m.stage, "step": done, "model": model.state_dict(),
-                "optimizers": [opt.state_dict() for opt in opts],
-                "data": {"fingerprint": m.fingerprint, "sampler": sampler.state_dict()},
-                "rng": _rng_state(), "config": cfg.to_dict(),
-                "manifest": {"path": str(manifest_path), "stage": m.stage, "seq_len": m.seq_len,
-                             "tokenizer": dict(m.tokenizer)},
-            })  # fmt: skip
+            save_run_checkpoint(run, done)
     progress.close()
     # Skip the first (warm-up) step when averaging throughput.
     steady = tok_s_hist[1:] or tok_s_hist
     return {
-        "stage": m.stage, "steps": steps, "start_step": start_step, "losses": losses,
+        "stage": m.stage, "steps": steps, "start_step": run.start_step, "losses": losses,
         "final_loss": losses[-1] if losses else None,
         "tokens_per_s": float(np.median(steady)) if steady else None,
         "mfu": (float(np.median(steady)) * flops_tok / peak) if peak and steady else None,
-        "checkpoint": str(ckpt_path) if ckpt_path.is_file() else None, "init_from": init_info,
+        "checkpoint": str(run.checkpoint) if run.checkpoint.is_file() else None, "init_from": run.init_info,
         "num_params": model.num_params(), "tokens_per_step": tokens_per_step,
     }  # fmt: skip
