@@ -401,8 +401,8 @@ def _check_filters(path: Path, filters: dict[str, Any]) -> None:
 
 
 def _check_sharding(path: Path, mixture: dict[str, Any], shards: dict[str, Any]) -> None:
+    from sharding.config import ShardsConfig
     from sharding.mixture import MixtureConfig
-    from sharding.steps import ShardsConfig
 
     try:
         MixtureConfig.from_dict(mixture)

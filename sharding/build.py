@@ -2,7 +2,7 @@
 
 The work is `sharding/steps.py`'s (tokenize, shard_plan and shards steps, run as work units); this module is
 its command line and `build_stage_shards`, the same build from a corpus folder into a shards folder (tests,
-benchmarks, a corpus made elsewhere).
+benchmarks, a corpus made elsewhere), with `ShardsLayout`, the layout of such a build.
 
 CLI: `python -m sharding.build general [--dry-run] [--workers N]` builds `runs/general/shards/general/` from
 `runs/general/corpus/docs` inside the stage's run (its steps are reused); with `--corpus DIR --out DIR` it reads
@@ -13,15 +13,39 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.executors import Executor, InlineExecutor, make_executor
 from pipeline.layout import RunLayout
 from pipeline.runner import run_step
-from sharding.steps import PLACEMENT_SCHEMA, ShardsConfig, ShardsLayout, build_shards
+from sharding.config import ShardsConfig
+from sharding.steps import PLACEMENT_SCHEMA, build_shards
 
 __all__ = ["PLACEMENT_SCHEMA", "ShardsConfig", "build_stage_shards", "load_stage_tables", "main", "shards_layout"]
+
+
+@dataclass(frozen=True)
+class ShardsLayout(RunLayout):
+    """The layout of a shard build outside a stage run (`python -m sharding.build --corpus C --out O`): the
+    corpus is `docs`, the shards go to `out/<stage>/`, the work units under `root`."""
+
+    docs: Path = Path("corpus/docs")
+    out: Path = Path("shards")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "docs", Path(self.docs).resolve())
+        object.__setattr__(self, "out", Path(self.out).resolve())
+
+    @property
+    def corpus_docs(self) -> Path:
+        return self.docs
+
+    @property
+    def shards_root(self) -> Path:
+        return self.out
 
 
 def shards_layout(corpus_docs_dir: Path, out_dir: Path, stage: str) -> ShardsLayout:
