@@ -102,8 +102,8 @@ def prefect_api(tmp_path_factory) -> Iterator[str]:
     in a temporary PREFECT_HOME; `flows.server.temporary_prefect_server`, the one a stage starts for itself).
 
     Flows run in this process report to it (PREFECT_API_URL is set for the session); tests that start a command
-    pass the URL in its environment. A server per module cost 10-30 s each on two cores. Tests that read back
-    what a run left on the server filter by their own flow run."""
+    pass `prefect_api_env` (the URL and the server's per-run credential) in its environment. A server per module
+    cost 10-30 s each on two cores. Tests that read back what a run left on the server filter by their own run."""
     from flows.server import temporary_prefect_server
 
     home = tmp_path_factory.mktemp("prefect-home")
@@ -117,3 +117,12 @@ def prefect_api(tmp_path_factory) -> Iterator[str]:
             os.environ.pop("PREFECT_HOME", None)
         else:
             os.environ["PREFECT_HOME"] = saved
+
+
+@pytest.fixture(scope="session")
+def prefect_api_env(prefect_api) -> dict[str, str]:
+    """The environment a command needs to report to the session's server: its URL and its credential (the
+    server, like a stage's private one, refuses requests without it)."""
+    from prefect.settings import PREFECT_API_AUTH_STRING
+
+    return {"PREFECT_API_URL": prefect_api, "PREFECT_API_AUTH_STRING": PREFECT_API_AUTH_STRING.value()}

@@ -173,7 +173,8 @@ def _survivors(tree: list[psutil.Process], grace_s: float) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, split_corpus, reference):
+def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, split_corpus, reference,
+                                                                    prefect_api_env):
     root, sources, cfg = split_corpus
     ref_out, ref = reference
     run_dir = tmp_path / "killed"
@@ -181,11 +182,13 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, sp
     cmd = [sys.executable, "-m", "flows.stage", "general", "--sources", str(sources), "--config", str(cfg),
            "--out", str(run_dir), "--workers", "2"]  # fmt: skip
     rng = random.Random(2026)
-    kills = [KILL_STEPS[i % len(KILL_STEPS)] for i in range(12)]
+    kills = list(KILL_STEPS)  # one kill inside every step
     orphans = []
-    for step in kills:
-        # The first kills use the private temporary Prefect server; it must die with the run too.
-        tree = _kill_during(cmd, _env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log)), run_dir, step, rng)
+    for i, step in enumerate(kills):
+        # The first kills use the run's private temporary Prefect server, which must die with the run too; the
+        # rest report to the session's server (a private one costs seconds to start each time).
+        api = {} if i < 3 else prefect_api_env
+        tree = _kill_during(cmd, _env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log), **api), run_dir, step, rng)
         # SIGKILL from the kernel is immediate, but a loaded 2-core machine may take a moment to deliver it.
         orphans += [f"kill during {step}: {who}" for who in _survivors(tree, grace_s=10.0)]
     assert orphans == [], f"processes left behind after SIGKILL: {orphans}"

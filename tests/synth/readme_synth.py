@@ -57,17 +57,24 @@ def _run(cmd: list[str], env: dict[str, str], timeout_s: float) -> None:
         )
 
 
-def run_readme_stage_and_export(tmp: Path, limit: int | None = 25, timeout_s: float = 900) -> ReadmeSynthPaths:
+def run_readme_stage_and_export(
+    tmp: Path, limit: int | None = 25, train_steps: int | None = None, timeout_s: float = 900
+) -> ReadmeSynthPaths:
     """Run the README's stage (with training) and export commands under `tmp`; return what they wrote.
 
     Args:
         tmp: a temporary folder; the run goes to `tmp/general`, the model to `tmp/general/hf`.
         limit: records read per source (`--limit`), None for every record of the embedded default sources.
+        train_steps: `--train-steps` instead of the README's 20 (a step over o200k's 201,088-row output layer
+            takes 5-15 s on two cores; the served model babbles either way).
         timeout_s: per command.
     """
     env = readme_env(tmp)
     general = tmp / "general"
-    stage = [sys.executable, *README_STAGE.split(), "--out", str(general)]
+    stage_args = README_STAGE.split()
+    if train_steps is not None:
+        stage_args[stage_args.index("--train-steps") + 1] = str(train_steps)
+    stage = [sys.executable, *stage_args, "--out", str(general)]
     _run(stage + (["--limit", str(limit)] if limit is not None else []), env, timeout_s)
     checkpoint = general / "train" / "checkpoint.pt"
     hf = general / "hf"

@@ -26,12 +26,14 @@ def _synth(tmp: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
-@pytest.fixture
-def seed_run(tmp_path, fake_model) -> tuple[Path, Path]:
-    """A finished `general` run to seed from, and a stage config (the seed run's, without its [synth])."""
-    cfg = _config(tmp_path / "seed", fake_model, "http://127.0.0.1:9", count=1)
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished `general` run to seed from, and a stage config (the seed run's, without its [synth]); once per
+    module: the tests only read it."""
+    tmp = tmp_path_factory.mktemp("seed-run")
+    cfg = _config(tmp / "seed", tmp / "no-model", "http://127.0.0.1:9", count=1)
     cfg.write_text(cfg.read_text().split("[synth]")[0])
-    run = tmp_path / "general"
+    run = tmp / "general"
     _run(cfg, run)
     return run, cfg
 

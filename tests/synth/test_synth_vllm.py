@@ -1,7 +1,10 @@
-"""Real vLLM (CPU) end to end on our own tiny trained model: serve, generate, kill and resume, two servers.
+"""Real vLLM (CPU) end to end on the model the README's commands train and export (default tokenizer,
+o200k_harmony): serve, generate, kill and resume, two servers.
 
-Slow (each server start is ~30-170 s on 2 shared cores): two servers are started once for the module, and
-only the tests about a run's own server start one. Skipped without `.venv-engine`.
+Slow (each server start is ~30-170 s on 2 shared cores): the README's stage and export run once for the module,
+two servers on their model are started once and shared by every test that needs a running server; only the README's
+own `flows.synth` command (which starts and stops a server of its own, as a user's run does) and the tests about a
+run's own server start one. Skipped without `.venv-engine`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from synth.run import GENERATIONS, generate
 from synth.seeds import sample_seeds
 from synth.server import ENGINE_VENV, EngineServer, process_group_members
 from synth.templates import load_template
+from tests.synth.readme_synth import ReadmeSynthPaths, readme_synth_command, run_readme_stage_and_export
 
 ENGINE_MISSING = "vLLM engine not installed: run `bash scripts/bootstrap_engine.sh`"
 if not (ENGINE_VENV / "bin" / "python").is_file() and os.environ.get("CORPUSFORGE_REQUIRE_ENGINE") == "1":
@@ -32,15 +36,21 @@ SAMPLING = {"max_tokens": 24, "stop": [" the"]}  # the tiny model says " the" of
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from tests.synth.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"), steps=12)
+def readme_run(tmp_path_factory) -> ReadmeSynthPaths:
+    """The README's `flows.stage general --train-steps N` (on 25 records per default source; 3 steps, not the
+    README's 20: the output layer over o200k's 201,088 rows makes each step 5-15 s here) and `trainer.export_hf`: a
+    trained o200k_harmony model folder that vLLM serves."""
+    return run_readme_stage_and_export(tmp_path_factory.mktemp("readme"), limit=25, train_steps=3)
 
 
 @pytest.fixture(scope="module")
-def two_servers(tiny_model: Path):
-    servers = [EngineServer(tiny_model, **SERVER_KW) for _ in range(2)]
+def readme_model(readme_run: ReadmeSynthPaths) -> Path:
+    return readme_run.hf
+
+
+@pytest.fixture(scope="module")
+def two_servers(readme_model: Path):
+    servers = [EngineServer(readme_model, **SERVER_KW) for _ in range(2)]
     try:
         for s in servers:
             s.start(wait=False)  # both load at once
@@ -86,6 +96,13 @@ def _describe(pids) -> list[str]:
     return out
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _engine_pids() -> set[int]:
     """PIDs of vLLM processes (API servers, engine cores, guards) on this machine, by command line."""
     out = set()
@@ -122,11 +139,11 @@ server = { dtype = "float32", max_model_len = 1024, kv_cache_gib = 1 }
 """
 
 
-def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(tiny_model: Path, tmp_path: Path,
-                                                                       plain_template):  # fmt: skip
-    """`python -m flows.synth` on a finished stage: its own local vLLM server (gone when the run ends), seeds ->
-    generations -> filters -> dedup against the seed run -> decontamination -> reasoning shards, and the
-    provenance query returns each synthetic document's seed."""
+def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(readme_model: Path, tmp_path: Path,
+                                                                       plain_template, two_servers):  # fmt: skip
+    """`python -m flows.synth --servers` on a finished stage: seeds -> generations (the module's running vLLM
+    server) -> filters -> dedup against the seed run -> decontamination -> reasoning shards, and the provenance
+    query returns each synthetic document's seed."""
     from flows.query import connect
     from tests.flows.corpus_fixture import write_corpus
     from tests.flows.test_stage import EVAL_QUESTION, write_stage_config
@@ -138,16 +155,15 @@ def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(tiny_mode
     _run(seed_cfg, seed_run)
     cfg = tmp_path / "synth-stage.toml"
     base = seed_cfg.read_text().replace('stage = "general"', 'stage = "reasoning"').replace("min_score = 0.65", "min_score = 0.0")
-    cfg.write_text(base.replace('tokenizer = "o200k_harmony"', 'tokenizer = "qwen"') + SYNTH_TABLES)
+    cfg.write_text(base + SYNTH_TABLES)  # o200k_harmony: the README model's tokenizer
     out = tmp_path / "reasoning"
-    before = _engine_pids()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    cmd = [sys.executable, "-m", "flows.synth", "--from", str(seed_run), "--model", str(tiny_model), "--count", "8",
-           "--out", str(out), "--templates", f"{plain_template.path},stem_qa", "--config", str(cfg), "--json"]  # fmt: skip
+    cmd = [sys.executable, "-m", "flows.synth", "--from", str(seed_run), "--model", str(readme_model), "--count", "8",
+           "--out", str(out), "--templates", f"{plain_template.path},stem_qa", "--config", str(cfg), "--json",
+           "--servers", two_servers[0].url]  # fmt: skip
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert not (_engine_pids() - before), "the run's vLLM processes outlived it"
     con = connect(out)
     rows = con.execute("SELECT s.doc_id, s.seed_doc_id, s.template, s.model_sha256, s.fate, s.completion_tokens "
                        "FROM synthetic s ORDER BY s.key").fetchall()  # fmt: skip
@@ -173,7 +189,7 @@ def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(tiny_mode
     assert lost == 0
 
 
-def test_a_run_that_fails_while_its_servers_start_leaves_no_process(tiny_model: Path, corpus: Path, tmp_path: Path,
+def test_a_run_that_fails_while_its_servers_start_leaves_no_process(readme_model: Path, corpus: Path, tmp_path: Path,
                                                                    plain_template):  # fmt: skip
     """The run fails after launching two local servers, before they answer (their start times out): both are
     stopped with every process they had started. (A run that ends normally: the flows.synth test; a killed
@@ -195,7 +211,7 @@ def test_a_run_that_fails_while_its_servers_start_leaves_no_process(tiny_model: 
     watcher.start()
     try:
         with pytest.raises(EngineError, match="not healthy after"):
-            generate(sample_seeds(corpus, 4), [plain_template], tiny_model, tmp_path / "out", count=4,
+            generate(sample_seeds(corpus, 4), [plain_template], readme_model, tmp_path / "out", count=4,
                      num_local_servers=2, server_kwargs={**SERVER_KW, "start_timeout_s": 6}, progress=False)  # fmt: skip
     finally:
         stop.set()
@@ -210,42 +226,63 @@ sys.path.insert(0, {repo!r})
 from synth.run import generate
 from synth.seeds import sample_seeds
 from synth.templates import load_template
-generate(sample_seeds({corpus!r}, 30), [load_template({tpl!r})], {model!r}, {out!r}, count=30,
+generate(sample_seeds({corpus!r}, 30), [load_template({tpl!r})], {model!r}, {out!r}, count=30, servers={servers!r},
          sampling={sampling!r}, server_kwargs={kw!r}, progress=False, max_concurrency=2)
 """
 
 
-def test_killed_run_leaves_no_server_and_resumes_without_resending(tiny_model: Path, corpus: Path, tmp_path: Path,
-                                                                    plain_template, two_servers):  # fmt: skip
-    out = tmp_path / "out"
-    before = _engine_pids()
-    code = KILLED_RUN.format(repo=str(REPO), corpus=str(corpus), tpl=plain_template.path, model=str(tiny_model),
-                             out=str(out), sampling={"max_tokens": 24}, kw=SERVER_KW)  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
-    deadline = time.monotonic() + 400
+def _start_killed_run(readme_model: Path, corpus: Path, out: Path, template, servers: list[str] | None):
+    code = KILLED_RUN.format(repo=str(REPO), corpus=str(corpus), tpl=template.path, model=str(readme_model),
+                             out=str(out), servers=servers, sampling={"max_tokens": 24}, kw=SERVER_KW)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 400) -> None:
+    """SIGKILL `proc` (no cleanup code of it gets to run) as soon as `ready()` holds; fail if it ended first."""
+    deadline = time.monotonic() + timeout_s
     try:
-        while time.monotonic() < deadline:
-            n = len((out / GENERATIONS).read_bytes().splitlines()) if (out / GENERATIONS).exists() else 0
-            if n >= 5 or proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        while time.monotonic() < deadline and not ready() and proc.poll() is None:
+            time.sleep(0.1)
         assert proc.poll() is None, "the run ended before it could be killed"
-        started = _engine_pids() - before
-        proc.send_signal(signal.SIGKILL)  # no cleanup code of the run gets to run
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
-    t0 = time.monotonic()
-    while started & _engine_pids() and time.monotonic() - t0 < 30:
-        time.sleep(0.2)
-    assert started, "the killed run had started no server"
-    assert not (started & _engine_pids()), "the killed run's vLLM processes outlived it"
-    done_before = {json.loads(line)["key"] for line in (out / GENERATIONS).read_bytes().splitlines() if
-                   line.endswith(b"}")}  # fmt: skip
+
+
+def test_a_run_killed_while_its_server_starts_leaves_no_process(readme_model: Path, corpus: Path, tmp_path: Path,
+                                                                  plain_template):  # fmt: skip
+    """A run with a local server of its own, SIGKILLed while that server loads: the guard takes the whole server
+    down (API server, engine core) although the run's own cleanup never ran."""
+    before = _engine_pids()
+    proc = _start_killed_run(readme_model, corpus, tmp_path / "out", plain_template, servers=None)
+    seen: set[int] = set()
+
+    def server_loading() -> bool:
+        seen.update(_engine_pids() - before)
+        return any(b"vllm.entrypoints" in _cmdline(pid) for pid in seen)
+
+    _kill_when(proc, server_loading)
+    time.sleep(1.0)  # what the server started in the meantime (its engine core) is its too
+    seen.update(_engine_pids() - before)
+    left = _wait_gone(lambda: sorted(seen & _engine_pids()), timeout_s=30)
+    assert seen, "the killed run had started no server"
+    assert not left, f"the killed run's vLLM processes outlived it: {_describe(left)}"
+
+
+def test_killed_run_resumes_without_resending(readme_model: Path, corpus: Path, tmp_path: Path, plain_template,
+                                              two_servers):  # fmt: skip
+    """SIGKILLed after 5 generations (against a running server): the journal keeps them, the rerun sends only
+    the rest and the result has every request once."""
+    out = tmp_path / "out"
+    journal = out / GENERATIONS
+    proc = _start_killed_run(readme_model, corpus, out, plain_template, servers=[two_servers[0].url])
+    _kill_when(proc, lambda: journal.exists() and len(journal.read_bytes().splitlines()) >= 5)
+    done_before = {json.loads(line)["key"] for line in journal.read_bytes().splitlines() if line.endswith(b"}")}
     assert 5 <= len(done_before) < 30
     sent_prompts: list[str] = []
-    s = generate(sample_seeds(corpus, 30), [plain_template], tiny_model, out, count=30, sampling={"max_tokens": 24},
+    s = generate(sample_seeds(corpus, 30), [plain_template], readme_model, out, count=30, sampling={"max_tokens": 24},
                  servers=[srv.url for srv in two_servers], progress=False,
                  on_record=lambda r: sent_prompts.append(r["key"]))  # fmt: skip
     assert s["skipped"] == len(done_before) and s["sent"] == 30 - len(done_before)
@@ -254,7 +291,27 @@ def test_killed_run_leaves_no_server_and_resumes_without_resending(tiny_model: P
     assert len(keys) == len(set(keys)) == 30
 
 
-def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(tiny_model: Path, corpus: Path, tmp_path: Path,
+def test_readme_synthesis_commands_on_the_default_tokenizer(readme_run: ReadmeSynthPaths, tmp_path: Path):
+    """The README's `flows.synth --from runs/general --model runs/general/hf --count N --out runs/reasoning`,
+    verbatim after its stage and export, on o200k_harmony: the run starts its own vLLM server,
+    writes one synthetic row with provenance per request, and leaves no vLLM process behind (issue 23 item 1)."""
+    from flows.query import connect
+
+    before = _engine_pids()
+    out = tmp_path / "reasoning"
+    res = subprocess.run(readme_synth_command(readme_run, out, count=2), cwd=REPO, env=readme_run.env,
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert not (_engine_pids() - before), "the run's vLLM processes outlived it"
+    rows = connect(out).execute("SELECT seed_doc_id, template, model_sha256, fate, completion_tokens FROM synthetic "
+                                "ORDER BY key").fetchall()  # fmt: skip
+    assert len(rows) == 2 and all(r[4] > 0 for r in rows), rows
+    seed_ids = {i for (i,) in connect(readme_run.general).execute("SELECT id FROM docs").fetchall()}
+    assert {r[0] for r in rows} <= seed_ids and len({r[2] for r in rows}) == 1
+    assert all(r[3] for r in rows)  # each kept, or dropped with its reason
+
+
+def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(readme_model: Path, corpus: Path, tmp_path: Path,
                                                                  plain_template, two_servers):  # fmt: skip
     a, b = two_servers
     killed: list[int] = []
@@ -269,7 +326,7 @@ def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(tiny_model: Pat
             killed.extend(b.pids())
             os.killpg(b.proc.pid, signal.SIGKILL)  # the whole server, mid-run
 
-    s = generate(sample_seeds(corpus, 30), [plain_template], tiny_model, tmp_path / "out", count=24,
+    s = generate(sample_seeds(corpus, 30), [plain_template], readme_model, tmp_path / "out", count=24,
                  sampling={"max_tokens": 16}, servers=[a.url, b.url], progress=False, max_concurrency=2,
                  on_record=kill_b, client_kwargs={"backoff_s": 0.05, "down_s": 0.5})  # fmt: skip
     recs = _records(tmp_path / "out")
