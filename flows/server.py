@@ -101,6 +101,9 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S, log_file: Pat
                 raise RuntimeError(f"the temporary Prefect server did not answer within {timeout_s:.0f} s; "
                                    "start one with `prefect server start` and set PREFECT_API_URL")  # fmt: skip
             time.sleep(0.2)
+        # Prefect keeps one events worker per process, whatever the API: one started for another server (a test
+        # session's) would send this server's events there and fail on each. Drained now, it starts afresh here.
+        drain_prefect_workers()
         with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: credential}):
             try:
                 yield url
