@@ -133,13 +133,13 @@ def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
     assert domains == ["books", "code", "stem", "web"]
 
 
-def test_verbose_brings_the_prefect_records_back_to_the_terminal(tmp_path):
+def test_verbose_brings_the_prefect_records_back_to_the_terminal(tmp_path, prefect_api_env):
     from pipeline.layout import RunLayout
 
     sources = write_corpus(tmp_path / "corpus")
     out_dir = tmp_path / "run"
     args = ["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir), "--verbose"]
-    out = _cli(args, _env(tmp_path))
+    out = _cli(args, _env(tmp_path, **prefect_api_env))  # the session's server: no private one to start
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     on_terminal = [m[1] for m in map(TASK_RECORD.search, out.stderr.splitlines()) if m]
     in_file = [m[1] for m in map(TASK_RECORD.search, RunLayout(out_dir).prefect_log.read_text().splitlines()) if m]
