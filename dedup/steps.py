@@ -14,6 +14,16 @@ cluster is its first document whatever the number of workers, and duplicates in 
     decontam: one unit per upstream unit.
 
 Lineage rows keep the step names users query (`exact_dedup`, `minhash_dedup`, `decontam`).
+
+Cluster sizes: each clustering unit also saves every document's carried size (`weights.npy`: its metadata's
+`dup_cluster_size`, else 1), and a cluster's `total_size` is the sum over its members, so a MinHash survivor that
+stands for exact duplicates counts them too. The survivor keeps it as `metadata.dup_cluster_size`: the number of
+input documents it stands for, which the mixture's rehydration reads (FineWeb-2's `minhash_cluster_size`).
+
+Per language (`per_language = true` in `[dedup.exact]` / `[dedup.minhash]`, as FineWeb-2 deduplicates): every
+key is salted with a 64-bit hash of the document's `lang` (the exact hash's seed; XORed into each band key), so
+documents of different languages never share a key and never meet; documents without `lang` share salt 0, which
+leaves their keys as without the option.
 """
 
 from __future__ import annotations
@@ -31,7 +41,23 @@ from pipeline.step import Step, Unit, UnitResult, UnitWriter, iter_unit_docs
 log = logging.getLogger(__name__)
 
 CLUSTERS = "clusters.parquet"
+WEIGHTS = "weights.npy"  # per unit: the size each document already stands for (int32)
+CLUSTER_SIZE_KEY = "dup_cluster_size"  # metadata key of a survivor: input documents it stands for
 _U64_MASK = (1 << 64) - 1
+
+
+def language_seed(lang: str | None) -> int:
+    """The 64-bit salt of a language's dedup keys (per-language dedup); 0 without a language, as with no salt."""
+    import xxhash
+
+    return xxhash.xxh3_64_intdigest(lang) if lang else 0
+
+
+def carried_size(metadata: dict[str, Any]) -> int:
+    """The input documents a document already stands for: a survivor of an earlier dedup keeps its cluster's
+    `dup_cluster_size` in its metadata (another value, or none, counts as 1)."""
+    size = metadata.get(CLUSTER_SIZE_KEY)
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 1 else 1
 
 
 def _upstream_units(upstream: StepResult) -> list[Unit]:
@@ -57,7 +83,8 @@ def _read_ids(path: Path) -> list[str]:
 
 def write_clusters(out_dir: Path, roots: np.ndarray, units: list[UnitResult]) -> dict[str, Any]:
     """clusters.parquet: one row per document in a cluster of size >= 2 (global position, survivor position,
-    cluster size, cluster id = the survivor's doc id), and the step's cluster stats."""
+    cluster size, total size = the members' carried sizes summed, cluster id = the survivor's doc id), and the
+    step's cluster stats."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -65,6 +92,9 @@ def write_clusters(out_dir: Path, roots: np.ndarray, units: list[UnitResult]) ->
     size = np.bincount(roots, minlength=n) if n else np.zeros(0, np.int64)
     pos = np.flatnonzero(size[roots] >= 2) if n else np.zeros(0, np.int64)
     root = roots[pos].astype(np.int64)
+    weights = np.concatenate([np.load(u.dir / WEIGHTS) for u in units]) if n else np.zeros(0, np.int32)
+    total = np.zeros(n, np.int64)
+    np.add.at(total, root, weights[pos])
     offsets = _offsets(units)
     survivors = np.unique(root)
     ids: dict[int, str] = {}
@@ -76,6 +106,7 @@ def write_clusters(out_dir: Path, roots: np.ndarray, units: list[UnitResult]) ->
     table = pa.table({
         "pos": pa.array(pos, pa.int64()), "root": pa.array(root, pa.int64()),
         "size": pa.array(size[root] if len(root) else np.zeros(0, np.int64), pa.int32()),
+        "total_size": pa.array(total[root] if len(root) else np.zeros(0, np.int64), pa.int64()),
         "cluster_id": pa.array([ids[r] for r in root.tolist()], pa.string()),
     })  # fmt: skip
     pq.write_table(table, out_dir / CLUSTERS, compression="zstd")
@@ -89,17 +120,19 @@ def write_clusters(out_dir: Path, roots: np.ndarray, units: list[UnitResult]) ->
 
 
 class ExactKeysStep(Step):
-    """Per unit, the 128-bit xxh3 hash of each document's normalized text; reduce: the clusters."""
+    """Per unit, the 128-bit xxh3 hash of each document's normalized text (seeded by its language with
+    `per_language`); reduce: the clusters."""
 
     name = "dedup_exact_keys"
     reduce_phase = True
 
-    def __init__(self, params: dict[str, Any], upstream: StepResult) -> None:
+    def __init__(self, params: dict[str, Any], upstream: StepResult, per_language: bool = False) -> None:
         self.params = params  # ExactDedup's arguments: normalize, max_memory_mb
         self.upstream = upstream
+        self.per_language = per_language
 
     def config(self) -> dict[str, Any]:
-        return self.params
+        return {**self.params, "per_language": True} if self.per_language else self.params
 
     def units(self) -> list[Unit]:
         return _upstream_units(self.upstream)
@@ -113,12 +146,15 @@ class ExactKeysStep(Step):
         from dedup.exact import normalize_text
 
         normalize = self.params.get("normalize", True)
-        ids, hi, lo = [], [], []
+        ids, hi, lo, weights = [], [], [], []
         for doc in iter_unit_docs(Path(unit.payload["dir"])):
-            h = xxhash.xxh3_128_intdigest(normalize_text(doc.text) if normalize else doc.text)
+            seed = language_seed(doc.lang) if self.per_language else 0
+            h = xxhash.xxh3_128_intdigest(normalize_text(doc.text) if normalize else doc.text, seed)
             ids.append(doc.id)
             hi.append(h >> 64)
             lo.append(h & _U64_MASK)
+            weights.append(carried_size(doc.metadata))
+        np.save(out.dir / WEIGHTS, np.array(weights, np.int32))
         np.save(out.dir / "keys.npy", np.stack([np.array(hi, np.uint64), np.array(lo, np.uint64)], axis=1)
                 if ids else np.zeros((0, 2), np.uint64))  # fmt: skip
         _write_ids(out.dir / "ids.txt", ids)
@@ -150,12 +186,13 @@ class MinHashSignaturesStep(Step):
 
     name = "dedup_minhash_signatures"
 
-    def __init__(self, params: dict[str, Any], upstream: StepResult) -> None:
+    def __init__(self, params: dict[str, Any], upstream: StepResult, per_language: bool = False) -> None:
         self.params = params  # MinHashDedup's arguments
         self.upstream = upstream
+        self.per_language = per_language  # band keys salted by the document's language
 
     def config(self) -> dict[str, Any]:
-        return self.params
+        return {**self.params, "per_language": True} if self.per_language else self.params
 
     def units(self) -> list[Unit]:
         return _upstream_units(self.upstream)
@@ -169,6 +206,8 @@ class MinHashSignaturesStep(Step):
         mh = MinHashDedup(**self.params)
         hasher = MinHasher(mh.num_hashes, mh.seed, mh.chunk_rows)
         ids: list[str] = []
+        salts: list[int] = []
+        weights: list[int] = []
         sigs, has, batch, chars = [], [], [], 0
 
         def flush() -> None:
@@ -180,6 +219,8 @@ class MinHashSignaturesStep(Step):
 
         for doc in iter_unit_docs(Path(unit.payload["dir"])):
             ids.append(doc.id)
+            salts.append(language_seed(doc.lang) if self.per_language else 0)
+            weights.append(carried_size(doc.metadata))
             batch.append(doc.text)
             chars += len(doc.text)
             if chars >= mh.batch_chars:
@@ -189,7 +230,11 @@ class MinHashSignaturesStep(Step):
         sig = np.concatenate(sigs) if sigs else np.zeros((0, mh.num_hashes), np.uint32)
         np.save(out.dir / "signatures.npy", sig)
         np.save(out.dir / "has_tokens.npy", np.concatenate(has) if has else np.zeros(0, bool))
-        np.save(out.dir / "band_keys.npy", band_keys(sig, mh.num_bands, mh.rows_per_band))
+        keys = band_keys(sig, mh.num_bands, mh.rows_per_band)
+        if self.per_language:  # a key of one language never equals one of another (but by 2^-64 chance)
+            keys ^= np.array(salts, np.uint64)[:, None]
+        np.save(out.dir / "band_keys.npy", keys)
+        np.save(out.dir / WEIGHTS, np.array(weights, np.int32))
         _write_ids(out.dir / "ids.txt", ids)
         out.read(len(ids))
         out.stats.docs_out = len(ids)
@@ -269,7 +314,8 @@ def _gather(sigs: list[np.ndarray], offsets: np.ndarray, idx: np.ndarray) -> np.
 
 class DedupApplyStep(Step):
     """Keep each cluster's survivor and every unique document; a `kept` row for survivors and a `dropped`
-    row for duplicates, with the cluster id (the survivor's doc id) and size.
+    row for duplicates, with the cluster id (the survivor's doc id) and size. A survivor's metadata gets
+    `dup_cluster_size`: the input documents it stands for (its cluster's `total_size`).
 
     Args:
         name: step folder (`dedup_exact`, `dedup_minhash`).
@@ -299,10 +345,11 @@ class DedupApplyStep(Step):
 
         off = unit.payload["offset"]
         docs = iter_unit_docs(Path(unit.payload["dir"]))
-        t = pq.read_table(unit.payload["clusters"], filters=[("pos", ">=", off),
-                                                             ("pos", "<", off + unit.payload["count"])])
-        decisions = {p - off: (r, s, c) for p, r, s, c in zip(t["pos"].to_pylist(), t["root"].to_pylist(),
-                                                             t["size"].to_pylist(), t["cluster_id"].to_pylist())}  # fmt: skip
+        t = pq.read_table(
+            unit.payload["clusters"], filters=[("pos", ">=", off), ("pos", "<", off + unit.payload["count"])]
+        )
+        columns = ("pos", "root", "size", "total_size", "cluster_id")
+        decisions = {p - off: rest for p, *rest in zip(*(t[c].to_pylist() for c in columns))}
         name = self.lineage_name
         for row, doc in enumerate(docs):
             out.read()
@@ -310,9 +357,10 @@ class DedupApplyStep(Step):
             if dec is None:
                 out.keep(doc)
                 continue
-            root, size, cluster_id = dec
+            root, size, total_size, cluster_id = dec
             if root == off + row:
                 out.append(_lineage(doc.id, name, "kept", f"{name}_survivor", cluster_id, size))
+                doc.metadata[CLUSTER_SIZE_KEY] = total_size
                 out.keep(doc)
             else:
                 out.append(_lineage(doc.id, name, "dropped", f"{name}_duplicate", cluster_id, size))

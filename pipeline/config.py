@@ -76,32 +76,49 @@ def _component_table(where: str, table: dict[str, Any], target: Any) -> tuple[bo
     return _enabled(where, table), params
 
 
+# Keys of a [dedup.*] table that belong to the stage, not to the dedup component's constructor.
+_DEDUP_STAGE_KEYS = {"enabled": bool, "per_language": bool}
+
+
+def _dedup_table(where: str, table: dict[str, Any], target: Any) -> tuple[bool, bool, dict[str, Any]]:
+    """(enabled, per_language, constructor arguments) of a `[dedup.*]` table, each checked."""
+    check_table(where, {k: v for k, v in table.items() if k in _DEDUP_STAGE_KEYS}, _DEDUP_STAGE_KEYS, ConfigError)
+    enabled, params = _component_table(where, {k: v for k, v in table.items() if k != "per_language"}, target)
+    return enabled, table.get("per_language", False), params
+
+
 @dataclass(frozen=True)
 class ExactDedupConfig:
-    """`[dedup.exact]`: `ExactDedup`'s arguments (dedup/exact.py) and `enabled`."""
+    """`[dedup.exact]`: `ExactDedup`'s arguments (dedup/exact.py), `enabled`, and `per_language`: documents
+    collide only with documents of the same `lang` (FineWeb-2 deduplicates each language on its own)."""
 
     enabled: bool = True
     params: dict[str, Any] = field(default_factory=dict)
+    per_language: bool = False
 
     @classmethod
     def from_table(cls, where: str, table: dict[str, Any]) -> ExactDedupConfig:
         from dedup.exact import ExactDedup
 
-        return cls(*_component_table(where, table, ExactDedup))
+        enabled, per_language, params = _dedup_table(where, table, ExactDedup)
+        return cls(enabled, params, per_language)
 
 
 @dataclass(frozen=True)
 class MinHashConfig:
-    """`[dedup.minhash]`: `MinHashDedup`'s arguments (dedup/minhash.py) and `enabled`."""
+    """`[dedup.minhash]`: `MinHashDedup`'s arguments (dedup/minhash.py), `enabled` and `per_language` (as
+    `ExactDedupConfig`)."""
 
     enabled: bool = True
     params: dict[str, Any] = field(default_factory=dict)
+    per_language: bool = False
 
     @classmethod
     def from_table(cls, where: str, table: dict[str, Any]) -> MinHashConfig:
         from dedup.minhash import MinHashDedup
 
-        return cls(*_component_table(where, table, MinHashDedup))
+        enabled, per_language, params = _dedup_table(where, table, MinHashDedup)
+        return cls(enabled, params, per_language)
 
 
 _EVAL_SET_KEYS = {"name": str, "path": str, "fields": list[str], "required": bool, "shipped": str, "package": str}
@@ -245,8 +262,8 @@ class StageConfig:
     @property
     def dedup(self) -> dict[str, Any]:
         """The `[dedup]` tables as written (for fingerprints and reports)."""
-        return {"exact": {"enabled": self.exact.enabled, **self.exact.params},
-                "minhash": {"enabled": self.minhash.enabled, **self.minhash.params}}  # fmt: skip
+        tables = {"exact": self.exact, "minhash": self.minhash}
+        return {name: {"enabled": t.enabled, "per_language": t.per_language, **t.params} for name, t in tables.items()}
 
 
 _TABLES = ("filters", "dedup", "decontam", "mixture", "shards", "train", "synth")

@@ -72,12 +72,12 @@ def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run:
     decisions = [last]
     funnel.append(_row("filter", last))
     if cfg.exact.enabled:
-        keys = run(ExactKeysStep(cfg.exact.params, last))
+        keys = run(ExactKeysStep(cfg.exact.params, last, cfg.exact.per_language))
         last = run(DedupApplyStep("dedup_exact", "exact_dedup", last, keys, keys))
         decisions.append(last)
         funnel.append(_row("dedup_exact", last, keys))
     if cfg.minhash.enabled:
-        sigs = run(MinHashSignaturesStep(cfg.minhash.params, last))
+        sigs = run(MinHashSignaturesStep(cfg.minhash.params, last, cfg.minhash.per_language))
         edges = run(MinHashEdgesStep(cfg.minhash.params, sigs))
         last = run(DedupApplyStep("dedup_minhash", "minhash_dedup", last, edges, sigs))
         decisions.append(last)
