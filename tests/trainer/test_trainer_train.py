@@ -139,3 +139,51 @@ def test_cli_help_and_refusal(runs: Path, tmp_path: Path):
                           "--config", str(REPO / "configs" / "trainer" / "tiny_cpu.toml")],
                          cwd=REPO, check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+class _Stderr:
+    """stderr as a person's terminal (`tty=True`) or a pipe: what they would see."""
+
+    def __init__(self, tty: bool) -> None:
+        self.text, self.tty = "", tty
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_on_a_terminal_a_live_line_replaces_the_step_lines(tmp_path: Path, monkeypatch):
+    """A person at a terminal sees one live line (steps, loss, tok/s) and the last step's line, not a line every
+    `log_every` steps; log.jsonl keeps every one. Elsewhere (a pipe, CI) the lines are logged as before."""
+    import time
+
+    import torch.nn.functional as F
+
+    import trainer.train
+
+    text = Path(F.__file__).read_text(encoding="utf-8")  # real text that ships with torch
+    manifest = write_manifest(tmp_path / "shards", byte_tokens([text[:40_000]]), seq_len=64)
+    clip = trainer.train.clip_grad_norm
+    # Each step past tqdm's 0.1 s between redraws, so the live line shows every step's numbers.
+    monkeypatch.setattr(trainer.train, "clip_grad_norm", lambda *a: (time.sleep(0.15), clip(*a))[1])
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("CORPUSFORGE_NO_PROGRESS", raising=False)
+    cfg = tiny_cfg(seq_len=64, log_every=1)
+    for tty in (True, False):
+        stderr, lines = _Stderr(tty), []
+        monkeypatch.setattr(sys, "stderr", stderr)
+        train_from_manifest(manifest, 3, cfg, tmp_path / str(tty), log=lines.append)
+        steps = [line[:16] for line in lines if line.startswith("step ")]
+        assert len((tmp_path / str(tty) / "log.jsonl").read_text().splitlines()) == 3
+        if tty:
+            assert steps == ["step 00003/00003"], lines
+            assert "train general" in stderr.text and "3/3" in stderr.text and "loss " in stderr.text, stderr.text
+            assert " tok/s" in stderr.text and stderr.text.endswith("\r"), stderr.text  # cleared at the end
+        else:
+            assert steps == [f"step 0000{i}/00003" for i in range(1, 4)] and stderr.text == ""
