@@ -37,12 +37,12 @@ import numpy as np
 from dedup.clusters import KeySpill, UnionFind
 from pipeline.runner import StepResult
 from pipeline.step import Step, Unit, UnitResult, UnitWriter, iter_unit_docs
+from schemas import DUP_CLUSTER_SIZE
 
 log = logging.getLogger(__name__)
 
 CLUSTERS = "clusters.parquet"
 WEIGHTS = "weights.npy"  # per unit: the size each document already stands for (int32)
-CLUSTER_SIZE_KEY = "dup_cluster_size"  # metadata key of a survivor: input documents it stands for
 _U64_MASK = (1 << 64) - 1
 
 
@@ -56,7 +56,7 @@ def language_seed(lang: str | None) -> int:
 def carried_size(metadata: dict[str, Any]) -> int:
     """The input documents a document already stands for: a survivor of an earlier dedup keeps its cluster's
     `dup_cluster_size` in its metadata (another value, or none, counts as 1)."""
-    size = metadata.get(CLUSTER_SIZE_KEY)
+    size = metadata.get(DUP_CLUSTER_SIZE)
     return size if isinstance(size, int) and not isinstance(size, bool) and size >= 1 else 1
 
 
@@ -360,7 +360,7 @@ class DedupApplyStep(Step):
             root, size, total_size, cluster_id = dec
             if root == off + row:
                 out.append(_lineage(doc.id, name, "kept", f"{name}_survivor", cluster_id, size))
-                doc.metadata[CLUSTER_SIZE_KEY] = total_size
+                doc.metadata[DUP_CLUSTER_SIZE] = total_size
                 out.keep(doc)
             else:
                 out.append(_lineage(doc.id, name, "dropped", f"{name}_duplicate", cluster_id, size))

@@ -6,31 +6,38 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sharding.mixture import SourceBudget, format_budget_table
-from sharding.pack import Chunk
+from sharding.mixture import Rehydration, SourceBudget, format_budget_table
+from sharding.pack import Chunk, read_cluster_sizes
 
 
 def estimate_available(
-    chunks: list[Chunk], tok: Any, sample_bytes: int = 1 << 20
+    chunks: list[Chunk], tok: Any, rehydrate: Rehydration | None = None, sample_bytes: int = 1 << 20
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    """Token counts estimated from UTF-8 bytes and a tokenized sample (the first ~1 MB of each source)."""
+    """Token counts estimated from UTF-8 bytes and a tokenized sample (the first ~1 MB of each source); with
+    `rehydrate`, each document counts its copies (as `sharding.pack.available_by_source`)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    acc: dict[tuple[str, str], list[int]] = {}  # docs, bytes, sample bytes, sample tokens
+    acc: dict[tuple[str, str], list[int]] = {}  # docs, bytes, sample bytes, sample tokens, EOTs
     for c in chunks:
         t = pq.ParquetFile(c.path).read_row_group(c.row_group, columns=["text", "source", "domain"])
         nbytes = pc.binary_length(t.column("text")).to_pylist()
-        for text, src, dom, nb in zip(
-            t.column("text").to_pylist(), t.column("source").to_pylist(), t.column("domain").to_pylist(), nbytes
+        copies = rehydrate.copies(read_cluster_sizes([c])).tolist() if rehydrate is not None else [1] * len(nbytes)
+        for text, src, dom, nb, n in zip(
+            t.column("text").to_pylist(),
+            t.column("source").to_pylist(),
+            t.column("domain").to_pylist(),
+            nbytes,
+            copies,
         ):
-            a = acc.setdefault((dom, src), [0, 0, 0, 0])
+            a = acc.setdefault((dom, src), [0, 0, 0, 0, 0])
             a[0] += 1
-            a[1] += nb
+            a[1] += nb * n
+            a[4] += n
             if a[2] < sample_bytes:
                 a[2] += nb
                 a[3] += len(tok.encode_np(text))
-    return {k: (a[0], int(round(a[1] * (a[3] / a[2] if a[2] else 0.25))) + a[0]) for k, a in acc.items()}
+    return {k: (a[0], int(round(a[1] * (a[3] / a[2] if a[2] else 0.25))) + a[4]) for k, a in acc.items()}
 
 
 def budget_row(r: SourceBudget) -> dict[str, Any]:

@@ -23,6 +23,20 @@ above zero and kept documents always gets at least one document, however small i
 
 The default cap of 4 follows Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models",
 arXiv 2305.16264): up to ~4 epochs of repeated data are about as good as unique data.
+
+Rehydration (FineWeb-2, arXiv 2506.20920; its repository's README and misc/rehydration)::
+
+    [mixture.rehydrate]          # repeat each document by the size of the duplicate cluster it survived
+    weights = { "1" = 1, "2" = 2, "3" = 3, "5" = 5, "100" = 8, "1000" = 1 }   # the default: FineWeb-2's
+    max_copies = 5               # optional cap on one document's copies per pass
+
+Dedup keeps one document per cluster and records the cluster's size on it (`metadata.dup_cluster_size`, exact
+and MinHash copies together; dedup/steps.py). FineWeb-2 found that documents with a few duplicates are better
+than unique ones and than those copied thousands of times (boilerplate, spam), so it puts them back in
+proportion: a document from a cluster of size n counts `weights[k]` times, k the largest key <= n (a size below
+the smallest key counts once), at most `max_copies`. Rehydration defines what one pass over a source is: its
+available tokens are the rehydrated ones, and `max_repeats` caps passes over that, so one document is seen at
+most `max_copies x max_repeats` times.
 """
 
 from __future__ import annotations
@@ -30,17 +44,55 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from core.config_types import check_table, type_hints_of
 from schemas import DOMAINS
 
 DEFAULT_MAX_REPEATS = 4.0  # Muennighoff et al. 2023
-_KEYS = {"seed", "max_repeats", "total_tokens", "domains", "sources"}
+_KEYS = {"seed", "max_repeats", "total_tokens", "domains", "sources", "rehydrate"}
+# FineWeb-2's upsampling weights (its README, "Deduplication"): smallest cluster size -> copies of its survivor.
+FINEWEB2_REHYDRATION = {"1": 1, "2": 2, "3": 3, "5": 5, "100": 8, "1000": 1}
 
 
 @dataclass(frozen=True)
 class SourceMix:
     weight: float = 1.0
     max_repeats: float | None = None
+
+
+@dataclass(frozen=True)
+class Rehydration:
+    """`[mixture.rehydrate]`, validated: copies of each document by its duplicate cluster's size (module docstring).
+
+    Args:
+        enabled: false keeps one copy of every document (as without the table).
+        weights: smallest cluster size (a TOML key, so a string: "100") -> copies (>= 1).
+        max_copies: cap on one document's copies per pass (None: the table's largest).
+    """
+
+    enabled: bool = True
+    weights: dict[str, int] = field(default_factory=lambda: dict(FINEWEB2_REHYDRATION))
+    max_copies: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise ValueError('[mixture.rehydrate] weights is empty: give at least one size, e.g. { "1" = 1 }')
+        for size, copies in self.weights.items():
+            if not (size.isascii() and size.isdecimal()) or int(size) < 1:
+                raise ValueError(f"[mixture.rehydrate] weights key {size!r}: must be a cluster size, an integer >= 1")
+            if copies < 1:
+                raise ValueError(f"[mixture.rehydrate] weights.{size} = {copies}: copies must be >= 1")
+        if self.max_copies is not None and self.max_copies < 1:
+            raise ValueError(f"[mixture.rehydrate] max_copies = {self.max_copies}: must be >= 1")
+
+    def copies(self, sizes: np.ndarray) -> np.ndarray:
+        """Copies (int64) of documents whose clusters have `sizes` (1 for a unique document)."""
+        table = sorted((int(k), v) for k, v in self.weights.items())
+        bounds = np.array([k for k, _ in table], np.int64)
+        reps = np.array([1] + [v for _, v in table], np.int64)  # index 0: below the smallest size
+        out = reps[np.searchsorted(bounds, np.asarray(sizes, np.int64), side="right")]
+        return np.minimum(out, self.max_copies) if self.max_copies is not None else out
 
 
 @dataclass(frozen=True)
@@ -53,6 +105,7 @@ class MixtureConfig:
         max_repeats: default cap on passes over a source (>= 0; 0 excludes the source).
         total_tokens: stage budget in tokens (EOT included); None = the available corpus size.
         seed: seed of the fractional-pass samples and the document shuffle.
+        rehydrate: copies per document by duplicate cluster size (None: one each).
     """
 
     domains: dict[str, float] = field(default_factory=lambda: {d: 1.0 for d in DOMAINS})
@@ -60,6 +113,7 @@ class MixtureConfig:
     max_repeats: float = DEFAULT_MAX_REPEATS
     total_tokens: int | None = None
     seed: int = 0
+    rehydrate: Rehydration | None = None
 
     def __post_init__(self) -> None:
         for d, w in self.domains.items():
@@ -91,12 +145,14 @@ class MixtureConfig:
         sources = {}
         for name, s in cfg.get("sources", {}).items():
             sources[name] = SourceMix(float(s.get("weight", 1.0)), s.get("max_repeats"))
+        rehydrate = Rehydration(**cfg["rehydrate"]) if "rehydrate" in cfg else None
         return cls(
             domains={k: float(v) for k, v in cfg.get("domains", {d: 1.0 for d in DOMAINS}).items()},
             sources=sources,
             max_repeats=float(cfg.get("max_repeats", DEFAULT_MAX_REPEATS)),
             total_tokens=cfg.get("total_tokens"),
             seed=int(cfg.get("seed", 0)),
+            rehydrate=rehydrate if rehydrate is not None and rehydrate.enabled else None,
         )
 
     def cap(self, source: str) -> float:

@@ -251,6 +251,33 @@ def read_doc_meta(chunks: list[Chunk]) -> list[Any]:
     return [pq.ParquetFile(c.path).read_row_group(c.row_group, columns=["id", "source", "domain"]) for c in chunks]
 
 
+def read_cluster_sizes(chunks: list[Chunk]) -> np.ndarray:
+    """`metadata.dup_cluster_size` of every document of `chunks` (1 where absent), in corpus order (int64).
+
+    Only the rows whose metadata names the key are parsed (dedup survivors; most documents are unique).
+    """
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from schemas import DUP_CLUSTER_SIZE
+
+    parts = []
+    for c in chunks:
+        column = pq.ParquetFile(c.path).read_row_group(c.row_group, columns=["metadata"]).column(0)
+        sizes = np.ones(len(column), np.int64)
+        marked = pc.fill_null(pc.match_substring(column, f'"{DUP_CLUSTER_SIZE}"'), False)
+        rows = np.flatnonzero(marked.to_numpy(zero_copy_only=False))
+        for row, meta in zip(rows.tolist(), column.take(pa.array(rows, pa.int64())).to_pylist()):
+            value = json.loads(meta).get(DUP_CLUSTER_SIZE)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+                sizes[row] = value
+        parts.append(sizes)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
 def load_doc_table(chunks: list[Chunk], prefixes: list[Path], meta: list[Any] | None = None) -> DocTable:
     """Every document of the tokenized `chunks`: ids from Parquet (or `meta`, from `read_doc_meta`), token
     counts and positions from each chunk's `<prefix>.len.npy` and `<prefix>.tok`."""
@@ -292,18 +319,20 @@ def load_doc_table(chunks: list[Chunk], prefixes: list[Path], meta: list[Any] | 
                     chunk_all, offset, files)  # fmt: skip
 
 
-def available_by_source(docs: DocTable) -> dict[tuple[str, str], tuple[int, int]]:
-    """(domain, source) -> (documents, tokens incl. one EOT each)."""
+def available_by_source(docs: DocTable, copies: np.ndarray | None = None) -> dict[tuple[str, str], tuple[int, int]]:
+    """(domain, source) -> (documents, tokens incl. one EOT each, each document `copies` times when given: the
+    mixture's rehydration)."""
     n_src = max(1, len(docs.source_names))
     keys, inverse = np.unique(docs.domain.astype(np.int64) * n_src + docs.source, return_inverse=True)
     counts = np.bincount(inverse, minlength=keys.size)
     tokens = np.zeros(keys.size, dtype=np.int64)
-    np.add.at(tokens, inverse, docs.lengths + 1)
+    np.add.at(tokens, inverse, (docs.lengths + 1) * (copies if copies is not None else 1))
     return {(docs.domain_names[k // n_src], docs.source_names[k % n_src]): (int(c), int(t))
             for k, c, t in zip(keys.tolist(), counts.tolist(), tokens.tolist())}  # fmt: skip
 
 
-def select_documents(docs: DocTable, budgets: dict[str, int], seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def select_documents(docs: DocTable, budgets: dict[str, int], seed: int, copies: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:  # fmt: skip
     """Documents (with repeat index) that realise each source's budget.
 
     Whole passes over the source in corpus order, then the fractional pass: a seeded permutation of the
@@ -311,12 +340,20 @@ def select_documents(docs: DocTable, budgets: dict[str, int], seed: int) -> tupl
     with a budget smaller than any of its documents gets one document (the first of its permutation), so a
     source the mixture wants is never rounded to nothing.
 
+    Args:
+        copies: per document, its copies in one pass (rehydration; None: one each). Pass r's copy k of a document
+            with c copies has repeat index r * c + k, so (document, repeat) stays unique.
+
     Returns:
         (doc indices, repeat indices, tokens selected per source incl. EOT).
     """
     doc_out, rep_out, realized = [], [], {}
     for code, source in sorted(enumerate(docs.source_names), key=lambda cs: cs[1]):
         idx = np.flatnonzero(docs.source == code).astype(np.int64)
+        per_doc = copies[idx] if copies is not None else np.ones(idx.size, np.int64)
+        idx = np.repeat(idx, per_doc)  # one pass: each document as many times as its copies
+        per_copy = np.repeat(per_doc, per_doc)
+        copy_no = np.arange(idx.size) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
         sizes = docs.lengths[idx] + 1
         avail = int(sizes.sum())
         budget = budgets.get(source, 0)
@@ -326,14 +363,14 @@ def select_documents(docs: DocTable, budgets: dict[str, int], seed: int) -> tupl
         full, rest = divmod(budget, avail)
         for r in range(full):
             doc_out.append(idx)
-            rep_out.append(np.full(idx.size, r, dtype=np.int32))
+            rep_out.append((r * per_copy + copy_no).astype(np.int32))
         perm = seeded_rng(seed, "sample", source).permutation(idx.size)
         take = int(np.searchsorted(np.cumsum(sizes[perm]), rest, side="right"))
         if full == 0 and take == 0:
             take = 1  # a budget smaller than any document still selects one: a wanted source is never empty
         part = np.sort(perm[:take])  # corpus order inside the pass; the global shuffle comes later
         doc_out.append(idx[part])
-        rep_out.append(np.full(part.size, full, dtype=np.int32))
+        rep_out.append((full * per_copy[part] + copy_no[part]).astype(np.int32))
         realized[source] = full * avail + int(sizes[part].sum())
     if not doc_out:
         return np.zeros(0, np.int64), np.zeros(0, np.int32), realized

@@ -51,6 +51,7 @@ from sharding.pack import (
     list_chunks,
     load_doc_table,
     plan_sequences,
+    read_cluster_sizes,
     read_doc_meta,
     select_documents,
     shard_pieces,
@@ -166,8 +167,9 @@ class PlanStep(Step):
         prefixes = [Path(self.token_units) / c.key / c.key for c in self.chunks]
         docs = load_doc_table(self.chunks, prefixes, read_doc_meta(self.chunks))
         mix, sc = self.mixture, self.shards
-        rows = plan_budget(available_by_source(docs), mix)
-        doc_idx, reps, realized = select_documents(docs, {r.source: r.budget for r in rows}, mix.seed)
+        copies = mix.rehydrate.copies(read_cluster_sizes(self.chunks)) if mix.rehydrate is not None else None
+        rows = plan_budget(available_by_source(docs, copies), mix)
+        doc_idx, reps, realized = select_documents(docs, {r.source: r.budget for r in rows}, mix.seed, copies)
         for r in rows:
             r.realized = realized.get(r.source, 0)
         table = format_budget_table(self.stage, rows, sc.tokenizer, sc.seq_len, estimated=False)
@@ -329,7 +331,7 @@ def build_shards(layout: RunLayout, stage: str, mixture_cfg: dict, shards_cfg: d
     config_sha = fingerprint(stage, mixture_cfg, sc.output_config(), tok.describe(), mf.VERSION, TOKENIZE_VERSION)
 
     if dry_run:
-        rows = plan_budget(estimate_available(chunks, tok), mix)
+        rows = plan_budget(estimate_available(chunks, tok, mix.rehydrate), mix)
         table = format_budget_table(stage, rows, tok.name, sc.seq_len, estimated=True)
         print(table)
         return {"stage": stage, "dry_run": True, "budget": [budget_row(r) for r in rows], "table": table,

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from dedup.steps import CLUSTER_SIZE_KEY, DedupApplyStep, ExactKeysStep, MinHashEdgesStep, MinHashSignaturesStep
+from dedup.steps import DedupApplyStep, ExactKeysStep, MinHashEdgesStep, MinHashSignaturesStep
 from pipeline.config import ConfigError, load_stage_config
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult, run_step
 from pipeline.step import Step, Unit, UnitWriter, iter_unit_docs
-from schemas import Document
+from schemas import DUP_CLUSTER_SIZE, Document
 
 LANGS = ("de", "ru", "zh", "ja", "ko", "ar", "hi", "am")
 # The extra sentence of each near copy, in the language's script (a short line, so Jaccard stays >= 0.7).
@@ -80,15 +80,15 @@ def test_per_language_dedup_keeps_each_language_apart_and_the_cluster_size(tmp_p
         assert len(same) == 1 and f"{lang}-relabel" in kept, (lang, sorted(kept))
         # The survivor stands for itself, the exact copy (exact dedup) and the near copy (MinHash, which adds the
         # exact cluster a member already stood for).
-        assert same[0].metadata[CLUSTER_SIZE_KEY] == 3, lang
-        assert CLUSTER_SIZE_KEY not in kept[f"{lang}-relabel"].metadata, lang
+        assert same[0].metadata[DUP_CLUSTER_SIZE] == 3, lang
+        assert DUP_CLUSTER_SIZE not in kept[f"{lang}-relabel"].metadata, lang
     assert len(kept) == 2 * len(LANGS)
 
 
 def test_global_dedup_merges_the_relabelled_copy(tmp_path: Path) -> None:
     kept = run_dedup(tmp_path / "global", per_language=False)
     assert len(kept) == len(LANGS) and {d.id.split("-")[0] for d in kept.values()} == set(LANGS)
-    assert {d.metadata[CLUSTER_SIZE_KEY] for d in kept.values()} == {4}
+    assert {d.metadata[DUP_CLUSTER_SIZE] for d in kept.values()} == {4}
 
 
 def test_per_language_is_a_checked_dedup_key(tmp_path: Path) -> None:
