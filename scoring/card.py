@@ -1,0 +1,63 @@
+"""`CLS_DIR/card.json`: what a trained classifier is, how it was made and how well it does on held-out text.
+
+Fields: `format`, `version`, `rubric`, `kind` ("fasttext"), `labels` (the positive and negative label),
+`label_counts` (train and held-out, per label), `heldout` (accuracy, AUC, per language), `model_sha256` (of
+`model.bin`), `training_data_sha256` (of the training file, in `data/`), `inputs` (the SOURCES given and the
+sha256 of the documents read from each), `params` (every fastText argument, the seed and thread count) and
+`reproducible` (same inputs give the same model bytes, and why). A scorer refuses a folder whose model file
+does not match its card.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.io import atomic_write_json, file_sha256
+
+CARD_FORMAT = "corpusforge-classifier"
+CARD_VERSION = 1
+CARD_FILE = "card.json"
+MODEL_FILE = "model.bin"
+KINDS = ("fasttext",)
+
+
+class CardError(ValueError):
+    """A classifier folder without a valid card, or whose model file does not match it."""
+
+
+def write_card(cls_dir: Path, card: dict[str, Any]) -> Path:
+    """Write `card` (format and version added) as `cls_dir/card.json`, atomically."""
+    path = cls_dir / CARD_FILE
+    atomic_write_json(path, {"format": CARD_FORMAT, "version": CARD_VERSION, **card})
+    return path
+
+
+def read_card(cls_dir: Path, verify: bool = True) -> dict[str, Any]:
+    """The card of a classifier folder, checked: format, version, kind, and (with `verify`) the model file's sha256.
+
+    Raises:
+        CardError: no card, another format or version, an unknown kind, or a model file that is not the card's.
+    """
+    path = Path(cls_dir) / CARD_FILE
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CardError(f"{cls_dir}: no {CARD_FILE}; train one with `python -m flows.classify train`") from None
+    except json.JSONDecodeError as e:
+        raise CardError(f"{path}: not valid JSON: {e}") from e
+    if card.get("format") != CARD_FORMAT or card.get("version") != CARD_VERSION:
+        raise CardError(
+            f"{path}: not a {CARD_FORMAT} card version {CARD_VERSION} "
+            f"(format {card.get('format')!r}, version {card.get('version')!r})"
+        )
+    if card.get("kind") not in KINDS:
+        raise CardError(f"{path}: kind {card.get('kind')!r} is unknown; known: {list(KINDS)}")
+    model = Path(cls_dir) / MODEL_FILE
+    if verify:
+        if not model.is_file():
+            raise CardError(f"{cls_dir}: {MODEL_FILE} is missing")
+        if file_sha256(model) != card.get("model_sha256"):
+            raise CardError(f"{model}: sha256 differs from its card's model_sha256; retrain or restore the file")
+    return card

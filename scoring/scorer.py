@@ -1,0 +1,44 @@
+"""A trained classifier, loaded from its folder (`model.bin` checked against `card.json`), that scores texts.
+
+The score is the classifier's probability of the positive label, in [0, 1]: the same number `card.json`'s held-out
+metrics were computed on, so a threshold read off the card means the same thing in a stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scoring.card import MODEL_FILE, read_card
+from scoring.texts import fasttext_line
+
+POSITIVE, NEGATIVE = "__label__positive", "__label__negative"
+
+
+def positive_probabilities(model: Any, lines: list[str]) -> list[float]:
+    """fastText's probability of the positive label for each one-line text (`fasttext_line`), in order."""
+    if not lines:
+        return []
+    labels, probs = model.predict(lines, k=2)
+    # fastText's softmax can overshoot 1 by a rounding step (1.00001): a score stays a probability.
+    return [min(1.0, float(p[list(la).index(POSITIVE)])) if POSITIVE in la else 0.0 for la, p in zip(labels, probs)]
+
+
+class FastTextScorer:
+    """A fastText classifier folder made by `scoring.train.train_fasttext`.
+
+    Args:
+        cls_dir: the folder holding `model.bin` and `card.json`; the model file's sha256 must match the card.
+    """
+
+    def __init__(self, cls_dir: Path) -> None:
+        import fasttext
+
+        self.cls_dir = Path(cls_dir)
+        self.card = read_card(self.cls_dir)
+        self._model = fasttext.load_model(str(self.cls_dir / MODEL_FILE))
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Probability of the positive label of each text, in order (one fastText call for the batch)."""
+        return positive_probabilities(self._model, [fasttext_line(t) for t in texts])

@@ -1,0 +1,217 @@
+"""DCLM's classifier recipe (Li et al. 2024, arXiv 2406.11794, section 4.4): a fastText supervised classifier with
+word bigrams that tells positive text (DCLM: instruction and explanation text) from negative text (raw web).
+
+`train_fasttext` reads the SOURCES of each side (`scoring.texts`), holds out a seeded share of the documents
+(chosen by a hash of the seed and the document id, so the split does not depend on the order of the sources),
+writes the training file (shuffled with the seed) and the held-out file under `CLS_DIR/data/`, trains with one
+thread, and writes `CLS_DIR/model.bin` and `CLS_DIR/card.json` (see `scoring.card`).
+
+Reproducible: with one thread fastText's SGD is sequential and its random generator is seeded (`seed`), so the
+same training file and arguments give the same model bytes; `verify=True` trains a second time and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core.io import atomic_write_bytes, file_sha256
+from schemas import Document
+from scoring.card import MODEL_FILE, write_card
+from scoring.metrics import binary_metrics, per_language
+from scoring.scorer import NEGATIVE, POSITIVE, positive_probabilities
+from scoring.texts import fasttext_line, read_documents
+
+log = logging.getLogger(__name__)
+
+TRAIN_FILE, HELDOUT_FILE = "data/train.txt", "data/heldout.txt"
+
+
+@dataclass(frozen=True)
+class FastTextParams:
+    """fastText `train_supervised` arguments (its own names in the card). Defaults: DCLM's bigrams (wordNgrams 2)
+    and learning rate; a hashed n-gram table of 200k rows and 64 dimensions keeps `model.bin` near 60 MB."""
+
+    dim: int = 64
+    epoch: int = 5
+    lr: float = 0.1
+    word_ngrams: int = 2
+    min_count: int = 2
+    bucket: int = 200_000
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "epoch", "word_ngrams", "min_count", "bucket"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"fastText {name} = {getattr(self, name)!r}: must be >= 1")
+        if not 0 < self.lr <= 10:
+            raise ValueError(f"fastText lr = {self.lr!r}: must be in (0, 10]")
+
+
+def train_fasttext(
+    positives: list[str],
+    negatives: list[str],
+    out_dir: Path,
+    rubric: str,
+    *,
+    seed: int = 0,
+    heldout_fraction: float = 0.2,
+    params: FastTextParams | None = None,
+    verify: bool = True,
+) -> dict[str, Any]:
+    """Train and evaluate a binary fastText classifier; return its card (also written to `out_dir/card.json`).
+
+    Args:
+        positives, negatives: SOURCES (sources files or finished run folders) of each label.
+        out_dir: the classifier folder (`model.bin`, `card.json`, `data/`); created.
+        rubric: what the score means (`educational_value`, `edu`, ...), recorded in the card.
+        seed: the held-out split, the training file's order and fastText's own seed.
+        heldout_fraction: share of each side's documents held out for the card's metrics, in (0, 1).
+        verify: train a second time from the same file and record whether the model bytes are the same.
+
+    Raises:
+        ValueError: no document on one side, a fraction outside (0, 1), or nothing left to train on.
+    """
+    if not 0 < heldout_fraction < 1:
+        raise ValueError(f"heldout_fraction = {heldout_fraction!r}: must be in (0, 1)")
+    params = params or FastTextParams()
+    out_dir = Path(out_dir)
+    sides = {POSITIVE: positives, NEGATIVE: negatives}
+    train_lines: list[str] = []
+    heldout: list[tuple[str, str | None, str]] = []  # (label, lang, line)
+    inputs: dict[str, list[dict[str, Any]]] = {}
+    for label, sources in sides.items():
+        inputs[label] = []
+        for source in sources:
+            docs_hash, count = hashlib.sha256(), 0
+            for doc in read_documents(source):
+                line = fasttext_line(doc.text)
+                if not line:
+                    continue
+                docs_hash.update(f"{doc.id}\0{line}\n".encode("utf-8", "surrogatepass"))
+                count += 1
+                if _held_out(seed, doc, heldout_fraction):
+                    heldout.append((label, doc.lang, line))
+                else:
+                    train_lines.append(f"{label} {line}")
+            inputs[label].append({"source": str(source), "documents": count, "sha256": docs_hash.hexdigest()})
+        if not any(i["documents"] for i in inputs[label]):
+            raise ValueError(f"no document with text in the {label.removeprefix('__label__')} sources {sources}")
+    random.Random(seed).shuffle(train_lines)  # SGD over one label and then the other would learn the last
+    train_path, heldout_path = out_dir / TRAIN_FILE, out_dir / HELDOUT_FILE
+    atomic_write_bytes(train_path, "".join(f"{line}\n" for line in train_lines).encode("utf-8", "surrogatepass"))
+    atomic_write_bytes(
+        heldout_path, "".join(f"{la} {line}\n" for la, _, line in heldout).encode("utf-8", "surrogatepass")
+    )
+    for label in sides:
+        if not any(line.startswith(label + " ") for line in train_lines):
+            raise ValueError(
+                f"no {label.removeprefix('__label__')} document left to train on after the held-out "
+                f"split (heldout_fraction = {heldout_fraction})"
+            )
+
+    model = _train(train_path, out_dir / MODEL_FILE, params, seed)
+    model_sha256 = file_sha256(out_dir / MODEL_FILE)
+    same_bytes = None
+    if verify:
+        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+            _train(train_path, Path(tmp) / MODEL_FILE, params, seed)
+            same_bytes = file_sha256(Path(tmp) / MODEL_FILE) == model_sha256
+        if not same_bytes:
+            log.warning("%s: a second training from the same file gave other model bytes", out_dir)
+
+    labels = [la == POSITIVE for la, _, _ in heldout]
+    scores = positive_probabilities(model, [line for _, _, line in heldout])
+    card = {
+        "rubric": rubric,
+        "kind": "fasttext",
+        "labels": {"positive": POSITIVE, "negative": NEGATIVE},
+        "label_counts": {
+            "train": {
+                la.removeprefix("__label__"): sum(1 for t in train_lines if t.startswith(la + " ")) for la in sides
+            },
+            "heldout": {la.removeprefix("__label__"): sum(1 for h in heldout if h[0] == la) for la in sides},
+        },
+        "heldout": {
+            **binary_metrics(labels, scores),
+            "per_language": per_language([h[1] for h in heldout], labels, scores),
+        },
+        "model_sha256": model_sha256,
+        "training_data_sha256": file_sha256(train_path),
+        "heldout_data_sha256": file_sha256(heldout_path),
+        "inputs": {la.removeprefix("__label__"): v for la, v in inputs.items()},
+        "params": {
+            **asdict(params),
+            "loss": "softmax",
+            "thread": 1,
+            "seed": seed,
+            "heldout_fraction": heldout_fraction,
+        },
+        "reproducible": {
+            "same_inputs_same_bytes": same_bytes,
+            "why": "one thread (fastText's SGD is then sequential), each training in a fresh process, and a fixed "
+            "seed for fastText's random generator, the held-out split (a hash of seed and document id) and the "
+            "training file's order",
+        },
+    }
+    write_card(out_dir, card)
+    return card
+
+
+def _held_out(seed: int, doc: Document, fraction: float) -> bool:
+    digest = hashlib.blake2b(f"{seed}\0{doc.id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < fraction
+
+
+def _train(train_path: Path, model_path: Path, params: FastTextParams, seed: int) -> Any:
+    """Train with one thread in a fresh process, save to `model_path` through a temporary name; return the model
+    loaded here.
+
+    NOTE: a second `train_supervised` in one process is not reproducible with fasttext-numpy2-wheel 0.9.2 (measured
+    here: the second model's bytes differ from the first's, and later ones fail with "Encountered NaN"), while each
+    fresh process gives the same bytes every time. So each training gets its own process.
+    """
+    import fasttext
+
+    from core.paths import REPO_ROOT
+    from pipeline.orphans import parent_death_guard
+
+    job = json.dumps([str(train_path), str(model_path), asdict(params), seed])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    code = "import json, sys; from scoring.train import _train_here; _train_here(*json.loads(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, job], env=env, capture_output=True, text=True, preexec_fn=parent_death_guard()
+    )
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"fastText training on {train_path} failed (exit {done.returncode}): {tail}")
+    return fasttext.load_model(str(model_path))
+
+
+def _train_here(train_path: str, model_path: str, params: dict[str, Any], seed: int) -> None:
+    import fasttext
+
+    model = fasttext.train_supervised(
+        input=train_path,
+        dim=params["dim"],
+        epoch=params["epoch"],
+        lr=params["lr"],
+        wordNgrams=params["word_ngrams"],
+        minCount=params["min_count"],
+        bucket=params["bucket"],
+        loss="softmax",
+        thread=1,
+        seed=seed,
+        verbose=0,
+    )
+    tmp = Path(model_path).with_name(f".{Path(model_path).name}.tmp-{os.getpid()}")
+    model.save_model(str(tmp))
+    os.replace(tmp, model_path)
