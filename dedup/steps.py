@@ -37,7 +37,7 @@ import numpy as np
 from dedup.clusters import KeySpill, UnionFind
 from pipeline.runner import StepResult
 from pipeline.step import Step, Unit, UnitResult, UnitWriter, iter_unit_docs
-from schemas import DUP_CLUSTER_SIZE
+from schemas import DUP_CLUSTER_SIZE, Document, LineageRecord
 
 log = logging.getLogger(__name__)
 
@@ -359,17 +359,15 @@ class DedupApplyStep(Step):
                 continue
             root, size, total_size, cluster_id = dec
             if root == off + row:
-                out.append(_lineage(doc.id, name, "kept", f"{name}_survivor", cluster_id, size))
+                out.append(_lineage(doc, name, "kept", f"{name}_survivor", cluster_id, size))
                 doc.metadata[DUP_CLUSTER_SIZE] = total_size
                 out.keep(doc)
             else:
-                out.append(_lineage(doc.id, name, "dropped", f"{name}_duplicate", cluster_id, size))
+                out.append(_lineage(doc, name, "dropped", f"{name}_duplicate", cluster_id, size))
 
 
-def _lineage(doc_id: str, step: str, action: str, reason: str, cluster_id: str, size: int) -> Any:
-    from schemas import LineageRecord
-
-    return LineageRecord(doc_id, step, action, reason, None, cluster_id, size)
+def _lineage(doc: Document, step: str, action: str, reason: str, cluster_id: str, size: int) -> LineageRecord:
+    return LineageRecord(doc.id, step, action, reason, None, cluster_id, size, doc.lang)
 
 
 # --- decontamination ---------------------------------------------------------------------------------------
@@ -411,7 +409,7 @@ class DecontamStep(Step):
                 out.keep(doc)
             else:
                 _, reason, score = result
-                out.drop(doc.id, decontaminator.name, reason, score)
+                out.drop(doc.id, decontaminator.name, reason, score, lang=doc.lang)
 
 
 def resolve_eval_sets(config: dict[str, Any], base_dir: Path) -> tuple[list[Any], str]:

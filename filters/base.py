@@ -149,6 +149,7 @@ def run_chain(
                 alive[i] = False
         for doc, doc_rows, kept in zip(batch, rows, alive):
             for rec in doc_rows:
+                rec.lang = doc.lang  # as the chain left it: language ID's label on what it judged
                 lineage.append(rec)
                 if rec.action == "modified":
                     stats.modified[rec.reason] += 1

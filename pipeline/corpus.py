@@ -72,7 +72,7 @@ class FinalizeStep(Step):
                                          DOCUMENT_SCHEMA)  # fmt: skip
             sinks[key].add(doc.to_row())
             out.stats.docs_out += 1
-            out.append(LineageRecord(doc.id, "final", "kept"))
+            out.append(LineageRecord(doc.id, "final", "kept", lang=doc.lang))
         for sink in sinks.values():
             sink.close()
         quarantine = Path(unit.payload["ingest"]) / QUARANTINE

@@ -1,10 +1,11 @@
 """`publish_artifacts(summary, layout)`: the run's report as Prefect artifacts, on the flow run's Artifacts tab.
 
 One markdown artifact (`corpusforge-<stage>-report`: overview, funnel, top drop reasons with an example each,
-languages, duplicate clusters, decontamination hits, token budget, where the HTML page is) and one table
-artifact per section (`corpusforge-<stage>-funnel`, `-drop-reasons`, `-languages`, `-duplicates`, `-decontam`,
-`-tokens`, `-quarantine`). They are built from the same `report.data.collect` sections as the HTML page, so
-every excerpt is already redacted. Outside a flow run this does nothing.
+the funnel per language, tokenizer fertility per language, duplicate clusters, decontamination hits, token budget,
+where the HTML page is) and one table artifact per section (`corpusforge-<stage>-funnel`, `-drop-reasons`,
+`-languages`, `-fertility`, `-duplicates`, `-decontam`, `-tokens`, `-quarantine`). They are built from the same
+`report.data.collect` sections as the HTML page, so every excerpt is already redacted. Outside a flow run this does
+nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pipeline.layout import RunLayout
 from report.data import collect, scrub_tree
+from report.fertility import TOKENIZERS
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,8 @@ def tables(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]], str]]:
         ("funnel", data["funnel"], "documents in and out of each step"),
         ("drop-reasons", data["drop_reasons"], "top drop reasons with a redacted example each"),
         ("quarantine", data["quarantine"], "records that could not be read, with a redacted excerpt"),
-        ("languages", data["languages"], "documents and characters per language in the final corpus"),
+        ("languages", data["languages"], "documents in, kept, dropped (top reasons) and tokens per language"),
+        ("fertility", data["fertility"], "tokenizer tokens per character and per word per language"),
         ("duplicates", dup_rows + [dict(r) for r in data["duplicates"]["largest"]], "duplicate clusters"),
         ("decontam", data["decontam"], "documents dropped for overlapping an evaluation set"),
         ("tokens", token_rows, "token budget and packed tokens per stage and source"),
@@ -113,8 +116,10 @@ def markdown(data: dict[str, Any], layout: RunLayout) -> str:
          [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]]),
         ("Quarantine", ["source", "reason", "records", "excerpt (redacted)"],
          [[r["source"], r["reason"], r["records"], r["example"]] for r in data["quarantine"]]),
-        ("Languages", ["language", "documents", "characters"],
-         [[r["lang"], r["docs"], r["chars"]] for r in data["languages"]]),
+        ("Languages", ["language", "in", "kept", "dropped", "top drop reasons", "tokens packed"],
+         [[r["lang"], r["docs_in"], r["docs"], r["dropped"], r["top_reasons"], r["tokens"]] for r in data["languages"]]),
+        ("Tokenizer fertility (tokens per word)", ["language", "words", *TOKENIZERS],
+         [[r["lang"], r["words"], *(r[f"{t}_per_word"] for t in TOKENIZERS)] for r in data["fertility"]]),
         ("Duplicate clusters", ["method", "clusters", "documents dropped"],
          [[m, v["clusters"], v["duplicates"]] for m, v in sorted(data["duplicates"]["methods"].items())]),
         ("Decontamination hits", ["evaluation set", "documents", "max overlap", "example (redacted)"],

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 TOP_REASONS = 12  # drop reasons listed with an example
 TOP_CLUSTERS = 10  # duplicate clusters listed with their survivor
+TOP_LANG_REASONS = 3  # drop reasons listed per language
+FERTILITY_LANGS = 30  # languages of the final corpus (the most documents first) measured for tokenizer fertility
+FERTILITY_CHARS = 20_000  # characters sampled per language for it (whole documents in a seeded order, the last cut)
 MAX_SCORES = 20_000  # scores per reason kept for a histogram (a deterministic sample beyond that)
 
 # A drop reason -> (filter table, constructor argument holding its threshold). `top_{n}_gram` and
@@ -71,6 +74,7 @@ def collect(run_dir: Path | str) -> dict[str, Any]:
             "drop_reasons": _drop_reasons(con),
             "quarantine": _quarantine(con),
             "languages": _languages(con),
+            "fertility": _fertility(con),
             "lengths": _lengths(con),
             "quality": _quality(con, summary),
             "duplicates": _duplicates(con, layout),
@@ -147,11 +151,53 @@ def _quarantine(con: Any) -> list[dict[str, Any]]:
 
 
 def _languages(con: Any) -> list[dict[str, Any]]:
+    """The funnel per language: documents in (kept + dropped), kept in the final corpus (`docs`) with their
+    characters, dropped with the top reasons, and tokens packed into the stage's shards (repeats included).
+
+    A document's language is the one lineage recorded with its last decision: language ID's label, or the source's
+    for a document dropped before language ID ran ("unknown" when neither). Quarantined records have none.
+    """
+    has_lang = "lang" in con.sql("SELECT * FROM lineage LIMIT 0").columns  # a run from before the column: unknown
+    lang = "coalesce(lang, 'unknown')" if has_lang else "'unknown'"
+    reasons: dict[str, list[tuple[str, int]]] = {}
+    for code, reason, n in con.sql(
+        f"""SELECT {lang} AS lang, reason, count(*) AS n FROM lineage WHERE action = 'dropped'
+            GROUP BY ALL ORDER BY lang, n DESC, reason"""
+    ).fetchall():
+        reasons.setdefault(code, []).append((reason, n))
+    kept_sql = "SELECT coalesce(lang, 'unknown'), count(*), sum(length(text))::BIGINT FROM docs GROUP BY ALL"
+    kept = {code: (docs, chars or 0) for code, docs, chars in con.sql(kept_sql).fetchall()}
+    tokens_sql = """SELECT coalesce(d.lang, 'unknown'), sum(s.num_tokens)::BIGINT
+                    FROM shards s JOIN docs d ON d.id = s.doc_id GROUP BY ALL"""
+    tokens = dict(con.sql(tokens_sql).fetchall())
+    rows = []
+    for code in set(reasons) | set(kept):
+        docs, chars = kept.get(code, (0, 0))
+        dropped = sum(n for _, n in reasons.get(code, []))
+        top = ", ".join(f"{r} ({n:,})" for r, n in reasons.get(code, [])[:TOP_LANG_REASONS])
+        row = {"lang": code, "docs_in": docs + dropped, "docs": docs, "dropped": dropped, "top_reasons": top}
+        rows.append({**row, "chars": chars, "tokens": int(tokens.get(code) or 0)})
+    return sorted(rows, key=lambda r: (-r["docs"], -r["docs_in"], r["lang"]))
+
+
+def _fertility(con: Any) -> list[dict[str, Any]]:
+    """Tokens per character and per word of each tokenizer (`report.fertility`) on a sample of every language of
+    the final corpus but code: up to `FERTILITY_CHARS` characters of its documents in a seeded order."""
+    from report.fertility import fertility
+
     rows = con.sql(
-        """SELECT coalesce(lang, 'unknown') AS lang, count(*) AS docs, sum(length(text))::BIGINT AS chars
-           FROM docs GROUP BY ALL ORDER BY docs DESC, lang"""
+        f"""WITH top AS (SELECT lang FROM docs WHERE lang IS NOT NULL AND domain <> 'code'
+                         GROUP BY lang ORDER BY count(*) DESC, lang LIMIT {FERTILITY_LANGS}),
+                 ordered AS (SELECT d.lang, d.text, sum(length(d.text)) OVER (PARTITION BY d.lang
+                                 ORDER BY hash(d.id), d.id) - length(d.text) AS before
+                             FROM docs d JOIN top USING (lang) WHERE d.domain <> 'code')
+            SELECT lang, substr(text, 1, {FERTILITY_CHARS} - before::BIGINT) FROM ordered
+            WHERE before < {FERTILITY_CHARS} ORDER BY lang, before"""
     ).fetchall()
-    return [{"lang": lang, "docs": docs, "chars": chars or 0} for lang, docs, chars in rows]
+    texts: dict[str, list[str]] = {}
+    for code, text in rows:
+        texts.setdefault(code, []).append(text)
+    return fertility(texts)
 
 
 def _lengths(con: Any) -> list[dict[str, Any]]:

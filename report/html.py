@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.layout import RunLayout
 from report import plots
 from report.data import collect
+from report.fertility import TOKENIZERS
 
 INDEX = "index.html"
 
@@ -112,11 +113,17 @@ def render(data: dict[str, Any]) -> str:
             "Languages",
             plots.languages(data["languages"]),
             _table(
-                ["language", "documents", "characters"],
-                [[r["lang"], r["docs"], r["chars"]] for r in data["languages"]],
+                ["language", "in", "kept", "dropped", "top drop reasons", "characters kept", "tokens packed"],
+                [
+                    [r["lang"], r["docs_in"], r["docs"], r["dropped"], r["top_reasons"], r["chars"], r["tokens"]]
+                    for r in data["languages"]
+                ],
             ),
-            empty="The final corpus is empty.",
+            note="A document's language is language ID's label (the source's, or unknown, for a document dropped "
+            "before language ID ran); in = kept + dropped; tokens packed count repeats.",
+            empty="No document reached the filters.",
         ),
+        _fertility(data["fertility"]),
         _section(
             "lengths",
             "Document length per domain and source",
@@ -208,6 +215,29 @@ def _duplicates(dup: dict[str, Any]) -> str:
     has_any = any(v["clusters"] for v in dup["methods"].values())
     return _section("duplicates", "Duplicate clusters", plots.duplicate_clusters(dup), body,
                     note=None if has_any else "No duplicate cluster was found.")  # fmt: skip
+
+
+def _fertility(rows: list[dict[str, Any]]) -> str:
+    columns = ["language", "documents", "characters", "words"]
+    for name in TOKENIZERS:
+        columns += [f"{name} tokens/char", f"{name} tokens/word"]
+    table = [
+        [r["lang"], r["docs"], r["chars"], r["words"]]
+        + [r.get(f"{name}_{unit}") for name in TOKENIZERS for unit in ("per_char", "per_word")]
+        for r in rows
+    ]
+    note = (
+        "Tokens per character and per word on a sample of each language's documents (words as the prose "
+        "filters segment them, punctuation left out; report/fertility.py)."
+    )
+    return _section(
+        "fertility",
+        "Tokenizer fertility per language",
+        None,
+        _table(columns, table),
+        note=note,
+        empty="No prose document with a language in the final corpus.",
+    )
 
 
 def _tokens(tok: dict[str, Any]) -> str:

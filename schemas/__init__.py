@@ -36,6 +36,9 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("path", pa.string()),
         pa.field("license", pa.string()),
         pa.field("metadata", pa.string()),  # JSON object; DuckDB reads it with json_extract
+        # Scorer name -> score (`[scorers.<name>]`, filters/scorer.py); null when no scorer ran. DuckDB reads a
+        # MAP(VARCHAR, DOUBLE): `WHERE scores['edu'] >= 0.5`.
+        pa.field("scores", pa.map_(pa.string(), pa.float64())),
     ]
 )
 
@@ -48,6 +51,9 @@ LINEAGE_SCHEMA = pa.schema(
         pa.field("score", pa.float64()),
         pa.field("dup_cluster_id", pa.string()),
         pa.field("dup_cluster_size", pa.int32()),
+        # The document's language when the step decided (language ID's label, or the source's): a dropped
+        # document is nowhere else, so the funnel per language reads it here.
+        pa.field("lang", pa.string()),
     ]
 )
 
@@ -120,6 +126,7 @@ class Document:
     path: str | None = None
     license: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float] | None = None
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -134,6 +141,7 @@ class Document:
             "license": self.license,
             # default=str: a timestamp or bytes value from a Parquet column becomes its text form
             "metadata": json.dumps(self.metadata, sort_keys=True, ensure_ascii=False, default=str),
+            "scores": sorted(self.scores.items()) if self.scores is not None else None,  # sorted: same bytes
         }
 
     @classmethod
@@ -150,6 +158,8 @@ class Document:
             path=row.get("path"),
             license=row.get("license"),
             metadata=json.loads(meta) if meta else {},
+            # A run written before the column existed has none: its documents have no scores.
+            scores=dict(row["scores"]) if row.get("scores") is not None else None,
         )
 
 
@@ -164,6 +174,7 @@ class LineageRecord:
     score: float | None = None
     dup_cluster_id: str | None = None
     dup_cluster_size: int | None = None
+    lang: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -174,6 +185,7 @@ class LineageRecord:
             "score": self.score,
             "dup_cluster_id": self.dup_cluster_id,
             "dup_cluster_size": self.dup_cluster_size,
+            "lang": self.lang,
         }
 
 
