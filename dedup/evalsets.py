@@ -96,15 +96,20 @@ class ShippedSet:
         self.paths()
         return _digest(self.name, self.fields, self.strip, sorted(self.files.items()), sorted(self.where.items()))
 
+    def rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield (location, item) per item as its file holds it (every key, no wrapper stripped), in a fixed order:
+        what a scorer needs beyond the indexed text (ARC's `choices` list and `gold` index)."""
+        for path in self.paths():
+            for where, row in _read(path, self.reader):
+                if all(str(row.get(k)) in v for k, v in self.where.items()):
+                    yield where, row
+
     def texts(self) -> Iterator[tuple[str, list[str]]]:
         """Yield (location, [text of each field]) per item, in a fixed order."""
         strip = re.compile(self.strip) if self.strip else None
-        for path in self.paths():
-            for where, row in _read(path, self.reader):
-                if any(str(row.get(k)) not in v for k, v in self.where.items()):
-                    continue
-                texts = [_field(row, f, where) for f in self.fields]
-                yield where, [strip.sub("", t) for t in texts] if strip else texts
+        for where, row in self.rows():
+            texts = [_field(row, f, where) for f in self.fields]
+            yield where, [strip.sub("", t) for t in texts] if strip else texts
 
 
 @dataclass(frozen=True)

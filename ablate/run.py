@@ -1,0 +1,224 @@
+"""`run_ablation`: every candidate sampled into one token budget, one proxy per (candidate, seed) trained from the
+same initialisation with the same config, each scored on every evaluation set.
+
+The ablation folder::
+
+    results.parquet            one row per (candidate, seed, eval set): bpb, acc, acc_norm, wall times, hashes
+    curves.parquet             the trainer's log.jsonl rows (loss, lr, tok/s per logged step) per proxy
+    ablation.json              the config, the proxy config and the summary
+    data/<candidate>/          the proxy's training shards (manifest.json) and heldout.jsonl
+    train/<candidate>/seed-<k>/  the trainer's checkpoint.pt and log.jsonl, and scores.json
+
+A rerun reuses a proxy whose `scores.json` was made from the same sample, config and evaluation items, and
+retrains one whose inputs changed (its folder is emptied first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ablate.config import HELDOUT, AblationConfig, AblationConfigError
+from ablate.corpus import CandidateData, ProxyTokenizer, load_proxy_tokenizer, prepare_candidate
+from ablate.evalsets import EvalItems, load_eval_items
+from core.io import atomic_write_json, fingerprint, write_table
+
+RESULTS_SCHEMA = pa.schema([
+    pa.field("candidate", pa.string(), nullable=False),
+    pa.field("seed", pa.int64(), nullable=False),
+    pa.field("tokens", pa.int64(), nullable=False),  # training tokens the proxy saw (whole optimizer steps)
+    pa.field("unique_tokens", pa.int64(), nullable=False),  # distinct training tokens sampled (tokens > it: epochs)
+    pa.field("eval_set", pa.string(), nullable=False),  # a shipped set, or heldout:<candidate>
+    pa.field("items", pa.int64(), nullable=False),
+    pa.field("bytes", pa.int64(), nullable=False),
+    pa.field("bpb", pa.float64()),
+    pa.field("acc", pa.float64()),  # multiple-choice sets only
+    pa.field("acc_norm", pa.float64()),
+    pa.field("final_loss", pa.float64()),
+    pa.field("train_tokens_per_s", pa.float64()),
+    pa.field("train_wall_s", pa.float64()),
+    pa.field("eval_wall_s", pa.float64()),
+    pa.field("proxy_tokenizer", pa.string(), nullable=False),
+    pa.field("proxy_config_sha256", pa.string(), nullable=False),
+    pa.field("candidate_sha256", pa.string(), nullable=False),
+    pa.field("eval_sha256", pa.string(), nullable=False),
+])  # fmt: skip
+CURVES_SCHEMA = pa.schema([
+    pa.field("candidate", pa.string(), nullable=False),
+    pa.field("seed", pa.int64(), nullable=False),
+    pa.field("step", pa.int64(), nullable=False),
+    pa.field("loss", pa.float64()),
+    pa.field("lr", pa.float64()),
+    pa.field("tok_s", pa.float64()),
+])  # fmt: skip
+
+
+def proxy_config(cfg: AblationConfig) -> tuple[Any, ProxyTokenizer]:
+    """The proxy's trainer `Config` (vocabulary sized to its tokenizer, no initialisation from another stage, one
+    checkpoint at the end) and its tokenizer.
+
+    Raises:
+        AblationConfigError: the config pins no tokenizer or no `train.seq_len`.
+    """
+    from trainer.config import load_config
+
+    tcfg = load_config(cfg.proxy)
+    if not tcfg.tokenizer.name:
+        raise AblationConfigError(f"{cfg.proxy}: set [tokenizer] name (utf8_bytes, o200k_harmony, qwen): every "
+                                  "candidate is re-tokenized with the proxy's tokenizer")  # fmt: skip
+    if tcfg.train.seq_len <= 0:
+        raise AblationConfigError(f"{cfg.proxy}: set train.seq_len > 0 (the proxy's training sequence length)")
+    tok = load_proxy_tokenizer(tcfg.tokenizer.name)
+    model = tcfg.model
+    if model.vocab_size == 0:
+        model = dataclasses.replace(model, vocab_size=-(-tok.vocab_size // 128) * 128)
+    if model.vocab_size < tok.vocab_size:
+        raise AblationConfigError(f"{cfg.proxy}: model.vocab_size {model.vocab_size} < tokenizer {tok.name}'s "
+                                  f"{tok.vocab_size} ids")  # fmt: skip
+    train = dataclasses.replace(tcfg.train, init_from="", ckpt_every=0)
+    return dataclasses.replace(tcfg, model=model, train=train), tok
+
+
+def run_ablation(cfg: AblationConfig, log: Callable[[str], None] = print) -> pa.Table:
+    """Train and score every (candidate, seed); write the ablation folder; return the results table.
+
+    Args:
+        cfg: the ablation.
+        log: receives progress lines (the trainer's included).
+    """
+    tcfg, tok = proxy_config(cfg)
+    out = Path(cfg.out)
+    seq_len = tcfg.train.seq_len
+    tokens_per_step = tcfg.train.batch_size * tcfg.train.grad_accum * seq_len
+    steps = math.ceil(cfg.tokens / tokens_per_step)
+    config_sha = fingerprint(tcfg.to_dict())
+    shipped = [load_eval_items(name, cfg.eval_items) for name in cfg.eval_sets if name != HELDOUT]
+    data: dict[str, CandidateData] = {}
+    for cand in cfg.candidates:
+        t0 = time.perf_counter()
+        data[cand.name] = prepare_candidate(cand.manifest, out / "data" / cand.name, tok, cfg.tokens, seq_len,
+                                            cfg.heldout_fraction, cfg.eval_items)  # fmt: skip
+        d = data[cand.name]
+        log(f"{cand.name}: {d.unique_tokens:,} {tok.name} training tokens, {len(d.heldout)} held-out documents "
+            f"({time.perf_counter() - t0:.1f}s)")  # fmt: skip
+    evals = list(shipped)
+    if HELDOUT in cfg.eval_sets:
+        evals += [EvalItems(f"{HELDOUT}:{name}", d.heldout, [], d.sha256) for name, d in data.items() if d.heldout]
+    rows: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
+    for cand in cfg.candidates:
+        for seed in range(cfg.seeds):
+            seed_dir = out / "train" / cand.name / f"seed-{seed}"
+            seeded = dataclasses.replace(tcfg, train=dataclasses.replace(tcfg.train, seed=seed))
+            key = fingerprint(config_sha, seed, data[cand.name].sha256, steps, [e.sha256 for e in evals])
+            rows += _proxy_rows(cand.name, seed, seeded, tok, steps, data[cand.name], evals, seed_dir, key, log)
+            curves += _curve_rows(cand.name, seed, seed_dir / "log.jsonl")
+    for row in rows:
+        row["proxy_config_sha256"] = config_sha  # the config before its seed: one value across an ablation
+    table = pa.Table.from_pylist(rows, schema=RESULTS_SCHEMA)
+    write_table(out / "results.parquet", table, RESULTS_SCHEMA)
+    write_table(out / "curves.parquet", pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), CURVES_SCHEMA)
+    atomic_write_json(out / "ablation.json", {
+        "candidates": {c.name: str(c.manifest) for c in cfg.candidates}, "tokens": cfg.tokens, "steps": steps,
+        "tokens_per_step": tokens_per_step, "seeds": cfg.seeds, "eval_sets": list(cfg.eval_sets),
+        "eval_items": cfg.eval_items, "heldout_fraction": cfg.heldout_fraction, "proxy": str(cfg.proxy),
+        "proxy_config": tcfg.to_dict(), "proxy_config_sha256": config_sha, "proxy_tokenizer": tok.describe(),
+    })  # fmt: skip
+    return table
+
+
+def _proxy_rows(name: str, seed: int, tcfg: Any, tok: ProxyTokenizer, steps: int, data: CandidateData,
+                evals: list[EvalItems], seed_dir: Path, key: str, log: Callable[[str], None]) -> list[dict[str, Any]]:  # fmt: skip
+    """Train one proxy (or reuse its scores when `key` matches) and score it on every evaluation set."""
+    scores_path = seed_dir / "scores.json"
+    if scores_path.is_file():
+        saved = json.loads(scores_path.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            log(f"{name} seed {seed}: scores reused from {scores_path}")
+            return saved["rows"]
+    if seed_dir.exists():  # another sample, config or evaluation: nothing in it may be resumed
+        shutil.rmtree(seed_dir)
+    from trainer.train import train_from_manifest
+
+    t0 = time.perf_counter()
+    result = train_from_manifest(data.manifest, steps, config=tcfg, out_dir=seed_dir,
+                                 log=lambda line: log(f"{name} seed {seed}: {line}"))  # fmt: skip
+    train_wall = time.perf_counter() - t0
+    model, device = _load_proxy(tcfg, seed_dir / "checkpoint.pt")
+    rows = []
+    for ev in evals:
+        rows.append(_score(model, device, tok, tcfg.train.seq_len, ev) | {
+            "candidate": name, "seed": seed, "tokens": steps * result["tokens_per_step"],
+            "unique_tokens": data.unique_tokens, "final_loss": result["final_loss"],
+            "train_tokens_per_s": result["tokens_per_s"], "train_wall_s": train_wall, "proxy_tokenizer": tok.name,
+            "candidate_sha256": data.sha256,
+        })  # fmt: skip
+    atomic_write_json(scores_path, {"key": key, "rows": rows})
+    return rows
+
+
+def _load_proxy(tcfg: Any, checkpoint: Path) -> tuple[Any, Any]:
+    """The trained proxy from its checkpoint, in eval mode on the config's device."""
+    from trainer.checkpoint import load_checkpoint
+    from trainer.model import MoETransformer
+    from trainer.train import resolve_device
+
+    device = resolve_device(tcfg.train)
+    model = MoETransformer(tcfg.model, ce_chunk_tokens=tcfg.train.ce_chunk_tokens)
+    model.load_state_dict(load_checkpoint(checkpoint, map_location=device)["model"])
+    return model.to(device).eval(), device
+
+
+def _score(model: Any, device: Any, tok: ProxyTokenizer, seq_len: int, ev: EvalItems) -> dict[str, Any]:
+    from ablate.score import bits_per_byte, multiple_choice
+
+    t0 = time.perf_counter()
+    bpb, n_bytes = bits_per_byte(model, tok, ev.texts, seq_len, device)
+    acc, acc_norm = multiple_choice(model, tok, ev.choices, seq_len, device) if ev.choices else (None, None)
+    return {"eval_set": ev.name, "items": len(ev.texts), "bytes": n_bytes, "bpb": bpb, "acc": acc,
+            "acc_norm": acc_norm, "eval_wall_s": time.perf_counter() - t0, "eval_sha256": ev.sha256}  # fmt: skip
+
+
+def _curve_rows(name: str, seed: int, log_jsonl: Path) -> list[dict[str, Any]]:
+    if not log_jsonl.is_file():
+        return []
+    rows = []
+    for line in log_jsonl.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        rows.append({"candidate": name, "seed": seed, "step": int(r["step"]), "loss": r.get("loss"),
+                     "lr": r.get("lr"), "tok_s": r.get("tok_s")})  # fmt: skip
+    return rows
+
+
+def summary_table(table: pa.Table) -> str:
+    """Mean bits per byte (± spread over seeds) per candidate and evaluation set, and accuracy where there is one."""
+    rows = table.to_pylist()
+    cands = list(dict.fromkeys(r["candidate"] for r in rows))
+    sets = list(dict.fromkeys(r["eval_set"] for r in rows))
+    width = max([len("eval set")] + [len(s) for s in sets])
+    colw = max([16] + [len(c) for c in cands])
+    lines = [f"{'eval set':<{width}}  " + "  ".join(f"{c:>{colw}}" for c in cands)]
+    for s in sets:
+        cells = []
+        for c in cands:
+            mine = [r for r in rows if r["candidate"] == c and r["eval_set"] == s]
+            bpb = np.array([r["bpb"] for r in mine], dtype=np.float64)
+            cell = f"{bpb.mean():.3f}" + (f"±{bpb.std(ddof=1):.3f}" if len(bpb) > 1 else "")
+            accs = [r["acc"] for r in mine if r["acc"] is not None]
+            if accs:
+                cell += f" a{np.mean(accs) * 100:.0f}%"
+            cells.append(f"{cell:>{colw}}")
+        lines.append(f"{s:<{width}}  " + "  ".join(cells))
+    first = rows[0] if rows else {}
+    lines.append(f"bits per byte (lower is better; a = multiple-choice accuracy), {first.get('tokens', 0):,} "
+                 f"{first.get('proxy_tokenizer', '')} training tokens per proxy")  # fmt: skip
+    return "\n".join(lines)
