@@ -9,6 +9,10 @@ shard, offset, num_tokens, ...) once a stage has tokenized, and `synthetic` (one
 doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, fate = `kept` or the
 reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran).
 
+An ablation folder (`python -m flows.ablate --out DIR`, it holds `ablation.json`) has two views instead:
+`ablations` (one row per candidate, seed and evaluation set: tokens, bpb, acc, acc_norm, wall times, config hashes)
+and `ablation_curves` (the proxies' logged training steps: candidate, seed, step, loss, lr, tok_s).
+
 The query path is read-only and confined to the run folder: the views are built first, then DuckDB's external
 access is turned off (only the run's own Parquet files stay readable, through `allowed_paths`), extensions are
 never installed or loaded, spilling to a temporary directory is off, and the configuration is locked. One
@@ -39,6 +43,8 @@ EXAMPLES = """examples:
                          WHERE dup_cluster_id IS NOT NULL GROUP BY 1 ORDER BY size DESC LIMIT 10"
   python -m flows.query "SELECT stage, domain, sum(num_tokens) AS tokens FROM shards GROUP BY ALL"
   python -m flows.query "SELECT template, fate, count(*) FROM synthetic GROUP BY ALL ORDER BY 1, 3 DESC"
+  python -m flows.query --out runs/ablations/latest "SELECT candidate, eval_set, avg(bpb) FROM ablations
+                         GROUP BY ALL ORDER BY 2, 3"
 """
 
 # Every generation's fate: `kept` when it reached the final corpus, else the reason it was dropped (a document is
@@ -52,6 +58,10 @@ FROM synthetic_generations g LEFT JOIN (
                         ELSE min(reason) FILTER (WHERE action = 'dropped') END AS fate
     FROM lineage_steps GROUP BY doc_id
 ) f ON f.doc_id = g.doc_id"""
+
+
+# An ablation folder (`python -m flows.ablate`) holds this file; its views are `ablations` and `ablation_curves`.
+ABLATION_MARKER = "ablation.json"
 
 
 class RunFolderError(ValueError):
@@ -87,7 +97,8 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
 
     run_dir = Path(run_dir).resolve()
     corpus = run_dir / "corpus"
-    if not (corpus / "_SUCCESS.json").is_file():
+    ablation = (run_dir / ABLATION_MARKER).is_file()
+    if not ablation and not (corpus / "_SUCCESS.json").is_file():
         raise FileNotFoundError(
             f"no finished corpus under {run_dir}; run `python -m flows.stage general --out {run_dir}` first"
         )
@@ -101,6 +112,8 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
     if not allow_file_access:
         config["temp_directory"] = ""  # no spill files: nothing is written, in the run folder or anywhere else
     con = duckdb.connect(config=config)
+    if ablation:
+        return _lock(con, _ablation_views(con, run_dir), allow_file_access)
     readable: list[str] = []
     views = {"docs": (corpus / "docs", True), "lineage_steps": (corpus / "lineage", False),
              "quarantine": (corpus / "quarantine", False), "ingested": (corpus / "ingested", False),
@@ -143,6 +156,23 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
         ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
     )
     return _lock(con, readable, allow_file_access)
+
+
+def _ablation_views(con: DuckDBPyConnection, run_dir: Path) -> list[str]:
+    """`ablations` over an ablation folder's results.parquet and `ablation_curves` over its curves.parquet; returns
+    the files the views read (the only ones that stay readable).
+
+    Raises:
+        RunFolderError: a table's file is missing or links outside the folder.
+    """
+    readable = []
+    for name, file in (("ablations", "results.parquet"), ("ablation_curves", "curves.parquet")):
+        files = [f for f in _parquet_files(run_dir, run_dir, recursive=False) if Path(f).name == file]
+        if not files:
+            raise RunFolderError(f"no {file} in the ablation folder {run_dir}; rerun `python -m flows.ablate`")
+        readable += files
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_list_literal(files)})")
+    return readable
 
 
 def _lock(con: DuckDBPyConnection, readable: list[str], allow_file_access: bool) -> DuckDBPyConnection:
