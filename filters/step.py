@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.io import file_sha256
 from pipeline.runner import StepResult
 from pipeline.step import Step, Unit, UnitWriter, iter_unit_docs
+
+if TYPE_CHECKING:
+    from scoring.config import ScorerConfig
 
 # The chain is built once per process (language-ID and toxicity models take seconds to load) and reused by
 # every unit that process runs. Keyed by the step fingerprint, so a config change builds a new one.
@@ -37,13 +40,21 @@ class FilterStep(Step):
 
     name = "filter"
 
-    def __init__(self, filters_config: dict[str, Any], upstream: StepResult, name: str = "filter") -> None:
+    def __init__(
+        self,
+        filters_config: dict[str, Any],
+        upstream: StepResult,
+        name: str = "filter",
+        scorers: tuple[ScorerConfig, ...] = (),
+    ) -> None:
         self.filters_config = filters_config
         self.upstream = upstream
         self.name = name
+        self.scorers = scorers  # `[scorers.*]`: after the filters (filters/scorer.py)
 
     def config(self) -> dict[str, Any]:
-        return {"filters": self.filters_config, "files": referenced_files(self.filters_config)}
+        scorers = {"scorers": [s.fingerprint() for s in self.scorers]} if self.scorers else {}
+        return {"filters": self.filters_config, "files": referenced_files(self.filters_config), **scorers}
 
     def units(self) -> list[Unit]:
         return [Unit(u.key, u.output, {"dir": str(u.dir)}) for u in self.upstream.units]
@@ -51,10 +62,11 @@ class FilterStep(Step):
     def run(self, unit: Unit, out: UnitWriter) -> None:
         from filters.base import run_chain
         from filters.chain import build_chain
+        from filters.scorer import with_scorers
 
         fp = self.fingerprint()
         if fp not in _CHAINS:
-            _CHAINS[fp] = build_chain(self.filters_config)
+            _CHAINS[fp] = with_scorers(build_chain(self.filters_config), self.scorers)
         docs = iter_unit_docs(Path(unit.payload["dir"]))
         for doc in run_chain(_counted(docs, out), _CHAINS[fp], out):
             out.keep(doc)

@@ -1,13 +1,13 @@
 """`python -m flows.query [--out DIR] "SQL"`: ask DuckDB about a run.
 
-Views: `docs` (the final corpus, Hive-partitioned by domain and source), `lineage` (every drop,
-change and keep decision; once a stage has tokenized, each document's `final` row also says in which
-shard and at which token offset it landed), `quarantine` (records that could not be read, with their
-reason), `ingested` (every document that entered the stage, kept or not: `lineage` joins to the text
-and source of a dropped document), `shards` (one row per document piece per packed sequence: stage,
-shard, offset, num_tokens, ...) once a stage has tokenized, and `synthetic` (one row per synthetic generation:
-doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, fate = `kept` or the
-reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran).
+Views: `docs` (the final corpus, Hive-partitioned by domain and source; `scores` maps each `[scorers.<name>]` to the
+document's score, null where no scorer ran), `lineage` (every drop, change and keep decision; once a stage has
+tokenized, each document's `final` row also says in which shard and at which token offset it landed), `quarantine`
+(records that could not be read, with their reason), `ingested` (every document that entered the stage, kept or not:
+`lineage` joins to the text and source of a dropped document), `shards` (one row per document piece per packed
+sequence: stage, shard, offset, num_tokens, ...) once a stage has tokenized, and `synthetic` (one row per synthetic
+generation: doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, fate = `kept` or
+the reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran).
 
 An ablation folder (`python -m flows.ablate --out DIR`, it holds `ablation.json`) has two views instead:
 `ablations` (one row per candidate, seed and evaluation set: tokens, bpb, acc, acc_norm, wall times, config hashes)
@@ -45,7 +45,10 @@ EXAMPLES = """examples:
   python -m flows.query "SELECT template, fate, count(*) FROM synthetic GROUP BY ALL ORDER BY 1, 3 DESC"
   python -m flows.query --out runs/ablations/latest "SELECT candidate, eval_set, avg(bpb) FROM ablations
                          GROUP BY ALL ORDER BY 2, 3"
+  python -m flows.query "SELECT domain, count(*) FROM docs WHERE scores['edu'] >= 0.5 GROUP BY ALL"
 """
+
+NULL_SCORES = ", NULL::MAP(VARCHAR, DOUBLE) AS scores"
 
 # Every generation's fate: `kept` when it reached the final corpus, else the reason it was dropped (a document is
 # dropped once: by the synth step itself, synth_truncated, synth_schema_violation, ...; or a filter, dedup, decontam).
@@ -128,10 +131,11 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
         if not files:
             raise RunFolderError(f"no Parquet files under {directory}; the stage writes every table, even empty")
         readable += files
-        con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_list_literal(files)}, "
-            f"hive_partitioning = {str(hive).lower()})"
-        )
+        source = f"read_parquet({_list_literal(files)}, hive_partitioning = {str(hive).lower()})"
+        # A run written before `[scorers]` existed has no scores column: it reads as null, so queries still run.
+        columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        no_scores = name in ("docs", "ingested") and "scores" not in columns
+        con.execute(f"CREATE VIEW {name} AS SELECT *{NULL_SCORES if no_scores else ''} FROM {source}")
     con.execute(SYNTHETIC_VIEW)
     stage = _run_stage_name(run_dir)
     placements = _parquet_files(run_dir, run_dir / "shards" / stage / "placements", recursive=False) if stage else []

@@ -10,6 +10,7 @@ A stage file (`configs/stages/<stage>.toml`) holds::
     [mixture] / [shards]                  # token budget per domain/source, tokenizer, seq_len (sharding/)
     [train] config = "../trainer/x.toml"  # trainer config used by `--train-steps N`
     [synth] model = ".." count = N       # synthetic documents from vLLM (SynthConfig, synth/step.py)
+    [scorers.<name>] model = "CLS_DIR"   # a classifier's score per document, after the filters (scoring/config.py)
 
 Every key, type and range is checked by `load_stage_config`; a wrong one is a one-line `ConfigError` naming the
 file, the table, the key and the value (types through `core.config_types`, against the type hints of the dataclass
@@ -30,10 +31,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config_types import check_table, type_hints_of, type_mismatch
 from core.paths import STAGES, STAGES_DIR
+
+if TYPE_CHECKING:
+    from scoring.config import ScorerConfig
 
 
 class ConfigError(ValueError):
@@ -258,6 +262,7 @@ class StageConfig:
     shards: dict[str, Any] = field(default_factory=dict)
     train_config: Path | None = None  # configs/trainer/*.toml used by --train-steps
     synth: SynthConfig = field(default_factory=SynthConfig)
+    scorers: tuple[ScorerConfig, ...] = ()  # `[scorers.<name>]`, in name order
 
     @property
     def dedup(self) -> dict[str, Any]:
@@ -266,7 +271,7 @@ class StageConfig:
         return {name: {"enabled": t.enabled, "per_language": t.per_language, **t.params} for name, t in tables.items()}
 
 
-_TABLES = ("filters", "dedup", "decontam", "mixture", "shards", "train", "synth")
+_TABLES = ("filters", "dedup", "decontam", "mixture", "shards", "train", "synth", "scorers")
 _TOP_KEYS = {"stage", "sources", "base", *_TABLES}
 _TOP_HINTS = {"stage": str, "sources": str, "base": str}
 
@@ -369,7 +374,21 @@ def _check_tables(path: Path, data: dict[str, Any], base_dir: Path) -> dict[str,
         "shards": shards,
         "train_config": train_config,
         "synth": SynthConfig.from_table(f"{path}: [synth]", data.get("synth", {}), base_dir),
+        "scorers": _check_scorers(path, data.get("scorers", {}), base_dir),
     }
+
+
+def _check_scorers(path: Path, scorers: dict[str, Any], base_dir: Path) -> tuple[ScorerConfig, ...]:
+    """Each `[scorers.<name>]` table and its classifier folder (card, model sha256), in name order."""
+    from scoring.config import ScorerConfig
+
+    checked = []
+    for name in sorted(scorers):
+        if not isinstance(scorers[name], dict):
+            raise ConfigError(f"{path}: [scorers] {name} = {scorers[name]!r}: must be a table [scorers.{name}]")
+        where = f"{path}: [scorers.{name}]"
+        checked.append(ScorerConfig.from_table(where, name, scorers[name], base_dir, ConfigError))
+    return tuple(checked)
 
 
 def _check_train_config(path: Path, value: str, base_dir: Path) -> Path:

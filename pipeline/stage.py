@@ -55,7 +55,7 @@ def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run:
     ingest_step = IngestStep(specs, limit)
     ingest = run(ingest_step)
     funnel = [_ingest_row(ingest)]
-    last = run(FilterStep(cfg.filters, ingest))
+    last = run(FilterStep(cfg.filters, ingest, scorers=cfg.scorers))
     entered = ingest  # every document that entered the stage: read, and generated
     synth_row = None
     if cfg.synth.enabled:
@@ -67,7 +67,8 @@ def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run:
         synth_row = _row("synth", synth)
         funnel.append(synth_row)
         # Real documents first: dedup keeps the first of a cluster, so a generation never displaces real text.
-        last = concat_results("filter", [last, run(FilterStep(cfg.filters, synth, name="synth_filter"))])
+        synth_filter = FilterStep(cfg.filters, synth, name="synth_filter", scorers=cfg.scorers)
+        last = concat_results("filter", [last, run(synth_filter)])
         entered = concat_results("ingest", [ingest, synth])
     decisions = [last]
     funnel.append(_row("filter", last))

@@ -173,7 +173,7 @@ def count_unit_docs(unit_dirs: Iterable[Path]) -> int:
 # --- the step contract -----------------------------------------------------------------------------------
 
 # The packages whose code decides what a step writes (the trainer and the flows do not).
-DATA_PATH_PACKAGES = ("schemas", "ingest", "filters", "dedup", "synth", "pipeline", "core")
+DATA_PATH_PACKAGES = ("schemas", "ingest", "filters", "scoring", "dedup", "synth", "pipeline", "core")
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,54 @@
+"""Scorers in the filter chain: a trained classifier (`[scorers.<name>]`, scoring/config.py) that writes its score
+into each document's `scores` column and, in filter mode, drops a document below its threshold
+(`scorer_<name>_below_min`, the score in the lineage row).
+
+They run after every filter and before the redacting modifiers (pii, secrets), so that what they score is what the
+filters judged, and nothing is redacted in a document a scorer drops. One model call per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from filters.base import Filter, FilterResult, Modifier, Step
+from filters.text_features import TextFeatures
+from schemas import Document
+from scoring.config import ScorerConfig
+
+
+class ScorerFilter(Filter):
+    """Score each document with one classifier; drop below the threshold in filter mode.
+
+    Args:
+        config: a checked `[scorers.<name>]` table; the model is loaded (and checked against its card) here.
+    """
+
+    def __init__(self, config: ScorerConfig) -> None:
+        from scoring.scorer import FastTextScorer
+
+        self.config = config
+        self.name = f"scorer_{config.name}"
+        self.domains = frozenset(config.domains) if config.domains else None
+        self._scorer = FastTextScorer(config.model)
+
+    def filter(self, doc: Document) -> FilterResult:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, docs: Sequence[Document], features: TextFeatures | None = None) -> list[FilterResult]:
+        results: list[FilterResult] = []
+        for doc, score in zip(docs, self._scorer.score([d.text for d in docs])):
+            doc.scores = {**(doc.scores or {}), self.config.name: score}
+            minimum = self.config.threshold_for(doc.domain, doc.lang) if self.config.mode == "filter" else None
+            results.append(
+                (False, f"{self.name}_below_min", score) if minimum is not None and score < minimum else True
+            )
+        return results
+
+
+def with_scorers(chain: list[Step], scorers: Sequence[ScorerConfig]) -> list[Step]:
+    """The chain with one `ScorerFilter` per scorer (in the order given) after its last filter, before the
+    modifiers that end it."""
+    if not scorers:
+        return chain
+    last_filter = max((i for i, step in enumerate(chain) if not isinstance(step, Modifier)), default=-1)
+    return [*chain[: last_filter + 1], *(ScorerFilter(s) for s in scorers), *chain[last_filter + 1 :]]

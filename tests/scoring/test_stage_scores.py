@@ -1,0 +1,158 @@
+"""`[scorers.<name>]` in a stage: every kept document carries its score in the `scores` column (DuckDB:
+`scores['edu']`), the same bytes at 1 and 2 workers; filter mode drops below the threshold with the scorer and the
+score in the lineage; a run without scores (or from before the column) reads as null; bad tables fail before work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from core.io import read_rows
+from flows.query import connect
+from ingest.sources import load_sources
+from pipeline.config import ConfigError, load_stage_config
+from pipeline.executors import LocalExecutor
+from pipeline.layout import RunLayout
+from pipeline.runner import run_step
+from pipeline.stage import run_stage
+from pipeline.step import iter_unit_docs
+from schemas import Document
+from tests.flows.test_units_stage import outputs, write_split_corpus
+
+
+def _stage_file(root: Path, base: Path, scorer_table: str) -> Path:
+    path = root / f"stage-{abs(hash(scorer_table))}.toml"
+    path.write_text(base.read_text() + "\n" + scorer_table)
+    return path
+
+
+def _run(cfg_path: Path, sources: Path, out: Path, workers: int = 1) -> RunLayout:
+    layout = RunLayout(out)
+    cfg = load_stage_config("general", cfg_path)
+    executor = LocalExecutor(workers) if workers > 1 else None
+    try:
+        run_stage(cfg, load_sources(sources), layout, lambda step: run_step(step, layout, executor))
+    finally:
+        if executor is not None:
+            executor.close()
+    return layout
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("scored")
+    sources, cfg = write_split_corpus(root, extra_files=2)  # several units: the 2-worker run splits them
+    return root, sources, cfg
+
+
+@pytest.fixture(scope="module")
+def annotated(corpus, math_classifier) -> RunLayout:
+    root, sources, cfg = corpus
+    stage = _stage_file(root, cfg, f'[scorers.edu]\nmodel = "{math_classifier}"\nmode = "annotate"\n')
+    return _run(stage, sources, root / "annotate-w1")
+
+
+def test_annotate_mode_gives_every_kept_document_a_score_queryable_in_duckdb(annotated):
+    con = connect(annotated.root)
+    total, scored, lo, hi = con.execute(
+        "SELECT count(*), count(scores['edu']), min(scores['edu']), max(scores['edu']) FROM docs"
+    ).fetchone()
+    assert total > 20 and scored == total and 0.0 <= lo <= hi <= 1.0
+    assert con.execute("SELECT typeof(scores) FROM docs LIMIT 1").fetchone()[0] == "MAP(VARCHAR, DOUBLE)"
+    # The fixture's worked word problems (stem) read as worked math; its prose about towns and soup does not.
+    stem, web = (
+        con.execute(f"SELECT avg(scores['edu']) FROM docs WHERE domain = '{d}'").fetchone()[0] for d in ("stem", "web")
+    )
+    assert stem > web
+    high = con.execute("SELECT count(*) FROM docs WHERE scores['edu'] >= 0.5").fetchone()[0]
+    assert 0 < high < total or high == total  # the filter expression runs; its count is the data's
+    assert not con.execute("SELECT count(*) FROM lineage WHERE reason LIKE 'scorer_%'").fetchone()[0]
+
+
+def test_scored_outputs_are_byte_identical_at_one_and_two_workers(corpus, math_classifier, annotated):
+    root, sources, cfg = corpus
+    stage = _stage_file(root, cfg, f'[scorers.edu]\nmodel = "{math_classifier}"\nmode = "annotate"\n')
+    two = _run(stage, sources, root / "annotate-w2", workers=2)
+    want, have = outputs(annotated.root), outputs(two.root)
+    assert sorted(have) == sorted(want)
+    assert [k for k in want if have[k] != want[k]] == []
+
+
+def test_filter_mode_drops_below_the_threshold_with_the_scorer_and_score_in_lineage(
+    corpus, math_classifier, annotated
+):
+    root, sources, cfg = corpus
+    scored = {
+        doc.id: doc.scores["edu"]
+        for d in sorted(annotated.root.glob("steps/filter/units/*"))
+        for doc in iter_unit_docs(d)
+    }
+    threshold = sorted(scored.values())[len(scored) // 2]  # the median: about half of them go
+    expected = {i for i, s in scored.items() if s < threshold}
+    assert expected and len(expected) < len(scored)
+    stage = _stage_file(
+        root, cfg, f'[scorers.edu]\nmodel = "{math_classifier}"\nmode = "filter"\nmin_score = {threshold!r}\n'
+    )
+    con = connect(_run(stage, sources, root / "filter-w1").root)
+    rows = con.execute("SELECT doc_id, step, score FROM lineage WHERE reason = 'scorer_edu_below_min'").fetchall()
+    assert {r[0] for r in rows} == expected
+    assert all(step == "scorer_edu" and score == scored[doc_id] for doc_id, step, score in rows)
+    assert con.execute("SELECT min(scores['edu']) FROM docs").fetchone()[0] >= threshold
+
+
+def test_a_run_without_scorers_or_from_before_the_column_reads_scores_as_null(annotated, tmp_path):
+    import shutil
+
+    old = Path(shutil.copytree(annotated.root, tmp_path / "old"))
+    for path in (old / "corpus" / "docs").rglob("*.parquet"):  # as a run written before the column existed
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(["scores"]), path)
+    con = connect(old)
+    assert (
+        con.execute("SELECT count(*) FROM docs WHERE scores IS NULL").fetchone()[0]
+        == con.execute("SELECT count(*) FROM docs").fetchone()[0]
+    )
+    assert con.execute("SELECT count(*) FROM docs WHERE scores['edu'] >= 0.5").fetchone()[0] == 0
+    assert Document.from_row(next(read_rows(old / "corpus" / "docs"))).scores is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('mode = "annotate"\n', "'model'"),
+        ('model = "{cls}"\nmode = "drop"\n', "mode = 'drop': expected one of 'annotate', 'filter'"),
+        ('model = "{cls}"\nmode = "filter"\n', "needs min_score"),
+        ('model = "{cls}"\nmode = "filter"\nmin_score = 1.5\n', "in [0, 1]"),
+        ('model = "{cls}"\nmin_score = 0.5\n', 'only with mode = "filter"'),
+        (
+            'model = "{cls}"\nmode = "filter"\n[[scorers.edu.thresholds]]\ndomain = "news"\nmin_score = 0.5\n',
+            "domain = 'news': unknown",
+        ),
+        ('model = "/nonexistent/classifier"\n', "no card.json"),
+    ],
+)
+def test_a_bad_scorer_table_is_one_line_before_any_work(corpus, math_classifier, table, message):
+    root, _, cfg = corpus
+    stage = _stage_file(root, cfg, "[scorers.edu]\n" + table.format(cls=math_classifier))
+    with pytest.raises(ConfigError) as e:
+        load_stage_config("general", stage)
+    assert message in str(e.value) and "[scorers.edu]" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_thresholds_take_the_most_specific_entry(corpus, math_classifier):
+    root, _, cfg = corpus
+    stage = _stage_file(
+        root,
+        cfg,
+        f'[scorers.edu]\nmodel = "{math_classifier}"\nmode = "filter"\nmin_score = 0.1\n'
+        '[[scorers.edu.thresholds]]\ndomain = "web"\nmin_score = 0.2\n'
+        '[[scorers.edu.thresholds]]\nlang = "fr"\nmin_score = 0.3\n'
+        '[[scorers.edu.thresholds]]\ndomain = "web"\nlang = "en"\nmin_score = 0.4\n',
+    )
+    (scorer,) = load_stage_config("general", stage).scorers
+    assert [
+        scorer.threshold_for(d, lang)
+        for d, lang in (("web", "en"), ("web", "fr"), ("web", "de"), ("stem", "fr"), ("stem", None))
+    ] == [0.4, 0.3, 0.2, 0.3, 0.1]
