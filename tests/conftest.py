@@ -19,6 +19,16 @@ from schemas import Document
 CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
 
 
+# The two longest modules (minutes each: vLLM servers, a dozen SIGKILLed stages) start first, one on each xdist
+# worker, so they run beside the rest of the suite instead of after it (pyproject: --no-loadscope-reorder).
+LONGEST_MODULES = ("tests/synth/test_synth_vllm.py", "tests/flows/test_units_stage.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {module: i for i, module in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
+
+
 @pytest.fixture(scope="session")
 def corpora() -> Path:
     if not CORPORA.is_dir():
