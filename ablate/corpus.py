@@ -61,8 +61,13 @@ class ByteTokenizer:
         return np.asarray(ids, dtype=np.uint8).tobytes().decode("utf-8", "replace")
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "vocab_size": self.vocab_size, "vocab_sha256": self.vocab_sha256,
-                "eot_id": self.eot_id, "normalization": "none"}  # fmt: skip
+        return {
+            "name": self.name,
+            "vocab_size": self.vocab_size,
+            "vocab_sha256": self.vocab_sha256,
+            "eot_id": self.eot_id,
+            "normalization": "none",
+        }
 
 
 def load_proxy_tokenizer(name: str) -> ProxyTokenizer:
@@ -132,8 +137,15 @@ class CandidateData:
     sha256: str
 
 
-def prepare_candidate(source_manifest: Path, out_dir: Path, tok: ProxyTokenizer, tokens: int, seq_len: int,
-                      heldout_fraction: float, heldout_docs: int) -> CandidateData:  # fmt: skip
+def prepare_candidate(
+    source_manifest: Path,
+    out_dir: Path,
+    tok: ProxyTokenizer,
+    tokens: int,
+    seq_len: int,
+    heldout_fraction: float,
+    heldout_docs: int,
+) -> CandidateData:
     """Sample a candidate's documents into `tokens` training tokens (whole `seq_len` rows) in the proxy tokenizer
     and keep up to `heldout_docs` held-out documents; reuse `out_dir` when it holds the same sample.
 
@@ -154,8 +166,9 @@ def prepare_candidate(source_manifest: Path, out_dir: Path, tok: ProxyTokenizer,
     from trainer.data import load_manifest
 
     source = load_manifest(source_manifest)
-    key = fingerprint("ablate-sample-v1", source.fingerprint, tok.describe(), tokens, seq_len, heldout_fraction,
-                      heldout_docs)  # fmt: skip
+    key = fingerprint(
+        "ablate-sample-v1", source.fingerprint, tok.describe(), tokens, seq_len, heldout_fraction, heldout_docs
+    )
     manifest_path, heldout_path = out_dir / "manifest.json", out_dir / "heldout.jsonl"
     if manifest_path.is_file() and heldout_path.is_file():
         existing = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -179,19 +192,31 @@ def prepare_candidate(source_manifest: Path, out_dir: Path, tok: ProxyTokenizer,
             break
     rows = min(rows_wanted, have // seq_len)
     if rows == 0:
-        raise ValueError(f"{source_manifest}: its training documents hold {have} {tok.name} tokens, fewer than one "
-                         f"sequence of {seq_len}; pick a larger candidate or a shorter train.seq_len")  # fmt: skip
+        raise ValueError(
+            f"{source_manifest}: its training documents hold {have} {tok.name} tokens, fewer than one "
+            f"sequence of {seq_len}; pick a larger candidate or a shorter train.seq_len"
+        )
     flat = np.concatenate(parts)[: rows * seq_len]
     out_dir.mkdir(parents=True, exist_ok=True)
     shard_sha = write_shard(out_dir / "shard-00000.bin", flat)
     lines = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in held)
     atomic_write_bytes(heldout_path, lines.encode("utf-8"))
-    write_manifest(manifest_path, {
-        "format": "corpusforge-shards", "version": 1, "stage": source.stage, "seq_len": seq_len, "dtype": "uint32",
-        "tokenizer": tok.describe(), "total_tokens": int(flat.size), "num_sequences": rows,
-        "shards": [{"path": "shard-00000.bin", "num_tokens": int(flat.size), "num_sequences": rows,
-                    "sha256": shard_sha}],
-        "inputs": {"corpus_sha256": source.fingerprint, "config_sha256": key},
-        "ablation_source": str(source_manifest),
-    })  # fmt: skip
+    write_manifest(
+        manifest_path,
+        {
+            "format": "corpusforge-shards",
+            "version": 1,
+            "stage": source.stage,
+            "seq_len": seq_len,
+            "dtype": "uint32",
+            "tokenizer": tok.describe(),
+            "total_tokens": int(flat.size),
+            "num_sequences": rows,
+            "shards": [
+                {"path": "shard-00000.bin", "num_tokens": int(flat.size), "num_sequences": rows, "sha256": shard_sha}
+            ],
+            "inputs": {"corpus_sha256": source.fingerprint, "config_sha256": key},
+            "ablation_source": str(source_manifest),
+        },
+    )
     return CandidateData(manifest_path, int(flat.size), held, key)

@@ -51,8 +51,11 @@ def _arc(row: dict[str, Any]) -> Choice:
 
 
 def _mmlu(row: dict[str, Any]) -> Choice:
-    return Choice(f"Question: {str(row['question']).strip()}\nAnswer:",
-                  tuple(f" {c}" for c in _as_list(row["choices"])), int(row["answer"]))  # fmt: skip
+    return Choice(
+        f"Question: {str(row['question']).strip()}\nAnswer:",
+        tuple(f" {c}" for c in _as_list(row["choices"])),
+        int(row["answer"]),
+    )
 
 
 MULTIPLE_CHOICE = {"arc_easy": _arc, "arc_challenge": _arc, "mmlu": _mmlu}

@@ -32,34 +32,40 @@ from ablate.corpus import CandidateData, ProxyTokenizer, load_proxy_tokenizer, p
 from ablate.evalsets import EvalItems, load_eval_items
 from core.io import atomic_write_json, fingerprint, write_table
 
-RESULTS_SCHEMA = pa.schema([
-    pa.field("candidate", pa.string(), nullable=False),
-    pa.field("seed", pa.int64(), nullable=False),
-    pa.field("tokens", pa.int64(), nullable=False),  # training tokens the proxy saw (whole optimizer steps)
-    pa.field("unique_tokens", pa.int64(), nullable=False),  # distinct training tokens sampled (tokens > it: epochs)
-    pa.field("eval_set", pa.string(), nullable=False),  # a shipped set, or heldout:<candidate>
-    pa.field("items", pa.int64(), nullable=False),
-    pa.field("bytes", pa.int64(), nullable=False),
-    pa.field("bpb", pa.float64()),
-    pa.field("acc", pa.float64()),  # multiple-choice sets only
-    pa.field("acc_norm", pa.float64()),
-    pa.field("final_loss", pa.float64()),
-    pa.field("train_tokens_per_s", pa.float64()),
-    pa.field("train_wall_s", pa.float64()),
-    pa.field("eval_wall_s", pa.float64()),
-    pa.field("proxy_tokenizer", pa.string(), nullable=False),
-    pa.field("proxy_config_sha256", pa.string(), nullable=False),
-    pa.field("candidate_sha256", pa.string(), nullable=False),
-    pa.field("eval_sha256", pa.string(), nullable=False),
-])  # fmt: skip
-CURVES_SCHEMA = pa.schema([
-    pa.field("candidate", pa.string(), nullable=False),
-    pa.field("seed", pa.int64(), nullable=False),
-    pa.field("step", pa.int64(), nullable=False),
-    pa.field("loss", pa.float64()),
-    pa.field("lr", pa.float64()),
-    pa.field("tok_s", pa.float64()),
-])  # fmt: skip
+RESULTS_SCHEMA = pa.schema(
+    [
+        pa.field("candidate", pa.string(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("tokens", pa.int64(), nullable=False),  # training tokens the proxy saw (whole optimizer steps)
+        pa.field(
+            "unique_tokens", pa.int64(), nullable=False
+        ),  # distinct training tokens sampled (tokens > it: epochs)
+        pa.field("eval_set", pa.string(), nullable=False),  # a shipped set, or heldout:<candidate>
+        pa.field("items", pa.int64(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("bpb", pa.float64()),
+        pa.field("acc", pa.float64()),  # multiple-choice sets only
+        pa.field("acc_norm", pa.float64()),
+        pa.field("final_loss", pa.float64()),
+        pa.field("train_tokens_per_s", pa.float64()),
+        pa.field("train_wall_s", pa.float64()),
+        pa.field("eval_wall_s", pa.float64()),
+        pa.field("proxy_tokenizer", pa.string(), nullable=False),
+        pa.field("proxy_config_sha256", pa.string(), nullable=False),
+        pa.field("candidate_sha256", pa.string(), nullable=False),
+        pa.field("eval_sha256", pa.string(), nullable=False),
+    ]
+)
+CURVES_SCHEMA = pa.schema(
+    [
+        pa.field("candidate", pa.string(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("step", pa.int64(), nullable=False),
+        pa.field("loss", pa.float64()),
+        pa.field("lr", pa.float64()),
+        pa.field("tok_s", pa.float64()),
+    ]
+)
 
 
 def proxy_config(cfg: AblationConfig) -> tuple[Any, ProxyTokenizer]:
@@ -73,8 +79,10 @@ def proxy_config(cfg: AblationConfig) -> tuple[Any, ProxyTokenizer]:
 
     tcfg = load_config(cfg.proxy)
     if not tcfg.tokenizer.name:
-        raise AblationConfigError(f"{cfg.proxy}: set [tokenizer] name (utf8_bytes, o200k_harmony, qwen): every "
-                                  "candidate is re-tokenized with the proxy's tokenizer")  # fmt: skip
+        raise AblationConfigError(
+            f"{cfg.proxy}: set [tokenizer] name (utf8_bytes, o200k_harmony, qwen): every "
+            "candidate is re-tokenized with the proxy's tokenizer"
+        )
     if tcfg.train.seq_len <= 0:
         raise AblationConfigError(f"{cfg.proxy}: set train.seq_len > 0 (the proxy's training sequence length)")
     tok = load_proxy_tokenizer(tcfg.tokenizer.name)
@@ -82,8 +90,9 @@ def proxy_config(cfg: AblationConfig) -> tuple[Any, ProxyTokenizer]:
     if model.vocab_size == 0:
         model = dataclasses.replace(model, vocab_size=-(-tok.vocab_size // 128) * 128)
     if model.vocab_size < tok.vocab_size:
-        raise AblationConfigError(f"{cfg.proxy}: model.vocab_size {model.vocab_size} < tokenizer {tok.name}'s "
-                                  f"{tok.vocab_size} ids")  # fmt: skip
+        raise AblationConfigError(
+            f"{cfg.proxy}: model.vocab_size {model.vocab_size} < tokenizer {tok.name}'s {tok.vocab_size} ids"
+        )
     train = dataclasses.replace(tcfg.train, init_from="", ckpt_every=0)
     return dataclasses.replace(tcfg, model=model, train=train), tok
 
@@ -105,11 +114,14 @@ def run_ablation(cfg: AblationConfig, log: Callable[[str], None] = print) -> pa.
     data: dict[str, CandidateData] = {}
     for cand in cfg.candidates:
         t0 = time.perf_counter()
-        data[cand.name] = prepare_candidate(cand.manifest, out / "data" / cand.name, tok, cfg.tokens, seq_len,
-                                            cfg.heldout_fraction, cfg.eval_items)  # fmt: skip
+        data[cand.name] = prepare_candidate(
+            cand.manifest, out / "data" / cand.name, tok, cfg.tokens, seq_len, cfg.heldout_fraction, cfg.eval_items
+        )
         d = data[cand.name]
-        log(f"{cand.name}: {d.unique_tokens:,} {tok.name} training tokens, {len(d.heldout)} held-out documents "
-            f"({time.perf_counter() - t0:.1f}s)")  # fmt: skip
+        log(
+            f"{cand.name}: {d.unique_tokens:,} {tok.name} training tokens, {len(d.heldout)} held-out documents "
+            f"({time.perf_counter() - t0:.1f}s)"
+        )
     evals = list(shipped)
     if HELDOUT in cfg.eval_sets:
         evals += [EvalItems(f"{HELDOUT}:{name}", d.heldout, [], d.sha256) for name, d in data.items() if d.heldout]
@@ -127,17 +139,38 @@ def run_ablation(cfg: AblationConfig, log: Callable[[str], None] = print) -> pa.
     table = pa.Table.from_pylist(rows, schema=RESULTS_SCHEMA)
     write_table(out / "results.parquet", table, RESULTS_SCHEMA)
     write_table(out / "curves.parquet", pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), CURVES_SCHEMA)
-    atomic_write_json(out / "ablation.json", {
-        "candidates": {c.name: str(c.manifest) for c in cfg.candidates}, "tokens": cfg.tokens, "steps": steps,
-        "tokens_per_step": tokens_per_step, "seeds": cfg.seeds, "eval_sets": list(cfg.eval_sets),
-        "eval_items": cfg.eval_items, "heldout_fraction": cfg.heldout_fraction, "proxy": str(cfg.proxy),
-        "proxy_config": tcfg.to_dict(), "proxy_config_sha256": config_sha, "proxy_tokenizer": tok.describe(),
-    })  # fmt: skip
+    atomic_write_json(
+        out / "ablation.json",
+        {
+            "candidates": {c.name: str(c.manifest) for c in cfg.candidates},
+            "tokens": cfg.tokens,
+            "steps": steps,
+            "tokens_per_step": tokens_per_step,
+            "seeds": cfg.seeds,
+            "eval_sets": list(cfg.eval_sets),
+            "eval_items": cfg.eval_items,
+            "heldout_fraction": cfg.heldout_fraction,
+            "proxy": str(cfg.proxy),
+            "proxy_config": tcfg.to_dict(),
+            "proxy_config_sha256": config_sha,
+            "proxy_tokenizer": tok.describe(),
+        },
+    )
     return table
 
 
-def _proxy_rows(name: str, seed: int, tcfg: Any, tok: ProxyTokenizer, steps: int, data: CandidateData,
-                evals: list[EvalItems], seed_dir: Path, key: str, log: Callable[[str], None]) -> list[dict[str, Any]]:  # fmt: skip
+def _proxy_rows(
+    name: str,
+    seed: int,
+    tcfg: Any,
+    tok: ProxyTokenizer,
+    steps: int,
+    data: CandidateData,
+    evals: list[EvalItems],
+    seed_dir: Path,
+    key: str,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     """Train one proxy (or reuse its scores when `key` matches) and score it on every evaluation set."""
     scores_path = seed_dir / "scores.json"
     if scores_path.is_file():
@@ -150,18 +183,27 @@ def _proxy_rows(name: str, seed: int, tcfg: Any, tok: ProxyTokenizer, steps: int
     from trainer.train import train_from_manifest
 
     t0 = time.perf_counter()
-    result = train_from_manifest(data.manifest, steps, config=tcfg, out_dir=seed_dir,
-                                 log=lambda line: log(f"{name} seed {seed}: {line}"))  # fmt: skip
+    result = train_from_manifest(
+        data.manifest, steps, config=tcfg, out_dir=seed_dir, log=lambda line: log(f"{name} seed {seed}: {line}")
+    )
     train_wall = time.perf_counter() - t0
     model, device = _load_proxy(tcfg, seed_dir / "checkpoint.pt")
     rows = []
     for ev in evals:
-        rows.append(_score(model, device, tok, tcfg.train.seq_len, ev) | {
-            "candidate": name, "seed": seed, "tokens": steps * result["tokens_per_step"],
-            "unique_tokens": data.unique_tokens, "final_loss": result["final_loss"],
-            "train_tokens_per_s": result["tokens_per_s"], "train_wall_s": train_wall, "proxy_tokenizer": tok.name,
-            "candidate_sha256": data.sha256,
-        })  # fmt: skip
+        rows.append(
+            _score(model, device, tok, tcfg.train.seq_len, ev)
+            | {
+                "candidate": name,
+                "seed": seed,
+                "tokens": steps * result["tokens_per_step"],
+                "unique_tokens": data.unique_tokens,
+                "final_loss": result["final_loss"],
+                "train_tokens_per_s": result["tokens_per_s"],
+                "train_wall_s": train_wall,
+                "proxy_tokenizer": tok.name,
+                "candidate_sha256": data.sha256,
+            }
+        )
     atomic_write_json(scores_path, {"key": key, "rows": rows})
     return rows
 
@@ -184,8 +226,16 @@ def _score(model: Any, device: Any, tok: ProxyTokenizer, seq_len: int, ev: EvalI
     t0 = time.perf_counter()
     bpb, n_bytes = bits_per_byte(model, tok, ev.texts, seq_len, device)
     acc, acc_norm = multiple_choice(model, tok, ev.choices, seq_len, device) if ev.choices else (None, None)
-    return {"eval_set": ev.name, "items": len(ev.texts), "bytes": n_bytes, "bpb": bpb, "acc": acc,
-            "acc_norm": acc_norm, "eval_wall_s": time.perf_counter() - t0, "eval_sha256": ev.sha256}  # fmt: skip
+    return {
+        "eval_set": ev.name,
+        "items": len(ev.texts),
+        "bytes": n_bytes,
+        "bpb": bpb,
+        "acc": acc,
+        "acc_norm": acc_norm,
+        "eval_wall_s": time.perf_counter() - t0,
+        "eval_sha256": ev.sha256,
+    }
 
 
 def _curve_rows(name: str, seed: int, log_jsonl: Path) -> list[dict[str, Any]]:
@@ -194,8 +244,16 @@ def _curve_rows(name: str, seed: int, log_jsonl: Path) -> list[dict[str, Any]]:
     rows = []
     for line in log_jsonl.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
-        rows.append({"candidate": name, "seed": seed, "step": int(r["step"]), "loss": r.get("loss"),
-                     "lr": r.get("lr"), "tok_s": r.get("tok_s")})  # fmt: skip
+        rows.append(
+            {
+                "candidate": name,
+                "seed": seed,
+                "step": int(r["step"]),
+                "loss": r.get("loss"),
+                "lr": r.get("lr"),
+                "tok_s": r.get("tok_s"),
+            }
+        )
     return rows
 
 
@@ -219,6 +277,8 @@ def summary_table(table: pa.Table) -> str:
             cells.append(f"{cell:>{colw}}")
         lines.append(f"{s:<{width}}  " + "  ".join(cells))
     first = rows[0] if rows else {}
-    lines.append(f"bits per byte (lower is better; a = multiple-choice accuracy), {first.get('tokens', 0):,} "
-                 f"{first.get('proxy_tokenizer', '')} training tokens per proxy")  # fmt: skip
+    lines.append(
+        f"bits per byte (lower is better; a = multiple-choice accuracy), {first.get('tokens', 0):,} "
+        f"{first.get('proxy_tokenizer', '')} training tokens per proxy"
+    )
     return "\n".join(lines)

@@ -27,8 +27,9 @@ CE_CHUNK = 512  # scored positions per output-layer chunk (chunk x vocab fp32 lo
 
 
 @torch.no_grad()
-def token_logprobs(model: Any, sequences: list[np.ndarray], score_from: list[int],
-                   device: torch.device) -> list[np.ndarray]:  # fmt: skip
+def token_logprobs(
+    model: Any, sequences: list[np.ndarray], score_from: list[int], device: torch.device
+) -> list[np.ndarray]:
     """log p(seq[i] | seq[:i]) for i in score_from[k] .. len(seq)-1 of every sequence, each read on its own.
 
     Args:
@@ -77,8 +78,9 @@ def token_logprobs(model: Any, sequences: list[np.ndarray], score_from: list[int
     return out
 
 
-def bits_per_byte(model: Any, tok: ProxyTokenizer, texts: list[str], seq_len: int,
-                  device: torch.device) -> tuple[float, int]:  # fmt: skip
+def bits_per_byte(
+    model: Any, tok: ProxyTokenizer, texts: list[str], seq_len: int, device: torch.device
+) -> tuple[float, int]:
     """(bits per byte over all `texts`, their UTF-8 bytes)."""
     windows: list[np.ndarray] = []
     for text in texts:
@@ -101,8 +103,9 @@ def _encode_pair(tok: ProxyTokenizer, context: str, continuation: str) -> tuple[
     return ctx, whole[len(ctx) :]
 
 
-def multiple_choice(model: Any, tok: ProxyTokenizer, questions: list[Choice], seq_len: int,
-                    device: torch.device) -> tuple[float, float]:  # fmt: skip
+def multiple_choice(
+    model: Any, tok: ProxyTokenizer, questions: list[Choice], seq_len: int, device: torch.device
+) -> tuple[float, float]:
     """(acc, acc_norm) over `questions`."""
     seqs, firsts = [], []
     for question in questions:

@@ -46,26 +46,46 @@ def run_variant(name: str, steps: int, threads: int, work: Path) -> dict[str, fl
     over = VARIANTS[name]
     cfg = load_config(DEFAULT_PROXY)
     tok = load_proxy_tokenizer(over.get("tokenizer", BYTES_TOKENIZER))
-    model = dataclasses.replace(cfg.model, vocab_size=-(-tok.vocab_size // 128) * 128,
-                                **{k: v for k, v in over.items() if k in MODEL_KEYS})  # fmt: skip
-    train = dataclasses.replace(cfg.train, batch_size=over.get("batch_size", cfg.train.batch_size), init_from="",
-                                ckpt_every=0, threads=threads, log_every=steps)  # fmt: skip
+    model = dataclasses.replace(
+        cfg.model, vocab_size=-(-tok.vocab_size // 128) * 128, **{k: v for k, v in over.items() if k in MODEL_KEYS}
+    )
+    train = dataclasses.replace(
+        cfg.train,
+        batch_size=over.get("batch_size", cfg.train.batch_size),
+        init_from="",
+        ckpt_every=0,
+        threads=threads,
+        log_every=steps,
+    )
     tokenizer = dataclasses.replace(cfg.tokenizer, name=tok.name)
     cfg = dataclasses.replace(cfg, model=model, train=train, tokenizer=tokenizer)
     rows = train.batch_size * (steps + 2)
     ids = np.random.default_rng(0).integers(0, tok.vocab_size, size=rows * train.seq_len, dtype=np.uint32)
     out = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
     sha = write_shard(out / "shard-00000.bin", ids)
-    write_manifest(out / "manifest.json", {
-        "format": "corpusforge-shards", "version": 1, "stage": "general", "seq_len": train.seq_len,
-        "dtype": "uint32", "tokenizer": tok.describe(), "total_tokens": int(ids.size), "num_sequences": rows,
-        "shards": [{"path": "shard-00000.bin", "num_tokens": int(ids.size), "num_sequences": rows, "sha256": sha}],
-        "inputs": {"corpus_sha256": "0" * 64, "config_sha256": "0" * 64},
-    })  # fmt: skip
+    write_manifest(
+        out / "manifest.json",
+        {
+            "format": "corpusforge-shards",
+            "version": 1,
+            "stage": "general",
+            "seq_len": train.seq_len,
+            "dtype": "uint32",
+            "tokenizer": tok.describe(),
+            "total_tokens": int(ids.size),
+            "num_sequences": rows,
+            "shards": [{"path": "shard-00000.bin", "num_tokens": int(ids.size), "num_sequences": rows, "sha256": sha}],
+            "inputs": {"corpus_sha256": "0" * 64, "config_sha256": "0" * 64},
+        },
+    )
     wall0 = time.perf_counter()
     result = train_from_manifest(out / "manifest.json", steps, config=cfg, out_dir=out / "train", log=lambda _: None)
-    return {"params_m": result["num_params"] / 1e6, "tok_s_wall": result["tokens_per_s"],
-            "wall_s": time.perf_counter() - wall0, "load": os.getloadavg()[0]}  # fmt: skip
+    return {
+        "params_m": result["num_params"] / 1e6,
+        "tok_s_wall": result["tokens_per_s"],
+        "wall_s": time.perf_counter() - wall0,
+        "load": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -78,8 +98,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variants.split(","):
             r = run_variant(name, args.steps, args.threads, Path(tmp))
-            print(f"{name:<14} {r['params_m']:>7.2f}M {r['tok_s_wall']:>8,.0f} {r['wall_s']:>6.1f}s {r['load']:>5.1f}",
-                  flush=True)  # fmt: skip
+            print(
+                f"{name:<14} {r['params_m']:>7.2f}M {r['tok_s_wall']:>8,.0f} {r['wall_s']:>6.1f}s {r['load']:>5.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

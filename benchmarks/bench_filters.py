@@ -213,7 +213,7 @@ def _normalise(reason: str | None) -> str | None:
     from filters import c4, fineweb, gopher_quality, gopher_repetition
 
     reasons = (gopher_repetition, gopher_quality, c4, fineweb)
-    DATATROVE_REASONS = {k: v for m in reasons for k, v in m.DATATROVE_REASONS.items()}  # noqa: N806
+    DATATROVE_REASONS = {k: v for m in reasons for k, v in m.DATATROVE_REASONS.items()}
 
     prefix, _, rest = reason.partition("_")
     if prefix == "langid":
@@ -240,7 +240,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="benchmarks/out/filters.md", help="table file (BENCHMARKS.md is curated by hand)")
+    parser.add_argument(
+        "--out", default="benchmarks/out/filters.md", help="table file (BENCHMARKS.md is curated by hand)"
+    )
     args = parser.parse_args()
     import logging
 
@@ -392,8 +394,11 @@ def workers_main(argv: list[str]) -> None:
     ap.add_argument("--parts", type=int, default=8, help="JSONL input files = ingest units")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cf-bench-filters-workers"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/filters_workers.md"))
-    ap.add_argument("--with-cascade", action="store_true",
-                    help="also time our chain with the default LID cascade instead of lid.176 (before/after issue 11)")  # fmt: skip
+    ap.add_argument(
+        "--with-cascade",
+        action="store_true",
+        help="also time our chain with the default LID cascade instead of lid.176 (before/after issue 11)",
+    )
     args = ap.parse_args(argv)
     docs = [{"id": str(d.id), "text": d.text} for d in build_docs()[: args.n]]
     work = args.workdir
@@ -411,8 +416,16 @@ def workers_main(argv: list[str]) -> None:
                 out = work / f"out-{tool}-{workers}"
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
-                cmd = [sys.executable, str(Path(__file__).resolve()), "--workers-child", tool, str(prep), str(inp),
-                       str(out), str(workers)]  # fmt: skip
+                cmd = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--workers-child",
+                    tool,
+                    str(prep),
+                    str(inp),
+                    str(out),
+                    str(workers),
+                ]
                 m = measure(cmd, Path(__file__).resolve().parents[1], work / f"{tool}-{workers}.log", 900)
                 if m.rc != 0:
                     log = (work / f"{tool}-{workers}.log").read_text()
@@ -425,8 +438,19 @@ def workers_main(argv: list[str]) -> None:
         differ = len(kept["ours"] ^ kept["datatrove"])
         rows.append((workers, med, tree, largest, {t: len(k) for t, k in kept.items()}, differ))
         for v in CASCADE_VARIANTS if args.with_cascade else ():
-            cascade_rows.append((workers, v, med["ours"], med[v], tree["ours"], tree[v], len(kept["ours"]),
-                                 len(kept[v]), len(kept["ours"] ^ kept[v])))  # fmt: skip
+            cascade_rows.append(
+                (
+                    workers,
+                    v,
+                    med["ours"],
+                    med[v],
+                    tree["ours"],
+                    tree[v],
+                    len(kept["ours"]),
+                    len(kept[v]),
+                    len(kept["ours"] ^ kept[v]),
+                )
+            )
     lines = [
         f"Filters as whole processes ({datetime.date.today().isoformat()}; {stage_machine()}): {args.n} documents "
         f"({mib:.1f} MiB), {args.parts} Parquet inputs, median of {args.repeats}; ours writes kept docs and lineage, "
@@ -437,18 +461,26 @@ def workers_main(argv: list[str]) -> None:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for w, med, tree, largest, kept_n, differ in rows:
-        lines.append(f"| {w} | {med['ours']:.1f} | {med['datatrove']:.1f} | {med['datatrove'] / med['ours']:.2f}x "
-                     f"| {tree['ours']:,.0f} | {tree['datatrove']:,.0f} | {largest['ours']:,.0f} "
-                     f"| {largest['datatrove']:,.0f} | {kept_n['ours']:,} / {kept_n['datatrove']:,} | {differ} |")  # fmt: skip
+        lines.append(
+            f"| {w} | {med['ours']:.1f} | {med['datatrove']:.1f} | {med['datatrove'] / med['ours']:.2f}x "
+            f"| {tree['ours']:,.0f} | {tree['datatrove']:,.0f} | {largest['ours']:,.0f} "
+            f"| {largest['datatrove']:,.0f} | {kept_n['ours']:,} / {kept_n['datatrove']:,} | {differ} |"
+        )
     if cascade_rows:
-        lines += ["", "Our chain with lid.176 (before issue 11) vs the LID cascade (after; `cascade-high200`: "
-                  "lingua_high_accuracy_below = 200), same input and steps:", "",
-                  "| workers | variant | lid.176 s | variant s | variant / lid.176 time | lid.176 tree MiB "
-                  "| variant tree MiB | kept lid.176 / variant | kept differ |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        lines += [
+            "",
+            "Our chain with lid.176 (before issue 11) vs the LID cascade (after; `cascade-high200`: "
+            "lingua_high_accuracy_below = 200), same input and steps:",
+            "",
+            "| workers | variant | lid.176 s | variant s | variant / lid.176 time | lid.176 tree MiB "
+            "| variant tree MiB | kept lid.176 / variant | kept differ |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for w, v, t_lid, t_cas, m_lid, m_cas, k_lid, k_cas, differ in cascade_rows:
-            lines.append(f"| {w} | {v} | {t_lid:.1f} | {t_cas:.1f} | {t_cas / t_lid:.2f}x | {m_lid:,.0f} "
-                         f"| {m_cas:,.0f} | {k_lid:,} / {k_cas:,} | {differ} |")  # fmt: skip
+            lines.append(
+                f"| {w} | {v} | {t_lid:.1f} | {t_cas:.1f} | {t_cas / t_lid:.2f}x | {m_lid:,.0f} "
+                f"| {m_cas:,.0f} | {k_lid:,} / {k_cas:,} | {differ} |"
+            )
     table = "\n".join(lines)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

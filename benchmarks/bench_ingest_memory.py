@@ -107,8 +107,14 @@ def child(fmt: str, folder: Path, out: Path, sink_bytes: int, max_doc_bytes: int
 
     base = _status_kb("VmRSS")
     pattern = {"text": "text/*.txt", "parquet-1group": "parquet-1group/*.parquet"}.get(fmt, f"{fmt}/*")
-    spec = SourceSpec(name="big", domain="web", format=fmt.split("-")[0].split(".")[0], paths=(pattern,),
-                      base_dir=folder, max_doc_bytes=max_doc_bytes)  # fmt: skip
+    spec = SourceSpec(
+        name="big",
+        domain="web",
+        format=fmt.split("-")[0].split(".")[0],
+        paths=(pattern,),
+        base_dir=folder,
+        max_doc_bytes=max_doc_bytes,
+    )
     if sink_bytes < 0:  # the readers alone: rows are made and dropped
         docs = quarantine = _NullSink()
     else:
@@ -127,8 +133,15 @@ def child(fmt: str, folder: Path, out: Path, sink_bytes: int, max_doc_bytes: int
     docs.close()
     quarantine.close()
     peak = _status_kb("VmHWM")
-    return {"format": fmt, "docs": n_docs, "quarantined": n_bad, "text_mb": text_bytes / 2**20,
-            "baseline_mb": base / 1024, "peak_mb": peak / 1024, "seconds": time.perf_counter() - t0}  # fmt: skip
+    return {
+        "format": fmt,
+        "docs": n_docs,
+        "quarantined": n_bad,
+        "text_mb": text_bytes / 2**20,
+        "baseline_mb": base / 1024,
+        "peak_mb": peak / 1024,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def main() -> None:
@@ -159,23 +172,39 @@ def main() -> None:
         folder = Path(tmp) / "in"
         t0 = time.perf_counter()
         write_inputs(folder, n_docs, doc_bytes, args.rows_per_group)
-        print(f"wrote {n_docs} documents of {args.doc_mb} MB per format in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"wrote {n_docs} documents of {args.doc_mb} MB per format in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
         rows = []
         for fmt in args.formats.split(","):
-            cmd = [sys.executable, __file__, "--child", fmt, str(folder), str(Path(tmp) / f"out-{fmt}"),
-                   "--sink-bytes", str(sink_bytes), "--max-doc-mb", str(args.max_doc_mb)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                fmt,
+                str(folder),
+                str(Path(tmp) / f"out-{fmt}"),
+                "--sink-bytes",
+                str(sink_bytes),
+                "--max-doc-mb",
+                str(args.max_doc_mb),
+            ]
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             print(rows[-1], file=sys.stderr)
     bound = {0: "none (100k rows)", -1: "no sink (readers alone)"}.get(sink_bytes, f"{sink_bytes / 2**20:.0f} MB")
-    print(f"\n{n_docs} documents x {args.doc_mb} MB; sink byte bound: {bound}; Parquet row groups of "
-          f"{args.rows_per_group} rows (parquet) or one (parquet-1group)\n")  # fmt: skip
+    print(
+        f"\n{n_docs} documents x {args.doc_mb} MB; sink byte bound: {bound}; Parquet row groups of "
+        f"{args.rows_per_group} rows (parquet) or one (parquet-1group)\n"
+    )
     print("| format | docs | quarantined | text MB | RSS after imports MB | peak RSS MB | peak - base MB | s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['format']} | {r['docs']} | {r['quarantined']} | {r['text_mb']:.0f} | {r['baseline_mb']:.0f} "
-              f"| {r['peak_mb']:.0f} | {r['peak_mb'] - r['baseline_mb']:.0f} | {r['seconds']:.1f} |")  # fmt: skip
+        print(
+            f"| {r['format']} | {r['docs']} | {r['quarantined']} | {r['text_mb']:.0f} | {r['baseline_mb']:.0f} "
+            f"| {r['peak_mb']:.0f} | {r['peak_mb'] - r['baseline_mb']:.0f} | {r['seconds']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,27 @@ from filters.langid import LangId  # noqa: E402
 from schemas import Document  # noqa: E402
 
 # UDHR codes whose BCP 47 language subtag is an individual language of a macrolanguage we label by its 639-1 code.
-_UDHR_SAME = {"zlm": "ms", "zsm": "ms", "azj": "az", "uzn": "uz", "cmn": "zh", "arb": "ar", "pes": "fa", "khk": "mn",
-              "ekk": "et", "lvs": "lv", "npi": "ne", "ydd": "yi", "swh": "sw", "plt": "mg", "als": "sq", "nob": "nb",
-              "pbu": "ps", "kmr": "ku", "no": "nb"}  # fmt: skip
+_UDHR_SAME = {
+    "zlm": "ms",
+    "zsm": "ms",
+    "azj": "az",
+    "uzn": "uz",
+    "cmn": "zh",
+    "arb": "ar",
+    "pes": "fa",
+    "khk": "mn",
+    "ekk": "et",
+    "lvs": "lv",
+    "npi": "ne",
+    "ydd": "yi",
+    "swh": "sw",
+    "plt": "mg",
+    "als": "sq",
+    "nob": "nb",
+    "pbu": "ps",
+    "kmr": "ku",
+    "no": "nb",
+}
 _LID176_SAME = {"nb": "no"}  # lid.176's single Norwegian label
 
 
@@ -69,8 +87,10 @@ def lingua_table(corpora: Path) -> None:
     for g in sorted(n):
         print(f"| {g} | {ok_ours[g] / n[g]:.3f} | {ok_high[g] / n[g]:.3f} | {ok_theirs[g] / n[g]:.3f} |")
     total = sum(n.values())
-    print(f"| **all** | **{sum(ok_ours.values()) / total:.4f}** | **{sum(ok_high.values()) / total:.4f}** "
-          f"| **{sum(ok_theirs.values()) / total:.4f}** |")  # fmt: skip
+    print(
+        f"| **all** | **{sum(ok_ours.values()) / total:.4f}** | **{sum(ok_high.values()) / total:.4f}** "
+        f"| **{sum(ok_theirs.values()) / total:.4f}** |"
+    )
 
 
 def udhr_table(corpora: Path) -> None:
@@ -104,8 +124,13 @@ def udhr_table(corpora: Path) -> None:
 
 def stem_docs(corpora: Path, limit: int | None) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for name in ("gsm8k_test", "gsm8k_test_socratic", "math500_test", "math_test_sample_not_in_math500",
-                 "mmlu_stem_test"):  # fmt: skip
+    for name in (
+        "gsm8k_test",
+        "gsm8k_test_socratic",
+        "math500_test",
+        "math_test_sample_not_in_math500",
+        "mmlu_stem_test",
+    ):
         texts = []
         for line in (corpora / "stem_math" / f"{name}.jsonl").open():
             r = json.loads(line)
@@ -129,14 +154,18 @@ def stem_table(corpora: Path, limit: int | None) -> None:
         docs = [_doc(t, i, "stem") for i, t in enumerate(texts)]
         dropped = sum(r is not True for r in LangId(**table).filter_batch(docs))
         kept = sum(d.metadata.get("langid", {}).get("kept") == "mostly_markup" for d in docs)
-        ref = sum(r is not True for r in LangId(model="lid176").filter_batch([_doc(t, i, "stem") for i, t in
-                                                                               enumerate(texts)]))  # fmt: skip
+        ref = sum(
+            r is not True
+            for r in LangId(model="lid176").filter_batch([_doc(t, i, "stem") for i, t in enumerate(texts)])
+        )
         tot.update(docs=len(docs), dropped=dropped, kept=kept, ref=ref)
         print(
             f"| {name} | {len(docs)} | {dropped} ({dropped / len(docs):.2%}) | {kept} | {ref} ({ref / len(docs):.2%}) |"
         )
-    print(f"| **all** | {tot['docs']} | **{tot['dropped']} ({tot['dropped'] / tot['docs']:.2%})** | {tot['kept']} | "
-          f"{tot['ref']} ({tot['ref'] / tot['docs']:.2%}) |")  # fmt: skip
+    print(
+        f"| **all** | {tot['docs']} | **{tot['dropped']} ({tot['dropped'] / tot['docs']:.2%})** | {tot['kept']} | "
+        f"{tot['ref']} ({tot['ref'] / tot['docs']:.2%}) |"
+    )
 
 
 def _peak_rss_mib() -> float:
@@ -187,13 +216,20 @@ def speed_table(corpora: Path) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump(texts, fh)
         for model in ("cascade", "lid176"):
-            out = subprocess.run([sys.executable, __file__, "--child", model, fh.name], capture_output=True, text=True,
-                                 check=True, cwd=REPO)  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", model, fh.name],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            )
             res[model] = json.loads(out.stdout.strip().splitlines()[-1])
         Path(fh.name).unlink()
         c, f = res["cascade"], res["lid176"]
-        print(f"| {name} | {len(texts)} | {c['docs'] / c['cold_s']:,.0f} / {c['docs'] / c['warm_s']:,.0f} | "
-              f"{f['docs'] / f['warm_s']:,.0f} | {c['rss_mib']:,.0f} | {f['rss_mib']:,.0f} |")  # fmt: skip
+        print(
+            f"| {name} | {len(texts)} | {c['docs'] / c['cold_s']:,.0f} / {c['docs'] / c['warm_s']:,.0f} | "
+            f"{f['docs'] / f['warm_s']:,.0f} | {c['rss_mib']:,.0f} | {f['rss_mib']:,.0f} |"
+        )
 
 
 def main() -> None:

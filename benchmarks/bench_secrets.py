@@ -52,9 +52,11 @@ def main() -> None:
             if use_path:
                 total.update(score.total)
                 missed += [f"{c.id}@seed{seed}" for c in score.missed]
-    print(f"{len(hosts)} host files ({dict(Counter(h[0] for h in hosts))}); {host_fp} of them have a redaction "
-          f"before planting; seeds {args.seeds}, {args.per_kind} cases per kind and format; "
-          f"{n_cases} cases per pass, {2 * n_cases / seconds:,.0f} cases/s")  # fmt: skip
+    print(
+        f"{len(hosts)} host files ({dict(Counter(h[0] for h in hosts))}); {host_fp} of them have a redaction "
+        f"before planting; seeds {args.seeds}, {args.per_kind} cases per kind and format; "
+        f"{n_cases} cases per pass, {2 * n_cases / seconds:,.0f} cases/s"
+    )
     print()
     print("| label | kind | cases | redacted (path known) | rate | redacted (no path) | rate |")
     print("|---|---|---:|---:|---:|---:|---:|")

@@ -97,8 +97,10 @@ def real_texts() -> list[tuple[str, str]]:
         rows += [("stem", f"{r['question']}\n\n{r['answer']}") for r in _jsonl(f"stem_math/{name}.jsonl")]
     for name in ("math500_test", "math_test_sample_not_in_math500"):
         rows += [("stem", f"{r['problem']}\n\n{r['solution']}") for r in _jsonl(f"stem_math/{name}.jsonl")]
-    rows += [("stem", r["question"] + "\n" + "\n".join(f"- {c}" for c in r["choices"]))
-             for r in _jsonl("stem_math/mmlu_stem_test.jsonl")]  # fmt: skip
+    rows += [
+        ("stem", r["question"] + "\n" + "\n".join(f"- {c}" for c in r["choices"]))
+        for r in _jsonl("stem_math/mmlu_stem_test.jsonl")
+    ]
     rows += [("code", r["content"]) for r in _jsonl("code_permissive/code_files.jsonl")]
     seen: set[str] = set()
     return [(d, t) for d, t in rows if t.strip() and not (t in seen or seen.add(t))]
@@ -155,9 +157,14 @@ def build_input(root: Path, n: int, parts: int, seed: int = 0) -> dict[str, Any]
                     f.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
         info["by_domain"][domain] = len(rows)
     info["bytes"] = sum(p.stat().st_size for p in inp.rglob("*.jsonl"))
-    (inp / "sources.toml").write_text("".join(
-        f'[[source]]\nname = "bench-{d}"\ndomain = "{d}"\nformat = "jsonl"\npath = "{d}/*.jsonl"\n'
-        f'license = "LicenseRef-bench"\n\n' for d in DOMAINS), encoding="utf-8")  # fmt: skip
+    (inp / "sources.toml").write_text(
+        "".join(
+            f'[[source]]\nname = "bench-{d}"\ndomain = "{d}"\nformat = "jsonl"\npath = "{d}/*.jsonl"\n'
+            f'license = "LicenseRef-bench"\n\n'
+            for d in DOMAINS
+        ),
+        encoding="utf-8",
+    )
     stamp.write_text(json.dumps(info))
     return info
 
@@ -200,13 +207,17 @@ def stage_config(dest: Path, sources: Path, filters: str) -> Path:
     if filters == "prose":
         for name in PROSE:  # datatrove runs every filter on every document
             cfg["filters"][name] = {**base["filters"].get(name, {}), "domains": list(DOMAINS)}
-    cfg["dedup"] = {"exact": {"enabled": False},
-                    "minhash": {**base["dedup"]["minhash"], "num_bands": BANDS, "rows_per_band": ROWS}}  # fmt: skip
+    cfg["dedup"] = {
+        "exact": {"enabled": False},
+        "minhash": {**base["dedup"]["minhash"], "num_bands": BANDS, "rows_per_band": ROWS},
+    }
     cfg["decontam"] = {"enabled": False}
     if "train" in base:
         cfg["train"] = {"config": str((GENERAL.parent / base["train"]["config"]).resolve())}
-    dest.write_text(f"# bench_stage.py: a copy of {GENERAL.relative_to(ROOT)} (filters={filters})\n" + dump_toml(cfg),
-                    encoding="utf-8")  # fmt: skip
+    dest.write_text(
+        f"# bench_stage.py: a copy of {GENERAL.relative_to(ROOT)} (filters={filters})\n" + dump_toml(cfg),
+        encoding="utf-8",
+    )
     return dest
 
 
@@ -263,16 +274,21 @@ def _role(p: Any, root: int, forkservers: set[int]) -> str:
         return "other"
 
 
-def measure(cmd: list[str], cwd: Path, log_path: Path, timeout: float, interval: float = 0.05,
-            env: dict[str, str] | None = None) -> Measured:  # fmt: skip
+def measure(
+    cmd: list[str],
+    cwd: Path,
+    log_path: Path,
+    timeout: float,
+    interval: float = 0.05,
+    env: dict[str, str] | None = None,
+) -> Measured:
     """Run `cmd` in its own session, sample its process tree's RSS until it exits, kill leftovers."""
     import psutil
 
     with open(log_path, "w") as log:
         started = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=env)  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         done: dict[str, Any] = {}
 
         def reap() -> None:  # a blocking wait4 in a thread: the end time does not depend on the sampling
@@ -320,10 +336,18 @@ def measure(cmd: list[str], cwd: Path, log_path: Path, timeout: float, interval:
     # ru_maxrss covers the child and the descendants it waited for; pool workers are the forkserver's children,
     # so the sampled per-process peaks can be larger. A short run can end before the first samples.
     largest = max([done["usage"].ru_maxrss / 1024, *roles.values()])
-    return Measured(seconds=done["t"] - t0, rc=rc, started=started, ended=done["ended"],
-                    tree_mib=max(tree_peak / 2**20, largest), largest_mib=largest,
-                    worker_mib=roles.get("worker", roles.get("main", 0.0)), main_mib=roles.get("main", 0.0),
-                    roles=roles, processes=len(peaks))  # fmt: skip
+    return Measured(
+        seconds=done["t"] - t0,
+        rc=rc,
+        started=started,
+        ended=done["ended"],
+        tree_mib=max(tree_peak / 2**20, largest),
+        largest_mib=largest,
+        worker_mib=roles.get("worker", roles.get("main", 0.0)),
+        main_mib=roles.get("main", 0.0),
+        roles=roles,
+        processes=len(peaks),
+    )
 
 
 # --- where our time goes -----------------------------------------------------------------------------------------
@@ -339,8 +363,13 @@ def step_times(run_dir: Path, m: Measured) -> list[dict[str, Any]]:
         step = p.parent.name
         marker = json.loads(p.read_text())
         s = marker["stats"]
-        row = {"step": step, "seconds": mtime - prev, "units": len(marker["units"]), "docs_in": s["docs_in"],
-               "docs_out": s["docs_out"]}  # fmt: skip
+        row = {
+            "step": step,
+            "seconds": mtime - prev,
+            "units": len(marker["units"]),
+            "docs_in": s["docs_in"],
+            "docs_out": s["docs_out"],
+        }
         reduce_marker = p.parent / "reduce" / "_SUCCESS.json"
         unit_ends = [u.stat().st_mtime for u in (p.parent / "units").glob("*/_SUCCESS.json")]
         if reduce_marker.is_file() and unit_ends:
@@ -371,14 +400,29 @@ def shards_seconds(steps: list[dict[str, Any]]) -> float:
 # --- the two sides -------------------------------------------------------------------------------------------------
 
 
-def run_ours(info: dict[str, Any], work: Path, filters: str, workers: int, executor: str,
-             timeout: float) -> dict[str, Any]:  # fmt: skip
+def run_ours(
+    info: dict[str, Any], work: Path, filters: str, workers: int, executor: str, timeout: float
+) -> dict[str, Any]:
     inp = Path(info["dir"])
     cfg = stage_config(work / f"general-{filters}.toml", inp / "sources.toml", filters)
     out = work / f"run-ours-{executor}-{workers}"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "flows.stage", "general", "--sources", str(inp / "sources.toml"), "--config",
-           str(cfg), "--out", str(out), "--workers", str(workers), "--executor", executor]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.stage",
+        "general",
+        "--sources",
+        str(inp / "sources.toml"),
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--executor",
+        executor,
+    ]
     m = measure(cmd, ROOT, work / f"ours-{executor}-{workers}.log", timeout)
     row: dict[str, Any] = {"measured": asdict(m)}
     if m.rc != 0:
@@ -399,8 +443,15 @@ def run_datatrove_side(info: dict[str, Any], work: Path, filters: str, workers: 
 
     out = work / f"run-datatrove-{workers}"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-datatrove", info["dir"], str(out), str(workers),
-           filters]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-datatrove",
+        info["dir"],
+        str(out),
+        str(workers),
+        filters,
+    ]
     m = measure(cmd, ROOT, work / f"datatrove-{workers}.log", timeout)
     row: dict[str, Any] = {"measured": asdict(m)}
     if m.rc != 0:
@@ -458,19 +509,34 @@ def datatrove_child(inp: Path, out: Path, workers: int, filters: str) -> None:
             GopherRepetitionFilter,
         )
 
-        run("read, filter, write", [jsonl_input(), GopherRepetitionFilter(), GopherQualityFilter(),
-                                    C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter(),
-                                    ParquetWriter(str(out / "filtered"))], n)  # fmt: skip
+        run(
+            "read, filter, write",
+            [
+                jsonl_input(),
+                GopherRepetitionFilter(),
+                GopherQualityFilter(),
+                C4QualityFilter(filter_no_terminal_punct=False),
+                FineWebQualityFilter(),
+                ParquetWriter(str(out / "filtered")),
+            ],
+            n,
+        )
 
         def source() -> ParquetReader:  # type: ignore[misc]
             return ParquetReader(str(out / "filtered"))
 
     run("minhash 1: signatures", [source(), MinhashDedupSignature(str(out / "sigs"), config=cfg)], n)
-    run("minhash 2: buckets", [MinhashDedupBuckets(str(out / "sigs"), str(out / "buckets"), config=cfg)],
-        cfg.num_buckets)  # fmt: skip
+    run(
+        "minhash 2: buckets",
+        [MinhashDedupBuckets(str(out / "sigs"), str(out / "buckets"), config=cfg)],
+        cfg.num_buckets,
+    )
     run("minhash 3: clusters", [MinhashDedupCluster(str(out / "buckets"), str(out / "remove"), config=cfg)], 1)
-    run("minhash 4: filter, write", [source(), MinhashDedupFilter(str(out / "remove")),
-                                     ParquetWriter(str(out / "final"))], n)  # fmt: skip
+    run(
+        "minhash 4: filter, write",
+        [source(), MinhashDedupFilter(str(out / "remove")), ParquetWriter(str(out / "final"))],
+        n,
+    )
     (out / "stages.json").write_text(json.dumps(stages))
 
 
@@ -481,8 +547,10 @@ def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median time (the lower middle one for an even count), plus median figures."""
     rows = sorted(rows, key=lambda r: r["measured"]["seconds"])
     mid = rows[(len(rows) - 1) // 2]
-    med = {k: statistics.median(r["measured"][k] for r in rows)
-           for k in ("seconds", "tree_mib", "largest_mib", "worker_mib", "main_mib")}  # fmt: skip
+    med = {
+        k: statistics.median(r["measured"][k] for r in rows)
+        for k in ("seconds", "tree_mib", "largest_mib", "worker_mib", "main_mib")
+    }
     return {**mid, "median": med, "n": len(rows)}
 
 
@@ -513,9 +581,11 @@ def tables(all_rows: list[dict[str, Any]]) -> str:
         noshard = ""
         if label != "datatrove":
             noshard = f"{statistics.median(x['measured']['seconds'] - x['shards_seconds'] for x in groups[key]):.1f}"
-        out.append(f"| {filters} | {docs:,} | {r['mb']:.1f} | {workers} | {label} | {r['n']} | {m['seconds']:.1f} "
-                   f"| {docs / m['seconds']:,.0f} | {ratio} | {m['tree_mib']:,.0f} | {m['largest_mib']:,.0f} "
-                   f"| {m['worker_mib']:,.0f} | {r.get('docs_out', '')} | {noshard} |")  # fmt: skip
+        out.append(
+            f"| {filters} | {docs:,} | {r['mb']:.1f} | {workers} | {label} | {r['n']} | {m['seconds']:.1f} "
+            f"| {docs / m['seconds']:,.0f} | {ratio} | {m['tree_mib']:,.0f} | {m['largest_mib']:,.0f} "
+            f"| {m['worker_mib']:,.0f} | {r.get('docs_out', '')} | {noshard} |"
+        )
 
     out.append("\n### Workers: speed-up from 1 to 2 (goal >= 1.7x)\n")
     out.append("| filters | docs | side | 1 worker s | 2 workers s | speed-up |")
@@ -539,22 +609,28 @@ def tables(all_rows: list[dict[str, Any]]) -> str:
         for docs, r in sorted(pts, key=lambda x: x[0]):
             m = r["median"]
             growth = f"{m['seconds'] / prev:.2f}x" if prev else ""
-            out.append(f"| {filters} | {workers} | {label} | {docs:,} | {m['seconds']:.1f} | {growth} "
-                       f"| {m['worker_mib']:,.0f} | {m['tree_mib']:,.0f} |")  # fmt: skip
+            out.append(
+                f"| {filters} | {workers} | {label} | {docs:,} | {m['seconds']:.1f} | {growth} "
+                f"| {m['worker_mib']:,.0f} | {m['tree_mib']:,.0f} |"
+            )
             prev = m["seconds"]
 
     for key in sorted(k for k in med if k[3].startswith("ours")):
         r = med[key]
         filters, docs, workers, label = key
-        out.append(f"\n### Where our time goes: filters={filters}, {docs:,} docs, {workers} worker(s), {label} "
-                   f"(the median run, {r['measured']['seconds']:.1f} s)\n")  # fmt: skip
+        out.append(
+            f"\n### Where our time goes: filters={filters}, {docs:,} docs, {workers} worker(s), {label} "
+            f"(the median run, {r['measured']['seconds']:.1f} s)\n"
+        )
         out.append("| step | s | share | units | docs in | docs out | of which reduce s | note |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---|")
         total = r["measured"]["seconds"]
         for s in r["steps"]:
             red = f"{s['reduce_seconds']:.2f}" if "reduce_seconds" in s else ""
-            out.append(f"| {s['step']} | {s['seconds']:.2f} | {100 * s['seconds'] / total:.0f}% | {s.get('units', '')} "
-                       f"| {s.get('docs_in', '')} | {s.get('docs_out', '')} | {red} | {s.get('note', '')} |")  # fmt: skip
+            out.append(
+                f"| {s['step']} | {s['seconds']:.2f} | {100 * s['seconds'] / total:.0f}% | {s.get('units', '')} "
+                f"| {s.get('docs_in', '')} | {s.get('docs_out', '')} | {red} | {s.get('note', '')} |"
+            )
         out.append(f"| **without tokenize + shards** | {total - r['shards_seconds']:.2f} | | | | | | |")
     out.append("\n### Peak RSS by process (MiB, the median runs; tree = the summed peak)\n")
     roles = ("main", "worker", "forkserver", "prefect-server", "ray-system", "other")
@@ -569,12 +645,16 @@ def tables(all_rows: list[dict[str, Any]]) -> str:
     dts = [k for k in med if k[3] == "datatrove"]
     for key in sorted(dts):
         r = med[key]
-        out.append(f"\ndatatrove stages (filters={key[0]}, {key[1]:,} docs, {key[2]} worker(s), median run): "
-                   + ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items()))  # fmt: skip
+        out.append(
+            f"\ndatatrove stages (filters={key[0]}, {key[1]:,} docs, {key[2]} worker(s), median run): "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
+        )
     errors = [r for r in all_rows if "error" in r]
     if errors:
-        out.append(f"\n{len(errors)} run(s) failed; first: {errors[0]['side']} {errors[0].get('executor', '')} "
-                   f"workers={errors[0]['workers']}: ...{errors[0]['error'][-300:]}")  # fmt: skip
+        out.append(
+            f"\n{len(errors)} run(s) failed; first: {errors[0]['side']} {errors[0].get('executor', '')} "
+            f"workers={errors[0]['workers']}: ...{errors[0]['error'][-300:]}"
+        )
     return "\n".join(out)
 
 
@@ -619,21 +699,35 @@ def main() -> None:
                                     row = run_ours(info, args.workdir, filters, workers, executor, args.timeout)
                                 else:
                                     row = run_datatrove_side(info, args.workdir, filters, workers, args.timeout)
-                                row.update(side=side, executor=executor, filters=filters, docs=info["docs"],
-                                           mb=info["bytes"] / 1e6, workers=workers, repeat=rep,
-                                           date=datetime.date.today().isoformat(), machine=machine())  # fmt: skip
+                                row.update(
+                                    side=side,
+                                    executor=executor,
+                                    filters=filters,
+                                    docs=info["docs"],
+                                    mb=info["bytes"] / 1e6,
+                                    workers=workers,
+                                    repeat=rep,
+                                    date=datetime.date.today().isoformat(),
+                                    machine=machine(),
+                                )
                                 with open(args.results, "a") as f:
                                     f.write(json.dumps(row) + "\n")
                                 m = row["measured"]
-                                print(f"{side:9s} {executor:5s} filters={filters} docs={info['docs']} "
-                                      f"workers={workers} rep={rep}: {m['seconds']:.1f} s, tree {m['tree_mib']:.0f} "
-                                      f"MiB, largest {m['largest_mib']:.0f} MiB, docs out {row.get('docs_out')}"
-                                      + (" FAILED" if "error" in row else ""), flush=True)  # fmt: skip
+                                print(
+                                    f"{side:9s} {executor:5s} filters={filters} docs={info['docs']} "
+                                    f"workers={workers} rep={rep}: {m['seconds']:.1f} s, tree {m['tree_mib']:.0f} "
+                                    f"MiB, largest {m['largest_mib']:.0f} MiB, docs out {row.get('docs_out')}"
+                                    + (" FAILED" if "error" in row else ""),
+                                    flush=True,
+                                )
     rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
     table = tables(rows)
     print(table)
-    args.write.write_text(f"## Whole stage: `python -m flows.stage general` vs datatrove\n\n"
-                          f"{datetime.date.today().isoformat()}, {machine()}.\n\n{table}\n", encoding="utf-8")  # fmt: skip
+    args.write.write_text(
+        f"## Whole stage: `python -m flows.stage general` vs datatrove\n\n"
+        f"{datetime.date.today().isoformat()}, {machine()}.\n\n{table}\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

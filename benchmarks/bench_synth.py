@@ -41,9 +41,17 @@ async def _bare(url: str, model: str, prompts: list[str], max_tokens: int, concu
     async def one(i: int, client: httpx.AsyncClient) -> None:
         nonlocal tokens
         async with sem:
-            r = await client.post(f"{url}/v1/completions", json={
-                "model": model, "prompt": prompts[i], "max_tokens": max_tokens, "ignore_eos": True, "seed": i,
-                "temperature": 0.8})  # fmt: skip
+            r = await client.post(
+                f"{url}/v1/completions",
+                json={
+                    "model": model,
+                    "prompt": prompts[i],
+                    "max_tokens": max_tokens,
+                    "ignore_eos": True,
+                    "seed": i,
+                    "temperature": 0.8,
+                },
+            )
             tokens += r.json()["usage"]["completion_tokens"]
 
     t0 = time.monotonic()
@@ -52,24 +60,38 @@ async def _bare(url: str, model: str, prompts: list[str], max_tokens: int, concu
     return tokens, time.monotonic() - t0
 
 
-def _ours(urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int, concurrency: int,
-          name: str) -> tuple[int, float]:  # fmt: skip
+def _ours(
+    urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int, concurrency: int, name: str
+) -> tuple[int, float]:
     from synth.run import generate
     from synth.seeds import Seed
     from synth.templates import load_template
 
     with tempfile.TemporaryDirectory() as d:
         tpl = Path(d) / "bench.toml"
-        tpl.write_text('name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
-                       'temperature = 0.8\ntop_p = 1.0\n')  # the bare rows' sampling: the same work
+        tpl.write_text(
+            'name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
+            "temperature = 0.8\ntop_p = 1.0\n"
+        )  # the bare rows' sampling: the same work
         seeds = [Seed(f"p{i}", p, "web") for i, p in enumerate(prompts)]
-        s = generate(seeds, [load_template(tpl)], model_dir, Path(d) / "out", servers=urls, count=len(seeds),
-                     sampling={"max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8}, progress=False,
-                     max_concurrency=concurrency, served_model_name=name)  # fmt: skip
+        s = generate(
+            seeds,
+            [load_template(tpl)],
+            model_dir,
+            Path(d) / "out",
+            servers=urls,
+            count=len(seeds),
+            sampling={"max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8},
+            progress=False,
+            max_concurrency=concurrency,
+            served_model_name=name,
+        )
         return s["completion_tokens"], s["seconds"]
 
 
-def _step(urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int, concurrency: int) -> tuple[int, float]:
+def _step(
+    urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int, concurrency: int
+) -> tuple[int, float]:
     import json
 
     from pipeline.layout import RunLayout
@@ -81,19 +103,29 @@ def _step(urls: list[str], model_dir: Path, prompts: list[str], max_tokens: int,
 
     with tempfile.TemporaryDirectory() as d:
         tpl = Path(d) / "bench.toml"
-        tpl.write_text('name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
-                       'temperature = 0.8\ntop_p = 1.0\n')  # the bare rows' sampling: the same work
+        tpl.write_text(
+            'name = "bench"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
+            "temperature = 0.8\ntop_p = 1.0\n"
+        )  # the bare rows' sampling: the same work
         seeds = [Seed(f"p{i}", p, "web") for i, p in enumerate(prompts)]
-        params = {"count": len(seeds), "seed": 0, "batch_size": len(seeds), "max_concurrency": concurrency,
-                  "sampling": {"max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8}}  # fmt: skip
+        params = {
+            "count": len(seeds),
+            "seed": 0,
+            "batch_size": len(seeds),
+            "max_concurrency": concurrency,
+            "sampling": {"max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8},
+        }
         layout = RunLayout(Path(d) / "run")
         model = {"path": str(model_dir), "sha256": model_sha256(model_dir)}
         step = SynthStep(params, seeds, [load_template(tpl)], model, layout.synth / JOURNAL_DIR, urls)
         t0 = time.monotonic()
         run_step(step, layout)
         seconds = time.monotonic() - t0
-        tokens = sum(json.loads(line)["completion_tokens"] for j in (layout.synth / JOURNAL_DIR).glob("*.jsonl")
-                     for line in j.read_text().splitlines())  # fmt: skip
+        tokens = sum(
+            json.loads(line)["completion_tokens"]
+            for j in (layout.synth / JOURNAL_DIR).glob("*.jsonl")
+            for line in j.read_text().splitlines()
+        )
         return tokens, seconds
 
 
@@ -109,8 +141,14 @@ def _transformers(model_dir: Path, prompts: list[str], max_tokens: int, batch: i
     for i in range(0, len(prompts), batch):
         enc = tok(prompts[i : i + batch], return_tensors="pt", padding=True)
         with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=True,
-                                 temperature=0.8, pad_token_id=tok.pad_token_id)  # fmt: skip
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_tokens,
+                min_new_tokens=max_tokens,
+                do_sample=True,
+                temperature=0.8,
+                pad_token_id=tok.pad_token_id,
+            )
         tokens += (out.shape[1] - enc.input_ids.shape[1]) * out.shape[0]
     return tokens, time.monotonic() - t0
 
@@ -145,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("vLLM server, synth step (run_step)", step))
         if not args.skip_two:
             with EngineServer(model_dir, **kw) as b:
-                two = [_ours([a.url, b.url], model_dir, prompts, args.max_tokens, args.concurrency, name)
-                       for _ in range(args.repeats)]  # fmt: skip
+                two = [
+                    _ours([a.url, b.url], model_dir, prompts, args.max_tokens, args.concurrency, name)
+                    for _ in range(args.repeats)
+                ]
             rows.append(("2 vLLM servers, synth.run.generate", two))
     rows.append(("transformers generate (batch 8)", [_transformers(model_dir, prompts, args.max_tokens, 8)]))
     med = {name: statistics.median(t / s for t, s in runs) for name, runs in rows}

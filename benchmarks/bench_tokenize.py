@@ -64,7 +64,7 @@ def make_corpus(mb: float, docs_dir: Path) -> Path:
     shutil.rmtree(docs_dir, ignore_errors=True)
     sinks: dict[tuple[str, str], ParquetSink] = {}
     # Interleave the files (every 7th document from each) so any prefix is a mix of all of them.
-    base = [d for i in range(len(FILES)) for d in base[i::len(FILES)]]
+    base = [d for i in range(len(FILES)) for d in base[i :: len(FILES)]]
     target, total, epoch = mb * 1e6, 0, 0
     while total < target:
         for domain, source, loc, text in base:
@@ -161,12 +161,19 @@ def raw_pipeline(kind: str, docs_dir: Path, out: Path, workers: int) -> dict:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        shards.append({"path": f"shard-{j:05d}.bin", "num_tokens": len(data) // 4, "sha256": hashlib.sha256(data).hexdigest()})
+        shards.append(
+            {"path": f"shard-{j:05d}.bin", "num_tokens": len(data) // 4, "sha256": hashlib.sha256(data).hexdigest()}
+        )
     slot = lengths + 1
     offsets = np.concatenate([[0], np.cumsum(slot)[:-1]]) if slot.size else slot
     keep = offsets < tokens.size
-    placements = pa.table({"doc_id": pa.array(ids)[: int(keep.sum())], "offset": pa.array(offsets[keep]),
-                           "num_tokens": pa.array(lengths[keep])})  # fmt: skip
+    placements = pa.table(
+        {
+            "doc_id": pa.array(ids)[: int(keep.sum())],
+            "offset": pa.array(offsets[keep]),
+            "num_tokens": pa.array(lengths[keep]),
+        }
+    )
     pq.write_table(placements, out / "placements.parquet", compression="zstd")
     (out / "manifest.json").write_text(json.dumps({"seq_len": SEQ_LEN, "shards": shards}, indent=2))
     return {"seconds": time.perf_counter() - t0, "tokens": int(tokens.size), "build_s": build_s}
@@ -186,8 +193,13 @@ def run_one(kind: str, nproc: int, docs_dir: Path, tok: str) -> dict:
 
         load_tokenizer(tok)  # inside the clock, as on the raw side; printed separately
         build_s = time.perf_counter() - t0
-        stats = build_stage_shards(docs_dir, out, "general", ONE_PASS,
-                                   {"tokenizer": tok, "seq_len": SEQ_LEN, "num_proc": nproc, "exports": []})  # fmt: skip
+        stats = build_stage_shards(
+            docs_dir,
+            out,
+            "general",
+            ONE_PASS,
+            {"tokenizer": tok, "seq_len": SEQ_LEN, "num_proc": nproc, "exports": []},
+        )
         r = {"seconds": time.perf_counter() - t0, "tokens": stats["total_tokens"], "build_s": build_s}
     else:  # datatrove
         t0 = time.perf_counter()
@@ -199,21 +211,34 @@ def run_one(kind: str, nproc: int, docs_dir: Path, tok: str) -> dict:
 
         pipeline = [
             ParquetReader(str(docs_dir), glob_pattern="**/*.parquet", text_key="text", id_key="id"),
-            DocumentTokenizer(output_folder=str(out / "ds"), tokenizer_name_or_path=str(hf_tokenizer_path("qwen")),
-                              eos_token="<|endoftext|>", shuffle_documents=False),  # fmt: skip
+            DocumentTokenizer(
+                output_folder=str(out / "ds"),
+                tokenizer_name_or_path=str(hf_tokenizer_path("qwen")),
+                eos_token="<|endoftext|>",
+                shuffle_documents=False,
+            ),
         ]
         LocalPipelineExecutor(pipeline, tasks=nproc, workers=nproc, logging_dir=str(out / "logs")).run()
-        r = {"seconds": time.perf_counter() - t0, "tokens": sum(p.stat().st_size for p in (out / "ds").rglob("*.ds")) // 4,
-             "build_s": None}  # fmt: skip
+        r = {
+            "seconds": time.perf_counter() - t0,
+            "tokens": sum(p.stat().st_size for p in (out / "ds").rglob("*.ds")) // 4,
+            "build_s": None,
+        }
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"kind": kind, "tok": tok, "nproc": nproc, "bytes": nbytes, "rss_mb": max(self_rss, child_rss) / 1024, **r}
 
 
 ROWS = [  # (label, kind, tokenizer, workers, size)
-    *[(label, kind, "o200k_harmony", n, size) for size in ("1x", "2x") for n in (1, 2)
-      for label, kind in (("raw tiktoken encode_to_numpy (o200k_harmony)", "tiktoken"),
-                          ("ours tokenize+pack+write (o200k_harmony)", "ours"))],  # fmt: skip
+    *[
+        (label, kind, "o200k_harmony", n, size)
+        for size in ("1x", "2x")
+        for n in (1, 2)
+        for label, kind in (
+            ("raw tiktoken encode_to_numpy (o200k_harmony)", "tiktoken"),
+            ("ours tokenize+pack+write (o200k_harmony)", "ours"),
+        )
+    ],
     ("ours tokenize+pack+write (qwen)", "ours", "qwen", 1, "1x"),
     ("ours tokenize+pack+write (qwen)", "ours", "qwen", 2, "1x"),
     ("raw HF tokenizers encode (qwen tokenizer.json)", "hf", "qwen", 1, "1x"),
@@ -247,14 +272,20 @@ def main() -> int:
         for i, (_, kind, tok, nproc, size) in enumerate(rows):
             if rep and kind in SLOW:
                 continue
-            out = subprocess.run([sys.executable, __file__, "--one", kind, tok, str(nproc), size], capture_output=True,
-                                 text=True, check=True)  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", kind, tok, str(nproc), size],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs[i].append(json.loads(out.stdout.strip().splitlines()[-1]))
     for size in sorted({r[4] for r in rows}):
         nbytes, docs = text_bytes(OUT / size / "docs")
         print(f"{size}: {nbytes / 1e6:.1f} MB of UTF-8 text, {docs:,} documents")
-    print(f"Python {sys.version.split()[0]}, median of {args.repeat} runs (slow rows: 1); clocks include the tokenizer "
-          "import and build and end with the output fsynced")  # fmt: skip
+    print(
+        f"Python {sys.version.split()[0]}, median of {args.repeat} runs (slow rows: 1); clocks include the tokenizer "
+        "import and build and end with the output fsynced"
+    )
     print("| pipeline | size | workers | runs | MB/s | min-max | Mtok/s | tokens written | peak RSS MB |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     speed = {}
@@ -264,11 +295,16 @@ def main() -> int:
         med = statistics.median(mbs)
         speed[(kind, tok, nproc, size)] = med
         mtok = statistics.median(r["tokens"] / 1e6 / r["seconds"] for r in rs)
-        print(f"| {label} | {size} | {nproc} | {len(rs)} | {med:.1f} | {min(mbs):.1f}-{max(mbs):.1f} | {mtok:.2f} | "
-              f"{rs[0]['tokens']:,} | {max(r['rss_mb'] for r in rs):.0f} |")  # fmt: skip
+        print(
+            f"| {label} | {size} | {nproc} | {len(rs)} | {med:.1f} | {min(mbs):.1f}-{max(mbs):.1f} | {mtok:.2f} | "
+            f"{rs[0]['tokens']:,} | {max(r['rss_mb'] for r in rs):.0f} |"
+        )
     for size in ("1x", "2x"):
         for n in (1, 2):
-            ours, raw = speed.get(("ours", "o200k_harmony", n, size)), speed.get(("tiktoken", "o200k_harmony", n, size))
+            ours, raw = (
+                speed.get(("ours", "o200k_harmony", n, size)),
+                speed.get(("tiktoken", "o200k_harmony", n, size)),
+            )
             if ours and raw:
                 print(f"ours / raw tiktoken, {size}, {n} worker(s): {ours / raw:.2f}x (goal >= 0.9x)")
     for n in (1, 2):
@@ -276,10 +312,17 @@ def main() -> int:
         if ours and dt:
             print(f"ours (qwen) / datatrove, 1x, {n} worker(s): {ours / dt:.2f}x (goal >= 4x)")
     for kind in ("tiktoken", "ours"):
-        builds = [r["build_s"] for i, row in enumerate(rows) if row[1] == kind and row[2] == "o200k_harmony"
-                  for r in runs[i] if r["build_s"] is not None]  # fmt: skip
+        builds = [
+            r["build_s"]
+            for i, row in enumerate(rows)
+            if row[1] == kind and row[2] == "o200k_harmony"
+            for r in runs[i]
+            if r["build_s"] is not None
+        ]
         if builds:
-            print(f"tokenizer import + build inside the clock ({kind}, o200k_harmony): median {statistics.median(builds):.2f} s")
+            print(
+                f"tokenizer import + build inside the clock ({kind}, o200k_harmony): median {statistics.median(builds):.2f} s"
+            )
     return 0
 
 

@@ -37,30 +37,49 @@ LR, BETAS, WEIGHT_DECAY, AUX_COEF = 1e-4, (0.9, 0.95), 0.1, 0.001
 
 
 def model_cfg(vocab: int, layers: int = 4) -> ModelConfig:
-    return ModelConfig(vocab_size=vocab, hidden_size=256, num_hidden_layers=layers, num_attention_heads=8,
-                       num_key_value_heads=2, head_dim=32, num_experts=8, num_experts_per_tok=2,
-                       moe_intermediate_size=256, norm_topk_prob=True, max_position_embeddings=S,
-                       router_aux_loss_coef=AUX_COEF)  # fmt: skip
+    return ModelConfig(
+        vocab_size=vocab,
+        hidden_size=256,
+        num_hidden_layers=layers,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        head_dim=32,
+        num_experts=8,
+        num_experts_per_tok=2,
+        moe_intermediate_size=256,
+        norm_topk_prob=True,
+        max_position_embeddings=S,
+        router_aux_loss_coef=AUX_COEF,
+    )
 
 
 def hf_model(cfg: ModelConfig):
     from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
-    hf_cfg = Qwen3MoeConfig(vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
-                            num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-                            num_key_value_heads=cfg.num_key_value_heads, head_dim=cfg.head_dim,
-                            num_experts=cfg.num_experts, num_experts_per_tok=cfg.num_experts_per_tok,
-                            moe_intermediate_size=cfg.moe_intermediate_size,
-                            intermediate_size=cfg.moe_intermediate_size, norm_topk_prob=True,
-                            max_position_embeddings=S, output_router_logits=True,
-                            router_aux_loss_coef=AUX_COEF)  # fmt: skip
+    hf_cfg = Qwen3MoeConfig(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        head_dim=cfg.head_dim,
+        num_experts=cfg.num_experts,
+        num_experts_per_tok=cfg.num_experts_per_tok,
+        moe_intermediate_size=cfg.moe_intermediate_size,
+        intermediate_size=cfg.moe_intermediate_size,
+        norm_topk_prob=True,
+        max_position_embeddings=S,
+        output_router_logits=True,
+        router_aux_loss_coef=AUX_COEF,
+    )
     hf_cfg._attn_implementation = "sdpa"
     return Qwen3MoeForCausalLM(hf_cfg)
 
 
 def make_ours(cfg: ModelConfig, sparse: bool):
-    train = TrainConfig(lr=LR, beta1=BETAS[0], beta2=BETAS[1], weight_decay=WEIGHT_DECAY, sparse_embedding=sparse,
-                        ce_chunk_tokens=512)  # fmt: skip
+    train = TrainConfig(
+        lr=LR, beta1=BETAS[0], beta2=BETAS[1], weight_decay=WEIGHT_DECAY, sparse_embedding=sparse, ce_chunk_tokens=512
+    )
     model = MoETransformer(cfg, sparse_embedding=sparse, ce_chunk_tokens=train.ce_chunk_tokens).train()
     opts = build_optimizers(model, train)  # AdamW: decay on matrices except the embedding (+ SparseAdam if sparse)
     params = list(model.parameters())
@@ -86,8 +105,13 @@ def make_theirs(cfg: ModelConfig):
     # except the input embedding; none on norms, biases, the embedding.
     decay = [p for p in params if p.ndim >= 2 and p is not emb]
     no_decay = [p for p in params if not (p.ndim >= 2 and p is not emb)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=LR, betas=BETAS, eps=1e-8, fused=True)  # fmt: skip
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=LR,
+        betas=BETAS,
+        eps=1e-8,
+        fused=True,
+    )
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         out = model(input_ids=x, labels=x)  # HF shifts the labels itself; the loss includes coef x aux
@@ -133,8 +157,11 @@ def bench_moe_block(steps: int) -> list[tuple[str, float]]:
     ours = MoE(cfg)
     for p in ours.parameters():
         torch.nn.init.normal_(p, std=0.02)
-    theirs = Qwen3MoeSparseMoeBlock(Qwen3MoeConfig(hidden_size=256, moe_intermediate_size=256, num_experts=8,
-                                                   num_experts_per_tok=2, norm_topk_prob=True))  # fmt: skip
+    theirs = Qwen3MoeSparseMoeBlock(
+        Qwen3MoeConfig(
+            hidden_size=256, moe_intermediate_size=256, num_experts=8, num_experts_per_tok=2, norm_topk_prob=True
+        )
+    )
     with torch.no_grad():
         theirs.gate.weight.copy_(ours.gate.weight)
         theirs.experts.gate_up_proj.copy_(ours.experts.w13_E2FD)
@@ -166,8 +193,11 @@ def kv_cache_rows() -> list[tuple[str, str, int, int]]:
         cfg = load_config(repo / "configs" / "trainer" / f"{name}.toml").model
         for kind in ("gqa", "mla"):
             b = kv_cache_bytes_per_token(cfg, kind)
-            label = (f"GQA, {cfg.num_key_value_heads} KV heads x {cfg.head_dim}" if kind == "gqa" else
-                     f"MLA, latent {cfg.kv_lora_rank} + RoPE key {cfg.qk_rope_head_dim}")  # fmt: skip
+            label = (
+                f"GQA, {cfg.num_key_value_heads} KV heads x {cfg.head_dim}"
+                if kind == "gqa"
+                else f"MLA, latent {cfg.kv_lora_rank} + RoPE key {cfg.qk_rope_head_dim}"
+            )
             if kind == cfg.attention_type:
                 label += " (the config's)"
             rows.append((f"{name} ({cfg.num_hidden_layers} layers)", label, b // (2 * cfg.num_hidden_layers), b))
@@ -188,8 +218,10 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for name, label, values, nbytes in kv_cache_rows():
         print(f"| {name} | {label} | {values} | {nbytes:,} |")
-    print(f"\ntorch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads (both sides), "
-          f"fp32, batch {B} x {S}\n")  # fmt: skip
+    print(
+        f"\ntorch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads (both sides), "
+        f"fp32, batch {B} x {S}\n"
+    )
     print("| vocab | size | variant | train-step tokens/s | vs transformers |")
     print("|---:|---|---|---:|---:|")
     for vocab in args.vocab:

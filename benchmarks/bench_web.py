@@ -35,11 +35,13 @@ def _written_page(rng: random.Random, words: list[str], i: int) -> str:
 
     paras = "\n".join(f"<p>{' '.join(sentence() for _ in range(rng.randint(3, 7)))}</p>" for _ in range(8))
     nav = " | ".join(f'<a href="/s{k}">{rng.choice(words)}</a>' for k in range(12))
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Page {i}</title></head><body>'
-            f"<header><nav>{nav}</nav></header><div class='sidebar'><ul>"
-            + "".join(f"<li><a href='/r{k}'>{sentence()}</a></li>" for k in range(6))
-            + f"</ul></div><main><article><h1>Page {i}</h1>{paras}</article></main>"
-            f"<footer><p>Copyright {2000 + i % 25}. <a href='/privacy'>Privacy</a></p></footer></body></html>")  # fmt: skip
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Page {i}</title></head><body>'
+        f"<header><nav>{nav}</nav></header><div class='sidebar'><ul>"
+        + "".join(f"<li><a href='/r{k}'>{sentence()}</a></li>" for k in range(6))
+        + f"</ul></div><main><article><h1>Page {i}</h1>{paras}</article></main>"
+        f"<footer><p>Copyright {2000 + i % 25}. <a href='/privacy'>Privacy</a></p></footer></body></html>"
+    )
 
 
 def build(path: Path, pages: int, real_every: int, seed: int = 0) -> tuple[list[str], int]:
@@ -63,7 +65,7 @@ def build(path: Path, pages: int, real_every: int, seed: int = 0) -> tuple[list[
     return htmls, sum(len(h.encode()) for h in htmls)
 
 
-def _cpu(fn) -> tuple[float, object]:  # noqa: ANN001
+def _cpu(fn) -> tuple[float, object]:
     t0 = time.process_time()
     out = fn()
     return time.process_time() - t0, out
@@ -107,12 +109,16 @@ def main() -> None:
         def reader() -> int:
             return sum(isinstance(r, Document) for r in read_source(spec))
 
-        rows = [("warcio (parse + read payloads)", *_cpu(warcio_only)),
-                ("trafilatura extract (HTML strings)", *_cpu(trafilatura_only)),
-                ("read_warc (everything)", *_cpu(reader))]  # fmt: skip
+        rows = [
+            ("warcio (parse + read payloads)", *_cpu(warcio_only)),
+            ("trafilatura extract (HTML strings)", *_cpu(trafilatura_only)),
+            ("read_warc (everything)", *_cpu(reader)),
+        ]
         docs = rows[2][2]
-        print(f"{args.pages} pages ({warc.stat().st_size / 2**20:.1f} MB .warc.gz, {html_bytes / 2**20:.1f} MB of HTML; "
-              f"IDLE help every {args.real_every}), {docs} documents out")  # fmt: skip
+        print(
+            f"{args.pages} pages ({warc.stat().st_size / 2**20:.1f} MB .warc.gz, {html_bytes / 2**20:.1f} MB of HTML; "
+            f"IDLE help every {args.real_every}), {docs} documents out"
+        )
         print(f"| {'step':<36} | {'CPU s':>7} | {'pages/s':>8} | {'HTML MB/s':>9} |")
         print(f"|{'-' * 38}|{'-' * 8}:|{'-' * 9}:|{'-' * 10}:|")
         for name, secs, _ in rows:

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     enc = tok(prompts[:4], return_tensors="pt", padding=True)
     with torch.no_grad():
         a = cpu.generate(**enc, max_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id)
-        b = gpu.generate(**{k: v.cuda() for k, v in enc.items()}, max_new_tokens=16, do_sample=False,
-                         pad_token_id=tok.pad_token_id).cpu()  # fmt: skip
+        b = gpu.generate(
+            **{k: v.cuda() for k, v in enc.items()}, max_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id
+        ).cpu()
     same = a.tolist() == b.tolist()
     print(json.dumps({"check": "greedy cpu == gpu", "ok": same, "device": torch.cuda.get_device_name()}))
     for dtype in (torch.float32, torch.bfloat16):
@@ -46,13 +47,27 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(0, len(prompts), args.batch):
             enc = tok(prompts[i : i + args.batch], return_tensors="pt", padding=True).to("cuda")
             with torch.no_grad():
-                out = model.generate(**enc, max_new_tokens=args.max_tokens, min_new_tokens=args.max_tokens,
-                                     do_sample=True, temperature=0.8, pad_token_id=tok.pad_token_id)  # fmt: skip
+                out = model.generate(
+                    **enc,
+                    max_new_tokens=args.max_tokens,
+                    min_new_tokens=args.max_tokens,
+                    do_sample=True,
+                    temperature=0.8,
+                    pad_token_id=tok.pad_token_id,
+                )
             tokens += (out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0]
         torch.cuda.synchronize()
         dt = time.perf_counter() - t0
-        print(json.dumps({"path": f"transformers generate cuda {dtype}".replace("torch.", ""), "tokens": tokens,
-                          "seconds": round(dt, 3), "tok_per_s": round(tokens / dt, 1)}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "path": f"transformers generate cuda {dtype}".replace("torch.", ""),
+                    "tokens": tokens,
+                    "seconds": round(dt, 3),
+                    "tok_per_s": round(tokens / dt, 1),
+                }
+            )
+        )
     try:
         from vllm import LLM, SamplingParams
     except ImportError:
@@ -68,8 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     outs = llm.generate(prompts, sp)
     dt = time.perf_counter() - t0
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-    print(json.dumps({"path": "vllm offline cuda", "tokens": tokens, "seconds": round(dt, 3),
-                      "tok_per_s": round(tokens / dt, 1)}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "path": "vllm offline cuda",
+                "tokens": tokens,
+                "seconds": round(dt, 3),
+                "tok_per_s": round(tokens / dt, 1),
+            }
+        )
+    )
     return 0 if same else 1
 
 

@@ -27,13 +27,25 @@ def synthetic_manifest(out: Path, vocab: int, seq_len: int, num_sequences: int, 
     tokens = (rng.zipf(1.2, size=num_sequences * seq_len) % (vocab - 1)).astype("<u4")
     data = tokens.tobytes()
     (out / "shard-00000.bin").write_bytes(data)
-    manifest = {"format": "corpusforge-shards", "version": 1, "stage": "general", "seq_len": seq_len,
-                "dtype": "uint32", "tokenizer": {"name": "synthetic_zipf", "vocab_size": vocab,
-                                                 "vocab_sha256": "0" * 64, "eot_id": vocab - 1},
-                "total_tokens": len(tokens), "num_sequences": num_sequences,
-                "shards": [{"path": "shard-00000.bin", "num_tokens": len(tokens), "num_sequences": num_sequences,
-                            "sha256": hashlib.sha256(data).hexdigest()}],
-                "inputs": {"corpus_sha256": "0" * 64, "config_sha256": "0" * 64}}  # fmt: skip
+    manifest = {
+        "format": "corpusforge-shards",
+        "version": 1,
+        "stage": "general",
+        "seq_len": seq_len,
+        "dtype": "uint32",
+        "tokenizer": {"name": "synthetic_zipf", "vocab_size": vocab, "vocab_sha256": "0" * 64, "eot_id": vocab - 1},
+        "total_tokens": len(tokens),
+        "num_sequences": num_sequences,
+        "shards": [
+            {
+                "path": "shard-00000.bin",
+                "num_tokens": len(tokens),
+                "num_sequences": num_sequences,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        ],
+        "inputs": {"corpus_sha256": "0" * 64, "config_sha256": "0" * 64},
+    }
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out / "manifest.json"
 
@@ -66,9 +78,11 @@ def main() -> int:
         r = train_from_manifest(manifest, args.steps, cfg, Path(tmp) / "train")
         wall = time.time() - t0
     mfu = f"{r['mfu'] * 100:.1f}%" if r["mfu"] is not None else "n/a (unknown peak)"
-    print(f"\nRESULT params {r['num_params'] / 1e6:.1f}M | tokens/step {r['tokens_per_step']:,} | "
-          f"median tok/s {r['tokens_per_s']:,.0f} | MFU {mfu} | final loss {r['final_loss']:.3f} | "
-          f"wall {wall:.0f}s | peak mem {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")  # fmt: skip
+    print(
+        f"\nRESULT params {r['num_params'] / 1e6:.1f}M | tokens/step {r['tokens_per_step']:,} | "
+        f"median tok/s {r['tokens_per_s']:,.0f} | MFU {mfu} | final loss {r['final_loss']:.3f} | "
+        f"wall {wall:.0f}s | peak mem {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+    )
     return 0
 
 

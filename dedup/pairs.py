@@ -54,24 +54,118 @@ JACCARD_BANDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)  # lower edges; the last band is 
 # Standard-library modules whose functions are the code documents (a fixed list: the same on every machine
 # with the same Python; a module missing from a Python version is skipped).
 STDLIB_MODULES = (
-    "argparse", "ast", "calendar", "configparser", "csv", "datetime", "difflib", "email/_header_value_parser",
-    "email/message", "fractions", "ftplib", "gzip", "imaplib", "inspect", "ipaddress", "logging/__init__",
-    "mailbox", "optparse", "pathlib", "pickle", "poplib", "shutil", "smtplib", "statistics", "tarfile",
-    "textwrap", "turtle", "typing", "urllib/request", "zipfile",
-)  # fmt: skip
+    "argparse",
+    "ast",
+    "calendar",
+    "configparser",
+    "csv",
+    "datetime",
+    "difflib",
+    "email/_header_value_parser",
+    "email/message",
+    "fractions",
+    "ftplib",
+    "gzip",
+    "imaplib",
+    "inspect",
+    "ipaddress",
+    "logging/__init__",
+    "mailbox",
+    "optparse",
+    "pathlib",
+    "pickle",
+    "poplib",
+    "shutil",
+    "smtplib",
+    "statistics",
+    "tarfile",
+    "textwrap",
+    "turtle",
+    "typing",
+    "urllib/request",
+    "zipfile",
+)
 _NUM = re.compile(r"\d+")
 _WS = re.compile(r"(\s+)")
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z$\\])")
 _CAP = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b")
 _NOT_NAMES = {
-    "The", "How", "What", "If", "She", "He", "They", "Each", "Then", "There", "This", "That", "Find", "On", "In",
-    "At", "For", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January",
-    "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
-    "December", "After", "When", "So", "But", "And", "It", "His", "Her", "Their", "Since", "Total", "Answer",
-}  # fmt: skip
+    "The",
+    "How",
+    "What",
+    "If",
+    "She",
+    "He",
+    "They",
+    "Each",
+    "Then",
+    "There",
+    "This",
+    "That",
+    "Find",
+    "On",
+    "In",
+    "At",
+    "For",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "After",
+    "When",
+    "So",
+    "But",
+    "And",
+    "It",
+    "His",
+    "Her",
+    "Their",
+    "Since",
+    "Total",
+    "Answer",
+}
 # Invented names and dates for renamed problems and template bylines (no third-party text).
-_NAMES = ("Avery", "Bodhi", "Carmen", "Dario", "Elin", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Kofi", "Lena",
-          "Mateo", "Nadia", "Oskar", "Priya", "Quinn", "Rosa", "Sami", "Tomas", "Uma", "Viktor", "Wen", "Yara")  # fmt: skip
+_NAMES = (
+    "Avery",
+    "Bodhi",
+    "Carmen",
+    "Dario",
+    "Elin",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Oskar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tomas",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Yara",
+)
 _MONTHS = ("January", "March", "May", "July", "September", "November")
 _HOLDERS = ("Example Labs Inc.", "The Sample Project Authors", "Jane Q. Developer", "Northwind Software GmbH")
 
@@ -145,21 +239,29 @@ def build_pairs(md: MinHashDedup | None = None, seed: int = 0, per_kind: int = 2
         pairs += [Pair("whitespace", True, src, t, _respace(t, rng)) for t in base[: per_kind // 4]]
         vocab = [w for t in rng.sample(texts, min(200, len(texts))) for w in t.split()]
         rates = (0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2)
-        pairs += [Pair("word_edits", True, src, t, _edit_words(t, rates[i % len(rates)], vocab, rng))
-                  for i, t in enumerate(base)]  # fmt: skip
+        pairs += [
+            Pair("word_edits", True, src, t, _edit_words(t, rates[i % len(rates)], vocab, rng))
+            for i, t in enumerate(base)
+        ]
     for src, texts in prose.items():
         base = rng.sample([t for t in texts if len(_SENT.split(t)) >= 4], per_kind)
         others = rng.sample(texts, per_kind)
-        pairs += [Pair("sentence_edit", True, src, t, _sentence_edit(t, o, i % 2 == 0, rng))
-                  for i, (t, o) in enumerate(zip(base, others))]  # fmt: skip
+        pairs += [
+            Pair("sentence_edit", True, src, t, _sentence_edit(t, o, i % 2 == 0, rng))
+            for i, (t, o) in enumerate(zip(base, others))
+        ]
         spam = rng.sample(texts, per_kind // 2)
         pairs += [Pair("template_spam", True, src, _byline(t, rng), _byline(t, rng)) for t in spam]
         numeric = [t for t in texts if len(set(_NUM.findall(t))) >= 3]
-        pairs += [Pair("template_constants", False, src, t, _renumber(t, rng))
-                  for t in rng.sample(numeric, min(per_kind, len(numeric)))]  # fmt: skip
+        pairs += [
+            Pair("template_constants", False, src, t, _renumber(t, rng))
+            for t in rng.sample(numeric, min(per_kind, len(numeric)))
+        ]
     named = [t for t in docs["gsm8k"] if _names_in(t) and len(set(_NUM.findall(t))) >= 2]
-    pairs += [Pair("template_names", False, "gsm8k", t, _renumber(_rename(t, rng), rng))
-              for t in rng.sample(named, min(per_kind, len(named)))]  # fmt: skip
+    pairs += [
+        Pair("template_names", False, "gsm8k", t, _renumber(_rename(t, rng), rng))
+        for t in rng.sample(named, min(per_kind, len(named)))
+    ]
     for lic in docs["licence"]:
         a, b = _relicense(lic, rng), _relicense(lic, rng)
         if a != b:  # a licence without a "Copyright <year>" line would be an exact copy, counted above
@@ -168,8 +270,10 @@ def build_pairs(md: MinHashDedup | None = None, seed: int = 0, per_kind: int = 2
         names = [f[1] for f in _stdlib_functions()] if src == "stdlib" else None
         pairs += [Pair("mined_siblings", False, src, a, b) for a, b in _mine(texts, md, per_kind, names)]
     pairs += [Pair("sibling_functions", False, "stdlib", a, b) for a, b in _siblings(per_kind, rng)]
-    pairs += [Pair("shared_boilerplate", False, "stdlib", a, b)
-              for a, b in _boilerplate(docs["stdlib"], docs["licence"], per_kind, rng)]  # fmt: skip
+    pairs += [
+        Pair("shared_boilerplate", False, "stdlib", a, b)
+        for a, b in _boilerplate(docs["stdlib"], docs["licence"], per_kind, rng)
+    ]
     cache: dict[tuple[str, bool], set[tuple[str, ...]]] = {}
 
     def sets(p: Pair, norm: bool) -> tuple[set[tuple[str, ...]], ...]:

@@ -103,17 +103,24 @@ def write_clusters(out_dir: Path, roots: np.ndarray, units: list[UnitResult]) ->
         unit_ids = _read_ids(units[j].dir / "ids.txt")
         for s in survivors[unit_of == j].tolist():
             ids[s] = unit_ids[s - offsets[j]]
-    table = pa.table({
-        "pos": pa.array(pos, pa.int64()), "root": pa.array(root, pa.int64()),
-        "size": pa.array(size[root] if len(root) else np.zeros(0, np.int64), pa.int32()),
-        "total_size": pa.array(total[root] if len(root) else np.zeros(0, np.int64), pa.int64()),
-        "cluster_id": pa.array([ids[r] for r in root.tolist()], pa.string()),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "pos": pa.array(pos, pa.int64()),
+            "root": pa.array(root, pa.int64()),
+            "size": pa.array(size[root] if len(root) else np.zeros(0, np.int64), pa.int32()),
+            "total_size": pa.array(total[root] if len(root) else np.zeros(0, np.int64), pa.int64()),
+            "cluster_id": pa.array([ids[r] for r in root.tolist()], pa.string()),
+        }
+    )
     pq.write_table(table, out_dir / CLUSTERS, compression="zstd")
     sizes = np.sort(size[survivors])[::-1] if len(survivors) else np.zeros(0, np.int64)
-    return {"docs": int(n), "clusters": int(len(survivors)), "duplicates": int(len(pos) - len(survivors)),
-            "largest_clusters": sizes[:5].tolist(),
-            "cluster_size_counts": {str(k): int(v) for k, v in zip(*np.unique(sizes, return_counts=True))}}  # fmt: skip
+    return {
+        "docs": int(n),
+        "clusters": int(len(survivors)),
+        "duplicates": int(len(pos) - len(survivors)),
+        "largest_clusters": sizes[:5].tolist(),
+        "cluster_size_counts": {str(k): int(v) for k, v in zip(*np.unique(sizes, return_counts=True))},
+    }
 
 
 # --- exact ---------------------------------------------------------------------------------------------
@@ -155,8 +162,12 @@ class ExactKeysStep(Step):
             lo.append(h & _U64_MASK)
             weights.append(carried_size(doc.metadata))
         np.save(out.dir / WEIGHTS, np.array(weights, np.int32))
-        np.save(out.dir / "keys.npy", np.stack([np.array(hi, np.uint64), np.array(lo, np.uint64)], axis=1)
-                if ids else np.zeros((0, 2), np.uint64))  # fmt: skip
+        np.save(
+            out.dir / "keys.npy",
+            np.stack([np.array(hi, np.uint64), np.array(lo, np.uint64)], axis=1)
+            if ids
+            else np.zeros((0, 2), np.uint64),
+        )
         _write_ids(out.dir / "ids.txt", ids)
         out.read(len(ids))
         out.stats.docs_out = len(ids)
@@ -324,8 +335,9 @@ class DedupApplyStep(Step):
             number the documents (same units as `upstream`, in order).
     """
 
-    def __init__(self, name: str, lineage_name: str, upstream: StepResult, clusters: StepResult,
-                 numbering: StepResult) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, lineage_name: str, upstream: StepResult, clusters: StepResult, numbering: StepResult
+    ) -> None:
         self.name = name
         self.lineage_name = lineage_name
         self.upstream = upstream
@@ -336,9 +348,14 @@ class DedupApplyStep(Step):
         offsets = _offsets(self.numbering.units)
         assert [u.key for u in self.numbering.units] == [u.key for u in self.upstream.units]
         clusters = str(self.clusters.reduce_dir / CLUSTERS)
-        return [Unit(u.key, f"{u.output}:{self.clusters.output}",
-                     {"dir": str(u.dir), "offset": int(off), "count": int(n.stats.docs_in), "clusters": clusters})
-                for u, n, off in zip(self.upstream.units, self.numbering.units, offsets[:-1].tolist())]  # fmt: skip
+        return [
+            Unit(
+                u.key,
+                f"{u.output}:{self.clusters.output}",
+                {"dir": str(u.dir), "offset": int(off), "count": int(n.stats.docs_in), "clusters": clusters},
+            )
+            for u, n, off in zip(self.upstream.units, self.numbering.units, offsets[:-1].tolist())
+        ]
 
     def run(self, unit: Unit, out: UnitWriter) -> None:
         import pyarrow.parquet as pq

@@ -130,7 +130,7 @@ def run_chain(
                     try:
                         for reason, score in step.modify(batch[i]):
                             rows[i].append(LineageRecord(batch[i].id, step.name, "modified", reason, score))
-                    except Exception as e:  # noqa: BLE001 - one odd document must not crash the stage
+                    except Exception as e:
                         _warn_once(step.name, e)
                         alive[i] = False
                         rows[i].append(LineageRecord(batch[i].id, step.name, "dropped", f"{step.name}_error", None))
@@ -174,13 +174,13 @@ def _filter_batch(
         results = step.filter_batch(docs, features)
         if len(results) != len(docs):
             raise RuntimeError(f"filter_batch returned {len(results)} results for {len(docs)} documents")
-    except Exception:  # noqa: BLE001 - retried one document at a time below
+    except Exception:
         results = []
         for doc, (text, lang, lang_score) in zip(docs, before):
             doc.text, doc.lang, doc.lang_score = text, lang, lang_score
             try:
                 results.append(step.filter_batch([doc], features)[0])
-            except Exception as e:  # noqa: BLE001 - one odd document must not crash the stage
+            except Exception as e:
                 _warn_once(step.name, e)
                 doc.text, doc.lang, doc.lang_score = text, lang, lang_score
                 results.append((False, f"{step.name}_error"))

@@ -118,5 +118,6 @@ class FineWebQuality(ProseFilter):
 
 # (datatrove filter, datatrove reason) -> our reason; the bench and the equivalence test use it.
 DATATROVE_REASONS: dict[tuple[str, str], str] = {
-    ("fineweb", r): f"fineweb_{r}" for r in ("empty", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")
+    ("fineweb", r): f"fineweb_{r}"
+    for r in ("empty", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")
 }

@@ -153,7 +153,16 @@ class GopherQuality(ProseFilter):
 # (datatrove filter, datatrove reason) -> our reason; the bench and the equivalence test use it.
 DATATROVE_REASONS: dict[tuple[str, str], str] = {
     ("gopher_quality", f"gopher_{r}"): f"gopher_quality_{r}"
-    for r in ("short_doc", "long_doc", "below_avg_threshold", "above_avg_threshold", "too_many_hashes",
-              "too_many_ellipsis", "too_many_bullets", "too_many_end_ellipsis", "below_alpha_threshold",
-              "enough_stop_words")
-}  # fmt: skip
+    for r in (
+        "short_doc",
+        "long_doc",
+        "below_avg_threshold",
+        "above_avg_threshold",
+        "too_many_hashes",
+        "too_many_ellipsis",
+        "too_many_bullets",
+        "too_many_end_ellipsis",
+        "below_alpha_threshold",
+        "enough_stop_words",
+    )
+}

@@ -42,8 +42,13 @@ class GopherRepetition(ProseFilter):
         max_dup_line_char_ratio: float | None = 0.2,
         top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16)),
         dup_n_grams: tuple[tuple[int, float], ...] = (
-            (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)
-        ),  # fmt: skip
+            (5, 0.15),
+            (6, 0.14),
+            (7, 0.13),
+            (8, 0.12),
+            (9, 0.11),
+            (10, 0.10),
+        ),
         language: str | None = None,
         per_language_thresholds: bool = True,
     ) -> None:
@@ -123,6 +128,15 @@ class GopherRepetition(ProseFilter):
 # (datatrove filter, datatrove reason) -> our reason; the bench and the equivalence test use it.
 DATATROVE_REASONS: dict[tuple[str, str], str] = {
     ("gopher_repetition", r): f"gopher_repetition_{r}"
-    for r in ("empty", "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac", "top_2_gram",
-              "top_3_gram", "top_4_gram", *(f"duplicated_{n}_n_grams" for n in range(5, 11)))
-}  # fmt: skip
+    for r in (
+        "empty",
+        "dup_para_frac",
+        "dup_para_char_frac",
+        "dup_line_frac",
+        "dup_line_char_frac",
+        "top_2_gram",
+        "top_3_gram",
+        "top_4_gram",
+        *(f"duplicated_{n}_n_grams" for n in range(5, 11)),
+    )
+}

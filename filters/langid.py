@@ -254,8 +254,11 @@ class LangId(Filter):
         meta: dict[str, Any] = {}
         group = group_of(lang)
         if group:
-            meta.update(group="/".join(sorted(group)), runner_up=pred.runner_up,
-                        runner_up_score=None if pred.runner_up_score is None else round(pred.runner_up_score, 4))  # fmt: skip
+            meta.update(
+                group="/".join(sorted(group)),
+                runner_up=pred.runner_up,
+                runner_up_score=None if pred.runner_up_score is None else round(pred.runner_up_score, 4),
+            )
         if self.trust_source_lang and doc.lang:
             # As FastTextLangId: a curated per-language source keeps its label and skips the score check.
             doc.lang_score = score if _base(lang) == _base(doc.lang) else None

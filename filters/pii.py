@@ -181,8 +181,27 @@ def shannon_entropy(s: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
 
 
-_PLACEHOLDER_HINTS = ("xxx", "your", "example", "placeholder", "changeme", "change_me", "change-me", "dummy",
-                      "redacted", "replace", "fixme", "todo", "<", "${", "{{", "{%", "%(", "****", "...")
+_PLACEHOLDER_HINTS = (
+    "xxx",
+    "your",
+    "example",
+    "placeholder",
+    "changeme",
+    "change_me",
+    "change-me",
+    "dummy",
+    "redacted",
+    "replace",
+    "fixme",
+    "todo",
+    "<",
+    "${",
+    "{{",
+    "{%",
+    "%(",
+    "****",
+    "...",
+)
 # Values that stand for a secret in documentation and templates rather than being one.
 _PLACEHOLDER_WORDS = frozenset(
     "password passwd pass pwd secret token apikey api_key key admin root test none null nil true false undefined "
@@ -195,7 +214,7 @@ _TEMPLATE_RE = re.compile(r"\$[A-Z_][A-Z0-9_]*|%\(\w+\)[sd]|%[sd]|%\w+%|\{\w*\}"
 
 
 def _is_placeholder(value: str) -> bool:
-    """"changeme", "<password>", "${DB_PASS}", "{{ token }}", "%(pw)s", "$PGPASSWORD", "xxxx", "****", "", ..."""
+    """ "changeme", "<password>", "${DB_PASS}", "{{ token }}", "%(pw)s", "$PGPASSWORD", "xxxx", "****", "", ..."""
     low = value.lower()
     if len(set(low)) <= 1 or low in _PLACEHOLDER_WORDS or _TEMPLATE_RE.fullmatch(value):
         return True
@@ -331,7 +350,9 @@ _ASSIGN_TAIL_RE = re.compile(
 _LINE_REST_RE = re.compile(r"[ \t]*(?:[#;].{0,1000})?(?:\r?\n|$)")
 _LINE_START_RE = re.compile(r"[ \t]*(?:export[ \t]+|-[ \t]+)?$")
 _AUTH_SCHEME_RE = re.compile(r"(?i)(?:bearer|basic|token)\s+")
-_NAME_LIKE_RE = re.compile(r"[A-Z][A-Z0-9_]*|[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+|[a-z][a-z0-9]*(?:[_.\-][a-z0-9]+)+")
+_NAME_LIKE_RE = re.compile(
+    r"[A-Z][A-Z0-9_]*|[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+|[a-z][a-z0-9]*(?:[_.\-][a-z0-9]+)+"
+)
 _NAME_WORDS = frozenset(
     "pass password passwd pwd secret secrets token key keys api apikey auth cred creds credential credentials env "
     "user username field name id var setting settings config".split()

@@ -18,6 +18,7 @@ from schemas import Document
 
 _PROFANITY_CHECK_INSTALL = "pip install alt-profanity-check==1.9.1"
 
+
 @lru_cache(maxsize=1)
 def load_toxicity_model() -> tuple[Any, Any]:
     """(TfidfVectorizer, CalibratedClassifierCV) of alt-profanity-check, loaded from its package files.

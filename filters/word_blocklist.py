@@ -26,8 +26,15 @@ from filters.base import Filter
 from filters.text_features import normalize_lang
 from schemas import Document
 
-__all__ = ["BADWORD_LANGUAGES", "NO_SPACE_LANGUAGES", "BooksWordBlocklist", "WordBlocklist", "load_word_list",
-           "normalize_lang", "packaged_word_list"]  # fmt: skip
+__all__ = [
+    "BADWORD_LANGUAGES",
+    "NO_SPACE_LANGUAGES",
+    "BooksWordBlocklist",
+    "WordBlocklist",
+    "load_word_list",
+    "normalize_lang",
+    "packaged_word_list",
+]
 
 # ISO 639-1 code (as lid.176 labels them) -> glin-profanity asset, declared in core/assets.toml.
 _GLIN_PREFIX = "glin_profanity."
@@ -148,8 +155,9 @@ class WordBlocklist(Filter):
                 raise ValueError(f"{key} must be a number >= 0, got {value!r}")
         self.c4_languages = frozenset(normalize_lang(x) for x in c4_languages) if c4_languages is not None else None
         self.max_other_badword_ratio = max_other_badword_ratio
-        if window_words is not None and (isinstance(window_words, bool) or not isinstance(window_words, int)
-                                         or window_words < 1):  # fmt: skip
+        if window_words is not None and (
+            isinstance(window_words, bool) or not isinstance(window_words, int) or window_words < 1
+        ):
             raise ValueError(f"window_words must be a positive integer or absent, got {window_words!r}")
         self.window_words = window_words
         self.domains = frozenset(domains) if domains is not None else None

@@ -118,9 +118,13 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
     if ablation:
         return _lock(con, _ablation_views(con, run_dir), allow_file_access)
     readable: list[str] = []
-    views = {"docs": (corpus / "docs", True), "lineage_steps": (corpus / "lineage", False),
-             "quarantine": (corpus / "quarantine", False), "ingested": (corpus / "ingested", False),
-             "synthetic_generations": (corpus / "synthetic", False)}  # fmt: skip
+    views = {
+        "docs": (corpus / "docs", True),
+        "lineage_steps": (corpus / "lineage", False),
+        "quarantine": (corpus / "quarantine", False),
+        "ingested": (corpus / "ingested", False),
+        "synthetic_generations": (corpus / "synthetic", False),
+    }
     for name, (directory, hive) in views.items():
         if name == "synthetic_generations" and not directory.is_dir():  # a corpus from before synth existed
             from schemas import GENERATION_SCHEMA
@@ -210,7 +214,7 @@ def check_query(con: DuckDBPyConnection, sql: str, *, allow_file_access: bool = 
         )
 
 
-def _empty_view(con, name: str, columns: list[tuple[str, str]]) -> None:  # noqa: ANN001 - a DuckDB connection
+def _empty_view(con, name: str, columns: list[tuple[str, str]]) -> None:
     """A view with these (name, Arrow type) columns and no rows, so queries on a table not written yet still run."""
     sql_types = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE"}
     values = ", ".join(f"NULL::{sql_types[t]}" for _, t in columns)

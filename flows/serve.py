@@ -70,8 +70,10 @@ def load_deployments(path: Path | str | None = None) -> tuple[list[DeploymentSpe
         raise DeploymentConfigError(f"{path}: unknown table(s) {sorted(unknown)}; allowed: defaults, deployment")
     defaults = data.get("defaults", {})
     if set(defaults) - _DEFAULT_KEYS:
-        raise DeploymentConfigError(f"{path}: [defaults]: unknown key(s) {sorted(set(defaults) - _DEFAULT_KEYS)}; "
-                                    f"allowed: {sorted(_DEFAULT_KEYS)}")  # fmt: skip
+        raise DeploymentConfigError(
+            f"{path}: [defaults]: unknown key(s) {sorted(set(defaults) - _DEFAULT_KEYS)}; "
+            f"allowed: {sorted(_DEFAULT_KEYS)}"
+        )
     specs = []
     for name, table in data.get("deployment", {}).items():
         where = f"{path}: [deployment.{name}]"
@@ -84,16 +86,29 @@ def load_deployments(path: Path | str | None = None) -> tuple[list[DeploymentSpe
         if flow == "stage" and name not in STAGES:
             raise DeploymentConfigError(f"{where}: a stage deployment must be named after a stage {list(STAGES)}")
         merged = {**defaults, **table}
-        for key, kind in (("paused", bool), ("retries", int), ("retry_delay_seconds", int), ("cron", str),
-                          ("timezone", str), ("parameters", dict)):  # fmt: skip
+        for key, kind in (
+            ("paused", bool),
+            ("retries", int),
+            ("retry_delay_seconds", int),
+            ("cron", str),
+            ("timezone", str),
+            ("parameters", dict),
+        ):
             if key in merged and not isinstance(merged[key], kind):
                 raise DeploymentConfigError(f"{where}: '{key}' must be a {kind.__name__}")
-        specs.append(DeploymentSpec(
-            name=name, flow=flow, cron=merged.get("cron") or None, timezone=merged.get("timezone", "UTC"),
-            paused=merged.get("paused", False), retries=merged.get("retries", 0),
-            retry_delay_seconds=merged.get("retry_delay_seconds", 60), parameters=dict(merged.get("parameters", {})),
-            description=merged.get("description"),
-        ))  # fmt: skip
+        specs.append(
+            DeploymentSpec(
+                name=name,
+                flow=flow,
+                cron=merged.get("cron") or None,
+                timezone=merged.get("timezone", "UTC"),
+                paused=merged.get("paused", False),
+                retries=merged.get("retries", 0),
+                retry_delay_seconds=merged.get("retry_delay_seconds", 60),
+                parameters=dict(merged.get("parameters", {})),
+                description=merged.get("description"),
+            )
+        )
     return specs, defaults.get("out_root", "runs")
 
 
@@ -111,9 +126,15 @@ def _flow(kind: str) -> Any:
     return train_flow
 
 
-def build_deployments(specs: list[DeploymentSpec] | None = None, out_root: str | None = None,
-                      only: list[str] | None = None, cron: str | None = None, limit: int | None = None,
-                      paused: bool | None = None, config: Path | str | None = None) -> list:  # fmt: skip
+def build_deployments(
+    specs: list[DeploymentSpec] | None = None,
+    out_root: str | None = None,
+    only: list[str] | None = None,
+    cron: str | None = None,
+    limit: int | None = None,
+    paused: bool | None = None,
+    config: Path | str | None = None,
+) -> list:
     """One `RunnerDeployment` per configured deployment: schedule, paused state, retries, concurrency, parameters.
 
     Args:
@@ -149,19 +170,21 @@ def build_deployments(specs: list[DeploymentSpec] | None = None, out_root: str |
             params["limit"] = limit
         schedule = cron if cron is not None else spec.cron
         flow = _flow(spec.flow).with_options(retries=spec.retries, retry_delay_seconds=spec.retry_delay_seconds)
-        deployments.append(flow.to_deployment(
-            name=spec.name,
-            schedules=[Cron(schedule, timezone=spec.timezone, active=not is_paused)] if schedule else None,
-            paused=is_paused,
-            parameters=params,
-            # One run at a time per deployment; a second waits in the queue rather than being cancelled.
-            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
-            tags=["corpusforge", spec.flow, stage],
-            description=spec.description or _description(spec.flow, stage),
-            # NOTE: by module path, not file path: a file-path entrypoint puts flows/ on sys.path, where
-            # flows/report.py would shadow the `report` package.
-            entrypoint_type=EntrypointType.MODULE_PATH,
-        ))  # fmt: skip
+        deployments.append(
+            flow.to_deployment(
+                name=spec.name,
+                schedules=[Cron(schedule, timezone=spec.timezone, active=not is_paused)] if schedule else None,
+                paused=is_paused,
+                parameters=params,
+                # One run at a time per deployment; a second waits in the queue rather than being cancelled.
+                concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+                tags=["corpusforge", spec.flow, stage],
+                description=spec.description or _description(spec.flow, stage),
+                # NOTE: by module path, not file path: a file-path entrypoint puts flows/ on sys.path, where
+                # flows/report.py would shadow the `report` package.
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        )
     return deployments
 
 
@@ -169,8 +192,10 @@ def _description(flow: str, stage: str) -> str:
     if flow == "stage":
         return f"corpusforge curriculum stage '{stage}': ingest, filter, dedup, decontaminate, shard, report."
     if flow == "synth":
-        return ("corpusforge synthetic data: vLLM generations from a finished stage's seeds, through the filters, "
-                "dedup and decontamination into a stage's shards, with provenance (the `synthetic` view).")
+        return (
+            "corpusforge synthetic data: vLLM generations from a finished stage's seeds, through the filters, "
+            "dedup and decontamination into a stage's shards, with provenance (the `synthetic` view)."
+        )
     return f"corpusforge trainer: the bundled MoE model on the '{stage}' shards, then the run's report."
 
 
@@ -206,9 +231,11 @@ def run_dir_slot(run_dir: Path | str, timeout_s: float | None = None) -> Iterato
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__.splitlines()[0],
-                                     epilog="Needs a running `prefect server start --host 127.0.0.1` and "
-                                     "PREFECT_API_URL pointing at it.")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.serve",
+        description=__doc__.splitlines()[0],
+        epilog="Needs a running `prefect server start --host 127.0.0.1` and PREFECT_API_URL pointing at it.",
+    )
     parser.add_argument("--config", help=f"deployments file (default: {DEFAULT_CONFIG.name} beside this module)")
     parser.add_argument("--only", action="append", metavar="NAME", help="serve only this deployment (repeatable)")
     parser.add_argument("--stage", action="append", choices=STAGES, help="alias of --only for a stage")
@@ -222,13 +249,21 @@ def main(argv: list[str] | None = None) -> int:
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
-        print("error: PREFECT_API_URL is not set; start `prefect server start --host 127.0.0.1` and set "
-              "PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)  # fmt: skip
+        print(
+            "error: PREFECT_API_URL is not set; start `prefect server start --host 127.0.0.1` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api",
+            file=sys.stderr,
+        )
         return 2
     try:
-        deployments = build_deployments(out_root=args.out_root, only=(args.only or []) + (args.stage or []) or None,
-                                        cron=args.cron, limit=args.limit, paused=args.paused,
-                                        config=args.config)  # fmt: skip
+        deployments = build_deployments(
+            out_root=args.out_root,
+            only=(args.only or []) + (args.stage or []) or None,
+            cron=args.cron,
+            limit=args.limit,
+            paused=args.paused,
+            config=args.config,
+        )
     except DeploymentConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -69,13 +69,32 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S, log_file: Pat
 
     port = _free_port()
     credential = secrets.token_urlsafe(32)
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     env["PREFECT_SERVER_API_AUTH_STRING"] = credential
     env.update(RECORDER_SETTINGS)
-    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-           "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "error", "--lifespan", "on"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
     output: IO[bytes] | None = None
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +183,7 @@ def drain_prefect_workers() -> None:
     for worker in (APILogWorker, EventsWorker):
         try:
             worker.drain_all(timeout=10)
-        except Exception:  # noqa: BLE001 - best effort: a log line lost at exit must not fail the run
+        except Exception:
             pass
 
 

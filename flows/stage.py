@@ -49,15 +49,21 @@ def io_error_only(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except OSError as e:
         return not isinstance(e, _NOT_TRANSIENT)
-    except BaseException:  # noqa: BLE001 - any other exception is deterministic: no retry
+    except BaseException:
         return False
     return False
 
 
-@task(retries=2, retry_delay_seconds=2, retry_condition_fn=io_error_only, cache_policy=NO_CACHE,
-      task_run_name="{step_name}:{unit_key}")  # fmt: skip
-def unit_task(step: Step, unit: Unit, unit_dir: Path, step_fp: str, executor: Executor, step_name: str,
-              unit_key: str) -> UnitResult:  # fmt: skip
+@task(
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=io_error_only,
+    cache_policy=NO_CACHE,
+    task_run_name="{step_name}:{unit_key}",
+)
+def unit_task(
+    step: Step, unit: Unit, unit_dir: Path, step_fp: str, executor: Executor, step_name: str, unit_key: str
+) -> UnitResult:
     """One work unit, run wherever the executor runs it (this process, a worker process, a Ray node)."""
     return executor.submit(run_unit, step, unit, unit_dir, step_fp).result()
 
@@ -70,8 +76,15 @@ def prefect_map_units(executor: Executor):
 
         from report.progress import StepProgress
 
-        futures = unit_task.map(unmapped(step), units, dirs, unmapped(step_fp), unmapped(executor),
-                                unmapped(step.name), [u.key for u in units])  # fmt: skip
+        futures = unit_task.map(
+            unmapped(step),
+            units,
+            dirs,
+            unmapped(step_fp),
+            unmapped(executor),
+            unmapped(step.name),
+            [u.key for u in units],
+        )
         with StepProgress(step.name, len(units)) as progress:  # a bar on a terminal, a progress artifact in the UI
             for f in as_completed(futures):
                 progress.advance(f.result())
@@ -90,11 +103,20 @@ def train_task(manifest: str, layout: RunLayout, train_config: Path | None, num_
 
 
 @flow(name="corpusforge-stage", log_prints=True)
-def stage_flow(stage: str = "general", sources: str | None = None, out: str | None = None,
-               limit: int | None = None, config: str | None = None, dry_run: bool = False,
-               train_steps: int | None = None, workers: int = 1, executor: str = "local",
-               ray_address: str | None = None, synth: dict[str, Any] | None = None,
-               synth_from: str | None = None) -> dict[str, Any]:  # fmt: skip
+def stage_flow(
+    stage: str = "general",
+    sources: str | None = None,
+    out: str | None = None,
+    limit: int | None = None,
+    config: str | None = None,
+    dry_run: bool = False,
+    train_steps: int | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+    synth: dict[str, Any] | None = None,
+    synth_from: str | None = None,
+) -> dict[str, Any]:
     """Run one curriculum stage end to end and return its funnel.
 
     Args:
@@ -131,13 +153,20 @@ def stage_flow(stage: str = "general", sources: str | None = None, out: str | No
 
         def run(step: Step) -> StepResult:
             result = run_step(step, layout, map_units=map_units)
-            logger.info("step %s: %d units, %d run, %d docs in, %d out", step.name, len(result.units),
-                        result.units_run, result.stats.docs_in, result.stats.docs_out)  # fmt: skip
+            logger.info(
+                "step %s: %d units, %d run, %d docs in, %d out",
+                step.name,
+                len(result.units),
+                result.units_run,
+                result.stats.docs_in,
+                result.stats.docs_out,
+            )
             say(step_line(result))  # the terminal's one line for the step (the record above goes to the log file)
             return result
 
-        summary = run_stage(cfg, specs, layout, run, limit=limit, dry_run=dry_run,
-                            synth_seeds=Path(synth_from) if synth_from else None)  # fmt: skip
+        summary = run_stage(
+            cfg, specs, layout, run, limit=limit, dry_run=dry_run, synth_seeds=Path(synth_from) if synth_from else None
+        )
         summary["executor"] = {"kind": executor, "workers": workers}
         summary["config"] = str(cfg.path.resolve())
         if train_steps and not dry_run:
@@ -207,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             "Run a corpusforge curriculum stage end to end (ingest, filter, dedup, decontaminate, tokenize and "
             "shard) as a Prefect flow whose steps are content-keyed work units. Finished units are skipped on "
             "rerun; a killed run resumes where it stopped. Outputs are byte-identical at any --workers and with "
-            "either executor. Query the result with `python -m flows.query --out DIR \"SQL\"`."
+            'either executor. Query the result with `python -m flows.query --out DIR "SQL"`.'
         ),
     )
     parser.add_argument("stage", choices=STAGES, help="curriculum stage to run")
@@ -215,18 +244,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="run directory (default: runs/<stage>)")
     parser.add_argument("--limit", type=int, help="read at most N records per source (quick looks)")
     parser.add_argument("--config", help="stage config file (default: configs/stages/<stage>.toml)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="worker processes (or Ray CPUs) for the work units (default: 1, in this process)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="local",
-                        help="local: a process pool on this machine; ray: Ray tasks (default: local)")
-    parser.add_argument("--ray-address", metavar="ADDR",
-                        help="Ray cluster for --executor ray (default: RAY_ADDRESS, else a local Ray on 127.0.0.1 "
-                        "started and stopped by this command)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the token budget per source and domain for the stage's mixture; write no shards")
-    parser.add_argument("--train-steps", type=int, metavar="N",
-                        help="then train the bundled MoE trainer on the stage's manifest for N steps "
-                        "(resumes; continues from the previous stage's checkpoint)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (or Ray CPUs) for the work units (default: 1, in this process)",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: a process pool on this machine; ray: Ray tasks (default: local)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster for --executor ray (default: RAY_ADDRESS, else a local Ray on 127.0.0.1 "
+        "started and stopped by this command)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the token budget per source and domain for the stage's mixture; write no shards",
+    )
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        metavar="N",
+        help="then train the bundled MoE trainer on the stage's manifest for N steps "
+        "(resumes; continues from the previous stage's checkpoint)",
+    )
     parser.add_argument("--json", action="store_true", help="print the funnel as JSON at the end")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
@@ -234,12 +282,24 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
-    return run_cli(lambda: check_before_run(args.stage, args.config, args.sources),
-                   lambda: stage_flow(stage=args.stage, sources=args.sources, out=args.out, limit=args.limit,
-                                      config=args.config, dry_run=args.dry_run, train_steps=args.train_steps,
-                                      workers=args.workers, executor=args.executor,
-                                      ray_address=args.ray_address),
-                   as_json=args.json, layout=run_layout(args.stage, args.out), verbose=args.verbose)  # fmt: skip
+    return run_cli(
+        lambda: check_before_run(args.stage, args.config, args.sources),
+        lambda: stage_flow(
+            stage=args.stage,
+            sources=args.sources,
+            out=args.out,
+            limit=args.limit,
+            config=args.config,
+            dry_run=args.dry_run,
+            train_steps=args.train_steps,
+            workers=args.workers,
+            executor=args.executor,
+            ray_address=args.ray_address,
+        ),
+        as_json=args.json,
+        layout=run_layout(args.stage, args.out),
+        verbose=args.verbose,
+    )
 
 
 def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
@@ -292,6 +352,7 @@ def run_cli(
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -36,9 +36,11 @@ def corpus_sources_file(run_dir: Path, out_dir: Path) -> Path:
         raise FileNotFoundError(f"{run_dir}: the finished corpus holds no documents to seed from")
     lines = ["# Written by python -m flows.synth: the seed run's corpus, read back as sources.\n"]
     for d in domains:
-        lines.append(f'[[source]]\nname = "corpus-{d}"\ndomain = "{d}"\nformat = "parquet"\n'
-                     f"path = {json.dumps(str((docs / f'domain={d}').resolve()) + '/**/*.parquet')}\n"
-                     f'text_field = "text"\nurl_field = "url"\nmetadata_fields = ["id"]\n')  # fmt: skip
+        lines.append(
+            f'[[source]]\nname = "corpus-{d}"\ndomain = "{d}"\nformat = "parquet"\n'
+            f"path = {json.dumps(str((docs / f'domain={d}').resolve()) + '/**/*.parquet')}\n"
+            f'text_field = "text"\nurl_field = "url"\nmetadata_fields = ["id"]\n'
+        )
     path = out_dir / "synth" / "sources.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -68,12 +70,15 @@ def check(args: Any) -> tuple[str, Path, dict[str, Any]]:
 
     run_dir = Path(args.from_dir)
     if not (run_dir / "corpus" / "_SUCCESS.json").is_file():
-        raise FileNotFoundError(f"--from {run_dir}: no finished corpus there; run `python -m flows.stage general "
-                                f"--out {run_dir}` first")  # fmt: skip
+        raise FileNotFoundError(
+            f"--from {run_dir}: no finished corpus there; run `python -m flows.stage general --out {run_dir}` first"
+        )
     model = Path(args.model)
     if not (model / "config.json").is_file():
-        raise FileNotFoundError(f"--model {model}: not a Hugging Face model folder (no config.json); export "
-                                "the trainer's checkpoint with `python -m trainer.export_hf`")  # fmt: skip
+        raise FileNotFoundError(
+            f"--model {model}: not a Hugging Face model folder (no config.json); export "
+            "the trainer's checkpoint with `python -m trainer.export_hf`"
+        )
     if not any(model.glob("*.safetensors")) and not any(model.glob("*.bin")):
         raise FileNotFoundError(f"--model {model}: no *.safetensors or *.bin weights")
     for url in (args.servers or "").split(","):
@@ -94,10 +99,18 @@ def check(args: Any) -> tuple[str, Path, dict[str, Any]]:
 
 
 @flow(name="corpusforge-synth", log_prints=True)
-def synth_flow(from_dir: str = "runs/general", model: str = "runs/general/hf", count: int = 100,
-               out: str = "runs/synth", servers: str | None = None, templates: str | None = None,
-               config: str | None = None, seed: int | None = None, num_servers: int | None = None,
-               workers: int = 1) -> dict[str, Any]:  # fmt: skip
+def synth_flow(
+    from_dir: str = "runs/general",
+    model: str = "runs/general/hf",
+    count: int = 100,
+    out: str = "runs/synth",
+    servers: str | None = None,
+    templates: str | None = None,
+    config: str | None = None,
+    seed: int | None = None,
+    num_servers: int | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
     """Synthetic documents from the finished stage in `from_dir`, generated with the model in `model`, through
     the stage config's filters, dedup and decontamination into `out`'s shards (see the module docstring).
 
@@ -115,12 +128,28 @@ def synth_flow(from_dir: str = "runs/general", model: str = "runs/general/hf", c
     """
     from flows.stage import stage_flow
 
-    args = SimpleNamespace(from_dir=from_dir, model=model, count=count, out=out, servers=servers,
-                           templates=templates, config=config, seed=seed, num_servers=num_servers)  # fmt: skip
+    args = SimpleNamespace(
+        from_dir=from_dir,
+        model=model,
+        count=count,
+        out=out,
+        servers=servers,
+        templates=templates,
+        config=config,
+        seed=seed,
+        num_servers=num_servers,
+    )
     stage, config_path, table = check(args)
     sources = corpus_sources_file(Path(from_dir), Path(out))
-    return stage_flow(stage=stage, sources=str(sources), out=out, config=str(config_path), workers=workers,
-                      synth=table, synth_from=str(Path(from_dir) / "corpus"))  # fmt: skip
+    return stage_flow(
+        stage=stage,
+        sources=str(sources),
+        out=out,
+        config=str(config_path),
+        workers=workers,
+        synth=table,
+        synth_from=str(Path(from_dir) / "corpus"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,22 +164,42 @@ def main(argv: list[str] | None = None) -> int:
         ),
         epilog='then: python -m flows.query --out OUT_DIR "SELECT template, fate, count(*) FROM synthetic GROUP BY ALL"',
     )
-    parser.add_argument("--from", dest="from_dir", required=True, metavar="RUN_DIR",
-                        help="a finished stage run: its corpus gives the seeds and is what generations are deduplicated against")
-    parser.add_argument("--model", required=True, metavar="HF_DIR",
-                        help="local Hugging Face model folder to generate with (recorded with the sha256 of its weights)")
+    parser.add_argument(
+        "--from",
+        dest="from_dir",
+        required=True,
+        metavar="RUN_DIR",
+        help="a finished stage run: its corpus gives the seeds and is what generations are deduplicated against",
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="HF_DIR",
+        help="local Hugging Face model folder to generate with (recorded with the sha256 of its weights)",
+    )
     parser.add_argument("--count", required=True, type=int, metavar="N", help="number of generations (requests)")
     parser.add_argument("--out", required=True, metavar="OUT_DIR", help="run directory for the result")
-    parser.add_argument("--servers", metavar="URL,...",
-                        help="running OpenAI-compatible vLLM servers serving the model as 'corpusforge-synth'; "
-                        "requests are spread over them (default: start local ones)")
-    parser.add_argument("--templates", metavar="NAME,...",
-                        help="templates from synth/templates (default: all; or paths to .toml files)")
-    parser.add_argument("--config", metavar="STAGE_TOML",
-                        help="stage config whose filters, dedup, decontamination, mixture and shards apply, and whose "
-                        "[synth] table gives defaults; its sources are not read (default: "
-                        "configs/stages/reasoning.toml)")
-    parser.add_argument("--seed", type=int, help="run seed: seeds sampled, request keys and sampling seeds (default 0)")
+    parser.add_argument(
+        "--servers",
+        metavar="URL,...",
+        help="running OpenAI-compatible vLLM servers serving the model as 'corpusforge-synth'; "
+        "requests are spread over them (default: start local ones)",
+    )
+    parser.add_argument(
+        "--templates",
+        metavar="NAME,...",
+        help="templates from synth/templates (default: all; or paths to .toml files)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="STAGE_TOML",
+        help="stage config whose filters, dedup, decontamination, mixture and shards apply, and whose "
+        "[synth] table gives defaults; its sources are not read (default: "
+        "configs/stages/reasoning.toml)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="run seed: seeds sampled, request keys and sampling seeds (default 0)"
+    )
     parser.add_argument("--num-servers", type=int, metavar="K", help="local servers to start (default 1)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes for the work units")
     parser.add_argument("--json", action="store_true", help="print the funnel as JSON at the end")
@@ -161,12 +210,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.count <= 0 or args.workers <= 0:
         parser.error("--count and --workers must be positive integers")
 
-    return run_cli(lambda: check(args),
-                   lambda: synth_flow(from_dir=args.from_dir, model=args.model, count=args.count, out=args.out,
-                                      servers=args.servers, templates=args.templates, config=args.config,
-                                      seed=args.seed, num_servers=args.num_servers, workers=args.workers),
-                   as_json=args.json, run_errors=(ValueError,), layout=run_layout("reasoning", args.out),
-                   verbose=args.verbose)  # fmt: skip
+    return run_cli(
+        lambda: check(args),
+        lambda: synth_flow(
+            from_dir=args.from_dir,
+            model=args.model,
+            count=args.count,
+            out=args.out,
+            servers=args.servers,
+            templates=args.templates,
+            config=args.config,
+            seed=args.seed,
+            num_servers=args.num_servers,
+            workers=args.workers,
+        ),
+        as_json=args.json,
+        run_errors=(ValueError,),
+        layout=run_layout("reasoning", args.out),
+        verbose=args.verbose,
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,8 +14,14 @@ from prefect import flow, get_run_logger
 
 
 @flow(name="corpusforge-train", log_prints=True)
-def train_flow(stage: str = "general", steps: int = 300, out: str | None = None, manifest: str | None = None,
-               config: str | None = None, stage_config: str | None = None) -> dict[str, Any]:  # fmt: skip
+def train_flow(
+    stage: str = "general",
+    steps: int = 300,
+    out: str | None = None,
+    manifest: str | None = None,
+    config: str | None = None,
+    stage_config: str | None = None,
+) -> dict[str, Any]:
     """Train the bundled MoE model on one stage's shards.
 
     Args:
@@ -36,8 +42,9 @@ def train_flow(stage: str = "general", steps: int = 300, out: str | None = None,
     layout = RunLayout(Path(out or f"runs/{stage}"))
     manifest_path = Path(manifest) if manifest else layout.manifest(stage)
     if not manifest_path.is_file():
-        raise FileNotFoundError(f"no shards manifest at {manifest_path}; run `python -m flows.stage {stage} --out "
-                                f"{layout.root}` first")  # fmt: skip
+        raise FileNotFoundError(
+            f"no shards manifest at {manifest_path}; run `python -m flows.stage {stage} --out {layout.root}` first"
+        )
     train_config = Path(config) if config else load_stage_config(stage, stage_config).train_config
     result = train_from_manifest(manifest_path, steps, config=train_config, out_dir=layout.train, log=logger.info)
     result = {k: v for k, v in result.items() if k != "losses"}

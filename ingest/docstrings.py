@@ -95,7 +95,13 @@ def read_docstring_tree(spec: SourceSpec, root: Path, tree: str) -> Iterator[Rec
                 continue
             kept += 1
             meta = {"module": module, "name": name, "license_from": license_from}
-            yield make_doc(spec, f"{location}#{name}", docstring_text(module, name, doc), path=location,
-                           license=license_id, metadata=meta)  # fmt: skip
+            yield make_doc(
+                spec,
+                f"{location}#{name}",
+                docstring_text(module, name, doc),
+                path=location,
+                license=license_id,
+                metadata=meta,
+            )
         if not kept:
             yield Skipped(spec.name, location, "few_docstrings")

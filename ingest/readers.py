@@ -124,8 +124,14 @@ def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
         for line_no, (raw, size) in enumerate(bounded_lines(chunks, spec.max_doc_bytes), start=1):
             location = f"{rel}:{line_no}"
             if size > spec.max_doc_bytes:
-                yield quarantine(spec, location, "too_large", raw, num_bytes=size,
-                                 detail=f"{size} bytes > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
+                yield quarantine(
+                    spec,
+                    location,
+                    "too_large",
+                    raw,
+                    num_bytes=size,
+                    detail=f"{size} bytes > max_doc_bytes={spec.max_doc_bytes}",
+                )
                 continue
             if not raw.strip():
                 continue  # blank lines are not records
@@ -145,9 +151,15 @@ def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
             yield _record_to_doc(spec, location, record, raw, rel)
     except StreamBroken as e:
         cut = f"; the record cut by it ({e.partial_size} bytes) is lost" if e.partial_size else ""
-        yield quarantine(spec, f"{rel}:{line_no + 1}", e.reason, e.partial, num_bytes=e.partial_size,
-                         detail=f"{e.detail}; {line_no} line(s) before it were read, the rest of the file "
-                                f"from decompressed byte {e.decoded_offset} is lost{cut}")  # fmt: skip
+        yield quarantine(
+            spec,
+            f"{rel}:{line_no + 1}",
+            e.reason,
+            e.partial,
+            num_bytes=e.partial_size,
+            detail=f"{e.detail}; {line_no} line(s) before it were read, the rest of the file "
+            f"from decompressed byte {e.decoded_offset} is lost{cut}",
+        )
     except OSError as e:  # the file cannot be opened
         yield quarantine(spec, f"{rel}:{line_no + 1}", "unreadable_file", detail=f"{type(e).__name__}: {e}")
 
@@ -160,13 +172,13 @@ def read_jsonl(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
 _PARQUET_BATCH_BYTES = 16 * 1024 * 1024
 
 
-def _batch_rows(row_group) -> int:  # noqa: ANN001 - pyarrow RowGroupMetaData
+def _batch_rows(row_group) -> int:
     """Rows per batch so that one batch holds about `_PARQUET_BATCH_BYTES` (1 to 1024 rows)."""
     per_row = row_group.total_byte_size / max(row_group.num_rows, 1)
     return max(1, min(1024, int(_PARQUET_BATCH_BYTES // max(per_row, 1))))
 
 
-def _row_group_bytes(row_group) -> tuple[int, int]:  # noqa: ANN001 - pyarrow RowGroupMetaData
+def _row_group_bytes(row_group) -> tuple[int, int]:
     """(first, end) byte offsets of a row group's column chunks in the file."""
     starts, end = [], 0
     for i in range(row_group.num_columns):
@@ -189,7 +201,7 @@ def read_parquet(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
     try:
         # buffer_size: stream column chunks page by page instead of loading a whole row group's chunk.
         pf = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False, page_checksum_verification=True)
-    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad file
+    except Exception as e:
         yield quarantine(spec, rel, "unreadable_file", detail=f"{type(e).__name__}: {e}")
         return
     wanted = set(spec.text_field) | {spec.url_field} | set(spec.metadata_fields)
@@ -202,11 +214,16 @@ def read_parquet(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record]:
         while True:
             try:
                 batch = next(batches, None)
-            except Exception as e:  # noqa: BLE001 - corrupt pages raise OSError, ArrowInvalid, ...
+            except Exception as e:
                 first, end = _row_group_bytes(meta)
-                yield quarantine(spec, f"{rel}:{row_no + 1}", "unreadable_row_group", num_bytes=end - first,
-                                 detail=f"row group {g} (file bytes {first}..{end}): rows {row_no + 1}..{group_end} "
-                                        f"({group_end - row_no} rows) lost: {type(e).__name__}: {_one_line(e)}")  # fmt: skip
+                yield quarantine(
+                    spec,
+                    f"{rel}:{row_no + 1}",
+                    "unreadable_row_group",
+                    num_bytes=end - first,
+                    detail=f"row group {g} (file bytes {first}..{end}): rows {row_no + 1}..{group_end} "
+                    f"({group_end - row_no} rows) lost: {type(e).__name__}: {_one_line(e)}",
+                )
                 break
             if batch is None:
                 break
@@ -318,9 +335,16 @@ def _read_web(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
     return (web.read_warc if spec.format == "warc" else web.read_html)(spec, path, rel)
 
 
-_READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text, "code": read_code_tree,
-            "docstrings": read_docstring_tree, "pystrings": read_pystrings, "warc": _read_web,
-            "html": _read_web}  # fmt: skip
+_READERS = {
+    "jsonl": read_jsonl,
+    "parquet": read_parquet,
+    "text": read_text,
+    "code": read_code_tree,
+    "docstrings": read_docstring_tree,
+    "pystrings": read_pystrings,
+    "warc": _read_web,
+    "html": _read_web,
+}
 
 
 def read_path(spec: SourceSpec, path: Path, location: str) -> Iterator[Record | Skipped]:

@@ -281,9 +281,21 @@ def _as_tuple(value: object, where: str, key: str) -> tuple[str, ...]:
 
 
 _KNOWN_KEYS = {
-    "name", "domain", "format", "path", "text_field", "license", "lang", "url_field", "include",
-    "max_doc_bytes", "metadata_fields", "strip_front_matter", "optional", "variable",
-}  # fmt: skip
+    "name",
+    "domain",
+    "format",
+    "path",
+    "text_field",
+    "license",
+    "lang",
+    "url_field",
+    "include",
+    "max_doc_bytes",
+    "metadata_fields",
+    "strip_front_matter",
+    "optional",
+    "variable",
+}
 
 
 def parse_source(entry: dict, base_dir: Path, where: str) -> SourceSpec:

@@ -53,7 +53,7 @@ class _Counting:
         self.pos += len(data)
         return data
 
-    def readinto(self, b) -> int:  # noqa: ANN001 - any writable buffer
+    def readinto(self, b) -> int:
         n = self.f.readinto(b)
         self.pos += n or 0
         return n
@@ -72,7 +72,7 @@ def decoded_chunks(path: Path) -> Iterator[bytes]:
         OSError: the file cannot be opened (before any chunk).
         StreamBroken: after every decodable byte before the damage has been yielded.
     """
-    f = open(path, "rb")  # noqa: SIM115 - closed below; an open error must reach the caller as OSError
+    f = open(path, "rb")
     with f:
         size = _size(f)
         src = _Counting(f)
@@ -106,11 +106,15 @@ def _gunzip(src: _Counting, size: int) -> Iterator[bytes]:
         try:
             chunk = gz.read1(_OUT_BYTES)
         except EOFError as e:
-            raise StreamBroken("truncated_file", f"gzip stream cut short: the file ends at byte {size} before "
-                                                 f"the stream's end marker ({e})") from e  # fmt: skip
+            raise StreamBroken(
+                "truncated_file",
+                f"gzip stream cut short: the file ends at byte {size} before the stream's end marker ({e})",
+            ) from e
         except (OSError, zlib.error) as e:
-            raise StreamBroken("unreadable_file", f"corrupt gzip data near compressed byte {src.pos} of {size}: "
-                                                  f"{type(e).__name__}: {e}") from e  # fmt: skip
+            raise StreamBroken(
+                "unreadable_file",
+                f"corrupt gzip data near compressed byte {src.pos} of {size}: {type(e).__name__}: {e}",
+            ) from e
         if not chunk:
             return
         yield chunk
@@ -141,8 +145,9 @@ def _unzstd(src: _Counting, size: int) -> Iterator[bytes]:
                 data = d.decompress(buf)
             except zstandard.ZstdError as e:
                 yield from out
-                raise StreamBroken("unreadable_file", f"corrupt zstd data near compressed byte {src.pos} of {size}: "
-                                                      f"ZstdError: {e}") from e  # fmt: skip
+                raise StreamBroken(
+                    "unreadable_file", f"corrupt zstd data near compressed byte {src.pos} of {size}: ZstdError: {e}"
+                ) from e
             fed = True
             buf = d.unused_data if d.eof else b""
             if len(data) >= _OUT_BYTES:  # a burst (very repetitive text): handed on in slices, never joined

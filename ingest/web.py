@@ -75,7 +75,7 @@ def _one_line(text: str | None, limit: int) -> str | None:
     return " ".join(text.split())[:limit] or None if text else None
 
 
-def html_signals(tree: Any, html: str) -> dict[str, Any]:  # noqa: ANN401 - an lxml HtmlElement
+def html_signals(tree: Any, html: str) -> dict[str, Any]:
     """Page-level signals of a parsed page, read before extraction changes the tree.
 
     Args:
@@ -93,7 +93,7 @@ def html_signals(tree: Any, html: str) -> dict[str, Any]:  # noqa: ANN401 - an l
     }
 
 
-def extract_main_text(tree: Any) -> str | None:  # noqa: ANN401 - an lxml HtmlElement
+def extract_main_text(tree: Any) -> str | None:
     """The main text of a parsed page, by trafilatura with datatrove's `Trafilatura` settings.
 
     NOTE: `deduplicate=True` counts paragraphs in a process-wide LRU cache, so a paragraph seen on earlier
@@ -108,8 +108,9 @@ def extract_main_text(tree: Any) -> str | None:  # noqa: ANN401 - an lxml HtmlEl
     return extract(tree, favor_precision=True, include_comments=False, deduplicate=True)
 
 
-def _html_record(spec: SourceSpec, location: str, raw: bytes, declared: str | None, meta: dict[str, Any],
-                 **fields: Any) -> Record:  # fmt: skip
+def _html_record(
+    spec: SourceSpec, location: str, raw: bytes, declared: str | None, meta: dict[str, Any], **fields: Any
+) -> Record:
     """One HTML payload (already within max_doc_bytes) to a document or a quarantine row."""
     if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
         return quarantine(spec, location, "binary_payload", raw, detail="NUL bytes in a payload declared as HTML")
@@ -123,23 +124,32 @@ def _html_record(spec: SourceSpec, location: str, raw: bytes, declared: str | No
 
     try:
         tree = load_html(html)
-    except Exception as e:  # noqa: BLE001 - lxml raises several types for broken markup
+    except Exception as e:
         return quarantine(spec, location, "unparsable_html", raw, detail=f"{type(e).__name__}: {e}")
     if tree is None:
         return quarantine(spec, location, "unparsable_html", raw, detail="lxml found no HTML tree")
     signals = html_signals(tree, html)
     try:
         text = extract_main_text(tree)
-    except Exception as e:  # noqa: BLE001 - a bug or a pathological page in the extractor must not stop the stage
+    except Exception as e:
         return quarantine(spec, location, "extraction_failed", raw, detail=f"{type(e).__name__}: {e}")
     if not text or not text.strip():
-        return quarantine(spec, location, "empty_extraction", raw,
-                          detail=f"trafilatura found no main text in {len(html)} characters of HTML")  # fmt: skip
+        return quarantine(
+            spec,
+            location,
+            "empty_extraction",
+            raw,
+            detail=f"trafilatura found no main text in {len(html)} characters of HTML",
+        )
     bad = check_text(spec, location, text, raw)
     if bad:
         return bad
-    signals.update(charset=charset.codec, text_chars=len(text), text_html_ratio=round(len(text) / len(html), 4),
-                   extractor="trafilatura")  # fmt: skip
+    signals.update(
+        charset=charset.codec,
+        text_chars=len(text),
+        text_html_ratio=round(len(text) / len(html), 4),
+        extractor="trafilatura",
+    )
     signals["charset_source"] = charset.source
     if charset.declared is not None:
         signals["charset_declared"] = charset.declared[:40]  # a label, bounded: it is the page's free text
@@ -190,7 +200,7 @@ class _ChunkFile:
         return self._buf[:64]
 
 
-def _read_payload(stream: Any, limit: int) -> bytes:  # noqa: ANN401 - a warcio reader
+def _read_payload(stream: Any, limit: int) -> bytes:
     """At most `limit + 1` bytes of a payload (one more than allowed says it is too large)."""
     parts, size = [], 0
     while size <= limit:
@@ -206,18 +216,24 @@ def _mime(content_type: str | None) -> str | None:
     return content_type.split(";", 1)[0].strip().lower() or None if content_type else None
 
 
-def _warc_meta(record: Any) -> dict[str, Any]:  # noqa: ANN401 - a warcio ArcWarcRecord
+def _warc_meta(record: Any) -> dict[str, Any]:
     h = record.rec_headers
-    meta = {"warc_record_id": h.get_header("WARC-Record-ID"), "warc_date": h.get_header("WARC-Date"),
-            "warc_type": record.rec_type}  # fmt: skip
-    for key, header in (("warc_refers_to", "WARC-Refers-To"), ("warc_identified_payload_type",
-                        "WARC-Identified-Payload-Type"), ("warc_language", "WARC-Identified-Content-Language")):  # fmt: skip
+    meta = {
+        "warc_record_id": h.get_header("WARC-Record-ID"),
+        "warc_date": h.get_header("WARC-Date"),
+        "warc_type": record.rec_type,
+    }
+    for key, header in (
+        ("warc_refers_to", "WARC-Refers-To"),
+        ("warc_identified_payload_type", "WARC-Identified-Payload-Type"),
+        ("warc_language", "WARC-Identified-Content-Language"),
+    ):
         if h.get_header(header):
             meta[key] = h.get_header(header)
     return meta
 
 
-def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Record | Skipped:  # noqa: ANN401
+def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Record | Skipped:
     """One WARC record (its payload not yet read) to a document, a quarantine row or a `Skipped` row."""
     kind = record.rec_type
     is_page = kind in PAGE_RECORD_TYPES
@@ -233,8 +249,9 @@ def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Reco
         try:
             status = int(record.http_headers.get_statuscode())
         except (TypeError, ValueError):
-            return quarantine(spec, location, "malformed_http_headers",
-                              detail=f"status line {record.http_headers.statusline!r}")  # fmt: skip
+            return quarantine(
+                spec, location, "malformed_http_headers", detail=f"status line {record.http_headers.statusline!r}"
+            )
         meta["http_status"] = status
         if not 200 <= status < 300:
             return Skipped(spec.name, location, "http_status_not_2xx")  # redirects, errors: no page content
@@ -243,21 +260,37 @@ def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Reco
     meta["content_type"] = mime
     length = int(record.length or 0)
     if length > spec.max_doc_bytes:  # checked on the header: the payload is skipped unread
-        return quarantine(spec, location, "too_large", num_bytes=length,
-                          detail=f"record of {length} bytes > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
+        return quarantine(
+            spec,
+            location,
+            "too_large",
+            num_bytes=length,
+            detail=f"record of {length} bytes > max_doc_bytes={spec.max_doc_bytes}",
+        )
     if is_page and mime is not None and mime not in HTML_TYPES:
         head = record.content_stream().read(200)  # an excerpt only: images and PDFs are never read whole
         return quarantine(spec, location, "not_html", head, num_bytes=length, detail=f"content type {mime}")
     raw = _read_payload(record.content_stream(), spec.max_doc_bytes)
     if len(raw) > spec.max_doc_bytes:  # a small record that inflates (Content-Encoding: gzip) past the bound
-        return quarantine(spec, location, "too_large", raw, num_bytes=len(raw),
-                          detail=f"decoded payload > max_doc_bytes={spec.max_doc_bytes}")  # fmt: skip
+        return quarantine(
+            spec,
+            location,
+            "too_large",
+            raw,
+            num_bytes=len(raw),
+            detail=f"decoded payload > max_doc_bytes={spec.max_doc_bytes}",
+        )
     _drain(record)
     missing = getattr(record.raw_stream, "limit", 0)  # bytes of the block the file did not have
     if missing > 0:  # the file ended inside the record (an uncompressed archive cut short)
-        return quarantine(spec, location, "truncated_file", raw, num_bytes=length - missing,
-                          detail=f"the file ends {missing} bytes before the end of this record "
-                                 f"({length} bytes); the record is lost")  # fmt: skip
+        return quarantine(
+            spec,
+            location,
+            "truncated_file",
+            raw,
+            num_bytes=length - missing,
+            detail=f"the file ends {missing} bytes before the end of this record ({length} bytes); the record is lost",
+        )
     if not is_page:  # a WET conversion record: text already
         try:
             text = raw.decode("utf-8")
@@ -275,7 +308,7 @@ def _warc_record(spec: SourceSpec, record: Any, location: str, rel: str) -> Reco
     return _html_record(spec, location, raw, charset.group(1) if charset else None, meta, **fields)
 
 
-def _drain(record: Any) -> None:  # noqa: ANN401 - a warcio ArcWarcRecord
+def _drain(record: Any) -> None:
     """Read what is left of a record's block (chunked-encoding trailers), so that its LimitReader says whether
     the block was complete (bounded: the block is at most max_doc_bytes, checked before)."""
     while record.raw_stream.read(_READ_BYTES):
@@ -303,8 +336,14 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
             # "line" of a binary file whole, however long.
             packed = head.startswith((b"\x1f\x8b", b"(\xb5/\xfd"))  # gzip, zstd magic
             hint = "; it is compressed: name it .gz or .zst" if packed else ""
-            yield quarantine(spec, f"{rel}:1", "malformed_warc", head, num_bytes=path.stat().st_size,
-                             detail=f"the file does not start with a WARC/1.x version line{hint}; nothing was read")  # fmt: skip
+            yield quarantine(
+                spec,
+                f"{rel}:1",
+                "malformed_warc",
+                head,
+                num_bytes=path.stat().st_size,
+                detail=f"the file does not start with a WARC/1.x version line{hint}; nothing was read",
+            )
             return
         while True:
             current = n + 1
@@ -312,34 +351,51 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
                 record = next(records, None)
             except (StreamBroken, OSError):
                 raise
-            except Exception as e:  # noqa: BLE001 - warcio raises ArchiveLoadFailed, ValueError, ... on bad bytes
-                yield quarantine(spec, f"{rel}:{current}", "malformed_warc",
-                                 detail=f"{type(e).__name__}: {_first_line(e)}; {n} record(s) before it were read, "
-                                        f"the rest of the file from decompressed byte {it.offset} is lost")  # fmt: skip
+            except Exception as e:
+                yield quarantine(
+                    spec,
+                    f"{rel}:{current}",
+                    "malformed_warc",
+                    detail=f"{type(e).__name__}: {_first_line(e)}; {n} record(s) before it were read, "
+                    f"the rest of the file from decompressed byte {it.offset} is lost",
+                )
                 return
             if record is None:
                 return
             if record.format != "warc":  # warcio reads any line of 5 words as an ARC header: not our input
-                yield quarantine(spec, f"{rel}:{current}", "malformed_warc",
-                                 detail=f"no WARC/1.x version line (warcio read it as {record.format.upper()}); "
-                                        f"{n} record(s) before it were read, the rest of the file from "
-                                        f"decompressed byte {it.offset} is lost")  # fmt: skip
+                yield quarantine(
+                    spec,
+                    f"{rel}:{current}",
+                    "malformed_warc",
+                    detail=f"no WARC/1.x version line (warcio read it as {record.format.upper()}); "
+                    f"{n} record(s) before it were read, the rest of the file from "
+                    f"decompressed byte {it.offset} is lost",
+                )
                 return
             start = it.offset
             try:
                 row = _warc_record(spec, record, f"{rel}:{current}", rel)
             except (StreamBroken, OSError):
                 raise
-            except Exception as e:  # noqa: BLE001 - a corrupt Content-Encoding, a bad header value
-                row = quarantine(spec, f"{rel}:{current}", "malformed_warc",
-                                 detail=f"record at decompressed byte {start}: {type(e).__name__}: {_first_line(e)}")  # fmt: skip
+            except Exception as e:
+                row = quarantine(
+                    spec,
+                    f"{rel}:{current}",
+                    "malformed_warc",
+                    detail=f"record at decompressed byte {start}: {type(e).__name__}: {_first_line(e)}",
+                )
             n += 1
             yield row
     except StreamBroken as e:
         lost_from = it.offset
-        yield quarantine(spec, f"{rel}:{current}", e.reason, num_bytes=src.offset - lost_from,
-                         detail=f"{e.detail}; {n} record(s) before it were read, the rest of the file from "
-                                f"decompressed byte {lost_from} is lost")  # fmt: skip
+        yield quarantine(
+            spec,
+            f"{rel}:{current}",
+            e.reason,
+            num_bytes=src.offset - lost_from,
+            detail=f"{e.detail}; {n} record(s) before it were read, the rest of the file from "
+            f"decompressed byte {lost_from} is lost",
+        )
     except OSError as e:  # the file cannot be opened (decoded_chunks opens it on the first read)
         yield quarantine(spec, f"{rel}:{current}", "unreadable_file", detail=f"{type(e).__name__}: {e}")
 

@@ -209,8 +209,10 @@ class SynthConfig:
                 raise ConfigError(f"{where}: '{key}' is required (or enabled = false)")
         model = (base_dir / table["model"]).resolve() if "model" in table else None
         if enabled and model is not None and not (model / "config.json").is_file():
-            raise ConfigError(f"{where} model = {table['model']!r}: {model} is not a Hugging Face model folder "
-                              "(no config.json); export one with `python -m trainer.export_hf`")  # fmt: skip
+            raise ConfigError(
+                f"{where} model = {table['model']!r}: {model} is not a Hugging Face model folder "
+                "(no config.json); export one with `python -m trainer.export_hf`"
+            )
         from synth.server import EngineServer
 
         server_hints = type_hints_of(EngineServer)
@@ -233,8 +235,13 @@ class SynthConfig:
 
     def step_params(self) -> dict[str, Any]:
         """The step's settings (and fingerprint): not the servers, which only answer."""
-        return {"count": self.count, "seed": self.seed, "batch_size": self.batch_size, "sampling": self.sampling,
-                "max_concurrency": self.max_concurrency}  # fmt: skip
+        return {
+            "count": self.count,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "sampling": self.sampling,
+            "max_concurrency": self.max_concurrency,
+        }
 
 
 _TRAIN_KEYS = {"config": str}  # a trainer file (configs/trainer/*.toml), relative to the stage file
@@ -301,8 +308,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _stage_path(stage: str, config_path: Path | str | None) -> Path:
     path = Path(config_path) if config_path else STAGES_DIR / f"{stage}.toml"
     if not path.is_file() or (config_path is None and stage not in STAGES):
-        raise ConfigError(f"no config for stage '{stage}' at {path}; known stages: {sorted(STAGES)} "
-                          "(or pass --config FILE)")  # fmt: skip
+        raise ConfigError(
+            f"no config for stage '{stage}' at {path}; known stages: {sorted(STAGES)} (or pass --config FILE)"
+        )
     return path
 
 
@@ -320,8 +328,10 @@ def read_stage_file(path: Path) -> tuple[dict[str, Any], Path | None]:
     base = _read_toml(base_path)
     for key in ("stage", "base"):
         if key in base:
-            raise ConfigError(f"{base_path}: {key} = {base[key]!r}: a base file holds shared tables only "
-                              f"(no '{key}'; it belongs in the stage file {path})")  # fmt: skip
+            raise ConfigError(
+                f"{base_path}: {key} = {base[key]!r}: a base file holds shared tables only "
+                f"(no '{key}'; it belongs in the stage file {path})"
+            )
     return merge_tables(base, {k: v for k, v in data.items() if k != "base"}), base_path
 
 
@@ -334,9 +344,13 @@ def load_stage_config(stage: str, config_path: Path | str | None = None) -> Stag
         _check_tables(base_path, _read_toml(base_path), path.parent)
     if "sources" not in data or not isinstance(data["sources"], str):
         raise ConfigError(f"{path}: 'sources' (path of the sources file) is required")
-    return StageConfig(stage=data.get("stage", stage), path=path, base=base_path,
-                       sources=(path.parent / data["sources"]).resolve(),
-                       **_check_tables(path, data, path.parent))  # fmt: skip
+    return StageConfig(
+        stage=data.get("stage", stage),
+        path=path,
+        base=base_path,
+        sources=(path.parent / data["sources"]).resolve(),
+        **_check_tables(path, data, path.parent),
+    )
 
 
 def _check_tables(path: Path, data: dict[str, Any], base_dir: Path) -> dict[str, Any]:

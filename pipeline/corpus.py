@@ -53,10 +53,19 @@ class FinalizeStep(Step):
         out = []
         for u in self.last.units:
             entry = self.ingest.unit(u.key).dir
-            lineage_dirs = [str(entry)] * (entry / LINEAGE).is_dir() + [str(s.unit(u.key).dir) for s in self.decision_steps]
-            inputs = "|".join([u.output, self.ingest.unit(u.key).output] + [s.unit(u.key).output for s in self.decision_steps])
-            out.append(Unit(u.key, inputs, {"dir": str(u.dir), "lineage": lineage_dirs,
-                                            "ingest": str(self.ingest.unit(u.key).dir)}))  # fmt: skip
+            lineage_dirs = [str(entry)] * (entry / LINEAGE).is_dir() + [
+                str(s.unit(u.key).dir) for s in self.decision_steps
+            ]
+            inputs = "|".join(
+                [u.output, self.ingest.unit(u.key).output] + [s.unit(u.key).output for s in self.decision_steps]
+            )
+            out.append(
+                Unit(
+                    u.key,
+                    inputs,
+                    {"dir": str(u.dir), "lineage": lineage_dirs, "ingest": str(self.ingest.unit(u.key).dir)},
+                )
+            )
         return out
 
     def run(self, unit: Unit, out: UnitWriter) -> None:
@@ -68,8 +77,9 @@ class FinalizeStep(Step):
             out.read()
             key = (doc.domain, doc.source)
             if key not in sinks:
-                sinks[key] = ParquetSink(out.dir / DOCS / f"domain={doc.domain}" / f"source={doc.source}",
-                                         DOCUMENT_SCHEMA)  # fmt: skip
+                sinks[key] = ParquetSink(
+                    out.dir / DOCS / f"domain={doc.domain}" / f"source={doc.source}", DOCUMENT_SCHEMA
+                )
             sinks[key].add(doc.to_row())
             out.stats.docs_out += 1
             out.append(LineageRecord(doc.id, "final", "kept", lang=doc.lang))
@@ -101,7 +111,13 @@ class FinalizeStep(Step):
                 (out_dir / SYNTHETIC).mkdir(exist_ok=True)
                 os.link(generations, out_dir / SYNTHETIC / f"{r.key}-{GENERATIONS}")
                 files += 1
-        for table in (DOCS, LINEAGE, QUARANTINE, INGESTED, SYNTHETIC):  # an empty corpus still gets schema-only files for DuckDB
+        for table in (
+            DOCS,
+            LINEAGE,
+            QUARANTINE,
+            INGESTED,
+            SYNTHETIC,
+        ):  # an empty corpus still gets schema-only files for DuckDB
             if not (out_dir / table).is_dir():
                 _empty_table(out_dir / table, table)
         return {"files": files, "docs": sum(r.stats.docs_out for r in results)}
@@ -118,8 +134,13 @@ class _FinalWriter(UnitWriter):
 def _empty_table(directory: Path, table: str) -> None:
     from schemas import GENERATION_SCHEMA, LINEAGE_SCHEMA, QUARANTINE_SCHEMA
 
-    schema = {DOCS: DOCUMENT_SCHEMA, LINEAGE: LINEAGE_SCHEMA, QUARANTINE: QUARANTINE_SCHEMA,
-              INGESTED: DOCUMENT_SCHEMA, SYNTHETIC: GENERATION_SCHEMA}[table]  # fmt: skip
+    schema = {
+        DOCS: DOCUMENT_SCHEMA,
+        LINEAGE: LINEAGE_SCHEMA,
+        QUARANTINE: QUARANTINE_SCHEMA,
+        INGESTED: DOCUMENT_SCHEMA,
+        SYNTHETIC: GENERATION_SCHEMA,
+    }[table]
     ParquetSink(directory, schema).close()
 
 

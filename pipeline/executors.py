@@ -41,7 +41,7 @@ class Executor:
         for f in futures:
             try:
                 results.append(f.result())
-            except BaseException as e:  # noqa: BLE001 - re-raised below, after every sibling finished
+            except BaseException as e:
                 error = error or e
         if error is not None:
             raise error
@@ -74,7 +74,7 @@ class InlineExecutor(Executor):
         try:
             with self._lock:
                 f.set_result(fn(*args))
-        except BaseException as e:  # noqa: BLE001 - handed to the caller through the future
+        except BaseException as e:
             f.set_exception(e)
         return f
 
@@ -130,8 +130,13 @@ class RayExecutor(Executor):
             if address is None:
                 from pipeline.reaper import Reaper
 
-                ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
-                         log_to_driver=False, configure_logging=False)  # fmt: skip
+                ray.init(
+                    num_cpus=workers,
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
                 # A local Ray's agents outlive a SIGKILLed driver: a watcher kills them if this process dies.
                 self._reaper = Reaper()
                 self._reaper.guard_children()

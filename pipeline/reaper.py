@@ -40,8 +40,9 @@ class Reaper:
     """Parent side: `guard(pids)`, then `close()` on a clean shutdown."""
 
     def __init__(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-m", "pipeline.reaper"], stdin=subprocess.PIPE,
-                                      start_new_session=True, text=True)  # fmt: skip
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.reaper"], stdin=subprocess.PIPE, start_new_session=True, text=True
+        )
         self._stdin: IO[str] = self._proc.stdin  # type: ignore[assignment]
 
     def guard_children(self) -> None:

@@ -84,8 +84,9 @@ def executor_map(executor: Executor) -> MapUnits:
     return map_units
 
 
-def run_step(step: Step, layout: RunLayout, executor: Executor | None = None,
-             map_units: MapUnits | None = None) -> StepResult:  # fmt: skip
+def run_step(
+    step: Step, layout: RunLayout, executor: Executor | None = None, map_units: MapUnits | None = None
+) -> StepResult:
     """Run `step`'s pending units and its reduce; return the finished step (see module docstring)."""
     map_units = map_units or executor_map(executor or InlineExecutor())
     t0 = time.time()
@@ -110,13 +111,26 @@ def run_step(step: Step, layout: RunLayout, executor: Executor | None = None,
     if step.reduce_phase:
         _run_reduce(step, layout, result)
     _remove_stale_units(layout, step.name, set(keys))
-    timing = {"started": round(t0, 3), "wall_s": round(time.time() - t0, 4), "units_wall_s": round(t_units, 4),
-              "reduce_wall_s": round(time.time() - t0 - t_units, 4), "units_run": result.units_run,
-              "reduce_run": result.reduce_run}  # fmt: skip
+    timing = {
+        "started": round(t0, 3),
+        "wall_s": round(time.time() - t0, 4),
+        "units_wall_s": round(t_units, 4),
+        "reduce_wall_s": round(time.time() - t0 - t_units, 4),
+        "units_run": result.units_run,
+        "reduce_run": result.reduce_run,
+    }
     result.timing = timing
-    atomic_write_json(layout.step_marker(step.name), {
-        "fingerprint": step_fp, "units": [[r.key, r.output] for r in results], "stats": stats.to_json(),
-        "reduce": result.reduce_stats, "output": result.output, "timing": timing})  # fmt: skip
+    atomic_write_json(
+        layout.step_marker(step.name),
+        {
+            "fingerprint": step_fp,
+            "units": [[r.key, r.output] for r in results],
+            "stats": stats.to_json(),
+            "reduce": result.reduce_stats,
+            "output": result.output,
+            "timing": timing,
+        },
+    )
     return result
 
 
@@ -146,8 +160,13 @@ def concat_results(name: str, results: list[StepResult]) -> StepResult:
     keys = [u.key for r in results for u in r.units]
     if len(set(keys)) != len(keys):
         raise ValueError(f"concat_results({name}): two units share a key")
-    return StepResult(name, fingerprint([r.fingerprint for r in results]), [u for r in results for u in r.units],
-                      stats, units_run=sum(r.units_run for r in results))  # fmt: skip
+    return StepResult(
+        name,
+        fingerprint([r.fingerprint for r in results]),
+        [u for r in results for u in r.units],
+        stats,
+        units_run=sum(r.units_run for r in results),
+    )
 
 
 def _run_reduce(step: Step, layout: RunLayout, result: StepResult) -> None:
@@ -164,8 +183,9 @@ def _run_reduce(step: Step, layout: RunLayout, result: StepResult) -> None:
     tmp.mkdir(parents=True)
     try:
         stats = step.reduce(result.units, tmp)
-        atomic_write_json(tmp / REDUCE_MARKER, {"fingerprint": reduce_fp, "output": dir_fingerprint(tmp),
-                                                "stats": stats})  # fmt: skip
+        atomic_write_json(
+            tmp / REDUCE_MARKER, {"fingerprint": reduce_fp, "output": dir_fingerprint(tmp), "stats": stats}
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -30,8 +30,15 @@ class CountInvariantError(RuntimeError):
     """records read != kept + dropped + quarantined: a document was lost or counted twice."""
 
 
-def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run: RunStep, limit: int | None = None,
-              dry_run: bool = False, synth_seeds: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def run_stage(
+    cfg: StageConfig,
+    specs: list[SourceSpec],
+    layout: RunLayout,
+    run: RunStep,
+    limit: int | None = None,
+    dry_run: bool = False,
+    synth_seeds: Path | None = None,
+) -> dict[str, Any]:
     """Run the data path and the shards of one stage; return its summary (the funnel), also in funnel.json.
 
     Args:
@@ -103,8 +110,17 @@ def run_stage(cfg: StageConfig, specs: list[SourceSpec], layout: RunLayout, run:
         "funnel": funnel,
         "sources_without_files": ingest_step.sources_without_files,
         "units": {r.name: {"units": len(r.units), "run": r.units_run} for r in [ingest, *decisions, final]},
-        **({"synth": {"generations": synth_row["docs_in"], "documents": synth_row["docs_out"],
-                      "rejected": synth_row["dropped"]}} if synth_row else {}),
+        **(
+            {
+                "synth": {
+                    "generations": synth_row["docs_in"],
+                    "documents": synth_row["docs_out"],
+                    "rejected": synth_row["dropped"],
+                }
+            }
+            if synth_row
+            else {}
+        ),
         "shards": {k: v for k, v in shards.items() if k != "table"},
     }
     check_count_invariant(summary)
@@ -126,9 +142,16 @@ def check_count_invariant(summary: dict[str, Any]) -> None:
 
 def _row(step: str, result: StepResult, clusters: StepResult | None = None) -> dict[str, Any]:
     s = result.stats
-    row = {"step": step, "docs_in": s.docs_in, "docs_out": s.docs_out, "dropped": dict(s.dropped),
-           "modified": dict(s.modified), "skipped": result.skipped, "units": len(result.units),
-           "units_run": result.units_run}  # fmt: skip
+    row = {
+        "step": step,
+        "docs_in": s.docs_in,
+        "docs_out": s.docs_out,
+        "dropped": dict(s.dropped),
+        "modified": dict(s.modified),
+        "skipped": result.skipped,
+        "units": len(result.units),
+        "units_run": result.units_run,
+    }
     if clusters is not None:
         row["clusters"] = clusters.reduce_stats.get("clusters", 0)
         row["largest_clusters"] = clusters.reduce_stats.get("largest_clusters", [])
@@ -138,10 +161,17 @@ def _row(step: str, result: StepResult, clusters: StepResult | None = None) -> d
 
 def _ingest_row(result: StepResult) -> dict[str, Any]:
     s = result.stats
-    return {"step": "ingest", "docs_in": s.docs_out + sum(s.quarantined.values()), "docs_out": s.docs_out,
-            "dropped": {}, "quarantined": {f"quarantine_{k}": v for k, v in sorted(s.quarantined.items())},
-            "modified": {}, "skipped": result.skipped, "units": len(result.units),
-            "units_run": result.units_run}  # fmt: skip
+    return {
+        "step": "ingest",
+        "docs_in": s.docs_out + sum(s.quarantined.values()),
+        "docs_out": s.docs_out,
+        "dropped": {},
+        "quarantined": {f"quarantine_{k}": v for k, v in sorted(s.quarantined.items())},
+        "modified": {},
+        "skipped": result.skipped,
+        "units": len(result.units),
+        "units_run": result.units_run,
+    }
 
 
 def stage_layout(run_dir: str | Path) -> RunLayout:

@@ -69,14 +69,25 @@ class StepStats:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"docs_in": self.docs_in, "docs_out": self.docs_out, "dropped": dict(sorted(self.dropped.items())),
-                "modified": dict(sorted(self.modified.items())),
-                "quarantined": dict(sorted(self.quarantined.items())), "extra": self.extra}  # fmt: skip
+        return {
+            "docs_in": self.docs_in,
+            "docs_out": self.docs_out,
+            "dropped": dict(sorted(self.dropped.items())),
+            "modified": dict(sorted(self.modified.items())),
+            "quarantined": dict(sorted(self.quarantined.items())),
+            "extra": self.extra,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> StepStats:
-        return cls(d["docs_in"], d["docs_out"], Counter(d.get("dropped", {})), Counter(d.get("modified", {})),
-                   Counter(d.get("quarantined", {})), dict(d.get("extra", {})))  # fmt: skip
+        return cls(
+            d["docs_in"],
+            d["docs_out"],
+            Counter(d.get("dropped", {})),
+            Counter(d.get("modified", {})),
+            Counter(d.get("quarantined", {})),
+            dict(d.get("extra", {})),
+        )
 
 
 # --- units ---------------------------------------------------------------------------------------------
@@ -272,10 +283,17 @@ def run_unit(step: Step, unit: Unit, unit_dir: Path, step_fp: str) -> UnitResult
         stats = out.close()
         output = dir_fingerprint(tmp)
         # Timings live in the marker only (never in the outputs): where the time goes, per unit.
-        timing = {"started": round(t0, 3), "wall_s": round(time.time() - t0, 4),
-                  "cpu_s": round(time.process_time() - c0, 4), "host": socket.gethostname(), "pid": os.getpid()}
-        atomic_write_json(tmp / SUCCESS_MARKER, {"fingerprint": ufp, "key": unit.key, "output": output,
-                                              "stats": stats.to_json(), "timing": timing})  # fmt: skip
+        timing = {
+            "started": round(t0, 3),
+            "wall_s": round(time.time() - t0, 4),
+            "cpu_s": round(time.process_time() - c0, 4),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        atomic_write_json(
+            tmp / SUCCESS_MARKER,
+            {"fingerprint": ufp, "key": unit.key, "output": output, "stats": stats.to_json(), "timing": timing},
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -54,16 +54,23 @@ def publish_artifacts(summary: dict[str, Any], layout: RunLayout) -> None:
     # NOTE: an artifact that cannot be published must not fail a run whose data is complete and correct.
     try:
         if data is None:
-            create_table_artifact(table=_funnel_only(summary), key=artifact_key(stage, "funnel"),
-                                  description=f"corpusforge stage {stage}: documents per step")  # fmt: skip
+            create_table_artifact(
+                table=_funnel_only(summary),
+                key=artifact_key(stage, "funnel"),
+                description=f"corpusforge stage {stage}: documents per step",
+            )
             return
-        create_markdown_artifact(markdown=markdown(data, layout), key=artifact_key(stage, "report"),
-                                 description=f"corpusforge stage {stage}: run report")  # fmt: skip
+        create_markdown_artifact(
+            markdown=markdown(data, layout),
+            key=artifact_key(stage, "report"),
+            description=f"corpusforge stage {stage}: run report",
+        )
         for section, rows, what in tables(data):
             if rows:
-                create_table_artifact(table=rows, key=artifact_key(stage, section),
-                                      description=f"corpusforge stage {stage}: {what}")  # fmt: skip
-    except Exception as e:  # noqa: BLE001 - see NOTE above; the HTML report on disk is unaffected
+                create_table_artifact(
+                    table=rows, key=artifact_key(stage, section), description=f"corpusforge stage {stage}: {what}"
+                )
+    except Exception as e:
         log.warning("report: publishing Prefect artifacts failed (%s: %s)", type(e).__name__, e)
 
 
@@ -73,16 +80,25 @@ def tables(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]], str]]:
     budget = {b["source"]: b for b in tok["budget"]}
     packed = {p["source"]: p for p in tok["packed"]}
     token_rows = [
-        {"stage": (packed.get(s) or {}).get("stage", data["overview"]["stage"]),
-         "domain": (budget.get(s) or packed.get(s) or {}).get("domain"), "source": s,
-         "budget_tokens": (budget.get(s) or {}).get("budget_tokens"),
-         "selected_tokens": (budget.get(s) or {}).get("selected_tokens"),
-         "packed_tokens": (packed.get(s) or {}).get("tokens", 0)}
+        {
+            "stage": (packed.get(s) or {}).get("stage", data["overview"]["stage"]),
+            "domain": (budget.get(s) or packed.get(s) or {}).get("domain"),
+            "source": s,
+            "budget_tokens": (budget.get(s) or {}).get("budget_tokens"),
+            "selected_tokens": (budget.get(s) or {}).get("selected_tokens"),
+            "packed_tokens": (packed.get(s) or {}).get("tokens", 0),
+        }
         for s in sorted(set(budget) | set(packed))
-    ]  # fmt: skip
-    dup_rows = [{"method": m, "clusters": v["clusters"], "duplicates_dropped": v["duplicates"],
-                 "size_counts": ", ".join(f"{k}: {n}" for k, n in sorted(v["size_counts"].items()))}
-                for m, v in sorted(data["duplicates"]["methods"].items())]  # fmt: skip
+    ]
+    dup_rows = [
+        {
+            "method": m,
+            "clusters": v["clusters"],
+            "duplicates_dropped": v["duplicates"],
+            "size_counts": ", ".join(f"{k}: {n}" for k, n in sorted(v["size_counts"].items())),
+        }
+        for m, v in sorted(data["duplicates"]["methods"].items())
+    ]
     return [
         ("funnel", data["funnel"], "documents in and out of each step"),
         ("drop-reasons", data["drop_reasons"], "top drop reasons with a redacted example each"),
@@ -108,38 +124,80 @@ def markdown(data: dict[str, Any], layout: RunLayout) -> str:
     if ov.get("total_tokens") is not None:
         lines[-1] += f"; {ov['num_shards'] or 0} shard(s), {ov['total_tokens']:,} tokens ({ov['tokenizer']})."
     lines += ["", f"Full report with plots: `{layout.report / 'index.html'}`", "", "## Funnel", ""]
-    lines += _md_table(["step", "in", "out", "dropped", "quarantined", "modified", "top reasons"],
-                       [[r["step"], r["docs_in"], r["docs_out"], r["dropped"], r["quarantined"], r["modified"],
-                         r["top_reasons"]] for r in data["funnel"]])  # fmt: skip
+    lines += _md_table(
+        ["step", "in", "out", "dropped", "quarantined", "modified", "top reasons"],
+        [
+            [r["step"], r["docs_in"], r["docs_out"], r["dropped"], r["quarantined"], r["modified"], r["top_reasons"]]
+            for r in data["funnel"]
+        ],
+    )
     sections: list[tuple[str, list[str], list[list[Any]]]] = [
-        ("Top drop reasons", ["reason", "step", "documents", "source", "example (redacted)"],
-         [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]]),
-        ("Quarantine", ["source", "reason", "records", "excerpt (redacted)"],
-         [[r["source"], r["reason"], r["records"], r["example"]] for r in data["quarantine"]]),
-        ("Languages", ["language", "in", "kept", "dropped", "top drop reasons", "tokens packed"],
-         [[r["lang"], r["docs_in"], r["docs"], r["dropped"], r["top_reasons"], r["tokens"]] for r in data["languages"]]),
-        ("Tokenizer fertility (tokens per word)", ["language", "words", *TOKENIZERS],
-         [[r["lang"], r["words"], *(r[f"{t}_per_word"] for t in TOKENIZERS)] for r in data["fertility"]]),
-        ("Duplicate clusters", ["method", "clusters", "documents dropped"],
-         [[m, v["clusters"], v["duplicates"]] for m, v in sorted(data["duplicates"]["methods"].items())]),
-        ("Decontamination hits", ["evaluation set", "documents", "max overlap", "example (redacted)"],
-         [[r["eval_set"], r["docs"], r["max_overlap"], r["example"]] for r in data["decontam"]]),
-        ("Tokens per source", ["domain", "source", "budget", "selected"],
-         [[b["domain"], b["source"], b["budget_tokens"], b["selected_tokens"]] for b in data["tokens"]["budget"]]),
-    ]  # fmt: skip
+        (
+            "Top drop reasons",
+            ["reason", "step", "documents", "source", "example (redacted)"],
+            [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]],
+        ),
+        (
+            "Quarantine",
+            ["source", "reason", "records", "excerpt (redacted)"],
+            [[r["source"], r["reason"], r["records"], r["example"]] for r in data["quarantine"]],
+        ),
+        (
+            "Languages",
+            ["language", "in", "kept", "dropped", "top drop reasons", "tokens packed"],
+            [
+                [r["lang"], r["docs_in"], r["docs"], r["dropped"], r["top_reasons"], r["tokens"]]
+                for r in data["languages"]
+            ],
+        ),
+        (
+            "Tokenizer fertility (tokens per word)",
+            ["language", "words", *TOKENIZERS],
+            [[r["lang"], r["words"], *(r[f"{t}_per_word"] for t in TOKENIZERS)] for r in data["fertility"]],
+        ),
+        (
+            "Duplicate clusters",
+            ["method", "clusters", "documents dropped"],
+            [[m, v["clusters"], v["duplicates"]] for m, v in sorted(data["duplicates"]["methods"].items())],
+        ),
+        (
+            "Decontamination hits",
+            ["evaluation set", "documents", "max overlap", "example (redacted)"],
+            [[r["eval_set"], r["docs"], r["max_overlap"], r["example"]] for r in data["decontam"]],
+        ),
+        (
+            "Tokens per source",
+            ["domain", "source", "budget", "selected"],
+            [[b["domain"], b["source"], b["budget_tokens"], b["selected_tokens"]] for b in data["tokens"]["budget"]],
+        ),
+    ]
     for title, cols, rows in sections:
         lines += ["", f"## {title}", ""]
         lines += _md_table(cols, rows) if rows else ["(none)"]
     if data["train"]["points"]:
         last = data["train"]["points"][-1]
-        lines += ["", "## Trainer", "", f"{len(data['train']['points'])} logged steps; step {last['step']}, "
-                  f"loss {last['loss']:.4f}, lr {last.get('lr') or 0:.2e}"]  # fmt: skip
+        lines += [
+            "",
+            "## Trainer",
+            "",
+            f"{len(data['train']['points'])} logged steps; step {last['step']}, "
+            f"loss {last['loss']:.4f}, lr {last.get('lr') or 0:.2e}",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def _funnel_only(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    return scrub_tree([{"step": r["step"], "docs_in": r["docs_in"], "docs_out": r["docs_out"],
-                        "dropped": sum(r.get("dropped", {}).values())} for r in summary.get("funnel", [])])  # fmt: skip
+    return scrub_tree(
+        [
+            {
+                "step": r["step"],
+                "docs_in": r["docs_in"],
+                "docs_out": r["docs_out"],
+                "dropped": sum(r.get("dropped", {}).values()),
+            }
+            for r in summary.get("funnel", [])
+        ]
+    )
 
 
 def _md(value: Any) -> str:

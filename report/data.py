@@ -63,8 +63,10 @@ def collect(run_dir: Path | str) -> dict[str, Any]:
 
     layout = RunLayout(Path(run_dir))
     if not layout.funnel.is_file():
-        raise FileNotFoundError(f"no funnel.json in {layout.root}; run `python -m flows.stage <stage> --out "
-                                f"{layout.root}` to completion first")  # fmt: skip
+        raise FileNotFoundError(
+            f"no funnel.json in {layout.root}; run `python -m flows.stage <stage> --out "
+            f"{layout.root}` to completion first"
+        )
     summary = json.loads(layout.funnel.read_text(encoding="utf-8"))
     con = connect(layout.root)
     try:
@@ -117,12 +119,18 @@ def _funnel(summary: dict[str, Any]) -> list[dict[str, Any]]:
     for r in summary["funnel"]:
         reasons = {**r.get("quarantined", {}), **r.get("dropped", {})}
         top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-        rows.append({"step": r["step"], "docs_in": r["docs_in"], "docs_out": r["docs_out"],
-                     "dropped": sum(r.get("dropped", {}).values()),
-                     "quarantined": sum(r.get("quarantined", {}).values()),
-                     "modified": sum(r.get("modified", {}).values()),
-                     "top_reasons": ", ".join(f"{k} ({v:,})" for k, v in top),
-                     "cached": bool(r.get("skipped"))})  # fmt: skip
+        rows.append(
+            {
+                "step": r["step"],
+                "docs_in": r["docs_in"],
+                "docs_out": r["docs_out"],
+                "dropped": sum(r.get("dropped", {}).values()),
+                "quarantined": sum(r.get("quarantined", {}).values()),
+                "modified": sum(r.get("modified", {}).values()),
+                "top_reasons": ", ".join(f"{k} ({v:,})" for k, v in top),
+                "cached": bool(r.get("skipped")),
+            }
+        )
     return rows
 
 
@@ -135,9 +143,18 @@ def _drop_reasons(con: Any) -> list[dict[str, Any]]:
             FROM d LEFT JOIN ingested i ON i.id = d.example
             ORDER BY d.docs DESC, d.reason, d.step LIMIT {TOP_REASONS}"""
     ).fetchall()
-    return [{"step": step, "reason": reason, "docs": docs, "source": source or "", "domain": domain or "",
-             "example": excerpt(text, path), "url": excerpt(url, None, 100)}
-            for step, reason, docs, source, domain, text, path, url in rows]  # fmt: skip
+    return [
+        {
+            "step": step,
+            "reason": reason,
+            "docs": docs,
+            "source": source or "",
+            "domain": domain or "",
+            "example": excerpt(text, path),
+            "url": excerpt(url, None, 100),
+        }
+        for step, reason, docs, source, domain, text, path, url in rows
+    ]
 
 
 def _quarantine(con: Any) -> list[dict[str, Any]]:
@@ -146,8 +163,10 @@ def _quarantine(con: Any) -> list[dict[str, Any]]:
                   min(location) AS location
            FROM quarantine GROUP BY ALL ORDER BY records DESC, source, reason"""
     ).fetchall()
-    return [{"source": s, "reason": r, "records": n, "example": excerpt(e), "location": excerpt(loc, None, 100)}
-            for s, r, n, e, loc in rows]  # fmt: skip
+    return [
+        {"source": s, "reason": r, "records": n, "example": excerpt(e), "location": excerpt(loc, None, 100)}
+        for s, r, n, e, loc in rows
+    ]
 
 
 def _languages(con: Any) -> list[dict[str, Any]]:
@@ -208,8 +227,10 @@ def _lengths(con: Any) -> list[dict[str, Any]]:
            FROM (SELECT domain, source, length(text) AS n FROM docs) GROUP BY ALL ORDER BY domain, source"""
     ).fetchall()
     keys = ("min", "p10", "p25", "p50", "p75", "p90", "max", "mean")
-    return [{"domain": d, "source": s, "docs": n, **{k: round(float(v), 1) for k, v in zip(keys, vals)}}
-            for d, s, n, *vals in rows]  # fmt: skip
+    return [
+        {"domain": d, "source": s, "docs": n, **{k: round(float(v), 1) for k, v in zip(keys, vals)}}
+        for d, s, n, *vals in rows
+    ]
 
 
 def _quality(con: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -221,27 +242,46 @@ def _quality(con: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
     """
     tables = _filter_tables(summary)
     out = []
-    kept_lang = [r[0] for r in con.sql(
-        f"SELECT lang_score FROM docs WHERE lang_score IS NOT NULL ORDER BY hash(id), id LIMIT {MAX_SCORES}"
-    ).fetchall()]  # fmt: skip
+    kept_lang = [
+        r[0]
+        for r in con.sql(
+            f"SELECT lang_score FROM docs WHERE lang_score IS NOT NULL ORDER BY hash(id), id LIMIT {MAX_SCORES}"
+        ).fetchall()
+    ]
     reasons = con.sql(
         """SELECT reason, count(*) FROM lineage WHERE action = 'dropped' AND score IS NOT NULL
            AND step NOT IN ('dedup_exact', 'dedup_minhash') GROUP BY ALL ORDER BY 2 DESC, 1"""
     ).fetchall()
     for reason, n in reasons:
-        scores = [r[0] for r in con.execute(
-            f"SELECT score FROM lineage WHERE action = 'dropped' AND reason = ? AND score IS NOT NULL "
-            f"ORDER BY hash(doc_id), doc_id LIMIT {MAX_SCORES}", [reason]
-        ).fetchall()]  # fmt: skip
-        item = {"reason": reason, "dropped": n, "dropped_scores": [round(float(s), 6) for s in scores],
-                "kept_scores": [], "threshold": _threshold(reason, tables)}  # fmt: skip
+        scores = [
+            r[0]
+            for r in con.execute(
+                f"SELECT score FROM lineage WHERE action = 'dropped' AND reason = ? AND score IS NOT NULL "
+                f"ORDER BY hash(doc_id), doc_id LIMIT {MAX_SCORES}",
+                [reason],
+            ).fetchall()
+        ]
+        item = {
+            "reason": reason,
+            "dropped": n,
+            "dropped_scores": [round(float(s), 6) for s in scores],
+            "kept_scores": [],
+            "threshold": _threshold(reason, tables),
+        }
         if reason == "langid_low_score":
             item["kept_scores"] = [round(float(s), 6) for s in kept_lang]
         out.append(item)
     if kept_lang and not any(q["reason"] == "langid_low_score" for q in out):
-        out.insert(0, {"reason": "langid_low_score", "dropped": 0, "dropped_scores": [],
-                       "kept_scores": [round(float(s), 6) for s in kept_lang],
-                       "threshold": _threshold("langid_low_score", tables)})  # fmt: skip
+        out.insert(
+            0,
+            {
+                "reason": "langid_low_score",
+                "dropped": 0,
+                "dropped_scores": [],
+                "kept_scores": [round(float(s), 6) for s in kept_lang],
+                "threshold": _threshold("langid_low_score", tables),
+            },
+        )
     return out
 
 
@@ -253,16 +293,26 @@ def _duplicates(con: Any, layout: RunLayout) -> dict[str, Any]:
         if not marker.is_file():
             continue
         reduce = json.loads(marker.read_text(encoding="utf-8")).get("reduce") or {}
-        methods[method] = {"clusters": reduce.get("clusters", 0), "duplicates": reduce.get("duplicates", 0),
-                           "size_counts": {int(k): v for k, v in (reduce.get("cluster_size_counts") or {}).items()}}  # fmt: skip
+        methods[method] = {
+            "clusters": reduce.get("clusters", 0),
+            "duplicates": reduce.get("duplicates", 0),
+            "size_counts": {int(k): v for k, v in (reduce.get("cluster_size_counts") or {}).items()},
+        }
     rows = con.sql(
         f"""SELECT l.step, l.dup_cluster_id, l.dup_cluster_size, d.source, d.text, d.path FROM lineage l
             JOIN ingested d ON d.id = l.doc_id
             WHERE l.action = 'kept' AND l.dup_cluster_id IS NOT NULL
             ORDER BY l.dup_cluster_size DESC, l.step, l.dup_cluster_id LIMIT {TOP_CLUSTERS}"""
     ).fetchall()
-    largest = [{"method": step.removeprefix("dedup_").removesuffix("_dedup"), "size": size, "source": source,
-                "survivor": excerpt(text, path)} for step, _cid, size, source, text, path in rows]  # fmt: skip
+    largest = [
+        {
+            "method": step.removeprefix("dedup_").removesuffix("_dedup"),
+            "size": size,
+            "source": source,
+            "survivor": excerpt(text, path),
+        }
+        for step, _cid, size, source, text, path in rows
+    ]
     return {"methods": methods, "largest": largest}
 
 
@@ -276,20 +326,43 @@ def _decontam(con: Any) -> list[dict[str, Any]]:
         # fetchall, not fetchone: a half-read result blocks the connection's next query (DuckDB 1.5+).
         rows = con.execute("SELECT text, path, source FROM ingested WHERE id = ? LIMIT 1", [example]).fetchall()
         text, path, source = rows[0] if rows else (None, None, None)
-        out.append({"eval_set": reason.removeprefix("decontam_"), "docs": docs,
-                    "max_overlap": round(float(max_overlap or 0), 4), "source": source or "",
-                    "example": excerpt(text, path)})  # fmt: skip
+        out.append(
+            {
+                "eval_set": reason.removeprefix("decontam_"),
+                "docs": docs,
+                "max_overlap": round(float(max_overlap or 0), 4),
+                "source": source or "",
+                "example": excerpt(text, path),
+            }
+        )
     return out
 
 
 def _tokens(con: Any, summary: dict[str, Any]) -> dict[str, Any]:
     """The planned token budget per source (from the mixture) and the tokens actually packed per stage/source."""
     shards = summary.get("shards") or {}
-    budget = [{k: b.get(k) for k in ("domain", "source", "docs", "available_tokens", "share", "budget_tokens",
-                                     "epochs", "selected_tokens")} for b in shards.get("budget", [])]  # fmt: skip
-    packed = [{"stage": st, "domain": d, "source": s, "tokens": int(t)} for st, d, s, t in con.sql(
-        "SELECT stage, domain, source, sum(num_tokens) FROM shards GROUP BY ALL ORDER BY stage, domain, source"
-    ).fetchall()]  # fmt: skip
+    budget = [
+        {
+            k: b.get(k)
+            for k in (
+                "domain",
+                "source",
+                "docs",
+                "available_tokens",
+                "share",
+                "budget_tokens",
+                "epochs",
+                "selected_tokens",
+            )
+        }
+        for b in shards.get("budget", [])
+    ]
+    packed = [
+        {"stage": st, "domain": d, "source": s, "tokens": int(t)}
+        for st, d, s, t in con.sql(
+            "SELECT stage, domain, source, sum(num_tokens) FROM shards GROUP BY ALL ORDER BY stage, domain, source"
+        ).fetchall()
+    ]
     return {"budget": budget, "packed": packed}
 
 
@@ -311,11 +384,16 @@ def _train(layout: RunLayout, summary: dict[str, Any]) -> dict[str, Any]:
             except json.JSONDecodeError:  # a line cut by a kill: the rest of the log still counts
                 continue
             if isinstance(rec, dict) and "step" in rec:
-                points.append({k: rec.get(k) for k in ("stage", "step", "loss", "aux", "lr", "load_min", "load_max",
-                                                       "tok_s")})  # fmt: skip
+                points.append(
+                    {k: rec.get(k) for k in ("stage", "step", "loss", "aux", "lr", "load_min", "load_max", "tok_s")}
+                )
     result = summary.get("train") or {}
-    return {"points": points, "final_loss": result.get("final_loss"), "steps": result.get("steps"),
-            "tokens_per_s": result.get("tokens_per_s")}  # fmt: skip
+    return {
+        "points": points,
+        "final_loss": result.get("final_loss"),
+        "steps": result.get("steps"),
+        "tokens_per_s": result.get("tokens_per_s"),
+    }
 
 
 # --- helpers -----------------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def render(data: dict[str, Any]) -> str:
                     for r in data["funnel"]
                 ],
             ),
-        ),  # fmt: skip
+        ),
         _section(
             "drop-reasons",
             "Top drop reasons, with an example each",
@@ -96,7 +96,7 @@ def render(data: dict[str, Any]) -> str:
                 mono=4,
             ),
             empty="No document was dropped.",
-        ),  # fmt: skip
+        ),
         _section(
             "quarantine",
             "Quarantined records",
@@ -107,7 +107,7 @@ def render(data: dict[str, Any]) -> str:
                 mono=4,
             ),
             empty="No record was quarantined.",
-        ),  # fmt: skip
+        ),
         _section(
             "languages",
             "Languages",
@@ -136,7 +136,7 @@ def render(data: dict[str, Any]) -> str:
                 ],
             ),
             empty="The final corpus is empty.",
-        ),  # fmt: skip
+        ),
         _section(
             "quality",
             "Quality scores and thresholds",
@@ -151,7 +151,7 @@ def render(data: dict[str, Any]) -> str:
             note="Lineage records a score for dropped documents only, so each histogram shows the dropped side "
             "of its threshold; language ID also shows the scores of the documents it kept.",
             empty="No filter recorded a score.",
-        ),  # fmt: skip
+        ),
         _duplicates(data["duplicates"]),
         _section(
             "decontam",
@@ -163,7 +163,7 @@ def render(data: dict[str, Any]) -> str:
                 mono=4,
             ),
             empty="No document overlapped an evaluation set.",
-        ),  # fmt: skip
+        ),
         _tokens(data["tokens"]),
     ]
     if data["synth"]:
@@ -188,18 +188,30 @@ def render(data: dict[str, Any]) -> str:
 
 def _overview(ov: dict[str, Any]) -> str:
     holds = ov["count_invariant_holds"]
-    check = (f'<span class="{"ok" if holds else "bad"}">records read {ov["records_read"]:,} '
-             f'{"=" if holds else "≠"} kept {ov["docs_final"]:,} + dropped {ov["dropped"]:,} + quarantined '
-             f'{ov["quarantined"]:,}</span>')  # fmt: skip
+    check = (
+        f'<span class="{"ok" if holds else "bad"}">records read {ov["records_read"]:,} '
+        f"{'=' if holds else '≠'} kept {ov['docs_final']:,} + dropped {ov['dropped']:,} + quarantined "
+        f"{ov['quarantined']:,}</span>"
+    )
     items = [("documents", check)]
     if ov.get("total_tokens") is not None:
-        items.append(("shards", f"{ov['num_shards'] or 0:,} shard(s), {ov['total_tokens']:,} tokens, tokenizer "
-                                f"{_e(ov['tokenizer'])}, seq_len {ov['seq_len']:,}"))  # fmt: skip
+        items.append(
+            (
+                "shards",
+                f"{ov['num_shards'] or 0:,} shard(s), {ov['total_tokens']:,} tokens, tokenizer "
+                f"{_e(ov['tokenizer'])}, seq_len {ov['seq_len']:,}",
+            )
+        )
     if ov.get("dry_run"):
         items.append(("shards", "dry run: no shards written"))
     if ov.get("sources_without_files"):
-        items.append(("warning", f'<span class="bad">no input file matched for source(s) '
-                                 f'{_e(", ".join(ov["sources_without_files"]))}</span>'))  # fmt: skip
+        items.append(
+            (
+                "warning",
+                f'<span class="bad">no input file matched for source(s) '
+                f"{_e(', '.join(ov['sources_without_files']))}</span>",
+            )
+        )
     if ov.get("executor"):
         items.append(("executor", _e(f"{ov['executor'].get('kind')} x {ov['executor'].get('workers')}")))
     body = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items)
@@ -210,11 +222,19 @@ def _duplicates(dup: dict[str, Any]) -> str:
     rows = [[m, v["clusters"], v["duplicates"]] for m, v in sorted(dup["methods"].items())]
     body = _table(["method", "clusters", "documents dropped as duplicates"], rows)
     if dup["largest"]:
-        body += _table(["method", "cluster size", "source", "survivor (redacted)"],
-                       [[r["method"], r["size"], r["source"], r["survivor"]] for r in dup["largest"]], mono=3)  # fmt: skip
+        body += _table(
+            ["method", "cluster size", "source", "survivor (redacted)"],
+            [[r["method"], r["size"], r["source"], r["survivor"]] for r in dup["largest"]],
+            mono=3,
+        )
     has_any = any(v["clusters"] for v in dup["methods"].values())
-    return _section("duplicates", "Duplicate clusters", plots.duplicate_clusters(dup), body,
-                    note=None if has_any else "No duplicate cluster was found.")  # fmt: skip
+    return _section(
+        "duplicates",
+        "Duplicate clusters",
+        plots.duplicate_clusters(dup),
+        body,
+        note=None if has_any else "No duplicate cluster was found.",
+    )
 
 
 def _fertility(rows: list[dict[str, Any]]) -> str:
@@ -243,14 +263,34 @@ def _fertility(rows: list[dict[str, Any]]) -> str:
 def _tokens(tok: dict[str, Any]) -> str:
     body = ""
     if tok["budget"]:
-        body += _table(["domain", "source", "documents", "available", "share", "budget", "epochs", "selected"],
-                       [[b["domain"], b["source"], b["docs"], b["available_tokens"], b["share"], b["budget_tokens"],
-                         b["epochs"], b["selected_tokens"]] for b in tok["budget"]])  # fmt: skip
+        body += _table(
+            ["domain", "source", "documents", "available", "share", "budget", "epochs", "selected"],
+            [
+                [
+                    b["domain"],
+                    b["source"],
+                    b["docs"],
+                    b["available_tokens"],
+                    b["share"],
+                    b["budget_tokens"],
+                    b["epochs"],
+                    b["selected_tokens"],
+                ]
+                for b in tok["budget"]
+            ],
+        )
     if tok["packed"]:
-        body += _table(["stage", "domain", "source", "tokens packed"],
-                       [[p["stage"], p["domain"], p["source"], p["tokens"]] for p in tok["packed"]])  # fmt: skip
-    return _section("tokens", "Token budget per stage and source", plots.tokens(tok), body,
-                    empty="The stage has not tokenized (no budget, no shards).")  # fmt: skip
+        body += _table(
+            ["stage", "domain", "source", "tokens packed"],
+            [[p["stage"], p["domain"], p["source"], p["tokens"]] for p in tok["packed"]],
+        )
+    return _section(
+        "tokens",
+        "Token budget per stage and source",
+        plots.tokens(tok),
+        body,
+        empty="The stage has not tokenized (no budget, no shards).",
+    )
 
 
 def _train(train: dict[str, Any]) -> str:
@@ -285,8 +325,9 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], mono: int | No
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _section(anchor: str, title: str, svg: str | None, body: str, note: str | None = None,
-             empty: str | None = None) -> str:  # fmt: skip
+def _section(
+    anchor: str, title: str, svg: str | None, body: str, note: str | None = None, empty: str | None = None
+) -> str:
     parts = [f'<section id="{anchor}"><h2>{_e(title)}</h2>']
     if note:
         parts.append(f'<p class="muted">{_e(note)}</p>')

@@ -24,8 +24,15 @@ def _figure(width: float, height: float, layout: str | None = "constrained") -> 
     from matplotlib.figure import Figure
 
     # A bare Figure (no pyplot): no GUI backend, no global figure state shared between calls or threads.
-    with matplotlib.rc_context({"svg.hashsalt": "corpusforge", "svg.fonttype": "none", "font.size": 9,
-                                "axes.spines.top": False, "axes.spines.right": False}):  # fmt: skip
+    with matplotlib.rc_context(
+        {
+            "svg.hashsalt": "corpusforge",
+            "svg.fonttype": "none",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    ):
         yield Figure(figsize=(width, height), layout=layout)
 
 
@@ -87,11 +94,22 @@ def lengths(rows: list[dict[str, Any]]) -> str | None:
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
-        stats = [{"label": f"{r['domain']} / {r['source']} ({r['docs']:,})", "whislo": max(r["p10"], 1),
-                  "q1": max(r["p25"], 1), "med": max(r["p50"], 1), "q3": max(r["p75"], 1),
-                  "whishi": max(r["p90"], 1), "mean": max(r["mean"], 1), "fliers": []} for r in rows]  # fmt: skip
-        ax.bxp(stats[::-1], orientation="horizontal", showmeans=True, patch_artist=True,
-               boxprops={"facecolor": "#bbdefb"})  # fmt: skip
+        stats = [
+            {
+                "label": f"{r['domain']} / {r['source']} ({r['docs']:,})",
+                "whislo": max(r["p10"], 1),
+                "q1": max(r["p25"], 1),
+                "med": max(r["p50"], 1),
+                "q3": max(r["p75"], 1),
+                "whishi": max(r["p90"], 1),
+                "mean": max(r["mean"], 1),
+                "fliers": [],
+            }
+            for r in rows
+        ]
+        ax.bxp(
+            stats[::-1], orientation="horizontal", showmeans=True, patch_artist=True, boxprops={"facecolor": "#bbdefb"}
+        )
         ax.set_xscale("log")
         ax.set_xlabel("characters per document (log; whiskers p10-p90, triangle: mean)")
         ax.set_title("Document length per domain / source")
@@ -110,8 +128,14 @@ def quality(items: list[dict[str, Any]], max_panels: int = 9) -> str | None:
     def draw(fig: Any) -> None:
         axes = fig.subplots(nrows, cols, squeeze=False)
         # Fixed margins: the constrained layout solver costs seconds on a grid of histograms.
-        fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.3 / (2.4 * nrows + 0.3), bottom=0.5 / (2.4 * nrows + 0.3),
-                            hspace=0.55, wspace=0.28)  # fmt: skip
+        fig.subplots_adjust(
+            left=0.07,
+            right=0.98,
+            top=1 - 0.3 / (2.4 * nrows + 0.3),
+            bottom=0.5 / (2.4 * nrows + 0.3),
+            hspace=0.55,
+            wspace=0.28,
+        )
         for ax, q in zip(axes.flat, items):
             values = q["dropped_scores"] + q["kept_scores"]
             lo, hi = min(values), max(values)
@@ -121,11 +145,17 @@ def quality(items: list[dict[str, Any]], max_panels: int = 9) -> str | None:
             if q["kept_scores"]:
                 ax.hist(q["kept_scores"], bins=bins, color=KEPT, alpha=0.6, histtype="stepfilled", label="kept")
             if q["dropped_scores"]:
-                ax.hist(q["dropped_scores"], bins=bins, color=DROPPED, alpha=0.6, histtype="stepfilled",
-                        label="dropped")  # fmt: skip
+                ax.hist(
+                    q["dropped_scores"], bins=bins, color=DROPPED, alpha=0.6, histtype="stepfilled", label="dropped"
+                )
             if q["threshold"] is not None:
-                ax.axvline(q["threshold"], color=THRESHOLD, linestyle="--", linewidth=1.2,
-                           label=f"threshold {q['threshold']:g}")  # fmt: skip
+                ax.axvline(
+                    q["threshold"],
+                    color=THRESHOLD,
+                    linestyle="--",
+                    linewidth=1.2,
+                    label=f"threshold {q['threshold']:g}",
+                )
             ax.set_title(q["reason"], fontsize=8)
             ax.legend(fontsize=7, frameon=False)
         for ax in list(axes.flat)[len(items) :]:
@@ -146,8 +176,7 @@ def duplicate_clusters(dup: dict[str, Any]) -> str | None:
         width = 0.8 / len(methods)
         for i, (method, counts) in enumerate(sorted(methods.items())):
             xs = [j + i * width for j in range(len(sizes))]
-            ax.bar(xs, [counts.get(s, 0) for s in sizes], width=width, label=method,
-                   color=[OTHER, "#ef6c00"][i % 2])  # fmt: skip
+            ax.bar(xs, [counts.get(s, 0) for s in sizes], width=width, label=method, color=[OTHER, "#ef6c00"][i % 2])
         ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(sizes))], [str(s) for s in sizes])
         ax.set_yscale("log")
         ax.set_xlabel("cluster size (documents)")

@@ -66,8 +66,15 @@ class StepProgress:
         self.step, self.units = step, units
         self.docs, self.bytes, self.dropped, self.done = 0, 0, 0, 0
         self._t0 = time.monotonic()
-        self._bar = tqdm(total=units, desc=step, unit="unit", file=stream or sys.stderr, dynamic_ncols=True,
-                         disable=units < MIN_UNITS or not console_enabled(stream), leave=False)  # fmt: skip
+        self._bar = tqdm(
+            total=units,
+            desc=step,
+            unit="unit",
+            file=stream or sys.stderr,
+            dynamic_ncols=True,
+            disable=units < MIN_UNITS or not console_enabled(stream),
+            leave=False,
+        )
         self._artifact_id = None
         self._last_update = 0.0
         if artifact and units >= MIN_UNITS:
@@ -80,8 +87,10 @@ class StepProgress:
         self.bytes += unit_bytes(result)
         self.dropped += removed(result.stats)
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        self._bar.set_postfix_str(f"{self.docs / elapsed:,.0f} docs/s, {self.bytes / elapsed / 1e6:,.1f} MB/s, "
-                                  f"{self.dropped:,} dropped", refresh=False)  # fmt: skip
+        self._bar.set_postfix_str(
+            f"{self.docs / elapsed:,.0f} docs/s, {self.bytes / elapsed / 1e6:,.1f} MB/s, {self.dropped:,} dropped",
+            refresh=False,
+        )
         self._bar.update(1)
         now = time.monotonic()
         if self._artifact_id is not None and (
@@ -111,7 +120,7 @@ def _create_progress_artifact(step: str, units: int) -> Any:
 
     try:
         return create_progress_artifact(progress=0.0, description=f"step {step}: {units:,} work units")
-    except Exception:  # noqa: BLE001 - progress display must never fail a step
+    except Exception:
         return None
 
 
@@ -120,5 +129,5 @@ def _update_progress_artifact(artifact_id: Any, progress: float) -> None:
 
     try:
         update_progress_artifact(artifact_id=artifact_id, progress=progress)
-    except Exception:  # noqa: BLE001 - progress display must never fail a step
+    except Exception:
         pass

@@ -21,7 +21,12 @@ import pyarrow as pa
 # `metadata` key of a dedup survivor: the input documents it stands for (its duplicate cluster's size, copies of
 # copies included); written by dedup/steps.py, read by the mixture's rehydration (sharding/mixture.py).
 DUP_CLUSTER_SIZE = "dup_cluster_size"
-DOMAINS = ("web", "stem", "code", "books")  # books: long-form works (filters/books_quality.py, gutenberg_boilerplate.py)
+DOMAINS = (
+    "web",
+    "stem",
+    "code",
+    "books",
+)  # books: long-form works (filters/books_quality.py, gutenberg_boilerplate.py)
 ACTIONS = ("kept", "dropped", "modified")
 
 DOCUMENT_SCHEMA = pa.schema(

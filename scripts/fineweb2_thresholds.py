@@ -25,16 +25,41 @@ from core.paths import REPO_ROOT
 
 OUT = REPO_ROOT / "filters" / "data" / "language_thresholds.json"
 # FineWeb-2 config keys we use (`language_score` is GlotLID's calibration, not our cascade's: left out).
-KEYS = ("dup_line_frac", "top_n_grams", "dup_n_grams", "line_punct_thr", "new_line_ratio", "min_avg_word_length",
-        "max_avg_word_length", "max_non_alpha_words_ratio", "stopwords")  # fmt: skip
+KEYS = (
+    "dup_line_frac",
+    "top_n_grams",
+    "dup_n_grams",
+    "line_punct_thr",
+    "new_line_ratio",
+    "min_avg_word_length",
+    "max_avg_word_length",
+    "max_non_alpha_words_ratio",
+    "stopwords",
+)
 # Labels whose FineWeb-2 configuration is not the one datatrove's table gives for their ISO 639-1 code.
 CONFIG_NAMES = {
-    "zh-Hans": "cmn_Hani", "zh-Hant": "cmn_Hani",  # FineWeb-2 has one Chinese config for both scripts
-    "sr-Cyrl": "srp_Cyrl", "sr-Latn": "srp_Latn", "uz-Latn": "uzn_Latn", "uz-Cyrl": "uzn_Cyrl",
-    "fa": "fas_Arab", "ar": "arb_Arab", "ms": "zsm_Latn", "sw": "swh_Latn", "et": "ekk_Latn", "lv": "lvs_Latn",
-    "ku": "kmr_Latn", "mn": "khk_Cyrl", "ne": "npi_Deva", "om": "gaz_Latn", "sq": "als_Latn", "uzs": "uzs_Arab",
-    "qu": "quy_Latn", "gug": "gug_Latn", "tl": "fil_Latn",
-}  # fmt: skip
+    "zh-Hans": "cmn_Hani",
+    "zh-Hant": "cmn_Hani",  # FineWeb-2 has one Chinese config for both scripts
+    "sr-Cyrl": "srp_Cyrl",
+    "sr-Latn": "srp_Latn",
+    "uz-Latn": "uzn_Latn",
+    "uz-Cyrl": "uzn_Cyrl",
+    "fa": "fas_Arab",
+    "ar": "arb_Arab",
+    "ms": "zsm_Latn",
+    "sw": "swh_Latn",
+    "et": "ekk_Latn",
+    "lv": "lvs_Latn",
+    "ku": "kmr_Latn",
+    "mn": "khk_Cyrl",
+    "ne": "npi_Deva",
+    "om": "gaz_Latn",
+    "sq": "als_Latn",
+    "uzs": "uzs_Arab",
+    "qu": "quy_Latn",
+    "gug": "gug_Latn",
+    "tl": "fil_Latn",
+}
 # (label, key) -> (value, reason): where a published value does not fit the words our segmenters give.
 OVERRIDES: dict[tuple[str, str], tuple[object, str]] = {
     ("ko", "stopwords"): (

@@ -53,8 +53,15 @@ def shards_layout(corpus_docs_dir: Path, out_dir: Path, stage: str) -> ShardsLay
     return ShardsLayout(Path(out_dir) / ".work" / stage, docs=Path(corpus_docs_dir), out=Path(out_dir))
 
 
-def build_stage_shards(corpus_docs_dir: Path, out_dir: Path, stage: str, mixture_cfg: dict, shards_cfg: dict,
-                       dry_run: bool = False, executor: Executor | None = None) -> dict[str, Any]:  # fmt: skip
+def build_stage_shards(
+    corpus_docs_dir: Path,
+    out_dir: Path,
+    stage: str,
+    mixture_cfg: dict,
+    shards_cfg: dict,
+    dry_run: bool = False,
+    executor: Executor | None = None,
+) -> dict[str, Any]:
     """`build_shards` from a corpus folder into `out_dir/<stage>/` (see `shards_layout`).
 
     Args:
@@ -65,8 +72,9 @@ def build_stage_shards(corpus_docs_dir: Path, out_dir: Path, stage: str, mixture
     """
     layout = shards_layout(corpus_docs_dir, out_dir, stage)
     executor = executor or InlineExecutor()
-    return build_shards(layout, stage, mixture_cfg, shards_cfg, lambda step: run_step(step, layout, executor),
-                        dry_run=dry_run)  # fmt: skip
+    return build_shards(
+        layout, stage, mixture_cfg, shards_cfg, lambda step: run_step(step, layout, executor), dry_run=dry_run
+    )
 
 
 def load_stage_tables(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -99,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         layout = shards_layout(args.corpus or run_dir / "corpus" / "docs", args.out or run_dir / "shards", args.stage)
     if not layout.corpus_docs.is_dir():
-        print(f"error: corpus {layout.corpus_docs} not found; run `python -m flows.stage {args.stage}` first",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: corpus {layout.corpus_docs} not found; run `python -m flows.stage {args.stage}` first",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.dry_run:
@@ -111,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{stats['manifest']}: {stats['num_shards']} shards, {stats['num_sequences']:,} sequences of "
-          f"{stats['seq_len']:,}, {stats['total_tokens']:,} tokens{' (up to date)' if stats['skipped'] else ''}")  # fmt: skip
+    print(
+        f"{stats['manifest']}: {stats['num_shards']} shards, {stats['num_sequences']:,} sequences of "
+        f"{stats['seq_len']:,}, {stats['total_tokens']:,} tokens{' (up to date)' if stats['skipped'] else ''}"
+    )
     for warning in stats["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     return 0

@@ -60,8 +60,11 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def megatron_index(lengths: np.ndarray) -> bytes:
     lengths = np.asarray(lengths, dtype="<i4")
-    pointers = np.concatenate([[0], np.cumsum(lengths.astype(np.int64))[:-1] * 4]).astype("<i8") if lengths.size \
-        else np.zeros(0, dtype="<i8")  # fmt: skip
+    pointers = (
+        np.concatenate([[0], np.cumsum(lengths.astype(np.int64))[:-1] * 4]).astype("<i8")
+        if lengths.size
+        else np.zeros(0, dtype="<i8")
+    )
     doc_idx = np.arange(lengths.size + 1, dtype="<i8")
     header = MEGATRON_MAGIC + struct.pack("<Q", MEGATRON_VERSION) + struct.pack("<B", MEGATRON_INT32)
     header += struct.pack("<Q", lengths.size) + struct.pack("<Q", doc_idx.size)
@@ -73,10 +76,12 @@ def read_megatron_index(path: Path) -> dict[str, np.ndarray]:
     data = Path(path).read_bytes()
     if data[:9] != MEGATRON_MAGIC:
         raise ValueError(f"{path}: bad magic {data[:9]!r}, expected {MEGATRON_MAGIC!r}")
-    version, = struct.unpack_from("<Q", data, 9)
-    code, = struct.unpack_from("<B", data, 17)
+    (version,) = struct.unpack_from("<Q", data, 9)
+    (code,) = struct.unpack_from("<B", data, 17)
     if version != MEGATRON_VERSION or code != MEGATRON_INT32:
-        raise ValueError(f"{path}: version {version} dtype code {code}, expected {MEGATRON_VERSION} and {MEGATRON_INT32}")
+        raise ValueError(
+            f"{path}: version {version} dtype code {code}, expected {MEGATRON_VERSION} and {MEGATRON_INT32}"
+        )
     n, ndocs = struct.unpack_from("<QQ", data, 18)
     off = 34
     lengths = np.frombuffer(data, dtype="<i4", count=n, offset=off)
@@ -95,8 +100,9 @@ def token_file(kind: str, shard_path: str) -> str:
     return f"exports/{kind}/{stem}.ds" if kind == "datatrove" else f"exports/{kind}/{stem}.bin"
 
 
-def write_export_indexes(out_dir: Path, shards: list[dict[str, Any]], tokens: list[Path], tokenizer: dict[str, Any],
-                         kinds: list[str]) -> dict[str, Any]:  # fmt: skip
+def write_export_indexes(
+    out_dir: Path, shards: list[dict[str, Any]], tokens: list[Path], tokenizer: dict[str, Any], kinds: list[str]
+) -> dict[str, Any]:
     """Write the index files of every requested export under `out_dir/exports/<kind>/` (the token files are
     the shards themselves: `link_export_tokens` adds them where the manifest is published).
 

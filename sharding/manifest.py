@@ -26,8 +26,18 @@ from typing import Any
 from core.io import atomic_write_json, file_sha256
 
 FORMAT, VERSION = "corpusforge-shards", 1
-REQUIRED = ("format", "version", "stage", "seq_len", "dtype", "tokenizer", "total_tokens", "num_sequences",
-            "shards", "inputs")  # fmt: skip
+REQUIRED = (
+    "format",
+    "version",
+    "stage",
+    "seq_len",
+    "dtype",
+    "tokenizer",
+    "total_tokens",
+    "num_sequences",
+    "shards",
+    "inputs",
+)
 
 
 class ManifestError(ValueError):
@@ -133,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{path}: {line}", file=sys.stderr)
         else:
             m = read_manifest(path)
-            print(f"{path}: ok ({len(m['shards'])} shards, {m['total_tokens']:,} tokens, {len(_listed_files(m))} files)")
+            print(
+                f"{path}: ok ({len(m['shards'])} shards, {m['total_tokens']:,} tokens, {len(_listed_files(m))} files)"
+            )
     return 1 if bad else 0
 
 

@@ -139,7 +139,9 @@ class MixtureConfig:
         for name, s in per_source.items() if isinstance(per_source, dict) else ():
             bad = set(s) - {"weight", "max_repeats"} if isinstance(s, dict) else set()
             if bad:
-                raise ValueError(f"[mixture.sources.{name}] unknown key(s) {sorted(bad)}; allowed: weight, max_repeats")
+                raise ValueError(
+                    f"[mixture.sources.{name}] unknown key(s) {sorted(bad)}; allowed: weight, max_repeats"
+                )
         # Types before the float()/int() below, which would take "0.5" for 0.5 and true for 1.
         check_table("[mixture]", cfg, type_hints_of(cls))
         sources = {}
@@ -236,11 +238,15 @@ def format_budget_table(stage: str, rows: list[SourceBudget], tokenizer: str, se
         + ("" if estimated else f"{'selected':>14}"),
     ]
     for r in rows:
-        line = (f"{r.domain:<7}{r.source[:23]:<24}{r.docs:>9,}{r.available:>14,}{r.share:>8.1%}{r.budget:>14,}"
-                f"{r.epochs:>8.2f}{r.cap:>6.1f}")  # fmt: skip
+        line = (
+            f"{r.domain:<7}{r.source[:23]:<24}{r.docs:>9,}{r.available:>14,}{r.share:>8.1%}{r.budget:>14,}"
+            f"{r.epochs:>8.2f}{r.cap:>6.1f}"
+        )
         if not estimated:
             line += f"{r.realized or 0:>14,}"
         lines.append(line)
-    lines.append(f"{'total':<31}{sum(r.docs for r in rows):>9,}{sum(r.available for r in rows):>14,}{'':>8}{total:>14,}"
-                 f"   ≈ {total // max(seq_len, 1):,} sequences of {seq_len:,}")  # fmt: skip
+    lines.append(
+        f"{'total':<31}{sum(r.docs for r in rows):>9,}{sum(r.available for r in rows):>14,}{'':>8}{total:>14,}"
+        f"   ≈ {total // max(seq_len, 1):,} sequences of {seq_len:,}"
+    )
     return "\n".join(lines)

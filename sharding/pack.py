@@ -98,8 +98,14 @@ def _read_text(chunk: Chunk, batch_bytes: int | None = None) -> Iterator[Any]:
     rg = pf.metadata.row_group(chunk.row_group)
     rows = max(1, rg.num_rows)
     if batch_bytes is not None:
-        size = next((rg.column(i).total_uncompressed_size for i in range(rg.num_columns)
-                     if rg.column(i).path_in_schema == "text"), 0)  # fmt: skip
+        size = next(
+            (
+                rg.column(i).total_uncompressed_size
+                for i in range(rg.num_columns)
+                if rg.column(i).path_in_schema == "text"
+            ),
+            0,
+        )
         rows = max(1, min(rows, rows * batch_bytes // max(1, size)))
     for batch in pf.iter_batches(batch_size=rows, row_groups=[chunk.row_group], columns=["text"]):
         yield batch.column(0)
@@ -289,12 +295,15 @@ def load_doc_table(chunks: list[Chunk], prefixes: list[Path], meta: list[Any] | 
     for i, (c, prefix, t) in enumerate(zip(chunks, prefixes, metas, strict=True)):
         n = np.load(f"{prefix}.len.npy")
         if n.size != t.num_rows:
-            raise RuntimeError(f"chunk {c.key} of {c.path} has {n.size} lengths for {t.num_rows} rows; delete "
-                               f"{prefix.parent}")  # fmt: skip
+            raise RuntimeError(
+                f"chunk {c.key} of {c.path} has {n.size} lengths for {t.num_rows} rows; delete {prefix.parent}"
+            )
         tok_file = Path(f"{prefix}.tok")
         if tok_file.stat().st_size != 4 * int(n.sum()):
-            raise RuntimeError(f"chunk {c.key}: {tok_file} holds {tok_file.stat().st_size} bytes, lengths say "
-                               f"{4 * int(n.sum())}; delete {prefix.parent}")  # fmt: skip
+            raise RuntimeError(
+                f"chunk {c.key}: {tok_file} holds {tok_file.stat().st_size} bytes, lengths say "
+                f"{4 * int(n.sum())}; delete {prefix.parent}"
+            )
         ids += t.column("id").chunks
         sources += t.column("source").chunks
         domains += t.column("domain").chunks
@@ -315,8 +324,17 @@ def load_doc_table(chunks: list[Chunk], prefixes: list[Path], meta: list[Any] | 
     first = np.searchsorted(chunk_all, np.arange(len(chunks)), side="left")
     base = np.concatenate([[0], ends])[first]
     offset = (ends - n_all - base[chunk_all]).astype(np.int64) if n_all.size else np.zeros(0, np.int64)
-    return DocTable(pa.chunked_array(ids, pa.string()).combine_chunks(), src, dom, src_names, dom_names, n_all,
-                    chunk_all, offset, files)  # fmt: skip
+    return DocTable(
+        pa.chunked_array(ids, pa.string()).combine_chunks(),
+        src,
+        dom,
+        src_names,
+        dom_names,
+        n_all,
+        chunk_all,
+        offset,
+        files,
+    )
 
 
 def available_by_source(docs: DocTable, copies: np.ndarray | None = None) -> dict[tuple[str, str], tuple[int, int]]:
@@ -327,12 +345,15 @@ def available_by_source(docs: DocTable, copies: np.ndarray | None = None) -> dic
     counts = np.bincount(inverse, minlength=keys.size)
     tokens = np.zeros(keys.size, dtype=np.int64)
     np.add.at(tokens, inverse, (docs.lengths + 1) * (copies if copies is not None else 1))
-    return {(docs.domain_names[k // n_src], docs.source_names[k % n_src]): (int(c), int(t))
-            for k, c, t in zip(keys.tolist(), counts.tolist(), tokens.tolist())}  # fmt: skip
+    return {
+        (docs.domain_names[k // n_src], docs.source_names[k % n_src]): (int(c), int(t))
+        for k, c, t in zip(keys.tolist(), counts.tolist(), tokens.tolist())
+    }
 
 
-def select_documents(docs: DocTable, budgets: dict[str, int], seed: int, copies: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:  # fmt: skip
+def select_documents(
+    docs: DocTable, budgets: dict[str, int], seed: int, copies: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Documents (with repeat index) that realise each source's budget.
 
     Whole passes over the source in corpus order, then the fractional pass: a seeded permutation of the
@@ -411,8 +432,9 @@ class SequencePlan:
     stats: dict[str, Any]
 
 
-def plan_sequences(docs: DocTable, doc_idx: np.ndarray, repeats: np.ndarray, seq_len: int, buckets: list[Bucket],
-                   seed: int) -> SequencePlan:  # fmt: skip
+def plan_sequences(
+    docs: DocTable, doc_idx: np.ndarray, repeats: np.ndarray, seq_len: int, buckets: list[Bucket], seed: int
+) -> SequencePlan:
     """Shuffle the selected documents (seeded), split them into buckets, pack each, interleave.
 
     With several buckets, N sequences are kept such that bucket b contributes floor(N * fraction_b) and
@@ -442,8 +464,11 @@ def plan_sequences(docs: DocTable, doc_idx: np.ndarray, repeats: np.ndarray, seq
         counts = [min(s.num_sequences, int(total * bk.fraction)) for s, bk in zip(streams, buckets)]
         for s, bk in zip(streams, buckets):
             if s.num_sequences == 0 and total:
-                log.warning("length bucket %s has no full sequence (%d documents): the other buckets fill the stage",
-                            bk.name, s.docs.size)
+                log.warning(
+                    "length bucket %s has no full sequence (%d documents): the other buckets fill the stage",
+                    bk.name,
+                    s.docs.size,
+                )
     labels = np.concatenate([np.full(n, b, dtype=np.int64) for b, n in enumerate(counts)]) if counts else np.zeros(0)
     if len(buckets) > 1:
         labels = labels[seeded_rng(seed, "buckets").permutation(labels.size)]
@@ -462,9 +487,15 @@ def plan_sequences(docs: DocTable, doc_idx: np.ndarray, repeats: np.ndarray, seq
         "num_sequences": int(labels.size),
         "tokens_packed": packed,
         "tokens_dropped": selected_tokens - int(sizes[outside].sum()) - packed,  # partial tails, bucket surplus
-        "buckets": {bk.name: {"docs": int(s.docs.size), "sequences_available": s.num_sequences, "sequences": n,
-                              "fraction": (n / labels.size) if labels.size else 0.0}  # fmt: skip
-                    for s, bk, n in zip(streams, buckets, counts)},
+        "buckets": {
+            bk.name: {
+                "docs": int(s.docs.size),
+                "sequences_available": s.num_sequences,
+                "sequences": n,
+                "fraction": (n / labels.size) if labels.size else 0.0,
+            }
+            for s, bk, n in zip(streams, buckets, counts)
+        },
     }
     return SequencePlan(streams, order, stats)
 
@@ -505,9 +536,18 @@ def shard_pieces(plan: SequencePlan, first: int, stop: int, seq_len: int) -> Pie
         stop_in_slot = np.minimum(a[seq_of] + seq_len, slot_end) - slot_start
         size = slot_end - slot_start
         doc_start = lo_pos - slot_start
-        parts.append((k[seq_of], np.full(slot.size, b, dtype=np.int64), stream.docs[slot], stream.repeats[slot],
-                      doc_start, np.minimum(stop_in_slot, size - 1) - doc_start, stop_in_slot == size,
-                      (k[seq_of] - first) * seq_len + lo_pos - a[seq_of]))  # fmt: skip
+        parts.append(
+            (
+                k[seq_of],
+                np.full(slot.size, b, dtype=np.int64),
+                stream.docs[slot],
+                stream.repeats[slot],
+                doc_start,
+                np.minimum(stop_in_slot, size - 1) - doc_start,
+                stop_in_slot == size,
+                (k[seq_of] - first) * seq_len + lo_pos - a[seq_of],
+            )
+        )
     if not parts:
         z = np.zeros(0, dtype=np.int64)
         return Pieces(z, z, z, z.astype(np.int32), z, z, z.astype(bool), z)

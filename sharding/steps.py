@@ -114,8 +114,9 @@ class TokenizeStep(Step):
     def units(self) -> list[Unit]:
         units: dict[str, Unit] = {}
         for c in self.chunks:
-            units.setdefault(c.key, Unit(c.key, c.key, {"path": str(c.path), "row_group": c.row_group,
-                                                        "num_docs": c.num_docs}))  # fmt: skip
+            units.setdefault(
+                c.key, Unit(c.key, c.key, {"path": str(c.path), "row_group": c.row_group, "num_docs": c.num_docs})
+            )
         return list(units.values())
 
     def run(self, unit: Unit, out: UnitWriter) -> None:
@@ -147,8 +148,16 @@ class PlanStep(Step):
 
     name = PLAN
 
-    def __init__(self, tokenized: StepResult, chunks: list[Chunk], stage: str, mixture: MixtureConfig,
-                 shards: ShardsConfig, corpus_sha: str, config_sha: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tokenized: StepResult,
+        chunks: list[Chunk],
+        stage: str,
+        mixture: MixtureConfig,
+        shards: ShardsConfig,
+        corpus_sha: str,
+        config_sha: str,
+    ) -> None:
         self.inputs = fingerprint(tokenized.output, corpus_sha)
         self.chunks = chunks
         self.token_units = str(tokenized.units[0].dir.parent) if tokenized.units else ""
@@ -189,8 +198,9 @@ def _strings(names: list[str], codes: np.ndarray) -> pa.Array:
     return pa.array(names, pa.string()).take(pa.array(codes, pa.int32()))
 
 
-def build_shard(plan: SequencePlan, docs: DocTable, first: int, stop: int, seq_len: int, eot_id: int,
-                name: str) -> tuple[np.ndarray, pa.Table]:  # fmt: skip
+def build_shard(
+    plan: SequencePlan, docs: DocTable, first: int, stop: int, seq_len: int, eot_id: int, name: str
+) -> tuple[np.ndarray, pa.Table]:
     """Sequences [first, stop) as one uint32 array, and their placement rows (pieces with ids)."""
     p = shard_pieces(plan, first, stop, seq_len)
     arr = np.empty((stop - first) * seq_len, dtype=np.uint32)
@@ -233,8 +243,16 @@ class ShardStep(Step):
     name = SHARDS
     reduce_phase = True
 
-    def __init__(self, planned: StepResult, tokenized: StepResult, stage: str, shards: ShardsConfig,
-                 tokenizer: dict[str, Any], corpus_sha: str, config_sha: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        planned: StepResult,
+        tokenized: StepResult,
+        stage: str,
+        shards: ShardsConfig,
+        tokenizer: dict[str, Any],
+        corpus_sha: str,
+        config_sha: str,
+    ) -> None:
         plan = planned.unit("plan")
         self.plan_dir, self.plan_output = str(plan.dir), plan.output
         self.token_units = str(tokenized.units[0].dir.parent) if tokenized.units else ""
@@ -251,8 +269,10 @@ class ShardStep(Step):
 
     def units(self) -> list[Unit]:
         n, per = self.num_sequences, self.per
-        return [Unit(shard_key(j), self.inputs, {"first": j * per, "stop": min((j + 1) * per, n)})
-                for j in range((n + per - 1) // per)]  # fmt: skip
+        return [
+            Unit(shard_key(j), self.inputs, {"first": j * per, "stop": min((j + 1) * per, n)})
+            for j in range((n + per - 1) // per)
+        ]
 
     def run(self, unit: Unit, out: UnitWriter) -> None:
         docs, plan, _ = cached_plan(Path(self.plan_dir), Path(self.token_units), self.plan_output)
@@ -263,10 +283,17 @@ class ShardStep(Step):
             index = helper.submit(_write_index, out.dir / f"{unit.key}.parquet", placements)
             digest = write_shard(out.dir / name, arr)
             index_sha = index.result()
-        atomic_write_json(out.dir / SHARD_RECORD, {"path": name, "num_tokens": int(arr.size),
-                                                   "num_sequences": stop - first, "sha256": digest,
-                                                   "index": f"placements/{unit.key}.parquet",
-                                                   "index_sha256": index_sha})  # fmt: skip
+        atomic_write_json(
+            out.dir / SHARD_RECORD,
+            {
+                "path": name,
+                "num_tokens": int(arr.size),
+                "num_sequences": stop - first,
+                "sha256": digest,
+                "index": f"placements/{unit.key}.parquet",
+                "index_sha256": index_sha,
+            },
+        )
         out.stats.extra.update(num_tokens=int(arr.size), num_sequences=stop - first)
 
     def writer(self, directory: Path) -> UnitWriter:
@@ -289,21 +316,35 @@ class ShardStep(Step):
             "num_sequences": self.num_sequences,
             "shards": shards,
             "inputs": {"corpus_sha256": self.corpus_sha, "config_sha256": self.config_sha},
-            "index": {"path": "placements", "format": "parquet", "schema": [f.name for f in PLACEMENT_SCHEMA],
-                      "files": [{"path": rec["index"], "sha256": rec["index_sha256"]} for rec in records]},  # fmt: skip
+            "index": {
+                "path": "placements",
+                "format": "parquet",
+                "schema": [f.name for f in PLACEMENT_SCHEMA],
+                "files": [{"path": rec["index"], "sha256": rec["index_sha256"]} for rec in records],
+            },
             "exports": exports,
             "mixture": info["budget"],
             "packing": info["stats"],
         }
         mf.write_manifest(out_dir / "manifest.json", manifest)
-        return {"num_shards": len(shards), "num_sequences": self.num_sequences, "total_tokens": manifest["total_tokens"]}
+        return {
+            "num_shards": len(shards),
+            "num_sequences": self.num_sequences,
+            "total_tokens": manifest["total_tokens"],
+        }
 
 
 # --- the entry point --------------------------------------------------------------------------------------
 
 
-def build_shards(layout: RunLayout, stage: str, mixture_cfg: dict, shards_cfg: dict,
-                 run: Callable[[Step], StepResult], dry_run: bool = False) -> dict[str, Any]:  # fmt: skip
+def build_shards(
+    layout: RunLayout,
+    stage: str,
+    mixture_cfg: dict,
+    shards_cfg: dict,
+    run: Callable[[Step], StepResult],
+    dry_run: bool = False,
+) -> dict[str, Any]:
     """Tokenize, mix, pack and publish a stage's shards and manifest from `layout.corpus_docs`.
 
     Args:
@@ -334,16 +375,25 @@ def build_shards(layout: RunLayout, stage: str, mixture_cfg: dict, shards_cfg: d
         rows = plan_budget(estimate_available(chunks, tok, mix.rehydrate), mix)
         table = format_budget_table(stage, rows, tok.name, sc.seq_len, estimated=True)
         print(table)
-        return {"stage": stage, "dry_run": True, "budget": [budget_row(r) for r in rows], "table": table,
-                "budget_tokens": sum(r.budget for r in rows)}  # fmt: skip
+        return {
+            "stage": stage,
+            "dry_run": True,
+            "budget": [budget_row(r) for r in rows],
+            "table": table,
+            "budget_tokens": sum(r.budget for r in rows),
+        }
 
     manifest_path = layout.manifest(stage)
     t_check = time.perf_counter()
     published = verified_manifest(manifest_path, corpus_sha, config_sha)
     if published is not None:
         log.info("shards for stage %s are up to date and verified: %s", stage, manifest_path)
-        return {**build_summary(published, manifest_path), "skipped": True, "shards_written": 0,
-                "verify_seconds": round(time.perf_counter() - t_check, 3)}  # fmt: skip
+        return {
+            **build_summary(published, manifest_path),
+            "skipped": True,
+            "shards_written": 0,
+            "verify_seconds": round(time.perf_counter() - t_check, 3),
+        }
 
     damaged: dict[str, list[str]] = {}
     tokenize_step = TokenizeStep(chunks, tok.describe(), sc.num_proc)
@@ -366,9 +416,18 @@ def build_shards(layout: RunLayout, stage: str, mixture_cfg: dict, shards_cfg: d
     summary = build_summary(mf.read_manifest(manifest_path), manifest_path)
     for warning in summary["warnings"]:
         log.warning("%s", warning)
-    return {**summary, "skipped": False,
-            "shards_written": sharded.units_run, "damaged": {k: v for k, v in damaged.items() if v},
-            "tokenize": {"chunks": len(chunks), "chunks_tokenized": tokenized.units_run, "docs": ts.docs_out,
-                         "tokens": int(ts.extra.get("tokens", 0)), "bytes": int(ts.extra.get("bytes", 0)),
-                         "seconds": round(t_tok, 3)},
-            "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+    return {
+        **summary,
+        "skipped": False,
+        "shards_written": sharded.units_run,
+        "damaged": {k: v for k, v in damaged.items() if v},
+        "tokenize": {
+            "chunks": len(chunks),
+            "chunks_tokenized": tokenized.units_run,
+            "docs": ts.docs_out,
+            "tokens": int(ts.extra.get("tokens", 0)),
+            "bytes": int(ts.extra.get("bytes", 0)),
+            "seconds": round(t_tok, 3),
+        },
+        "seconds": round(time.perf_counter() - t0, 3),
+    }

@@ -103,15 +103,27 @@ def _register(spec: TokenizerSpec) -> None:
     v = spec.vocab
     ASSETS.setdefault(
         f"tokenizer.{spec.name}.vocab",
-        Asset(f"tokenizer.{spec.name}.vocab", v["package"], v["relpath"], v["file_sha256"], v["install"],
-              v.get("distribution")),  # fmt: skip
+        Asset(
+            f"tokenizer.{spec.name}.vocab",
+            v["package"],
+            v["relpath"],
+            v["file_sha256"],
+            v["install"],
+            v.get("distribution"),
+        ),
     )
     hf = spec.raw.get("hf_tokenizer")
     if hf:
         ASSETS.setdefault(
             f"tokenizer.{spec.name}.hf",
-            Asset(f"tokenizer.{spec.name}.hf", hf["package"], hf["relpath"], hf["file_sha256"], hf["install"],
-                  hf.get("distribution")),  # fmt: skip
+            Asset(
+                f"tokenizer.{spec.name}.hf",
+                hf["package"],
+                hf["relpath"],
+                hf["file_sha256"],
+                hf["install"],
+                hf.get("distribution"),
+            ),
         )
 
 
@@ -178,8 +190,13 @@ def _build_file(spec: TokenizerSpec, data: bytes) -> Any:
     ranks = _parse_ranks(data)
     start = int(spec.raw["special_start_id"])
     specials = {tok: start + i for i, tok in enumerate(spec.raw["special_tokens_list"])}
-    return tiktoken.Encoding(spec.name, pat_str=spec.raw["pat_str"], mergeable_ranks=ranks,
-                             special_tokens=specials, explicit_n_vocab=spec.vocab_size)  # fmt: skip
+    return tiktoken.Encoding(
+        spec.name,
+        pat_str=spec.raw["pat_str"],
+        mergeable_ranks=ranks,
+        special_tokens=specials,
+        explicit_n_vocab=spec.vocab_size,
+    )
 
 
 class Tokenizer:
@@ -281,8 +298,13 @@ class Tokenizer:
 
     def describe(self) -> dict[str, Any]:
         """The manifest's `tokenizer` object."""
-        return {"name": self.name, "vocab_size": self.vocab_size, "vocab_sha256": self.vocab_sha256,
-                "eot_id": self.eot_id, "normalization": self.spec.normalization}  # fmt: skip
+        return {
+            "name": self.name,
+            "vocab_size": self.vocab_size,
+            "vocab_sha256": self.vocab_sha256,
+            "eot_id": self.eot_id,
+            "normalization": self.spec.normalization,
+        }
 
 
 _LOADED: dict[str, Tokenizer] = {}
@@ -301,9 +323,13 @@ def load_tokenizer(name: str) -> Tokenizer:
     data = vocab_bytes(spec)
     enc = _build_builtin(spec, data) if spec.kind == "tiktoken_builtin" else _build_file(spec, data)
     if enc.n_vocab != spec.vocab_size:
-        raise TokenizerError(f"tokenizer {name!r}: built vocabulary has {enc.n_vocab} ids, spec says {spec.vocab_size}")
+        raise TokenizerError(
+            f"tokenizer {name!r}: built vocabulary has {enc.n_vocab} ids, spec says {spec.vocab_size}"
+        )
     if len(enc._mergeable_ranks) != spec.vocab["num_ranks"]:
-        raise TokenizerError(f"tokenizer {name!r}: {len(enc._mergeable_ranks)} ranks, spec says {spec.vocab['num_ranks']}")
+        raise TokenizerError(
+            f"tokenizer {name!r}: {len(enc._mergeable_ranks)} ranks, spec says {spec.vocab['num_ranks']}"
+        )
     for tok, expected in spec.special_tokens.items():
         got = enc.encode_single_token(tok)
         if got != expected:
@@ -318,8 +344,11 @@ def build_assets(name: str) -> Path:
 
     tok = load_tokenizer(name)
     out = BUILT_DIR / f"{name}.json"
-    info = {**tok.describe(), "vocab_file": str(asset_path(f"tokenizer.{name}.vocab")),
-            "special_tokens": dict(sorted(tok.encoding._special_tokens.items(), key=lambda kv: kv[1])[:64])}  # fmt: skip
+    info = {
+        **tok.describe(),
+        "vocab_file": str(asset_path(f"tokenizer.{name}.vocab")),
+        "special_tokens": dict(sorted(tok.encoding._special_tokens.items(), key=lambda kv: kv[1])[:64]),
+    }
     if "hf_tokenizer" in tok.spec.raw:
         info["hf_tokenizer"] = str(hf_tokenizer_path(name))
     atomic_write_json(out, info)

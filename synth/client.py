@@ -77,9 +77,17 @@ class EngineClient:
         on_server_down: called (from the event loop) with a URL the first time it fails in a row.
     """
 
-    def __init__(self, urls: list[str], model: str, max_concurrency: int = 8, timeout_s: float = 300.0,
-                 max_attempts: int = 5, backoff_s: float = 0.5, down_s: float = 2.0,
-                 on_server_down: Callable[[str], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        urls: list[str],
+        model: str,
+        max_concurrency: int = 8,
+        timeout_s: float = 300.0,
+        max_attempts: int = 5,
+        backoff_s: float = 0.5,
+        down_s: float = 2.0,
+        on_server_down: Callable[[str], None] | None = None,
+    ) -> None:
         if not urls:
             raise ValueError("EngineClient needs at least one server URL")
         if max_concurrency < 1 or max_attempts < 1:
@@ -165,8 +173,9 @@ class EngineClient:
             if not retry:
                 return result
             self._mark_down(server)
-            logger.warning("request to %s failed (%s); attempt %d/%d", server.url, result.error, attempt,
-                           self.max_attempts)  # fmt: skip
+            logger.warning(
+                "request to %s failed (%s); attempt %d/%d", server.url, result.error, attempt, self.max_attempts
+            )
             if attempt < self.max_attempts:
                 await asyncio.sleep(min(30.0, self.backoff_s * 2 ** (attempt - 1)))
         return Completion(server=last_url, attempts=self.max_attempts, error=last_error)
@@ -189,8 +198,11 @@ class EngineClient:
             data = r.json()
             choice = data["choices"][0]
             usage = data.get("usage") or {}
-            return Completion(text=choice.get("text") or "", finish_reason=choice.get("finish_reason"),
-                              prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                              completion_tokens=int(usage.get("completion_tokens") or 0)), False  # fmt: skip
+            return Completion(
+                text=choice.get("text") or "",
+                finish_reason=choice.get("finish_reason"),
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            ), False
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return Completion(error=f"bad_response: {type(exc).__name__}"), True

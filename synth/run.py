@@ -66,8 +66,14 @@ def model_sha256(model_dir: Path | str) -> str:
     return h.hexdigest()
 
 
-def plan_requests(seeds: list[Seed], templates: list[Template], count: int, seed: int = 0,
-                  model_id: str = "", sampling: dict[str, Any] | None = None) -> list[SynthRequest]:  # fmt: skip
+def plan_requests(
+    seeds: list[Seed],
+    templates: list[Template],
+    count: int,
+    seed: int = 0,
+    model_id: str = "",
+    sampling: dict[str, Any] | None = None,
+) -> list[SynthRequest]:
     """`count` requests, templates in turn (each template takes the next seed that fits its domains).
 
     Deterministic: the same seeds, templates, count and seed give the same requests and keys; a larger count
@@ -86,8 +92,10 @@ def plan_requests(seeds: list[Seed], templates: list[Template], count: int, seed
     fitting = {t.name: [s for s in seeds if t.fits(s)] for t in templates}
     usable = [t for t in templates if fitting[t.name]]
     if count and not usable:
-        raise ValueError(f"no seed fits any template's domains ({[(t.name, t.domains) for t in templates]}); "
-                         f"seed domains: {sorted({s.domain for s in seeds})}")  # fmt: skip
+        raise ValueError(
+            f"no seed fits any template's domains ({[(t.name, t.domains) for t in templates]}); "
+            f"seed domains: {sorted({s.domain for s in seeds})}"
+        )
     for t in templates:
         if not fitting[t.name]:
             logger.warning("template %s: no seed in domains %s; skipped", t.ref, list(t.domains))
@@ -161,32 +169,62 @@ class _Progress:
             self.bar.close()
 
 
-def _record(req: SynthRequest, comp: Completion, params: dict[str, Any], variables: dict[str, str],
-            model: dict[str, str], run_id: str) -> dict[str, Any]:  # fmt: skip
+def _record(
+    req: SynthRequest,
+    comp: Completion,
+    params: dict[str, Any],
+    variables: dict[str, str],
+    model: dict[str, str],
+    run_id: str,
+) -> dict[str, Any]:
     if comp.error is not None:
         reason, parsed = "request_error", None
     else:
         reason, parsed = req.template.check(comp.text, comp.finish_reason)
     return {
-        "key": req.key, "index": req.index, "status": "ok" if reason is None else "rejected", "reason": reason,
-        "error": comp.error, "text": comp.text, "parsed": parsed, "finish_reason": comp.finish_reason,
-        "prompt_tokens": comp.prompt_tokens, "completion_tokens": comp.completion_tokens,
-        "server": comp.server, "attempts": comp.attempts, "seconds": round(comp.seconds, 4), "run_id": run_id,
-        "seed_doc_id": req.seed.id, "seed_domain": req.seed.domain, "seed_lang": req.seed.lang,
-        "template": req.template.name, "template_version": req.template.version,
-        "template_sha256": req.template.sha256, "format": req.template.format, "variables": variables,
-        "model_path": model["path"], "model_sha256": model["sha256"], "sampling": params,
-    }  # fmt: skip
+        "key": req.key,
+        "index": req.index,
+        "status": "ok" if reason is None else "rejected",
+        "reason": reason,
+        "error": comp.error,
+        "text": comp.text,
+        "parsed": parsed,
+        "finish_reason": comp.finish_reason,
+        "prompt_tokens": comp.prompt_tokens,
+        "completion_tokens": comp.completion_tokens,
+        "server": comp.server,
+        "attempts": comp.attempts,
+        "seconds": round(comp.seconds, 4),
+        "run_id": run_id,
+        "seed_doc_id": req.seed.id,
+        "seed_domain": req.seed.domain,
+        "seed_lang": req.seed.lang,
+        "template": req.template.name,
+        "template_version": req.template.version,
+        "template_sha256": req.template.sha256,
+        "format": req.template.format,
+        "variables": variables,
+        "model_path": model["path"],
+        "model_sha256": model["sha256"],
+        "sampling": params,
+    }
 
 
-async def _generate_async(requests: list[SynthRequest], client: EngineClient, out_path: Path,
-                          overrides: dict[str, Any], model: dict[str, str], run_id: str, progress: _Progress,
-                          on_record: Callable[[dict[str, Any]], None] | None) -> dict[str, int]:  # fmt: skip
+async def _generate_async(
+    requests: list[SynthRequest],
+    client: EngineClient,
+    out_path: Path,
+    overrides: dict[str, Any],
+    model: dict[str, str],
+    run_id: str,
+    progress: _Progress,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, int]:
     counts = {"ok": 0, "rejected": 0, "tokens": 0}
     queue: asyncio.Queue[SynthRequest | None] = asyncio.Queue()
     for r in requests:
         queue.put_nowait(r)
-    fh = open(out_path, "ab")  # noqa: SIM115 - closed in finally
+    fh = open(out_path, "ab")
 
     async def worker() -> None:
         while True:
@@ -220,8 +258,12 @@ async def _generate_async(requests: list[SynthRequest], client: EngineClient, ou
 
 
 @contextlib.contextmanager
-def local_servers(model_dir: Path | str, n: int, served_model_name: str = "corpusforge-synth",
-                  server_kwargs: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+def local_servers(
+    model_dir: Path | str,
+    n: int,
+    served_model_name: str = "corpusforge-synth",
+    server_kwargs: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Start `n` local vLLM servers for `model_dir` (all loading at once) and yield {url: EngineServer}; every
     one is stopped on exit, also when a start fails half-way or the caller raises."""
     from synth.server import EngineServer
@@ -244,24 +286,39 @@ def local_servers(model_dir: Path | str, n: int, served_model_name: str = "corpu
         yield {srv.url: srv for srv in servers}
 
 
-def send_requests(todo: list[SynthRequest], urls: list[str], gen_path: Path, model: dict[str, str],
-                  sampling: dict[str, Any] | None, run_id: str, served_model_name: str = "corpusforge-synth",
-                  max_concurrency: int = 8, progress: bool = False, total: int | None = None,
-                  on_record: Callable[[dict[str, Any]], None] | None = None,
-                  on_server_down: Callable[[str], None] | None = None,
-                  client_kwargs: dict[str, Any] | None = None) -> tuple[dict[str, int], dict[str, Any]]:  # fmt: skip
+def send_requests(
+    todo: list[SynthRequest],
+    urls: list[str],
+    gen_path: Path,
+    model: dict[str, str],
+    sampling: dict[str, Any] | None,
+    run_id: str,
+    served_model_name: str = "corpusforge-synth",
+    max_concurrency: int = 8,
+    progress: bool = False,
+    total: int | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_server_down: Callable[[str], None] | None = None,
+    client_kwargs: dict[str, Any] | None = None,
+) -> tuple[dict[str, int], dict[str, Any]]:
     """Send `todo` to the servers at `urls`, appending one record per finished request to `gen_path`; return
     (counts of ok, rejected and generated tokens; per-server stats)."""
     stats: dict[str, Any] = {}
     bar = _Progress(total or len(todo), (total or len(todo)) - len(todo), progress)
-    client = EngineClient(urls, served_model_name, max_concurrency=max_concurrency, on_server_down=on_server_down,
-                          **(client_kwargs or {}))  # fmt: skip
+    client = EngineClient(
+        urls,
+        served_model_name,
+        max_concurrency=max_concurrency,
+        on_server_down=on_server_down,
+        **(client_kwargs or {}),
+    )
 
     async def main() -> dict[str, int]:
         async with client:
             try:
-                return await _generate_async(todo, client, gen_path, dict(sampling or {}), model, run_id, bar,
-                                             on_record)  # fmt: skip
+                return await _generate_async(
+                    todo, client, gen_path, dict(sampling or {}), model, run_id, bar, on_record
+                )
             finally:
                 stats.update(client.server_stats())
 
@@ -272,12 +329,23 @@ def send_requests(todo: list[SynthRequest], urls: list[str], gen_path: Path, mod
     return counts, stats
 
 
-def generate(seeds: list[Seed], templates: list[Template], model_dir: Path | str, out_dir: Path | str,
-             servers: list[str] | None = None, count: int | None = None, seed: int = 0,
-             sampling: dict[str, Any] | None = None, max_concurrency: int = 8, num_local_servers: int = 1,
-             server_kwargs: dict[str, Any] | None = None, served_model_name: str = "corpusforge-synth",
-             progress: bool = True, on_record: Callable[[dict[str, Any]], None] | None = None,
-             client_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def generate(
+    seeds: list[Seed],
+    templates: list[Template],
+    model_dir: Path | str,
+    out_dir: Path | str,
+    servers: list[str] | None = None,
+    count: int | None = None,
+    seed: int = 0,
+    sampling: dict[str, Any] | None = None,
+    max_concurrency: int = 8,
+    num_local_servers: int = 1,
+    server_kwargs: dict[str, Any] | None = None,
+    served_model_name: str = "corpusforge-synth",
+    progress: bool = True,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    client_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Generate `count` documents (resuming what `out_dir` already holds) and return a summary.
 
     Args:
@@ -308,16 +376,26 @@ def generate(seeds: list[Seed], templates: list[Template], model_dir: Path | str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = {"path": str(Path(model_dir).resolve()), "sha256": model_sha256(model_dir)}
-    requests = plan_requests(seeds, templates, len(seeds) if count is None else count, seed, model["sha256"],
-                             sampling)  # fmt: skip
+    requests = plan_requests(seeds, templates, len(seeds) if count is None else count, seed, model["sha256"], sampling)
     gen_path = out / GENERATIONS
     done = read_done(gen_path)
     todo = [r for r in requests if r.key not in done]
     run_id = hashlib.sha256(f"{time.time_ns()}-{os.getpid()}".encode()).hexdigest()[:12]
-    summary: dict[str, Any] = {"requested": len(requests), "skipped": len(requests) - len(todo), "sent": len(todo),
-                               "out": str(gen_path), "run_id": run_id}  # fmt: skip
-    meta = {"model": model, "templates": {t.ref: t.sha256 for t in templates}, "count": len(requests), "seed": seed,
-            "sampling": sampling or {}, "served_model_name": served_model_name}  # fmt: skip
+    summary: dict[str, Any] = {
+        "requested": len(requests),
+        "skipped": len(requests) - len(todo),
+        "sent": len(todo),
+        "out": str(gen_path),
+        "run_id": run_id,
+    }
+    meta = {
+        "model": model,
+        "templates": {t.ref: t.sha256 for t in templates},
+        "count": len(requests),
+        "seed": seed,
+        "sampling": sampling or {},
+        "served_model_name": served_model_name,
+    }
     t0 = time.monotonic()
     counts = {"ok": 0, "rejected": 0, "tokens": 0}
     stats: dict[str, Any] = {}
@@ -330,10 +408,21 @@ def generate(seeds: list[Seed], templates: list[Template], model_dir: Path | str
         else:
             urls = list(servers or [])
         if todo:
-            counts, stats = send_requests(todo, urls, gen_path, model, sampling, run_id, served_model_name,
-                                          max_concurrency, progress=progress, total=len(requests),
-                                          on_record=on_record, on_server_down=_restarter(local),
-                                          client_kwargs=client_kwargs)  # fmt: skip
+            counts, stats = send_requests(
+                todo,
+                urls,
+                gen_path,
+                model,
+                sampling,
+                run_id,
+                served_model_name,
+                max_concurrency,
+                progress=progress,
+                total=len(requests),
+                on_record=on_record,
+                on_server_down=_restarter(local),
+                client_kwargs=client_kwargs,
+            )
     seconds = time.monotonic() - t0
     reasons: Counter[str] = Counter()
     with open(gen_path, "rb") if gen_path.exists() else contextlib.nullcontext(None) as f:
@@ -341,10 +430,17 @@ def generate(seeds: list[Seed], templates: list[Template], model_dir: Path | str
             rec = json.loads(line)
             if rec["status"] != "ok":
                 reasons[rec["reason"]] += 1
-    summary.update({"ok": counts["ok"], "rejected": counts["rejected"], "reasons": dict(reasons),
-                    "completion_tokens": counts["tokens"], "seconds": round(seconds, 3),
-                    "tokens_per_s": round(counts["tokens"] / seconds, 2) if seconds > 0 else 0.0,
-                    "servers": stats})  # fmt: skip
+    summary.update(
+        {
+            "ok": counts["ok"],
+            "rejected": counts["rejected"],
+            "reasons": dict(reasons),
+            "completion_tokens": counts["tokens"],
+            "seconds": round(seconds, 3),
+            "tokens_per_s": round(counts["tokens"] / seconds, 2) if seconds > 0 else 0.0,
+            "servers": stats,
+        }
+    )
     (out / "run.json").write_text(json.dumps({**meta, "last_run": summary}, indent=1) + "\n", encoding="utf-8")
     return summary
 

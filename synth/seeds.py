@@ -17,13 +17,42 @@ from pathlib import Path
 
 # Names the multilingual template writes into its prompt ("Write only in French"); unknown codes pass through.
 LANG_NAMES = {
-    "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
-    "nl": "Dutch", "ru": "Russian", "uk": "Ukrainian", "pl": "Polish", "cs": "Czech", "sv": "Swedish",
-    "da": "Danish", "fi": "Finnish", "no": "Norwegian", "tr": "Turkish", "el": "Greek", "ar": "Arabic",
-    "he": "Hebrew", "fa": "Persian", "hi": "Hindi", "bn": "Bengali", "ur": "Urdu", "ta": "Tamil", "th": "Thai",
-    "vi": "Vietnamese", "id": "Indonesian", "ms": "Malay", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
-    "hu": "Hungarian", "ro": "Romanian", "bg": "Bulgarian", "sw": "Swahili",
-}  # fmt: skip
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "ru": "Russian",
+    "uk": "Ukrainian",
+    "pl": "Polish",
+    "cs": "Czech",
+    "sv": "Swedish",
+    "da": "Danish",
+    "fi": "Finnish",
+    "no": "Norwegian",
+    "tr": "Turkish",
+    "el": "Greek",
+    "ar": "Arabic",
+    "he": "Hebrew",
+    "fa": "Persian",
+    "hi": "Hindi",
+    "bn": "Bengali",
+    "ur": "Urdu",
+    "ta": "Tamil",
+    "th": "Thai",
+    "vi": "Vietnamese",
+    "id": "Indonesian",
+    "ms": "Malay",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "hu": "Hungarian",
+    "ro": "Romanian",
+    "bg": "Bulgarian",
+    "sw": "Swahili",
+}
 
 
 @dataclass(frozen=True)
@@ -57,17 +86,26 @@ def corpus_dir(path: Path | str) -> Path:
     for cand in (p / "corpus" / "docs", p / "docs", p):
         if cand.is_dir() and any(cand.rglob("*.parquet")):
             return cand
-    raise FileNotFoundError(f"no corpus Parquet under {p} (looked in {p / 'corpus' / 'docs'}, {p / 'docs'}, {p}); "
-                            "run the stage first: python -m flows.stage <stage>")  # fmt: skip
+    raise FileNotFoundError(
+        f"no corpus Parquet under {p} (looked in {p / 'corpus' / 'docs'}, {p / 'docs'}, {p}); "
+        "run the stage first: python -m flows.stage <stage>"
+    )
 
 
 def _key(seed: int, doc_id: str) -> bytes:
     return hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()
 
 
-def sample_seeds(corpus: Path | str | list[Path], n: int, seed: int = 0, domains: list[str] | None = None,
-                 langs: list[str] | None = None, min_chars: int = 0, max_chars: int | None = None,
-                 batch_rows: int = 4096) -> list[Seed]:  # fmt: skip
+def sample_seeds(
+    corpus: Path | str | list[Path],
+    n: int,
+    seed: int = 0,
+    domains: list[str] | None = None,
+    langs: list[str] | None = None,
+    min_chars: int = 0,
+    max_chars: int | None = None,
+    batch_rows: int = 4096,
+) -> list[Seed]:
     """Up to `n` documents of the corpus that match the filters, in hash order (reproducible).
 
     Args:
@@ -126,6 +164,10 @@ def sample_seeds(corpus: Path | str | list[Path], n: int, seed: int = 0, domains
 
 
 def _seed(rows: dict, i: int) -> Seed:
-    return Seed(id=rows["id"][i], text=rows["text"][i], domain=str(rows["domain"][i]),
-                lang=rows["lang"][i] if "lang" in rows else None,
-                source=str(rows["source"][i]) if "source" in rows else "")  # fmt: skip
+    return Seed(
+        id=rows["id"][i],
+        text=rows["text"][i],
+        domain=str(rows["domain"][i]),
+        lang=rows["lang"][i] if "lang" in rows else None,
+        source=str(rows["source"][i]) if "source" in rows else "",
+    )

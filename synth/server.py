@@ -68,12 +68,20 @@ def engine_env(run_dir: Path, kv_cache_gib: int) -> dict[str, str]:
         env.pop(key, None)
     (run_dir / "cache").mkdir(parents=True, exist_ok=True)
     (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
-    env.update({
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
-        "VLLM_HOST_IP": "127.0.0.1", "VLLM_LOOPBACK_IP": "127.0.0.1",
-        "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "VLLM_CACHE_ROOT": str(run_dir / "cache"),
-        "TMPDIR": str(run_dir / "tmp"), "PYTHONUNBUFFERED": "1",
-    })  # fmt: skip
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            "VLLM_HOST_IP": "127.0.0.1",
+            "VLLM_LOOPBACK_IP": "127.0.0.1",
+            "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
+            "VLLM_CACHE_ROOT": str(run_dir / "cache"),
+            "TMPDIR": str(run_dir / "tmp"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -95,10 +103,21 @@ class EngineServer:
         stop_grace_s: SIGTERM-to-SIGKILL grace at stop.
     """
 
-    def __init__(self, model_dir: Path | str, port: int = 0, served_model_name: str = "corpusforge-synth",
-                 max_model_len: int = 2048, dtype: str = "auto", kv_cache_gib: int = 1, enforce_eager: bool = True,
-                 nice: int = 10, extra_args: list[str] | None = None, log_path: Path | str | None = None,
-                 start_timeout_s: float = 300.0, stop_grace_s: float = 10.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model_dir: Path | str,
+        port: int = 0,
+        served_model_name: str = "corpusforge-synth",
+        max_model_len: int = 2048,
+        dtype: str = "auto",
+        kv_cache_gib: int = 1,
+        enforce_eager: bool = True,
+        nice: int = 10,
+        extra_args: list[str] | None = None,
+        log_path: Path | str | None = None,
+        start_timeout_s: float = 300.0,
+        stop_grace_s: float = 10.0,
+    ) -> None:
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").is_file():
             raise FileNotFoundError(f"{self.model_dir} is not a Hugging Face model folder (no config.json)")
@@ -125,13 +144,30 @@ class EngineServer:
 
     def command(self) -> list[str]:
         # NOTE: `vllm serve` fails in vllm-cpu (the script looks up the distribution named "vllm"); the module works.
-        cmd = [str(engine_python()), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
-               "--served-model-name", self.model_name, "--host", "127.0.0.1", "--port", str(self.port),
-               "--max-model-len", str(self.max_model_len), "--dtype", self.dtype, "--disable-uvicorn-access-log",
-               "--generation-config", "vllm",
-               # No free whitespace between JSON tokens in guided decoding: a weak model otherwise fills
-               # max_tokens with blank lines inside the object.
-               "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']  # fmt: skip
+        cmd = [
+            str(engine_python()),
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(self.model_dir),
+            "--served-model-name",
+            self.model_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--max-model-len",
+            str(self.max_model_len),
+            "--dtype",
+            self.dtype,
+            "--disable-uvicorn-access-log",
+            "--generation-config",
+            "vllm",
+            # No free whitespace between JSON tokens in guided decoding: a weak model otherwise fills
+            # max_tokens with blank lines inside the object.
+            "--structured-outputs-config",
+            '{"backend": "xgrammar", "disable_any_whitespace": true}',
+        ]
         if self.enforce_eager:
             cmd.append("--enforce-eager")
         return cmd + self.extra_args
@@ -151,15 +187,21 @@ class EngineServer:
         if self.log_path is None:
             self.log_path = self.run_dir / "server.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the server's lifetime
+        self._log = open(self.log_path, "ab")
         python = engine_python()
         cmd = [str(python), str(GUARD), str(os.getpid()), str(self.stop_grace_s), "--", *self.command()]
         if self.nice:
             cmd = ["nice", "-n", str(self.nice), *cmd]
         t0 = time.monotonic()
         # start_new_session: the guard leads a new process group, so stopping it never signals our own group.
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=engine_env(self.run_dir, self.kv_cache_gib), start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=engine_env(self.run_dir, self.kv_cache_gib),
+            start_new_session=True,
+        )
         logger.info("vLLM server starting on %s (pid %d, log %s)", self.url, self.proc.pid, self.log_path)
         if wait:
             try:
@@ -185,13 +227,17 @@ class EngineServer:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if not self.alive():
-                raise EngineError(f"vLLM server exited with code {self.proc.returncode if self.proc else None} "
-                                  f"before it was healthy; see {self.log_path}:\n{self.log_tail()}")  # fmt: skip
+                raise EngineError(
+                    f"vLLM server exited with code {self.proc.returncode if self.proc else None} "
+                    f"before it was healthy; see {self.log_path}:\n{self.log_tail()}"
+                )
             if self.healthy():
                 return
             time.sleep(0.5)
-        raise EngineError(f"vLLM server on {self.url} not healthy after {self.start_timeout_s:.0f} s; "
-                          f"see {self.log_path}:\n{self.log_tail()}")  # fmt: skip
+        raise EngineError(
+            f"vLLM server on {self.url} not healthy after {self.start_timeout_s:.0f} s; "
+            f"see {self.log_path}:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 15) -> str:
         try:

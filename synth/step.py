@@ -71,8 +71,15 @@ class SynthStep(Step):
 
     name = "synth"
 
-    def __init__(self, params: dict[str, Any], seeds: list[Seed], templates: list[Template], model: dict[str, str],
-                 journal_dir: Path, urls: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params: dict[str, Any],
+        seeds: list[Seed],
+        templates: list[Template],
+        model: dict[str, str],
+        journal_dir: Path,
+        urls: list[str] | None = None,
+    ) -> None:
         self.params = params
         self.seeds = seeds
         self.templates = templates
@@ -88,13 +95,23 @@ class SynthStep(Step):
 
     def config(self) -> dict[str, Any]:
         seeds = hashlib.sha256(json.dumps([[s.id, s.text, s.domain, s.lang] for s in self.seeds]).encode())
-        return {"params": self.params, "seeds": seeds.hexdigest(), "model_sha256": self.model["sha256"],
-                "templates": {t.ref: t.sha256 for t in self.templates}}  # fmt: skip
+        return {
+            "params": self.params,
+            "seeds": seeds.hexdigest(),
+            "model_sha256": self.model["sha256"],
+            "templates": {t.ref: t.sha256 for t in self.templates},
+        }
 
     def requests(self) -> list[SynthRequest]:
         if self._requests is None:
-            self._requests = plan_requests(self.seeds, self.templates, self.params["count"], self.params["seed"],
-                                           self.model["sha256"], self.params.get("sampling"))  # fmt: skip
+            self._requests = plan_requests(
+                self.seeds,
+                self.templates,
+                self.params["count"],
+                self.params["seed"],
+                self.model["sha256"],
+                self.params.get("sampling"),
+            )
         return self._requests
 
     def units(self) -> list[Unit]:
@@ -103,7 +120,9 @@ class SynthStep(Step):
         for start in range(0, len(reqs), size):
             keys = [r.key for r in reqs[start : start + size]]
             digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()
-            out.append(Unit(f"synth-{start // size:05d}-{digest[:12]}", digest, {"start": start, "stop": start + len(keys)}))
+            out.append(
+                Unit(f"synth-{start // size:05d}-{digest[:12]}", digest, {"start": start, "stop": start + len(keys)})
+            )
         return out
 
     def run(self, unit: Unit, out: UnitWriter) -> None:
@@ -119,10 +138,18 @@ class SynthStep(Step):
         todo = [r for r in batch if r.key not in done]
         if todo:
             if not self.urls:
-                raise RuntimeError("synth: no vLLM server to send to (the stage starts local ones or uses "
-                                   "[synth] servers)")  # fmt: skip
-            send_requests(todo, self.urls, journal, self.model, self.params.get("sampling"), run_id=unit.key,
-                          max_concurrency=self.params["max_concurrency"])  # fmt: skip
+                raise RuntimeError(
+                    "synth: no vLLM server to send to (the stage starts local ones or uses [synth] servers)"
+                )
+            send_requests(
+                todo,
+                self.urls,
+                journal,
+                self.model,
+                self.params.get("sampling"),
+                run_id=unit.key,
+                max_concurrency=self.params["max_concurrency"],
+            )
         records = _journal(journal)
         rows = []
         for req in batch:
@@ -136,8 +163,7 @@ class SynthStep(Step):
             else:
                 out.append(LineageRecord(doc_id, "synth", "dropped", f"synth_{reason}"))
             rows.append(_generation_row(doc_id, rec, reason))
-        pq.write_table(pa.Table.from_pylist(rows, schema=GENERATION_SCHEMA), out.dir / GENERATIONS,
-                       compression="zstd")  # fmt: skip
+        pq.write_table(pa.Table.from_pylist(rows, schema=GENERATION_SCHEMA), out.dir / GENERATIONS, compression="zstd")
 
 
 def _journal(path: Path) -> dict[str, dict[str, Any]]:
@@ -152,24 +178,47 @@ def _journal(path: Path) -> dict[str, dict[str, Any]]:
 
 def _document(doc_id: str, text: str, req: SynthRequest, rec: dict[str, Any]) -> Document:
     return Document(
-        id=doc_id, text=text, source=source_name(req.template.name), domain=req.seed.domain, lang=req.seed.lang,
-        metadata={"synthetic": True, "generation_key": rec["key"], "seed_doc_id": rec["seed_doc_id"],
-                  "template": rec["template"], "template_version": rec["template_version"],
-                  "template_sha256": rec["template_sha256"], "model": rec["model_path"],
-                  "model_sha256": rec["model_sha256"], "sampling": rec["sampling"]},
-    )  # fmt: skip
+        id=doc_id,
+        text=text,
+        source=source_name(req.template.name),
+        domain=req.seed.domain,
+        lang=req.seed.lang,
+        metadata={
+            "synthetic": True,
+            "generation_key": rec["key"],
+            "seed_doc_id": rec["seed_doc_id"],
+            "template": rec["template"],
+            "template_version": rec["template_version"],
+            "template_sha256": rec["template_sha256"],
+            "model": rec["model_path"],
+            "model_sha256": rec["model_sha256"],
+            "sampling": rec["sampling"],
+        },
+    )
 
 
 def _generation_row(doc_id: str, rec: dict[str, Any], reason: str | None) -> dict[str, Any]:
     return {
-        "doc_id": doc_id, "key": rec["key"], "source": source_name(rec["template"]), "seed_doc_id": rec["seed_doc_id"],
-        "seed_domain": rec["seed_domain"], "seed_lang": rec["seed_lang"], "template": rec["template"],
-        "template_version": rec["template_version"], "template_sha256": rec["template_sha256"],
-        "format": rec["format"], "model": rec["model_path"], "model_sha256": rec["model_sha256"],
-        "sampling": json.dumps(rec["sampling"], sort_keys=True), "status": "ok" if reason is None else "rejected",
-        "reason": reason, "finish_reason": rec["finish_reason"], "prompt_tokens": rec["prompt_tokens"],
-        "completion_tokens": rec["completion_tokens"], "text": rec["text"],
-    }  # fmt: skip
+        "doc_id": doc_id,
+        "key": rec["key"],
+        "source": source_name(rec["template"]),
+        "seed_doc_id": rec["seed_doc_id"],
+        "seed_domain": rec["seed_domain"],
+        "seed_lang": rec["seed_lang"],
+        "template": rec["template"],
+        "template_version": rec["template_version"],
+        "template_sha256": rec["template_sha256"],
+        "format": rec["format"],
+        "model": rec["model_path"],
+        "model_sha256": rec["model_sha256"],
+        "sampling": json.dumps(rec["sampling"], sort_keys=True),
+        "status": "ok" if reason is None else "rejected",
+        "reason": reason,
+        "finish_reason": rec["finish_reason"],
+        "prompt_tokens": rec["prompt_tokens"],
+        "completion_tokens": rec["completion_tokens"],
+        "text": rec["text"],
+    }
 
 
 def run_synth_step(cfg: Any, layout: Any, run: Any, seed_corpus: Path | list[Path]) -> Any:
@@ -190,16 +239,25 @@ def run_synth_step(cfg: Any, layout: Any, run: Any, seed_corpus: Path | list[Pat
     from synth.seeds import sample_seeds
     from synth.templates import load_templates
 
-    seeds = sample_seeds(seed_corpus, cfg.count, seed=cfg.seed, domains=list(cfg.seed_domains) or None,
-                         langs=list(cfg.seed_langs) or None, min_chars=cfg.seed_min_chars,
-                         max_chars=cfg.seed_max_chars)  # fmt: skip
+    seeds = sample_seeds(
+        seed_corpus,
+        cfg.count,
+        seed=cfg.seed,
+        domains=list(cfg.seed_domains) or None,
+        langs=list(cfg.seed_langs) or None,
+        min_chars=cfg.seed_min_chars,
+        max_chars=cfg.seed_max_chars,
+    )
     if not seeds:
-        raise ValueError(f"[synth]: no seed document in {seed_corpus if isinstance(seed_corpus, Path) else 'the filtered documents'} "
-                         f"matches seed_domains={list(cfg.seed_domains)} seed_langs={list(cfg.seed_langs)} "
-                         f"seed_min_chars={cfg.seed_min_chars}")  # fmt: skip
+        raise ValueError(
+            f"[synth]: no seed document in {seed_corpus if isinstance(seed_corpus, Path) else 'the filtered documents'} "
+            f"matches seed_domains={list(cfg.seed_domains)} seed_langs={list(cfg.seed_langs)} "
+            f"seed_min_chars={cfg.seed_min_chars}"
+        )
     model = {"path": str(cfg.model), "sha256": model_sha256(cfg.model)}
-    step = SynthStep(cfg.step_params(), seeds, load_templates(list(cfg.templates) or None), model,
-                     layout.synth / JOURNAL_DIR)  # fmt: skip
+    step = SynthStep(
+        cfg.step_params(), seeds, load_templates(list(cfg.templates) or None), model, layout.synth / JOURNAL_DIR
+    )
     with contextlib.ExitStack() as stack:
         if cfg.servers:
             step.urls = list(cfg.servers)

@@ -27,11 +27,16 @@ FORMATS = ("plain", "chatml", "harmony")
 # in the `final` channel, ended by <|return|> (or <|end|>). ChatML: Qwen's, ended by <|im_end|>.
 _WRAP = {
     "plain": ("{system}\n\n{user}\n\n", []),
-    "chatml": ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
-               ["<|im_end|>"]),
-    "harmony": ("<|start|>system<|message|>{system}<|end|><|start|>user<|message|>{user}<|end|>"
-                "<|start|>assistant<|channel|>final<|message|>", ["<|return|>", "<|end|>"]),
-}  # fmt: skip
+    "chatml": (
+        "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
+        ["<|im_end|>"],
+    ),
+    "harmony": (
+        "<|start|>system<|message|>{system}<|end|><|start|>user<|message|>{user}<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>",
+        ["<|return|>", "<|end|>"],
+    ),
+}
 
 
 class TemplateError(ValueError):
@@ -66,9 +71,23 @@ class Template:
     @property
     def sha256(self) -> str:
         """Hash of the template's content (prompt, format, schema, sampling), recorded beside its version."""
-        blob = json.dumps([self.name, self.version, self.format, self.prompt, self.system, self.variables,
-                           self.max_tokens, self.temperature, self.top_p, self.output_kind, self.schema,
-                           self.min_chars], sort_keys=True)  # fmt: skip
+        blob = json.dumps(
+            [
+                self.name,
+                self.version,
+                self.format,
+                self.prompt,
+                self.system,
+                self.variables,
+                self.max_tokens,
+                self.temperature,
+                self.top_p,
+                self.output_kind,
+                self.schema,
+                self.min_chars,
+            ],
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def fits(self, seed: Seed) -> bool:
@@ -95,8 +114,13 @@ class Template:
 
     def request_body(self, prompt: str, sampling_seed: int, overrides: dict[str, Any] | None = None) -> dict:
         """The /v1/completions body: sampling params, stop strings and, for JSON output, the schema to enforce."""
-        body: dict[str, Any] = {"prompt": prompt, "max_tokens": self.max_tokens, "temperature": self.temperature,
-                                "top_p": self.top_p, "seed": sampling_seed}  # fmt: skip
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": sampling_seed,
+        }
         if self.stop:
             # The stop markers are special tokens: keep them in the detokenized text so that stop strings match.
             body["stop"] = self.stop
@@ -190,12 +214,23 @@ def load_template(path: Path | str) -> Template:
         _jinja().parse(prompt)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{p}: prompt.text is not valid Jinja: {exc}") from exc
-    t = Template(name=raw["name"], version=int(raw["version"]), format=raw["format"], prompt=prompt,
-                 system=raw.get("system", ""), description=raw.get("description", ""),
-                 domains=tuple(raw.get("domains", [])), variables=variables,
-                 max_tokens=int(raw.get("max_tokens", 512)), temperature=float(raw.get("temperature", 0.8)),
-                 top_p=float(raw.get("top_p", 0.95)), output_kind=kind, schema=schema,
-                 min_chars=int(out.get("min_chars", 1)), path=str(p))  # fmt: skip
+    t = Template(
+        name=raw["name"],
+        version=int(raw["version"]),
+        format=raw["format"],
+        prompt=prompt,
+        system=raw.get("system", ""),
+        description=raw.get("description", ""),
+        domains=tuple(raw.get("domains", [])),
+        variables=variables,
+        max_tokens=int(raw.get("max_tokens", 512)),
+        temperature=float(raw.get("temperature", 0.8)),
+        top_p=float(raw.get("top_p", 0.95)),
+        output_kind=kind,
+        schema=schema,
+        min_chars=int(out.get("min_chars", 1)),
+        path=str(p),
+    )
     if t.max_tokens < 1:
         raise TemplateError(f"{p}: max_tokens must be >= 1, got {t.max_tokens}")
     return t

@@ -37,12 +37,29 @@ def corpora() -> Path:
 
 
 # MMLU subjects of the STEM category (Hendrycks et al. 2021, arXiv 2009.03300, appendix: "STEM").
-MMLU_STEM = frozenset({
-    "abstract_algebra", "anatomy", "astronomy", "college_biology", "college_chemistry", "college_computer_science",
-    "college_mathematics", "college_physics", "computer_security", "conceptual_physics", "electrical_engineering",
-    "elementary_mathematics", "high_school_biology", "high_school_chemistry", "high_school_computer_science",
-    "high_school_mathematics", "high_school_physics", "high_school_statistics", "machine_learning",
-})  # fmt: skip
+MMLU_STEM = frozenset(
+    {
+        "abstract_algebra",
+        "anatomy",
+        "astronomy",
+        "college_biology",
+        "college_chemistry",
+        "college_computer_science",
+        "college_mathematics",
+        "college_physics",
+        "computer_security",
+        "conceptual_physics",
+        "electrical_engineering",
+        "elementary_mathematics",
+        "high_school_biology",
+        "high_school_chemistry",
+        "high_school_computer_science",
+        "high_school_mathematics",
+        "high_school_physics",
+        "high_school_statistics",
+        "machine_learning",
+    }
+)
 
 
 class RealData:
@@ -70,8 +87,9 @@ class RealData:
         paths = [p for p in SHIPPED["mmlu"].paths() if p.parent.name == "test" and p.parent.parent.name in MMLU_STEM]
         out["mmlu_stem"] = [
             r["question"] + "".join(f"\n{'ABCD'[j]}. {c}" for j, c in enumerate(r["choices"]))
-            for path in paths for _, r in _read(path, "hf_arrow")
-        ]  # fmt: skip
+            for path in paths
+            for _, r in _read(path, "hf_arrow")
+        ]
         return out
 
     @functools.cached_property

@@ -36,8 +36,9 @@ def _parse_set(items: list[str]) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--manifest", type=Path, required=True, help="the stage's shards manifest.json")
     parser.add_argument("--steps", type=int, required=True, help="total optimizer steps for this stage")
     parser.add_argument("--config", type=Path, default=None, help="trainer TOML (configs/trainer/*.toml)")
@@ -68,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rate = f", {result['tokens_per_s']:,.0f} tok/s" if result["tokens_per_s"] else ""
-    print(f"done: {result['stage']} step {result['steps']}, loss {result['final_loss']}{rate}, "
-          f"checkpoint {result['checkpoint']}")  # fmt: skip
+    print(
+        f"done: {result['stage']} step {result['steps']}, loss {result['final_loss']}{rate}, "
+        f"checkpoint {result['checkpoint']}"
+    )
     return 0
 
 

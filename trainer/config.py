@@ -123,19 +123,30 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.vocab_size < 0:
             raise ConfigError(f"model.vocab_size must be > 0 (or 0: the manifest's, padded), got {self.vocab_size}")
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                     "head_dim", "num_experts", "num_experts_per_tok", "moe_intermediate_size",
-                     "max_position_embeddings"):  # fmt: skip
+        for name in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "num_experts",
+            "num_experts_per_tok",
+            "moe_intermediate_size",
+            "max_position_embeddings",
+        ):
             if int(getattr(self, name)) <= 0:
                 raise ConfigError(f"model.{name} must be > 0, got {getattr(self, name)}")
         if self.num_attention_heads % self.num_key_value_heads:
-            raise ConfigError(f"model.num_attention_heads={self.num_attention_heads} is not a multiple of "
-                              f"num_key_value_heads={self.num_key_value_heads} (grouped-query attention)")  # fmt: skip
+            raise ConfigError(
+                f"model.num_attention_heads={self.num_attention_heads} is not a multiple of "
+                f"num_key_value_heads={self.num_key_value_heads} (grouped-query attention)"
+            )
         if self.head_dim % 2:
             raise ConfigError(f"model.head_dim must be even for RoPE, got {self.head_dim}")
         if not 1 <= self.num_experts_per_tok <= self.num_experts:
-            raise ConfigError(f"model.num_experts_per_tok={self.num_experts_per_tok} must be in "
-                              f"[1, num_experts={self.num_experts}]")  # fmt: skip
+            raise ConfigError(
+                f"model.num_experts_per_tok={self.num_experts_per_tok} must be in [1, num_experts={self.num_experts}]"
+            )
         if self.moe_balancing not in BALANCING:
             raise ConfigError(f"model.moe_balancing must be one of {BALANCING}, got {self.moe_balancing!r}")
         if self.hidden_act != "silu":
@@ -143,8 +154,9 @@ class ModelConfig:
         if self.rope_theta <= 1:
             raise ConfigError(f"model.rope_theta must be > 1, got {self.rope_theta}")
         if self.shared_expert_intermediate_size < 0:
-            raise ConfigError(f"model.shared_expert_intermediate_size must be >= 0, "
-                              f"got {self.shared_expert_intermediate_size}")  # fmt: skip
+            raise ConfigError(
+                f"model.shared_expert_intermediate_size must be >= 0, got {self.shared_expert_intermediate_size}"
+            )
         if self.rope_scaling is not None:
             rs = dict(self.rope_scaling)
             kind = rs.get("rope_type", rs.get("type"))
@@ -153,8 +165,10 @@ class ModelConfig:
             if float(rs.get("factor", 0)) < 1:
                 raise ConfigError(f"model.rope_scaling.factor must be >= 1, got {rs.get('factor')}")
             if int(rs.get("original_max_position_embeddings", 0)) <= 0:
-                raise ConfigError("model.rope_scaling needs original_max_position_embeddings (the pre-YaRN "
-                                  f"context length), got {rs.get('original_max_position_embeddings')}")  # fmt: skip
+                raise ConfigError(
+                    "model.rope_scaling needs original_max_position_embeddings (the pre-YaRN "
+                    f"context length), got {rs.get('original_max_position_embeddings')}"
+                )
             rs["rope_type"] = "yarn"
             rs.pop("type", None)
             rs.setdefault("beta_fast", 32.0)
@@ -182,8 +196,10 @@ class ModelConfig:
         if self.model_type not in MODEL_TYPES:
             raise ConfigError(f"model.model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
         if self.model_type == "deepseek_v3" and self.attention_type != "mla":
-            raise ConfigError("model.model_type = 'deepseek_v3' needs attention_type = 'mla' (DeepSeek-V3 has only "
-                              "latent attention); use model_type = 'qwen3_moe' for GQA")  # fmt: skip
+            raise ConfigError(
+                "model.model_type = 'deepseek_v3' needs attention_type = 'mla' (DeepSeek-V3 has only "
+                "latent attention); use model_type = 'qwen3_moe' for GQA"
+            )
 
     @property
     def num_key_value_groups(self) -> int:
@@ -196,9 +212,21 @@ class ModelConfig:
 
     def architecture(self) -> dict[str, Any]:
         """The fields that fix parameter shapes: a checkpoint loads into a model iff these match."""
-        keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                "head_dim", "num_experts", "moe_intermediate_size", "qk_norm", "shared_expert_intermediate_size",
-                "tie_word_embeddings", "attention_bias", "attention_type")  # fmt: skip
+        keep = (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "num_experts",
+            "moe_intermediate_size",
+            "qk_norm",
+            "shared_expert_intermediate_size",
+            "tie_word_embeddings",
+            "attention_bias",
+            "attention_type",
+        )
         if self.attention_type == "mla":
             keep += ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
         return {k: getattr(self, k) for k in keep}
@@ -276,8 +304,10 @@ class TrainConfig:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
         if self.warmup_steps < 0 or self.log_every <= 0 or self.ckpt_every < 0:
-            raise ConfigError(f"train.warmup_steps/ckpt_every must be >= 0 and log_every > 0, got "
-                              f"{self.warmup_steps}/{self.ckpt_every}/{self.log_every}")  # fmt: skip
+            raise ConfigError(
+                f"train.warmup_steps/ckpt_every must be >= 0 and log_every > 0, got "
+                f"{self.warmup_steps}/{self.ckpt_every}/{self.log_every}"
+            )
 
 
 @dataclass
@@ -311,9 +341,11 @@ class Config:
         unknown = set(data) - {"model", "train", "tokenizer"}
         if unknown:
             raise ConfigError(f"{where}: unknown tables {sorted(unknown)}; expected [model], [train], [tokenizer]")
-        return cls(model=_build(ModelConfig, data.get("model", {}), f"{where} [model]"),
-                   train=_build(TrainConfig, data.get("train", {}), f"{where} [train]"),
-                   tokenizer=_build(TokenizerConfig, data.get("tokenizer", {}), f"{where} [tokenizer]"))  # fmt: skip
+        return cls(
+            model=_build(ModelConfig, data.get("model", {}), f"{where} [model]"),
+            train=_build(TrainConfig, data.get("train", {}), f"{where} [train]"),
+            tokenizer=_build(TokenizerConfig, data.get("tokenizer", {}), f"{where} [tokenizer]"),
+        )
 
 
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:

@@ -70,8 +70,9 @@ def load_manifest(path: Path | str) -> Manifest:
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}: not valid JSON ({exc})") from exc
     if raw.get("format") != FORMAT or raw.get("version") != VERSION:
-        raise ManifestError(f"{path}: format/version {raw.get('format')!r}/{raw.get('version')!r}, "
-                            f"expected {FORMAT!r}/{VERSION}")  # fmt: skip
+        raise ManifestError(
+            f"{path}: format/version {raw.get('format')!r}/{raw.get('version')!r}, expected {FORMAT!r}/{VERSION}"
+        )
     if raw.get("dtype") != "uint32":
         raise ManifestError(f"{path}: dtype {raw.get('dtype')!r}, the trainer reads only 'uint32'")
     for key in ("stage", "seq_len", "tokenizer", "total_tokens", "num_sequences", "shards"):
@@ -86,17 +87,29 @@ def load_manifest(path: Path | str) -> Manifest:
     for i, s in enumerate(raw["shards"]):
         shard = Shard(path.parent / s["path"], int(s["num_tokens"]), int(s["num_sequences"]), str(s["sha256"]))
         if shard.num_tokens != shard.num_sequences * seq_len:
-            raise ManifestError(f"{path}: shard {i} ({s['path']}) has num_tokens={shard.num_tokens}, expected "
-                                f"num_sequences * seq_len = {shard.num_sequences} * {seq_len}")  # fmt: skip
+            raise ManifestError(
+                f"{path}: shard {i} ({s['path']}) has num_tokens={shard.num_tokens}, expected "
+                f"num_sequences * seq_len = {shard.num_sequences} * {seq_len}"
+            )
         shards.append(shard)
     if not shards:
         raise ManifestError(f"{path}: no shards")
-    m = Manifest(path, str(raw["stage"]), seq_len, dict(tok), int(raw["total_tokens"]), int(raw["num_sequences"]),
-                 tuple(shards), raw)  # fmt: skip
+    m = Manifest(
+        path,
+        str(raw["stage"]),
+        seq_len,
+        dict(tok),
+        int(raw["total_tokens"]),
+        int(raw["num_sequences"]),
+        tuple(shards),
+        raw,
+    )
     if m.total_tokens != sum(s.num_tokens for s in shards) or m.num_sequences != sum(s.num_sequences for s in shards):
-        raise ManifestError(f"{path}: total_tokens/num_sequences {m.total_tokens}/{m.num_sequences} differ from the "
-                            f"sum over shards {sum(s.num_tokens for s in shards)}/"
-                            f"{sum(s.num_sequences for s in shards)}")  # fmt: skip
+        raise ManifestError(
+            f"{path}: total_tokens/num_sequences {m.total_tokens}/{m.num_sequences} differ from the "
+            f"sum over shards {sum(s.num_tokens for s in shards)}/"
+            f"{sum(s.num_sequences for s in shards)}"
+        )
     return m
 
 
@@ -113,8 +126,9 @@ def verify_shards(manifest: Manifest) -> int:
             raise FileNotFoundError(f"shard {s.path} named by {manifest.path} is missing")
         size = s.path.stat().st_size
         if size != s.num_tokens * 4:
-            raise ManifestError(f"shard {s.path}: {size} bytes, manifest says {s.num_tokens} uint32 tokens "
-                                f"({s.num_tokens * 4} bytes)")  # fmt: skip
+            raise ManifestError(
+                f"shard {s.path}: {size} bytes, manifest says {s.num_tokens} uint32 tokens ({s.num_tokens * 4} bytes)"
+            )
         digest = hashlib.sha256()
         with s.path.open("rb") as f:
             while block := f.read(_HASH_BLOCK):
@@ -122,13 +136,16 @@ def verify_shards(manifest: Manifest) -> int:
                 if len(block) >= 4:
                     max_id = max(max_id, int(np.frombuffer(block[: len(block) // 4 * 4], dtype="<u4").max()))
         if digest.hexdigest() != s.sha256:
-            raise ManifestError(f"shard {s.path}: sha256 {digest.hexdigest()} != manifest {s.sha256}; the file is "
-                                "corrupt or was rewritten: rebuild the shards of this stage")  # fmt: skip
+            raise ManifestError(
+                f"shard {s.path}: sha256 {digest.hexdigest()} != manifest {s.sha256}; the file is "
+                "corrupt or was rewritten: rebuild the shards of this stage"
+            )
     return max_id
 
 
-def check_compatible(manifest: Manifest, model_cfg: Any, tokenizer_cfg: Any, seq_len: int,
-                     max_token_id: int | None = None) -> None:  # fmt: skip
+def check_compatible(
+    manifest: Manifest, model_cfg: Any, tokenizer_cfg: Any, seq_len: int, max_token_id: int | None = None
+) -> None:
     """Refuse a manifest whose tokenizer, vocabulary or sequence length the model cannot serve.
 
     Args:
@@ -141,39 +158,57 @@ def check_compatible(manifest: Manifest, model_cfg: Any, tokenizer_cfg: Any, seq
     tok = manifest.tokenizer
     where = f"{manifest.path}"
     if tokenizer_cfg.name and tok["name"] != tokenizer_cfg.name:
-        raise ManifestError(f"{where}: tokenizer {tok['name']!r} but the model was configured for "
-                            f"{tokenizer_cfg.name!r} ([tokenizer] name); retokenize or change the config")  # fmt: skip
+        raise ManifestError(
+            f"{where}: tokenizer {tok['name']!r} but the model was configured for "
+            f"{tokenizer_cfg.name!r} ([tokenizer] name); retokenize or change the config"
+        )
     if tokenizer_cfg.vocab_size and int(tok["vocab_size"]) != tokenizer_cfg.vocab_size:
-        raise ManifestError(f"{where}: tokenizer vocab_size {tok['vocab_size']} != configured "
-                            f"{tokenizer_cfg.vocab_size} ([tokenizer] vocab_size)")  # fmt: skip
+        raise ManifestError(
+            f"{where}: tokenizer vocab_size {tok['vocab_size']} != configured "
+            f"{tokenizer_cfg.vocab_size} ([tokenizer] vocab_size)"
+        )
     if tokenizer_cfg.vocab_sha256 and tok.get("vocab_sha256") != tokenizer_cfg.vocab_sha256:
-        raise ManifestError(f"{where}: vocabulary sha256 {tok.get('vocab_sha256')} != configured "
-                            f"{tokenizer_cfg.vocab_sha256}: a different vocabulary under the same name")  # fmt: skip
+        raise ManifestError(
+            f"{where}: vocabulary sha256 {tok.get('vocab_sha256')} != configured "
+            f"{tokenizer_cfg.vocab_sha256}: a different vocabulary under the same name"
+        )
     spec = tokenizer_spec(str(tok["name"]))
     if spec is not None and int(tok["vocab_size"]) != spec.vocab_size:
-        raise ManifestError(f"{where}: tokenizer {tok['name']!r} has {spec.vocab_size} ids (tokenizers/{tok['name']}"
-                            f".toml) but the manifest says vocab_size {tok['vocab_size']}: the manifest was edited or "
-                            "written by another tokenizer; rebuild the shards of this stage")  # fmt: skip
+        raise ManifestError(
+            f"{where}: tokenizer {tok['name']!r} has {spec.vocab_size} ids (tokenizers/{tok['name']}"
+            f".toml) but the manifest says vocab_size {tok['vocab_size']}: the manifest was edited or "
+            "written by another tokenizer; rebuild the shards of this stage"
+        )
     if spec is not None and tok.get("vocab_sha256") != spec.vocab_sha256:
-        raise ManifestError(f"{where}: tokenizer {tok['name']!r} vocabulary sha256 {tok.get('vocab_sha256')} != "
-                            f"{spec.vocab_sha256} (tokenizers/{tok['name']}.toml); rebuild the shards of this "
-                            "stage")  # fmt: skip
+        raise ManifestError(
+            f"{where}: tokenizer {tok['name']!r} vocabulary sha256 {tok.get('vocab_sha256')} != "
+            f"{spec.vocab_sha256} (tokenizers/{tok['name']}.toml); rebuild the shards of this "
+            "stage"
+        )
     if int(tok["vocab_size"]) > model_cfg.vocab_size:
-        raise ManifestError(f"{where}: tokenizer vocab_size {tok['vocab_size']} > model vocab_size "
-                            f"{model_cfg.vocab_size}; the model has no embedding for the extra ids")  # fmt: skip
+        raise ManifestError(
+            f"{where}: tokenizer vocab_size {tok['vocab_size']} > model vocab_size "
+            f"{model_cfg.vocab_size}; the model has no embedding for the extra ids"
+        )
     if not 0 <= int(tok["eot_id"]) < int(tok["vocab_size"]):
         raise ManifestError(f"{where}: eot_id {tok['eot_id']} outside the vocabulary of {tok['vocab_size']}")
     if max_token_id is not None and max_token_id >= int(tok["vocab_size"]):
-        raise ManifestError(f"{where}: shards hold token id {max_token_id} >= the tokenizer's vocab_size "
-                            f"{tok['vocab_size']}: the shards were not written by this tokenizer")  # fmt: skip
+        raise ManifestError(
+            f"{where}: shards hold token id {max_token_id} >= the tokenizer's vocab_size "
+            f"{tok['vocab_size']}: the shards were not written by this tokenizer"
+        )
     train_len = seq_len or manifest.seq_len
     if manifest.seq_len % train_len:
-        raise ManifestError(f"{where}: train seq_len {train_len} does not divide the manifest's seq_len "
-                            f"{manifest.seq_len} (packed sequences are cut into equal pieces)")  # fmt: skip
+        raise ManifestError(
+            f"{where}: train seq_len {train_len} does not divide the manifest's seq_len "
+            f"{manifest.seq_len} (packed sequences are cut into equal pieces)"
+        )
     if train_len > model_cfg.max_position_embeddings:
-        raise ManifestError(f"{where}: seq_len {train_len} > model max_position_embeddings "
-                            f"{model_cfg.max_position_embeddings}; use the long_context config (RoPE base / YaRN) or "
-                            "set train.seq_len lower")  # fmt: skip
+        raise ManifestError(
+            f"{where}: seq_len {train_len} > model max_position_embeddings "
+            f"{model_cfg.max_position_embeddings}; use the long_context config (RoPE base / YaRN) or "
+            "set train.seq_len lower"
+        )
 
 
 def tokenizer_spec(name: str) -> Any:
@@ -197,8 +232,10 @@ class ShardDataset:
         if manifest.seq_len % self.seq_len:
             raise ManifestError(f"seq_len {self.seq_len} does not divide the manifest's {manifest.seq_len}")
         self.pieces = manifest.seq_len // self.seq_len
-        self._maps = [np.memmap(s.path, dtype="<u4", mode="r", shape=(s.num_sequences, manifest.seq_len))
-                      for s in manifest.shards]  # fmt: skip
+        self._maps = [
+            np.memmap(s.path, dtype="<u4", mode="r", shape=(s.num_sequences, manifest.seq_len))
+            for s in manifest.shards
+        ]
         self._starts = np.cumsum([0] + [s.num_sequences for s in manifest.shards])
 
     def __len__(self) -> int:
@@ -248,8 +285,10 @@ class Sampler:
     @classmethod
     def from_state(cls, state: dict[str, int], num_items: int) -> Sampler:
         if state["num_items"] != num_items:
-            raise ManifestError(f"checkpoint data position is over {state['num_items']} sequences, this manifest "
-                                f"has {num_items}: resume only on the shards it was trained on")  # fmt: skip
+            raise ManifestError(
+                f"checkpoint data position is over {state['num_items']} sequences, this manifest "
+                f"has {num_items}: resume only on the shards it was trained on"
+            )
         return cls(num_items, state["seed"], state["epoch"], state["index"])
 
 

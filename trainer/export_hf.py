@@ -40,21 +40,40 @@ def hf_config(cfg: ModelConfig, eot_id: int | None, dtype: str = "float32") -> d
         return deepseek_v3_config(cfg, eot_id, dtype)
     rope_parameters = _rope_parameters(cfg)
     out = {
-        "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
-        "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
+        "architectures": ["Qwen3MoeForCausalLM"],
+        "model_type": "qwen3_moe",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
         "intermediate_size": cfg.moe_intermediate_size,  # dense-MLP size; unused (every layer is MoE)
-        "num_hidden_layers": cfg.num_hidden_layers, "num_attention_heads": cfg.num_attention_heads,
-        "num_key_value_heads": cfg.num_key_value_heads, "head_dim": cfg.head_dim, "hidden_act": cfg.hidden_act,
-        "max_position_embeddings": cfg.max_position_embeddings, "initializer_range": cfg.initializer_range,
-        "rms_norm_eps": cfg.rms_norm_eps, "use_cache": True, "tie_word_embeddings": cfg.tie_word_embeddings,
-        "rope_theta": cfg.rope_theta, "rope_scaling": cfg.rope_scaling, "rope_parameters": rope_parameters,
-        "attention_bias": cfg.attention_bias, "attention_dropout": 0.0, "use_sliding_window": False,
-        "sliding_window": None, "decoder_sparse_step": 1, "moe_intermediate_size": cfg.moe_intermediate_size,
-        "num_experts_per_tok": cfg.num_experts_per_tok, "num_experts": cfg.num_experts,
-        "norm_topk_prob": cfg.norm_topk_prob, "output_router_logits": False,
-        "router_aux_loss_coef": cfg.router_aux_loss_coef, "mlp_only_layers": [], "torch_dtype": dtype,
-        "bos_token_id": eot_id, "eos_token_id": eot_id,
-    }  # fmt: skip
+        "num_hidden_layers": cfg.num_hidden_layers,
+        "num_attention_heads": cfg.num_attention_heads,
+        "num_key_value_heads": cfg.num_key_value_heads,
+        "head_dim": cfg.head_dim,
+        "hidden_act": cfg.hidden_act,
+        "max_position_embeddings": cfg.max_position_embeddings,
+        "initializer_range": cfg.initializer_range,
+        "rms_norm_eps": cfg.rms_norm_eps,
+        "use_cache": True,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+        "rope_theta": cfg.rope_theta,
+        "rope_scaling": cfg.rope_scaling,
+        "rope_parameters": rope_parameters,
+        "attention_bias": cfg.attention_bias,
+        "attention_dropout": 0.0,
+        "use_sliding_window": False,
+        "sliding_window": None,
+        "decoder_sparse_step": 1,
+        "moe_intermediate_size": cfg.moe_intermediate_size,
+        "num_experts_per_tok": cfg.num_experts_per_tok,
+        "num_experts": cfg.num_experts,
+        "norm_topk_prob": cfg.norm_topk_prob,
+        "output_router_logits": False,
+        "router_aux_loss_coef": cfg.router_aux_loss_coef,
+        "mlp_only_layers": [],
+        "torch_dtype": dtype,
+        "bos_token_id": eot_id,
+        "eos_token_id": eot_id,
+    }
     return out
 
 
@@ -67,26 +86,49 @@ def deepseek_v3_config(cfg: ModelConfig, eot_id: int | None, dtype: str = "float
     """config.json for `DeepseekV3ForCausalLM` that reproduces our routing: no expert groups (n_group =
     topk_group = 1), no dense first layers, our `norm_topk_prob` and `routed_scaling_factor`, no MTP module."""
     out = {
-        "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
-        "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
+        "architectures": ["DeepseekV3ForCausalLM"],
+        "model_type": "deepseek_v3",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
         "intermediate_size": cfg.moe_intermediate_size,  # dense-MLP size; unused (first_k_dense_replace = 0)
-        "moe_intermediate_size": cfg.moe_intermediate_size, "num_hidden_layers": cfg.num_hidden_layers,
+        "moe_intermediate_size": cfg.moe_intermediate_size,
+        "num_hidden_layers": cfg.num_hidden_layers,
         # Keys and values are expanded per head from the latent: as many "key/value heads" as query heads.
-        "num_attention_heads": cfg.num_attention_heads, "num_key_value_heads": cfg.num_attention_heads,
-        "n_shared_experts": shared_experts_count(cfg), "n_routed_experts": cfg.num_experts,
-        "routed_scaling_factor": cfg.routed_scaling_factor, "kv_lora_rank": cfg.kv_lora_rank,
-        "q_lora_rank": cfg.q_lora_rank or None, "qk_rope_head_dim": cfg.qk_rope_head_dim,
-        "v_head_dim": cfg.v_head_dim, "qk_nope_head_dim": cfg.qk_nope_head_dim,
-        "n_group": 1, "topk_group": 1, "topk_method": "noaux_tc", "scoring_func": "sigmoid",
-        "num_experts_per_tok": cfg.num_experts_per_tok, "first_k_dense_replace": 0,
-        "norm_topk_prob": cfg.norm_topk_prob, "hidden_act": cfg.hidden_act,
-        "max_position_embeddings": cfg.max_position_embeddings, "initializer_range": cfg.initializer_range,
-        "rms_norm_eps": cfg.rms_norm_eps, "use_cache": True, "tie_word_embeddings": cfg.tie_word_embeddings,
-        "rope_theta": cfg.rope_theta, "rope_scaling": cfg.rope_scaling, "rope_parameters": _rope_parameters(cfg),
+        "num_attention_heads": cfg.num_attention_heads,
+        "num_key_value_heads": cfg.num_attention_heads,
+        "n_shared_experts": shared_experts_count(cfg),
+        "n_routed_experts": cfg.num_experts,
+        "routed_scaling_factor": cfg.routed_scaling_factor,
+        "kv_lora_rank": cfg.kv_lora_rank,
+        "q_lora_rank": cfg.q_lora_rank or None,
+        "qk_rope_head_dim": cfg.qk_rope_head_dim,
+        "v_head_dim": cfg.v_head_dim,
+        "qk_nope_head_dim": cfg.qk_nope_head_dim,
+        "n_group": 1,
+        "topk_group": 1,
+        "topk_method": "noaux_tc",
+        "scoring_func": "sigmoid",
+        "num_experts_per_tok": cfg.num_experts_per_tok,
+        "first_k_dense_replace": 0,
+        "norm_topk_prob": cfg.norm_topk_prob,
+        "hidden_act": cfg.hidden_act,
+        "max_position_embeddings": cfg.max_position_embeddings,
+        "initializer_range": cfg.initializer_range,
+        "rms_norm_eps": cfg.rms_norm_eps,
+        "use_cache": True,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+        "rope_theta": cfg.rope_theta,
+        "rope_scaling": cfg.rope_scaling,
+        "rope_parameters": _rope_parameters(cfg),
         "rope_interleave": False,  # ours rotates halves (Qwen/Llama order), not DeepSeek's interleaved pairs
-        "attention_bias": cfg.attention_bias, "attention_dropout": 0.0, "num_nextn_predict_layers": 0,
-        "output_router_logits": False, "torch_dtype": dtype, "bos_token_id": eot_id, "eos_token_id": eot_id,
-    }  # fmt: skip
+        "attention_bias": cfg.attention_bias,
+        "attention_dropout": 0.0,
+        "num_nextn_predict_layers": 0,
+        "output_router_logits": False,
+        "torch_dtype": dtype,
+        "bos_token_id": eot_id,
+        "eos_token_id": eot_id,
+    }
     return out
 
 
@@ -94,26 +136,36 @@ def check_exportable(cfg: ModelConfig, state: dict[str, Any]) -> None:
     """Refuse what the checkpoint's layout cannot represent exactly (its logits would differ after export)."""
     if cfg.model_type == "deepseek_v3":
         if cfg.scoring_func != "sigmoid":
-            raise ValueError("export: DeepSeek-V3 routes with sigmoid scores, this model has scoring_func = "
-                             f"{cfg.scoring_func!r}; train with scoring_func = 'sigmoid' to export")  # fmt: skip
+            raise ValueError(
+                "export: DeepSeek-V3 routes with sigmoid scores, this model has scoring_func = "
+                f"{cfg.scoring_func!r}; train with scoring_func = 'sigmoid' to export"
+            )
         return
-    deepseek_hint = ("; a model with attention_type = 'mla' and scoring_func = 'sigmoid' exports to DeepSeek-V3, "
-                     "which has shared experts and the selection bias")  # fmt: skip
+    deepseek_hint = (
+        "; a model with attention_type = 'mla' and scoring_func = 'sigmoid' exports to DeepSeek-V3, "
+        "which has shared experts and the selection bias"
+    )
     if cfg.shared_expert_intermediate_size:
-        raise ValueError("export: Qwen3-MoE has no shared expert, this model has "
-                         f"shared_expert_intermediate_size={cfg.shared_expert_intermediate_size}; train with 0 to "
-                         f"export{deepseek_hint}")  # fmt: skip
+        raise ValueError(
+            "export: Qwen3-MoE has no shared expert, this model has "
+            f"shared_expert_intermediate_size={cfg.shared_expert_intermediate_size}; train with 0 to "
+            f"export{deepseek_hint}"
+        )
     if not cfg.qk_norm:
         raise ValueError("export: Qwen3-MoE always applies QK-norm, this model has qk_norm = false")
     if cfg.scoring_func != "softmax" or cfg.routed_scaling_factor != 1.0:
-        raise ValueError(f"export: Qwen3-MoE routes with softmax and no scaling, this model has scoring_func = "
-                         f"{cfg.scoring_func!r}, routed_scaling_factor = {cfg.routed_scaling_factor}"
-                         f"{deepseek_hint}")  # fmt: skip
+        raise ValueError(
+            f"export: Qwen3-MoE routes with softmax and no scaling, this model has scoring_func = "
+            f"{cfg.scoring_func!r}, routed_scaling_factor = {cfg.routed_scaling_factor}"
+            f"{deepseek_hint}"
+        )
     biases = [v for k, v in state.items() if k.endswith("expert_bias_E")]
     if any(bool((b != 0).any()) for b in biases):
-        raise ValueError("export: this model routes with an aux-loss-free selection bias (moe_balancing = "
-                         "'aux_free'), which Qwen3-MoE does not have: its logits would differ after "
-                         f"export{deepseek_hint}")  # fmt: skip
+        raise ValueError(
+            "export: this model routes with an aux-loss-free selection bias (moe_balancing = "
+            "'aux_free'), which Qwen3-MoE does not have: its logits would differ after "
+            f"export{deepseek_hint}"
+        )
 
 
 def hf_state_dict(cfg: ModelConfig, state: dict[str, Any]) -> dict[str, Any]:
@@ -192,8 +244,9 @@ def export_hf(checkpoint: Path | str, out_dir: Path | str, tokenizer_json: Path 
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
     eot = int(tok["eot_id"])
     (out / "config.json").write_text(json.dumps(hf_config(cfg, eot), indent=2) + "\n", encoding="utf-8")
-    (out / "generation_config.json").write_text(json.dumps({"bos_token_id": eot, "eos_token_id": eot}) + "\n",
-                                                encoding="utf-8")  # fmt: skip
+    (out / "generation_config.json").write_text(
+        json.dumps({"bos_token_id": eot, "eos_token_id": eot}) + "\n", encoding="utf-8"
+    )
     _write_tokenizer(out, tok, Path(tokenizer_json) if tokenizer_json else None, cfg.max_position_embeddings)
     return out
 
@@ -236,15 +289,22 @@ def _write_tokenizer(out: Path, tok: dict[str, Any], tokenizer_json: Path | None
     eot = id_to_special.get(int(tok["eot_id"]))
     if eot is None:
         raise ValueError(f"export: {tokenizer_json} has no added token with the manifest's eot_id {tok['eot_id']}")
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eot, "bos_token": None,
-              "pad_token": eot, "model_max_length": max_len, "clean_up_tokenization_spaces": False,
-              "corpusforge_tokenizer": tok["name"]}  # fmt: skip
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "eos_token": eot,
+        "bos_token": None,
+        "pad_token": eot,
+        "model_max_length": max_len,
+        "clean_up_tokenization_spaces": False,
+        "corpusforge_tokenizer": tok["name"],
+    }
     (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.export_hf", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.export_hf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("checkpoint", type=Path, help="checkpoint.pt written by the trainer")
     parser.add_argument("out_dir", type=Path, help="Hugging Face folder to write")
     parser.add_argument(

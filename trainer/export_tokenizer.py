@@ -103,10 +103,12 @@ def build_hf_tokenizer(name: str) -> Any:
     hf = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=True))
     if tok.nfc:
         hf.normalizer = normalizers.NFC()
-    hf.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(enc._pat_str), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])  # fmt: skip
+    hf.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(enc._pat_str), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     hf.decoder = decoders.ByteLevel()
     specials = special_tokens(enc)
     expected = list(range(len(vocab), len(vocab) + len(specials)))
@@ -118,8 +120,9 @@ def build_hf_tokenizer(name: str) -> Any:
     return hf
 
 
-def export_tokenizer(name: str, out_dir: Path | str, chat_template: str | None = None,
-                     model_max_length: int = 4096) -> Path:  # fmt: skip
+def export_tokenizer(
+    name: str, out_dir: Path | str, chat_template: str | None = None, model_max_length: int = 4096
+) -> Path:
     """Write `tokenizer.json` and `tokenizer_config.json` for `name` into `out_dir`.
 
     Args:
@@ -143,10 +146,16 @@ def export_tokenizer(name: str, out_dir: Path | str, chat_template: str | None =
     tmp.replace(out / "tokenizer.json")
     eot = tok.spec.eot_token
     config: dict[str, Any] = {
-        "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eot, "bos_token": None, "pad_token": eot,
-        "model_max_length": model_max_length, "clean_up_tokenization_spaces": False, "add_bos_token": False,
-        "corpusforge_tokenizer": name, "corpusforge_vocab_sha256": tok.vocab_sha256,
-    }  # fmt: skip
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "eos_token": eot,
+        "bos_token": None,
+        "pad_token": eot,
+        "model_max_length": model_max_length,
+        "clean_up_tokenization_spaces": False,
+        "add_bos_token": False,
+        "corpusforge_tokenizer": name,
+        "corpusforge_vocab_sha256": tok.vocab_sha256,
+    }
     if template is not None:
         config["chat_template"] = CHAT_TEMPLATES[template]
     (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

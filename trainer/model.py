@@ -130,8 +130,9 @@ class Attention(nn.Module):
         k_BGSHd = apply_rope(k_BSGHd.transpose(1, 2), cos_SHd, sin_SHd)  # (B, G, S, Hd)
         v_BGSHd = v_BSGHd.transpose(1, 2).to(q_BHSHd.dtype)  # (B, G, S, Hd)
         # enable_gqa lets each group of H/G query heads read one key/value head without copying it.
-        out_BHSHd = F.scaled_dot_product_attention(q_BHSHd, k_BGSHd.to(q_BHSHd.dtype), v_BGSHd, is_causal=True,
-                                                   scale=self.head_dim**-0.5, enable_gqa=True)  # fmt: skip
+        out_BHSHd = F.scaled_dot_product_attention(
+            q_BHSHd, k_BGSHd.to(q_BHSHd.dtype), v_BGSHd, is_causal=True, scale=self.head_dim**-0.5, enable_gqa=True
+        )
         out_BSD = out_BHSHd.transpose(1, 2).reshape(B, S, self.n_heads * self.head_dim)  # (B, S, H*Hd)
         return self.o_proj(out_BSD)
 
@@ -185,8 +186,9 @@ class MLAttention(nn.Module):
         q_BHSDk = torch.cat([q_nope_BHSDn, q_rope_BHSDr], dim=-1)  # (B, H, S, Dk)
         k_BHSDk = torch.cat([k_nope_BHSDn, k_rope_B1SDr.expand(B, H, S, Dr).to(k_nope_BHSDn.dtype)], dim=-1)
         # SDPA takes a value width (Dv) different from the query/key width (Dk).
-        out_BHSDv = F.scaled_dot_product_attention(q_BHSDk, k_BHSDk.to(q_BHSDk.dtype), v_BHSDv.to(q_BHSDk.dtype),
-                                                   is_causal=True, scale=self.scale)  # fmt: skip
+        out_BHSDv = F.scaled_dot_product_attention(
+            q_BHSDk, k_BHSDk.to(q_BHSDk.dtype), v_BHSDv.to(q_BHSDk.dtype), is_causal=True, scale=self.scale
+        )
         out_BSX = out_BHSDv.transpose(1, 2).reshape(B, S, H * Dv)  # (B, S, H*Dv)
         return self.o_proj(out_BSX)
 
@@ -429,8 +431,9 @@ class MoETransformer(nn.Module):
         h_BSD, aux = self.hidden_states(input_ids_BS)
         if targets_BS is None:
             return self.lm_head(h_BSD).float(), aux
-        loss = fused_linear_cross_entropy(h_BSD.flatten(0, 1), self.lm_head.weight, targets_BS.flatten(),
-                                          self.ce_chunk_tokens)  # fmt: skip
+        loss = fused_linear_cross_entropy(
+            h_BSD.flatten(0, 1), self.lm_head.weight, targets_BS.flatten(), self.ce_chunk_tokens
+        )
         return loss, aux
 
     def routers(self) -> list[Router]:
@@ -462,8 +465,9 @@ class MoETransformer(nn.Module):
 
 class _FusedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, h_TD: torch.Tensor, w_VD: torch.Tensor, targets_T: torch.Tensor, chunk: int,
-                need_grad: bool) -> torch.Tensor:  # fmt: skip
+    def forward(
+        ctx: Any, h_TD: torch.Tensor, w_VD: torch.Tensor, targets_T: torch.Tensor, chunk: int, need_grad: bool
+    ) -> torch.Tensor:
         acc = torch.promote_types(h_TD.dtype, torch.float32)  # fp32, or fp64 in reference tests
         autocast = torch.is_autocast_enabled(h_TD.device.type)
         valid_T = targets_T != -100
@@ -500,8 +504,9 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         return grad_h_TD * grad_out, grad_w_VD * grad_out, None, None, None
 
 
-def fused_linear_cross_entropy(h_TD: torch.Tensor, w_VD: torch.Tensor, targets_T: torch.Tensor,
-                               chunk: int = 1024) -> torch.Tensor:  # fmt: skip
+def fused_linear_cross_entropy(
+    h_TD: torch.Tensor, w_VD: torch.Tensor, targets_T: torch.Tensor, chunk: int = 1024
+) -> torch.Tensor:
     """Mean cross-entropy of `h_TD @ w_VD.T` against targets (-100 ignored), without materialising all logits.
 
     Args:

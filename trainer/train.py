@@ -52,8 +52,18 @@ from trainer.model import MoETransformer, flops_per_token
 logger = logging.getLogger(__name__)
 
 # Dense bf16 tensor-core peaks (vendor data sheets), for MFU.
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12,
-                   "L4": 121e12, "A10": 125e12, "B200": 2250e12, "GB200": 2500e12}  # fmt: skip
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "H800": 989e12,
+    "A100": 312e12,
+    "A800": 312e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "A10": 125e12,
+    "B200": 2250e12,
+    "GB200": 2500e12,
+}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Device and precision.
@@ -152,9 +162,11 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:
 def format_log(step: int, steps: int, m: dict[str, float]) -> str:
     """`step 00042/01000 | loss 3.1234 | aux 0.012 | dt 812ms | tok/s 123,456 | load 0.08/0.19 | mfu 41.2%`."""
     w = len(str(steps))
-    line = (f"step {step:0{max(w, 5)}d}/{steps:0{max(w, 5)}d} | loss {m['loss']:.4f} | aux {m['aux']:.3f} | "
-            f"lr {m['lr']:.2e} | gnorm {m['gnorm']:.2f} | dt {m['dt'] * 1000:.0f}ms | tok/s {m['tok_s']:,.0f} | "
-            f"load {m['load_min']:.3f}/{m['load_max']:.3f}")  # fmt: skip
+    line = (
+        f"step {step:0{max(w, 5)}d}/{steps:0{max(w, 5)}d} | loss {m['loss']:.4f} | aux {m['aux']:.3f} | "
+        f"lr {m['lr']:.2e} | gnorm {m['gnorm']:.2f} | dt {m['dt'] * 1000:.0f}ms | tok/s {m['tok_s']:,.0f} | "
+        f"load {m['load_min']:.3f}/{m['load_max']:.3f}"
+    )
     if m.get("mfu") is not None:
         line += f" | mfu {m['mfu'] * 100:.1f}%"
     return line
@@ -263,8 +275,10 @@ def resume_or_init(run: TrainRun, init_from: Path | str | None, log: Callable[[s
     if ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location=run.device)
         if state["data"]["fingerprint"] != m.fingerprint:
-            raise ManifestError(f"{ckpt_path} was trained on other shards (fingerprint {state['data']['fingerprint']}"
-                                f" != {m.fingerprint}); use another out_dir")  # fmt: skip
+            raise ManifestError(
+                f"{ckpt_path} was trained on other shards (fingerprint {state['data']['fingerprint']}"
+                f" != {m.fingerprint}); use another out_dir"
+            )
         if ModelConfig(**state["config"]["model"]).architecture() != run.cfg.model.architecture():
             raise ValueError(f"{ckpt_path}: its model architecture differs from this config; use another out_dir")
         run.model.load_state_dict(state["model"])
@@ -287,9 +301,11 @@ def resume_or_init(run: TrainRun, init_from: Path | str | None, log: Callable[[s
         src = Path(tcfg.init_from)
     if src is not None:
         info = run.init_info = load_init_weights(run.model, src)
-        log(f"{m.stage}: continuing from {src} (stage {info['stage']}, step {info['step']}); "
+        log(
+            f"{m.stage}: continuing from {src} (stage {info['stage']}, step {info['step']}); "
             f"rope_theta {info['rope_theta'][0]:g} -> {info['rope_theta'][1]:g}, "
-            f"rope_scaling {info['rope_scaling'][1]}")  # fmt: skip
+            f"rope_scaling {info['rope_scaling'][1]}"
+        )
 
 
 def train_step(
@@ -355,19 +371,35 @@ def log_metrics(
 def save_run_checkpoint(run: TrainRun, done: int) -> None:
     """Everything a resume needs after `done` steps: model, optimizers, data position, RNG, config, manifest."""
     m = run.manifest
-    save_checkpoint(run.checkpoint, {
-        "version": CHECKPOINT_VERSION, "stage": m.stage, "step": done, "model": run.model.state_dict(),
-        "optimizers": [opt.state_dict() for opt in run.opts],
-        "data": {"fingerprint": m.fingerprint, "sampler": run.sampler.state_dict()},
-        "rng": rng_state(), "config": run.cfg.to_dict(),
-        "manifest": {"path": str(run.manifest_path), "stage": m.stage, "seq_len": m.seq_len,
-                     "tokenizer": dict(m.tokenizer)},
-    })  # fmt: skip
+    save_checkpoint(
+        run.checkpoint,
+        {
+            "version": CHECKPOINT_VERSION,
+            "stage": m.stage,
+            "step": done,
+            "model": run.model.state_dict(),
+            "optimizers": [opt.state_dict() for opt in run.opts],
+            "data": {"fingerprint": m.fingerprint, "sampler": run.sampler.state_dict()},
+            "rng": rng_state(),
+            "config": run.cfg.to_dict(),
+            "manifest": {
+                "path": str(run.manifest_path),
+                "stage": m.stage,
+                "seq_len": m.seq_len,
+                "tokenizer": dict(m.tokenizer),
+            },
+        },
+    )
 
 
-def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | Config | None = None,
-                        out_dir: Path | str | None = None, init_from: Path | str | None = None,
-                        log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+def train_from_manifest(
+    manifest: Path | str,
+    steps: int,
+    config: Path | str | Config | None = None,
+    out_dir: Path | str | None = None,
+    init_from: Path | str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train on one stage's shards until `steps` optimizer steps are done; resumable.
 
     Args:
@@ -390,9 +422,11 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
     tokens_per_step = tcfg.batch_size * tcfg.grad_accum * dataset.seq_len
     flops_tok = flops_per_token(mcfg, dataset.seq_len)
     peak = peak_flops(run.device)
-    log(f"{m.stage}: {model.num_params() / 1e6:.1f}M params, {len(dataset)} sequences x {dataset.seq_len} tokens, "
+    log(
+        f"{m.stage}: {model.num_params() / 1e6:.1f}M params, {len(dataset)} sequences x {dataset.seq_len} tokens, "
         f"{tokens_per_step} tokens/step, device {run.device}, {'bf16 autocast' if run.amp else 'fp32'}, "
-        f"attention {mcfg.attention_type}, router {mcfg.scoring_func}, balancing {mcfg.moe_balancing}")  # fmt: skip
+        f"attention {mcfg.attention_type}, router {mcfg.scoring_func}, balancing {mcfg.moe_balancing}"
+    )
     run.out.mkdir(parents=True, exist_ok=True)
     losses: list[float] = []
     tok_s_hist: list[float] = []
@@ -407,9 +441,17 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
         done = step + 1
         progress.update(sm.loss, tok_s)
         if done % tcfg.log_every == 0 or done == steps:
-            metrics = {"loss": sm.loss, "aux": sm.aux, "lr": sm.lr, "gnorm": sm.gnorm, "dt": sm.dt, "tok_s": tok_s,
-                       "load_min": load_min, "load_max": load_max,
-                       "mfu": tok_s * flops_tok / peak if peak else None}  # fmt: skip
+            metrics = {
+                "loss": sm.loss,
+                "aux": sm.aux,
+                "lr": sm.lr,
+                "gnorm": sm.gnorm,
+                "dt": sm.dt,
+                "tok_s": tok_s,
+                "load_min": load_min,
+                "load_max": load_max,
+                "mfu": tok_s * flops_tok / peak if peak else None,
+            }
             log_metrics(run, done, steps, metrics, progress, log)
         if done == steps or (tcfg.ckpt_every and done % tcfg.ckpt_every == 0):
             save_run_checkpoint(run, done)
@@ -417,10 +459,15 @@ def train_from_manifest(manifest: Path | str, steps: int, config: Path | str | C
     # Skip the first (warm-up) step when averaging throughput.
     steady = tok_s_hist[1:] or tok_s_hist
     return {
-        "stage": m.stage, "steps": steps, "start_step": run.start_step, "losses": losses,
+        "stage": m.stage,
+        "steps": steps,
+        "start_step": run.start_step,
+        "losses": losses,
         "final_loss": losses[-1] if losses else None,
         "tokens_per_s": float(np.median(steady)) if steady else None,
         "mfu": (float(np.median(steady)) * flops_tok / peak) if peak and steady else None,
-        "checkpoint": str(run.checkpoint) if run.checkpoint.is_file() else None, "init_from": run.init_info,
-        "num_params": model.num_params(), "tokens_per_step": tokens_per_step,
-    }  # fmt: skip
+        "checkpoint": str(run.checkpoint) if run.checkpoint.is_file() else None,
+        "init_from": run.init_info,
+        "num_params": model.num_params(),
+        "tokens_per_step": tokens_per_step,
+    }

@@ -85,8 +85,22 @@ def ablation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proxy = tmp / "proxy.toml"
     proxy.write_text(TINY_PROXY, encoding="utf-8")
     out = tmp / "out"
-    argv = ["--candidates", f"{prose},{shuffled}", "--tokens", "40000", "--proxy", str(proxy), "--eval", "heldout",
-            "--eval-items", "30", "--heldout-fraction", "0.1", "--out", str(out)]  # fmt: skip
+    argv = [
+        "--candidates",
+        f"{prose},{shuffled}",
+        "--tokens",
+        "40000",
+        "--proxy",
+        str(proxy),
+        "--eval",
+        "heldout",
+        "--eval-items",
+        "30",
+        "--heldout-fraction",
+        "0.1",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     return out
 

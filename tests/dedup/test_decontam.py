@@ -112,8 +112,10 @@ def test_numbers_and_variables_alone_do_not_match(tmp_path: Path) -> None:
 
 def test_generic_ngrams_not_indexed(tmp_path: Path) -> None:
     preamble = "For which of these two scenarios does the main character do something clearly morally wrong?"
-    tails = [f"Scenario {i}: I borrowed my neighbour's {w} without asking and returned it broken." for i, w in
-             enumerate(["ladder", "mower", "bicycle", "kayak", "drill", "tent"] * 5)]  # fmt: skip
+    tails = [
+        f"Scenario {i}: I borrowed my neighbour's {w} without asking and returned it broken."
+        for i, w in enumerate(["ladder", "mower", "bicycle", "kayak", "drill", "tent"] * 5)
+    ]
     rows = [{"q": f"{preamble} {t}"} for t in tails]
     deco = Decontaminator([EvalSet("moral", _write(tmp_path / "m.jsonl", rows), ("q",))], max_ngram_items=20)
     assert deco.check(f"Ethics quiz. {preamble} Discuss with a partner.") is True  # in 30 items: generic
@@ -123,9 +125,16 @@ def test_generic_ngrams_not_indexed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("apples", "apple"), ("candies", "candy"), ("walked", "walks"), ("stopped", "stops"), ("baking", "bakes"),
-     ("boxes", "box"), ("passes", "pass")],
-)  # fmt: skip
+    [
+        ("apples", "apple"),
+        ("candies", "candy"),
+        ("walked", "walks"),
+        ("stopped", "stops"),
+        ("baking", "bakes"),
+        ("boxes", "box"),
+        ("passes", "pass"),
+    ],
+)
 def test_stem_maps_inflections_together(a: str, b: str) -> None:
     assert stem(a) == stem(b)
 
@@ -274,7 +283,9 @@ def test_all_planted_items_removed_and_real_text_kept() -> None:
     clean += [r["content"] for r in _jsonl(CORPORA / "code_permissive" / "code_files.jsonl")]
     clean += [r["text"] for r in _jsonl(CORPORA / "multilingual_lingua_testdata" / "lingua_testdata_sample.jsonl")]
     false_pos = [t[:80] for t in clean if deco.check(t) is not True]
-    print(f"\nplanted {planted}, missed {missed}; perturbed {perturbed}; clean {len(clean)}, false pos {len(false_pos)}")
+    print(
+        f"\nplanted {planted}, missed {missed}; perturbed {perturbed}; clean {len(clean)}, false pos {len(false_pos)}"
+    )
     assert planted == 2 * (1319 + 500) and missed == 0
     assert all(c >= 0.95 * n for k, (c, n) in perturbed.items() if k != "all"), perturbed
     assert perturbed["all"][0] >= 0.75 * perturbed["all"][1], perturbed

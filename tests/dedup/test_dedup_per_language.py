@@ -22,8 +22,16 @@ from schemas import DUP_CLUSTER_SIZE, Document
 
 LANGS = ("de", "ru", "zh", "ja", "ko", "ar", "hi", "am")
 # The extra sentence of each near copy, in the language's script (a short line, so Jaccard stays >= 0.7).
-EXTRA = {"de": "Das ist alles.", "ru": "Вот и всё.", "zh": "就这些。", "ja": "以上です。", "ko": "이상입니다.",
-         "ar": "هذا كل شيء.", "hi": "बस इतना ही।", "am": "ይህ ብቻ ነው።"}  # fmt: skip
+EXTRA = {
+    "de": "Das ist alles.",
+    "ru": "Вот и всё.",
+    "zh": "就这些。",
+    "ja": "以上です。",
+    "ko": "이상입니다.",
+    "ar": "هذا كل شيء.",
+    "hi": "बस इतना ही।",
+    "am": "ይህ ብቻ ነው።",
+}
 OTHER_LABEL = {"de": "nl", "ru": "uk", "zh": "ja", "ja": "zh", "ko": "ja", "ar": "fa", "hi": "mr", "am": "ti"}
 
 
@@ -35,8 +43,12 @@ def corpus() -> list[Document]:
     docs = []
     for lang in LANGS:
         text = _examples(lang)
-        for name, body, label in (("orig", text, lang), ("copy", text, lang),
-                                  ("near", f"{text}\n{EXTRA[lang]}", lang), ("relabel", text, OTHER_LABEL[lang])):  # fmt: skip
+        for name, body, label in (
+            ("orig", text, lang),
+            ("copy", text, lang),
+            ("near", f"{text}\n{EXTRA[lang]}", lang),
+            ("relabel", text, OTHER_LABEL[lang]),
+        ):
             docs.append(Document(f"{lang}-{name}", body, "spacy-examples", "web", lang=label))
     return docs
 

@@ -33,8 +33,26 @@ from urllib.parse import quote
 from filters.pii import SecretRedactor
 
 ALNUM = string.ascii_letters + string.digits
-WORDS = ("summer", "winter", "dragon", "falcon", "orange", "monkey", "river", "castle", "purple", "rocket",
-         "silver", "tiger", "coffee", "banana", "garden", "marble", "canyon", "violet")  # fmt: skip
+WORDS = (
+    "summer",
+    "winter",
+    "dragon",
+    "falcon",
+    "orange",
+    "monkey",
+    "river",
+    "castle",
+    "purple",
+    "rocket",
+    "silver",
+    "tiger",
+    "coffee",
+    "banana",
+    "garden",
+    "marble",
+    "canyon",
+    "violet",
+)
 # Packages (core dependencies) whose shipped config files host the YAML / JSON / INI cases.
 CONFIG_HOST_PACKAGES = ("prefect", "spacy")
 HOST_MAX_LINES = 120
@@ -115,7 +133,9 @@ SECRET_VALUES: dict[str, Callable[[random.Random], str]] = {
     # The password part of scheme://user:password@host, percent-encoded as RFC 3986 requires ("@" -> "%40").
     "connection_string": lambda r: quote(human_password(r), safe="!$&*+=-_"),
     "password": human_password,
-    "api_key": lambda r: r.choice([_s(r, "0123456789abcdef", 32), _s(r, ALNUM, 40), str(uuid.UUID(int=r.getrandbits(128)))]),
+    "api_key": lambda r: r.choice(
+        [_s(r, "0123456789abcdef", 32), _s(r, ALNUM, 40), str(uuid.UUID(int=r.getrandbits(128)))]
+    ),
 }
 
 LOOKALIKE_VALUES: dict[str, Callable[[random.Random], str]] = {
@@ -179,9 +199,11 @@ SECRET_LINES: dict[str, tuple[str, ...]] = {
     "openai_key": ('client = OpenAI(api_key="{v}")', "OPENAI_API_KEY={v}"),
     "jwt": ('headers = {{"Authorization": "Bearer {v}"}}', "# curl -H 'Authorization: Bearer {v}'"),
     "private_key": ('KEY = """\n{v}\n"""', "/*\n{v}\n*/"),
-    "connection_string": ('DATABASE_URL = "postgresql://app:{v}@db.internal:5432/app"',
-                          "MONGO = 'mongodb+srv://svc:{v}@cluster0.example.net/test'",
-                          "REDIS_URL=redis://default:{v}@cache:6379/0"),  # fmt: skip
+    "connection_string": (
+        'DATABASE_URL = "postgresql://app:{v}@db.internal:5432/app"',
+        "MONGO = 'mongodb+srv://svc:{v}@cluster0.example.net/test'",
+        "REDIS_URL=redis://default:{v}@cache:6379/0",
+    ),
 }
 LOOKALIKE_LINES: dict[str, tuple[str, ...]] = {
     "md5": ('checksum = "{v}"', "# md5 {v}"),
@@ -196,13 +218,28 @@ LOOKALIKE_LINES: dict[str, tuple[str, ...]] = {
 }
 # Placeholders: the whole planted line; `value` is the line itself (it must stay verbatim).
 PLACEHOLDER_LINES = (
-    'password = "changeme"', 'DB_PASSWORD = "<password>"', "DB_PASS=${DB_PASS}", 'api_key = "xxx"',
-    'password = ""', 'token: "{{ vault_token }}"', 'PASSWORD = "********"', 'SECRET_KEY = "your-secret-key-here"',
-    'password = os.environ["DB_PASSWORD"]', "password: $DB_PASSWORD", "db_password = settings.DB_PASSWORD",
-    'password = "%(db_password)s"', "API_KEY=<your-api-key>", "password = None", 'password = "REPLACE_ME"',
-    'token = "TODO"', "password: password", 'password = "password"', "if password == user.password:",
-    "password = getpass.getpass()", 'auth_token = "abcdefghijklmnopqrstuvwx"',
-)  # fmt: skip
+    'password = "changeme"',
+    'DB_PASSWORD = "<password>"',
+    "DB_PASS=${DB_PASS}",
+    'api_key = "xxx"',
+    'password = ""',
+    'token: "{{ vault_token }}"',
+    'PASSWORD = "********"',
+    'SECRET_KEY = "your-secret-key-here"',
+    'password = os.environ["DB_PASSWORD"]',
+    "password: $DB_PASSWORD",
+    "db_password = settings.DB_PASSWORD",
+    'password = "%(db_password)s"',
+    "API_KEY=<your-api-key>",
+    "password = None",
+    'password = "REPLACE_ME"',
+    'token = "TODO"',
+    "password: password",
+    'password = "password"',
+    "if password == user.password:",
+    "password = getpass.getpass()",
+    'auth_token = "abcdefghijklmnopqrstuvwx"',
+)
 
 # --------------------------------------------------------------------------------------------- hosts
 

@@ -40,11 +40,15 @@ def book(text: str, doc_id: str = "b", domain: str = "books") -> Document:
 
 # --------------------------------------------------------------------------------------------- boilerplate
 
-HEADER = ("The Project Gutenberg eBook of Verse, by Nobody\n\nThis eBook is for the use of anyone anywhere.\n\n"
-          "Title: Verse\n\n*** START OF THE PROJECT GUTENBERG EBOOK VERSE ***\n\n")  # fmt: skip
+HEADER = (
+    "The Project Gutenberg eBook of Verse, by Nobody\n\nThis eBook is for the use of anyone anywhere.\n\n"
+    "Title: Verse\n\n*** START OF THE PROJECT GUTENBERG EBOOK VERSE ***\n\n"
+)
 CREDITS = "Produced by Jane Roe and the Online Distributed\nProofreading Team\n\n"
-FOOTER = ("\n\n*** END OF THE PROJECT GUTENBERG EBOOK VERSE ***\n\nUpdated editions will replace the previous one.\n"
-          "\n*** START: FULL LICENSE ***\n\nTHE FULL PROJECT GUTENBERG LICENSE\nSection 1. General Terms of Use\n")  # fmt: skip
+FOOTER = (
+    "\n\n*** END OF THE PROJECT GUTENBERG EBOOK VERSE ***\n\nUpdated editions will replace the previous one.\n"
+    "\n*** START: FULL LICENSE ***\n\nTHE FULL PROJECT GUTENBERG LICENSE\nSection 1. General Terms of Use\n"
+)
 NOTE = "[Transcriber's Note: a few misprints\n\nwere corrected.]\n\n"
 
 
@@ -62,8 +66,10 @@ def test_boilerplate_cut_with_one_lineage_row_per_kind_scored_in_characters():
 
 
 def test_old_small_print_header_and_crlf_text():
-    text = ("**The Project Gutenberg Etext of Verse**\r\n\r\nLegal words.\r\n*END*THE SMALL PRINT! FOR PUBLIC "
-            "DOMAIN ETEXTS*Ver.04.29.93*END*\r\n\r\nThe work itself\r\n\r\nEnd of Project Gutenberg's Verse\r\n")  # fmt: skip
+    text = (
+        "**The Project Gutenberg Etext of Verse**\r\n\r\nLegal words.\r\n*END*THE SMALL PRINT! FOR PUBLIC "
+        "DOMAIN ETEXTS*Ver.04.29.93*END*\r\n\r\nThe work itself\r\n\r\nEnd of Project Gutenberg's Verse\r\n"
+    )
     cleaned, changes = GutenbergBoilerplate().clean(text)
     assert cleaned == "The work itself\n"
     assert [r for r, _ in changes] == ["gutenberg_boilerplate_header", "gutenberg_boilerplate_footer"]
@@ -124,7 +130,7 @@ def test_verse_and_plays_pass_book_rules_that_web_rules_reject():
             + "\n"
             + VERSE[:2000],
             "books_quality_dup_lines",
-        ),  # fmt: skip
+        ),
         (" ".join(["whereupon the travellers continued onward... and onward..."] * 40), "books_quality_symbols"),
     ],
 )
@@ -186,8 +192,16 @@ def test_books_domain_in_sources_and_filter_domains():
 def test_shipped_stages_keep_web_rules_off_books_and_books_rules_off_web(stage: str):
     cfg = load_stage_config(stage)
     assert cfg.mixture["domains"]["books"] > 0  # books take a share of the stage when a source has them
-    wanted = ("gutenberg_boilerplate", "gopher_repetition", "gopher_quality", "c4", "fineweb", "books_quality",
-              "word_blocklist", "word_blocklist_books")  # fmt: skip
+    wanted = (
+        "gutenberg_boilerplate",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb",
+        "books_quality",
+        "word_blocklist",
+        "word_blocklist_books",
+    )
     only = {n: cfg.filters.get(n, {}) if n in wanted else {"enabled": False} for n in FILTERS}  # no model loads
     chain = {step.name: step for step in build_chain(only)}
     web, books = book("x", domain="web"), book("x")

@@ -110,7 +110,10 @@ def test_a_filter_that_empties_the_text_drops_the_document():
     lineage = []
     out = list(run_chain([Document(id="e", text="some words", source="s", domain="web")], [EraseAll()], lineage))
     assert out == []
-    assert [(r.action, r.reason) for r in lineage] == [("modified", "eraser_text_changed"), ("dropped", "eraser_emptied_text")]
+    assert [(r.action, r.reason) for r in lineage] == [
+        ("modified", "eraser_text_changed"),
+        ("dropped", "eraser_emptied_text"),
+    ]
 
 
 class FailsOnBoom(Filter):
@@ -129,8 +132,12 @@ class FailsOnBoom(Filter):
 
 def test_batches_give_the_same_decisions_rows_and_stats_as_one_document_at_a_time():
     def run(batch_size):
-        docs = [Document(id=str(i), text=t, source="s", domain="web") for i, t in enumerate(
-            ["tiny", "long enough text", "this goes boom now", "short", "another long text here", "x"] * 5)]
+        docs = [
+            Document(id=str(i), text=t, source="s", domain="web")
+            for i, t in enumerate(
+                ["tiny", "long enough text", "this goes boom now", "short", "another long text here", "x"] * 5
+            )
+        ]
         lineage, stats = [], ChainStats()
         out = list(run_chain(docs, [DropShort(), FailsOnBoom(), Upper()], lineage, stats, batch_size=batch_size))
         rows = [(r.doc_id, r.step, r.action, r.reason, r.score) for r in lineage]

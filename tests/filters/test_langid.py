@@ -46,7 +46,10 @@ def test_domains_batch_and_source_lang():
     assert f.predict_batch(texts) == [f.predict(t) for t in texts]
     docs = [_doc(t) for t in texts]
     assert [r if r is True else r[1] for r in f.filter_batch(docs)] == [
-        "langid_unwanted_language", "langid_low_score", True]  # fmt: skip
+        "langid_unwanted_language",
+        "langid_low_score",
+        True,
+    ]
     # A curated source label is kept (no score check); with trust off the model overrides it.
     d = _doc("Ovo je kratka rečenica.", lang="bs")
     assert FastTextLangId(languages=["bs"]).filter(d) is True and d.lang == "bs"

@@ -77,8 +77,26 @@ def test_prose_removes_latex_code_urls_and_emails():
         "x^2 + y^2 = z^2\n#### 18\nShe sells eggs for $2 each and $3 per dozen: 16 - 3 = <<16-3=13>>13 left."
     )
     p = prose(text)
-    for gone in ("$", "sum", "frac", "int_0", "align", "numpy", "print", "helper", "return", "https", "example",
-                 "someone", "@", "<<", "x^2", "####", "16", "="):  # fmt: skip
+    for gone in (
+        "$",
+        "sum",
+        "frac",
+        "int_0",
+        "align",
+        "numpy",
+        "print",
+        "helper",
+        "return",
+        "https",
+        "example",
+        "someone",
+        "@",
+        "<<",
+        "x^2",
+        "####",
+        "16",
+        "=",
+    ):
         assert gone not in p.text, (gone, p.text)
     assert p.text.startswith("We prove the claim for every integer using and")
     assert "She sells eggs for $2 each and $3 per dozen" not in p.text  # numbers go, words stay
@@ -162,8 +180,10 @@ def test_math_heavy_documents_are_kept_and_say_why():
     ok, reason, score = LangId(min_markup_ratio=None).filter(d)
     assert (ok, reason) == (False, "langid_low_score") and score <= 0.65
     # A math-heavy document with real prose is judged (and kept) by its language.
-    d = _doc("We have that $r = \\sqrt{0^2 + 3^2} = 3.$ Also, if we draw the line connecting the origin and "
-             "$(0,3),$ this line makes an angle of $\\frac{\\pi}{2}$ with the positive $x$-axis.")  # fmt: skip
+    d = _doc(
+        "We have that $r = \\sqrt{0^2 + 3^2} = 3.$ Also, if we draw the line connecting the origin and "
+        "$(0,3),$ this line makes an angle of $\\frac{\\pi}{2}$ with the positive $x$-axis."
+    )
     assert f.filter(d) is True and d.lang == "en" and "kept" not in d.metadata.get("langid", {})
     # Empty text: nothing to keep it for.
     ok, reason, _ = LangId().filter(_doc(""))
@@ -190,8 +210,15 @@ def test_thresholds_languages_and_groups():
 
 
 def test_lid176_mode_is_fasttext_unchanged():
-    texts = ["Das ist ein ganz normaler deutscher Satz über das Wetter.", "", "This is plainly English text.",
-             "12345 67 890 ++ --", "Find $x$ such that $$x^2 = 4$$", "Le renard brun saute.", "Ovo je rečenica."]  # fmt: skip
+    texts = [
+        "Das ist ein ganz normaler deutscher Satz über das Wetter.",
+        "",
+        "This is plainly English text.",
+        "12345 67 890 ++ --",
+        "Find $x$ such that $$x^2 = 4$$",
+        "Le renard brun saute.",
+        "Ovo je rečenica.",
+    ]
     for kwargs in ({}, {"languages": ["en", "no"], "min_score": 0.5}, {"min_score": None}):
         ours, ref = [_doc(t) for t in texts], [_doc(t) for t in texts]
         assert LangId(model="lid176", **kwargs).filter_batch(ours) == FastTextLangId(**kwargs).filter_batch(ref)
@@ -225,11 +252,18 @@ def test_building_loads_no_model():
     import subprocess
     import sys
 
-    code = ("from filters.chain import build_chain; import filters.lid_models as m, filters.langid as l; "
-            "build_chain({'langid': {'min_scores': {'bs': 0.5}}}); "
-            "assert m._PY3 is None and m._CLD3 is None and not m._LINGUA and l._MODEL is None; print('ok')")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    code = (
+        "from filters.chain import build_chain; import filters.lid_models as m, filters.langid as l; "
+        "build_chain({'langid': {'min_scores': {'bs': 0.5}}}); "
+        "assert m._PY3 is None and m._CLD3 is None and not m._LINGUA and l._MODEL is None; print('ok')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "ok", out.stderr
 
 

@@ -139,19 +139,37 @@ def test_secrets_redacts(secrets: SecretRedactor, text: str, expected: str, reas
         'api_key = "your-api-key-here-please"',  # placeholder
         'password = "hunt2"',  # too short for a password
         # placeholders: no secret in them, and templates that show them are useful text
-        'password = "changeme"', 'DB_PASSWORD = "<password>"', "DB_PASS=${DB_PASS}", 'password = ""',
-        'password: "{{ vault_pw }}"', 'PASSWORD = "********"', "pwd = xxx", 'password = "%(db_password)s"',
-        "password = None", 'password = "password"', "password: $DB_PASSWORD", 'url = "redis://user:pass@host/0"',
+        'password = "changeme"',
+        'DB_PASSWORD = "<password>"',
+        "DB_PASS=${DB_PASS}",
+        'password = ""',
+        'password: "{{ vault_pw }}"',
+        'PASSWORD = "********"',
+        "pwd = xxx",
+        'password = "%(db_password)s"',
+        "password = None",
+        'password = "password"',
+        "password: $DB_PASSWORD",
+        'url = "redis://user:pass@host/0"',
         # names, expressions and code, not values
-        "password = new_password", "password = getpass.getpass()", "db_password = settings.DB_PASSWORD",
+        "password = new_password",
+        "password = getpass.getpass()",
+        "db_password = settings.DB_PASSWORD",
         "    authorization = base64.decodebytes(authorization)\n",  # CPython's http.server
         "        auth_str = base64.standard_b64encode(credentials).decode()\n",  # CPython's urllib.request
-        'if password == "hunter22":', "password: String,", "PASSWORD_MIN_LENGTH = 12", 'PASSWORD_KEY = "db-password"',
-        'token_type = "Bearer"', "max_tokens = 4096", 'bypass = "Summer2024!"', 'author = "' + _ALNUM[:24] + '"',
+        'if password == "hunter22":',
+        "password: String,",
+        "PASSWORD_MIN_LENGTH = 12",
+        'PASSWORD_KEY = "db-password"',
+        'token_type = "Bearer"',
+        "max_tokens = 4096",
+        'bypass = "Summer2024!"',
+        'author = "' + _ALNUM[:24] + '"',
         'pub const TOKEN: &str = "$serde_json::private::Number";',
         # look-alikes: random-looking, not secret
         'sha256 = "' + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" + '"',
-        'request_id = "123e4567-e89b-12d3-a456-426614174000"', "commit 2c1f0e8a9b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e",
+        'request_id = "123e4567-e89b-12d3-a456-426614174000"',
+        "commit 2c1f0e8a9b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e",
         'token_hash = "' + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" + '"',
         'token = "abcdefghijklmnopqrstuvwxyz"',  # one character class
         'SECRET_KEY = os.environ["SECRET_KEY_FROM_ENVIRONMENT"]',

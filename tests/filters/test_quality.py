@@ -15,9 +15,11 @@ from filters.text_features import TextFeatures
 from schemas import Document
 
 DATATROVE_REASONS = {
-    **gopher_repetition.DATATROVE_REASONS, **gopher_quality.DATATROVE_REASONS, **c4.DATATROVE_REASONS,
+    **gopher_repetition.DATATROVE_REASONS,
+    **gopher_quality.DATATROVE_REASONS,
+    **c4.DATATROVE_REASONS,
     **fineweb.DATATROVE_REASONS,
-}  # fmt: skip
+}
 
 PROSE = (
     "The committee met on Tuesday to review the budget for the coming year. Members agreed that the library "
@@ -43,7 +45,8 @@ def test_gopher_quality_literals():
     assert _reason(f, "Too short to be a real document.") == "gopher_quality_short_doc"
     assert _reason(f, " ".join(["#tag word"] * 40)) == "gopher_quality_too_many_hashes"
     assert _reason(f, "\n".join(f"- item number {i} of the list and more" for i in range(30))) == (
-        "gopher_quality_too_many_bullets")  # fmt: skip
+        "gopher_quality_too_many_bullets"
+    )
     numbers = " ".join(f"{1000 + i} {2000 + i} {3000 + i} item" for i in range(20))
     assert _reason(f, numbers) == "gopher_quality_below_alpha_threshold"
     no_stop = " ".join(["Quick brown foxes jump over lazy dogs near rivers"] * 8)
@@ -83,7 +86,8 @@ def test_fineweb_literals():
     f = FineWebQuality()
     assert _reason(f, PROSE) is True
     assert _reason(f, "\n".join(f"Heading number {i} without punctuation" for i in range(10))) == (
-        "fineweb_line_punct_ratio")  # fmt: skip
+        "fineweb_line_punct_ratio"
+    )
     assert _reason(f, "\n".join(["Short line."] * 3 + [PROSE])) == "fineweb_short_line_ratio"
     assert _reason(f, PROSE + "\n" + PROSE[:200] + ".\n" + PROSE[:200] + ".") == "fineweb_char_dup_ratio"
     listy = "\n".join(f"Extraordinarilylongwordnumber{i:03d}." for i in range(20))
@@ -112,16 +116,26 @@ def _datatrove_filters(lang: str) -> list:
             FineWebQualityFilter(language=lang),
         ]
     return [
-        GopherRepetitionFilter(language=lang, dup_line_frac=row.dup_line_frac, top_n_grams=row.top_n_grams,
-                               dup_n_grams=row.dup_n_grams),
-        GopherQualityFilter(language=lang, min_avg_word_length=row.min_avg_word_length,
-                            max_avg_word_length=row.max_avg_word_length,
-                            max_non_alpha_words_ratio=row.max_non_alpha_words_ratio, stop_words=list(row.stopwords),
-                            min_stop_words=2 if row.stopwords else None),
+        GopherRepetitionFilter(
+            language=lang, dup_line_frac=row.dup_line_frac, top_n_grams=row.top_n_grams, dup_n_grams=row.dup_n_grams
+        ),
+        GopherQualityFilter(
+            language=lang,
+            min_avg_word_length=row.min_avg_word_length,
+            max_avg_word_length=row.max_avg_word_length,
+            max_non_alpha_words_ratio=row.max_non_alpha_words_ratio,
+            stop_words=list(row.stopwords),
+            min_stop_words=2 if row.stopwords else None,
+        ),
         C4QualityFilter(filter_no_terminal_punct=False, language=lang),
-        FineWebQualityFilter(language=lang, line_punct_thr=row.line_punct_thr, new_line_ratio=row.new_line_ratio,
-                             char_duplicates_ratio=row.char_duplicates_ratio, short_line_thr=999),
-    ]  # fmt: skip
+        FineWebQualityFilter(
+            language=lang,
+            line_punct_thr=row.line_punct_thr,
+            new_line_ratio=row.new_line_ratio,
+            char_duplicates_ratio=row.char_duplicates_ratio,
+            short_line_thr=999,
+        ),
+    ]
 
 
 def _compare_with_datatrove(docs: list[tuple[str, str, str]]) -> tuple[int, int, set, set]:
@@ -229,8 +243,6 @@ def _shared_docs(corpora) -> list[tuple[str, str, str]]:
     return docs
 
 
-
-
 if __name__ == "__main__":
     pytest.main([__file__, "-s", "-q"])
 
@@ -242,7 +254,15 @@ def test_language_whose_tokenizer_needs_a_missing_package_falls_back_instead_of_
     sentence = "파이썬은 배우기 쉽고 강력한 프로그래밍 언어입니다. "
     korean = sentence * 3 + "효율적인 고수준 데이터 구조를 제공합니다."
     assert tokenizer_for("ko").tok.language == "xx"  # spaCy's multi-language tokenizer, datatrove's fallback
-    assert tokenizer_for("ko").words(sentence) == ["파이썬은", "배우기", "쉽고", "강력한", "프로그래밍", "언어입니다", "."]
+    assert tokenizer_for("ko").words(sentence) == [
+        "파이썬은",
+        "배우기",
+        "쉽고",
+        "강력한",
+        "프로그래밍",
+        "언어입니다",
+        ".",
+    ]
     # The fallback tokenizer gives real decisions: the repeated sentence is caught, the text without it is kept.
     keep, reason, score = GopherRepetition().filter(Document(id="k", text=korean, source="s", domain="web", lang="ko"))
     # (Korean's FineWeb-2 row allows 0.282 for the top 2-gram, 0.228 for the top 3-gram)
@@ -268,8 +288,13 @@ def test_long_whitespace_free_runs_do_not_blow_up(run, quality_reason):
     # spaCy's affix loop is quadratic in a run's length: uncut, each of these takes minutes to hours.
     from filters.text_features import MAX_RUN_CHARS, tokenizer_for
 
-    doc = Document(id="x", text="Some ordinary words before the run. " + run + " and after it.", source="s",
-                   domain="web", lang="en")  # fmt: skip
+    doc = Document(
+        id="x",
+        text="Some ordinary words before the run. " + run + " and after it.",
+        source="s",
+        domain="web",
+        lang="en",
+    )
     words = tokenizer_for("en").words(doc.text)
     assert max(len(w) for w in words) <= MAX_RUN_CHARS and "ordinary" in words
     assert GopherQuality().filter(doc)[:2] == (False, quality_reason)

@@ -125,8 +125,17 @@ def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
     summary = json.loads((out_dir / "funnel.json").read_text())
     assert summary["docs_final"] > 0
     assert summary["records_read"] == summary["docs_final"] + summary["dropped"] + summary["quarantined"]
-    q = _cli(["-m", "flows.query", "--out", str(out_dir), "--csv",
-              "SELECT domain, count(*) AS n FROM docs GROUP BY 1 ORDER BY 1"], _env(tmp_path))  # fmt: skip
+    q = _cli(
+        [
+            "-m",
+            "flows.query",
+            "--out",
+            str(out_dir),
+            "--csv",
+            "SELECT domain, count(*) AS n FROM docs GROUP BY 1 ORDER BY 1",
+        ],
+        _env(tmp_path),
+    )
     assert q.returncode == 0, q.stderr
     assert "\r" not in q.stdout
     domains = [line.split(",")[0] for line in q.stdout.strip().splitlines()[1:]]
@@ -160,8 +169,10 @@ def prefect_server(tmp_path):
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.time() + 180

@@ -21,9 +21,17 @@ def test_every_stage_and_the_trainer_is_a_deployment_with_schedule_retries_and_c
     assert train.flow_name == "corpusforge-train" and train.paused is True and train.schedules[0].active is False
     assert train.parameters == {"stage": "general", "steps": 300, "out": "/data/runs/general"}  # no `limit`
     synth = deps["synth"]
-    assert synth.flow_name == "corpusforge-synth" and synth.paused is True and synth.entrypoint == "flows.synth.synth_flow"
-    assert synth.parameters == {"from_dir": "runs/general", "model": "runs/general/hf", "count": 1000,
-                                "out": "/data/runs/synth"}  # no `stage`, no `limit`: not the synth flow's parameters
+    assert (
+        synth.flow_name == "corpusforge-synth"
+        and synth.paused is True
+        and synth.entrypoint == "flows.synth.synth_flow"
+    )
+    assert synth.parameters == {
+        "from_dir": "runs/general",
+        "model": "runs/general/hf",
+        "count": 1000,
+        "out": "/data/runs/synth",
+    }  # no `stage`, no `limit`: not the synth flow's parameters
     assert synth._parameter_openapi_schema.properties["count"]["type"] == "integer"
     assert all("corpusforge" in d.tags for d in deps.values())
     # by module: a file-path entrypoint would put flows/ on sys.path, where flows/report.py shadows `report`

@@ -80,25 +80,43 @@ def served(tmp_path_factory):
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_UI_API_URL=api, PREFECT_SERVER_API_HOST="127.0.0.1", CORPUSFORGE_NO_PROGRESS="1")  # fmt: skip
+    env.update(
+        PREFECT_HOME=str(tmp / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_API_URL=api,
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        CORPUSFORGE_NO_PROGRESS="1",
+    )
     server_log = tmp / "server.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=REPO, stdout=server_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        cwd=REPO,
+        stdout=server_log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     procs = [server]
     try:
         _wait_healthy(api, server, server_log)
         serve_log = tmp / "serve.log"
         serve = subprocess.Popen(
             [sys.executable, "-m", "flows.serve", "--out-root", str(tmp / "runs"), "--limit", "50"],
-            env={**env, "PREFECT_API_URL": api}, cwd=REPO, stdout=serve_log.open("w"), stderr=subprocess.STDOUT,
+            env={**env, "PREFECT_API_URL": api},
+            cwd=REPO,
+            stdout=serve_log.open("w"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         procs.append(serve)
-        yield {"api": api, "ui": f"http://127.0.0.1:{port}", "tmp": tmp, "serve": serve, "serve_log": serve_log,
-               "server_log": server_log}  # fmt: skip
+        yield {
+            "api": api,
+            "ui": f"http://127.0.0.1:{port}",
+            "tmp": tmp,
+            "serve": serve,
+            "serve_log": serve_log,
+            "server_log": server_log,
+        }
     finally:
         for p in reversed(procs):
             _stop(p)
@@ -122,8 +140,10 @@ def _deployments(api_info, names: set[str]) -> dict:
             if names <= set(found):
                 return found
             if api_info["serve"].poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"deployments {sorted(names - set(found))} missing; serve log: "
-                            f"{api_info['serve_log'].read_text()[-3000:]}")  # fmt: skip
+                pytest.fail(
+                    f"deployments {sorted(names - set(found))} missing; serve log: "
+                    f"{api_info['serve_log'].read_text()[-3000:]}"
+                )
             time.sleep(1)
 
 
@@ -139,15 +159,25 @@ def completed_run(api):
     sources = write_leaky_corpus(root)
     cfg = write_stage_config(root, sources)
     out = api["tmp"] / "runs" / "triggered"
-    run = run_deployment("corpusforge-stage/general", timeout=RUN_S,
-                         parameters={"sources": str(sources), "config": str(cfg), "out": str(out)})  # fmt: skip
+    run = run_deployment(
+        "corpusforge-stage/general",
+        timeout=RUN_S,
+        parameters={"sources": str(sources), "config": str(cfg), "out": str(out)},
+    )
     return {"run": run, "out": out}
 
 
 def test_deployments_exist_with_schedule_parameters_and_state(api):
-    found = _deployments(api, {"corpusforge-stage/general", "corpusforge-stage/reasoning",
-                               "corpusforge-stage/long_context", "corpusforge-train/train",
-                               "corpusforge-synth/synth"})  # fmt: skip
+    found = _deployments(
+        api,
+        {
+            "corpusforge-stage/general",
+            "corpusforge-stage/reasoning",
+            "corpusforge-stage/long_context",
+            "corpusforge-train/train",
+            "corpusforge-synth/synth",
+        },
+    )
     runs = str(api["tmp"] / "runs")
     expected = {"general": "0 2 * * *", "reasoning": "0 4 * * *", "long_context": "0 6 * * 0"}
     for stage, cron in expected.items():

@@ -37,8 +37,9 @@ def write_split_corpus(root: Path, extra_files: int = 4, docs_per_file: int = 12
         for i in range(docs_per_file):
             # Sentences of words drawn at random: distinct documents (no shared 5-gram to speak of).
             body = ". ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() for _ in range(8))
-            lines.append(json.dumps({"text": f"Notebook {f}-{i}. {body}.",
-                                     "url": f"https://notes.example.net/{f}/{i}"}))  # fmt: skip
+            lines.append(
+                json.dumps({"text": f"Notebook {f}-{i}. {body}.", "url": f"https://notes.example.net/{f}/{i}"})
+            )
         if f == 3:
             lines.append(json.dumps({"text": CROSS_UNIT_NEAR_DUP, "url": "https://copy.example.net/1"}))
         (root / "web" / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
@@ -84,8 +85,9 @@ def test_byte_identical_at_one_and_two_workers_and_on_ray(harness, split_corpus,
     assert any(k.startswith("shards/general/shard-") for k in want) and any("lineage" in k for k in want)
     for workers, executor in ((2, "local"), (2, "ray")):
         out = root / f"{executor}-w{workers}"
-        got = stage_flow(stage="general", sources=str(sources), out=str(out), config=str(cfg), workers=workers,
-                         executor=executor)  # fmt: skip
+        got = stage_flow(
+            stage="general", sources=str(sources), out=str(out), config=str(cfg), workers=workers, executor=executor
+        )
         assert got["docs_final"] == ref["docs_final"]
         have = outputs(out)
         assert sorted(have) == sorted(want), (executor, workers)
@@ -123,8 +125,19 @@ def test_ingested_view_joins_dropped_documents_to_their_text_and_source(referenc
 
 # --- SIGKILL at random moments, then resume -----------------------------------------------------------------
 
-KILL_STEPS = ["ingest", "filter", "dedup_exact_keys", "dedup_exact", "dedup_minhash_signatures",
-              "dedup_minhash_edges", "dedup_minhash", "decontam", "final", "tokenize", "shards"]  # fmt: skip
+KILL_STEPS = [
+    "ingest",
+    "filter",
+    "dedup_exact_keys",
+    "dedup_exact",
+    "dedup_minhash_signatures",
+    "dedup_minhash_edges",
+    "dedup_minhash",
+    "decontam",
+    "final",
+    "tokenize",
+    "shards",
+]
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -138,8 +151,9 @@ def _started(run_dir: Path, step: str) -> bool:
     return units.is_dir() and any(units.iterdir())
 
 
-def _kill_during(cmd: list[str], env: dict[str, str], run_dir: Path, step: str, rng: random.Random
-                 ) -> list[psutil.Process]:
+def _kill_during(
+    cmd: list[str], env: dict[str, str], run_dir: Path, step: str, rng: random.Random
+) -> list[psutil.Process]:
     """Start the stage, SIGKILL its main process soon after `step` starts; return its process tree at that
     moment (workers, the forkserver, the private Prefect server)."""
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -173,14 +187,27 @@ def _survivors(tree: list[psutil.Process], grace_s: float) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, split_corpus, reference,
-                                                                    prefect_api_env):
+def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(
+    tmp_path, split_corpus, reference, prefect_api_env
+):
     root, sources, cfg = split_corpus
     ref_out, ref = reference
     run_dir = tmp_path / "killed"
     log = tmp_path / "units.log"
-    cmd = [sys.executable, "-m", "flows.stage", "general", "--sources", str(sources), "--config", str(cfg),
-           "--out", str(run_dir), "--workers", "2"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.stage",
+        "general",
+        "--sources",
+        str(sources),
+        "--config",
+        str(cfg),
+        "--out",
+        str(run_dir),
+        "--workers",
+        "2",
+    ]
     rng = random.Random(2026)
     kills = list(KILL_STEPS)  # one kill inside every step
     orphans = []
@@ -192,8 +219,14 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(tmp_path, sp
         # SIGKILL from the kernel is immediate, but a loaded 2-core machine may take a moment to deliver it.
         orphans += [f"kill during {step}: {who}" for who in _survivors(tree, grace_s=10.0)]
     assert orphans == [], f"processes left behind after SIGKILL: {orphans}"
-    final = subprocess.run(cmd + ["--json"], cwd=REPO_ROOT, env=_env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log)),
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    final = subprocess.run(
+        cmd + ["--json"],
+        cwd=REPO_ROOT,
+        env=_env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert final.returncode == 0, final.stderr[-3000:]
     assert outputs(run_dir) == outputs(ref_out)
     con = connect(run_dir)
@@ -234,8 +267,14 @@ def test_a_bad_key_or_value_in_any_table_is_one_line_before_any_work(tmp_path, t
         body += '[[decontam.eval_sets]]\nname = "x"\npath = "x.jsonl"\nrequired = false\n'
     cfg.write_text(body)
     out = tmp_path / "run"
-    res = subprocess.run([sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
-                         cwd=REPO_ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0] and str(cfg) in lines[0], res.stderr
@@ -247,6 +286,12 @@ def test_a_missing_required_eval_set_fails_before_any_work(tmp_path):
     cfg = tmp_path / "stage.toml"
     cfg.write_text(f'sources = "{sources}"\n[[decontam.eval_sets]]\nname = "gsm8k"\npath = "nowhere.jsonl"\n')
     out = tmp_path / "run"
-    res = subprocess.run([sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
-                         cwd=REPO_ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "nowhere.jsonl does not exist" in res.stderr and not out.exists()

@@ -111,8 +111,14 @@ def test_bounded_lines_never_hold_more_than_the_limit_and_flag_long_lines():
 def _parquet_with_damaged_group(path: Path, rows_per_group: int = 1000) -> list[str]:
     texts = [f"row {i} " + f"lorem ipsum {i} " * 30 for i in range(3 * rows_per_group)]
     # Small pages (write_batch_size) and no dictionary: the damage hits one page, not the whole group.
-    pq.write_table(pa.table({"text": texts}), path, row_group_size=rows_per_group, use_dictionary=False,
-                   write_batch_size=50, data_page_size=4096)  # fmt: skip
+    pq.write_table(
+        pa.table({"text": texts}),
+        path,
+        row_group_size=rows_per_group,
+        use_dictionary=False,
+        write_batch_size=50,
+        data_page_size=4096,
+    )
     col = pq.ParquetFile(path).metadata.row_group(1).column(0)
     raw = bytearray(path.read_bytes())
     mid = col.data_page_offset + col.total_compressed_size // 2
@@ -150,8 +156,9 @@ def test_symlink_loop_in_a_code_tree_is_quarantined(tmp_path):
     docs, bad = _split(recs)
     assert [d.path for d in docs] == ["repo/pkg/ok.py"]
     assert sorted((b.location, b.reason) for b in bad) == [
-        ("repo/pkg/a.py", "symlink_loop"), ("repo/pkg/b.py", "symlink_loop")
-    ]  # fmt: skip
+        ("repo/pkg/a.py", "symlink_loop"),
+        ("repo/pkg/b.py", "symlink_loop"),
+    ]
     stats = input_file_stats(spec)  # the fingerprint does not crash on the loop either
     assert [s[0] for s in stats] == ["repo/pkg/a.py", "repo/pkg/b.py", "repo/pkg/ok.py"]
 
@@ -236,8 +243,9 @@ def test_literal_path_and_code_tree_links_out_of_their_root_are_refused(tmp_path
     code = _spec(tmp_path, '[[source]]\nname = "c"\ndomain = "code"\nformat = "code"\npath = "repos/*"\n')
     recs = list(read_source(code))
     assert [(type(r).__name__, getattr(r, "reason", r.path if isinstance(r, Document) else "")) for r in recs] == [
-        ("Document", "repos/mine/a.py"), ("QuarantineRecord", "symlink_outside_root")
-    ]  # fmt: skip
+        ("Document", "repos/mine/a.py"),
+        ("QuarantineRecord", "symlink_outside_root"),
+    ]
     assert "TOP-SECRET" not in json.dumps([r.to_row() for r in recs], default=str)
     stats = input_file_stats(code)  # the refused tree is fingerprinted by its link, never listed inside
     assert [s[0] for s in stats] == ["repos/mine/a.py", "repos/theirs"]
@@ -366,5 +374,6 @@ def test_the_root_is_the_path_as_written_even_when_a_link_stays_inside(tmp_path)
     assert rec.reason == "symlink_outside_root" and rec.location == "data/current"
     assert [d.text for d in read_source(_jsonl_spec(tmp_path, "data/v2/*.jsonl"))] == ["version two"]
     assert [d.path for d in read_source(_jsonl_spec(tmp_path, "data/*/*.jsonl"))] == [
-        "data/current/a.jsonl", "data/v2/a.jsonl"
-    ]  # fmt: skip
+        "data/current/a.jsonl",
+        "data/v2/a.jsonl",
+    ]

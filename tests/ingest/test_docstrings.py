@@ -44,8 +44,10 @@ class Normal:
 
 def _read(tmp_path: Path, tree: Path) -> list:
     src = tmp_path / "sources.toml"
-    src.write_text(f'[[source]]\nname = "docs"\ndomain = "stem"\nformat = "docstrings"\npath = "{tree}"\n'
-                   'include = ["**/*.py"]\nlicense = "MIT"\n')  # fmt: skip
+    src.write_text(
+        f'[[source]]\nname = "docs"\ndomain = "stem"\nformat = "docstrings"\npath = "{tree}"\n'
+        'include = ["**/*.py"]\nlicense = "MIT"\n'
+    )
     (spec,) = load_sources(src)
     return list(read_source(spec))
 
@@ -65,8 +67,11 @@ def test_each_public_docstring_is_a_document_in_source_order(tmp_path: Path):
     assert all(d.domain == "stem" and d.license == "MIT" and len(d.text) >= MIN_DOCSTRING_CHARS for d in docs)
     assert len({d.id for d in docs}) == 4
     reasons = {(type(r).__name__, r.reason) for r in records if not isinstance(r, Document)}
-    assert reasons == {("Skipped", "few_docstrings"), ("QuarantineRecord", "unparsable_python"),
-                       ("QuarantineRecord", "symlink_outside_tree")}  # fmt: skip
+    assert reasons == {
+        ("Skipped", "few_docstrings"),
+        ("QuarantineRecord", "unparsable_python"),
+        ("QuarantineRecord", "symlink_outside_tree"),
+    }
     assert not any(isinstance(r, QuarantineRecord) and "hostname" in (r.excerpt or "") for r in records)
     assert [d.id for d in docs] == [d.id for d in _read(tmp_path, tree) if isinstance(d, Document)]
 

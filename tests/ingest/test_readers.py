@@ -52,19 +52,29 @@ def test_jsonl_bad_records_are_quarantined_with_reasons(tmp_path):
         json.dumps({"text": "Another fine document."}).encode(),
     ]
     (data / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    recs = _read_all(_write_sources(tmp_path, """
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "t"
 domain = "web"
 format = "jsonl"
 path = "data/*.jsonl"
-"""))
+""",
+        )
+    )
     docs = [r for r in recs if isinstance(r, Document)]
     assert [d.text for d in docs] == ["A good document about cats.", "Another fine document."]
     assert _reasons(recs) == Counter(
-        malformed_json=1, invalid_utf8=1, nul_bytes=1, empty_text=1, missing_text_field=1, text_not_string=1,
+        malformed_json=1,
+        invalid_utf8=1,
+        nul_bytes=1,
+        empty_text=1,
+        missing_text_field=1,
+        text_not_string=1,
         not_an_object=1,
-    )  # fmt: skip
+    )
     assert len(recs) == 9  # every non-blank line is accounted for exactly once
     bad = next(r for r in recs if isinstance(r, QuarantineRecord) and r.reason == "malformed_json")
     assert bad.location == "data/a.jsonl:2" and "unterminated" in bad.excerpt
@@ -75,14 +85,19 @@ def test_gigantic_single_line_is_quarantined_without_reading_it_whole(tmp_path):
     data.mkdir()
     big = b'{"text": "' + b"x" * (50 * 1024 * 1024) + b'"}'
     (data / "big.jsonl").write_bytes(big + b"\n" + json.dumps({"text": "small one"}).encode() + b"\n")
-    recs = _read_all(_write_sources(tmp_path, """
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "t"
 domain = "web"
 format = "jsonl"
 path = "data/big.jsonl"
 max_doc_bytes = 1048576
-"""))
+""",
+        )
+    )
     assert _reasons(recs) == Counter(too_large=1)
     q = recs[0]
     assert q.num_bytes == len(big) + 1 and len(q.excerpt) <= 200
@@ -97,7 +112,10 @@ def test_compressed_jsonl_and_joined_text_fields(tmp_path):
     (data / "a.jsonl.gz").write_bytes(gzip.compress(payload))
     (data / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(payload))
     (data / "c.jsonl.gz").write_bytes(b"not gzip at all")
-    recs = _read_all(_write_sources(tmp_path, """
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "qa"
 domain = "stem"
@@ -106,7 +124,9 @@ path = "data/*.jsonl.*"
 text_field = ["q", "a"]
 url_field = "link"
 license = "MIT"
-"""))
+""",
+        )
+    )
     docs = [r for r in recs if isinstance(r, Document)]
     assert len(docs) == 6
     assert docs[0].text == "question 0\n\nanswer 0" and docs[0].url == "http://x/0" and docs[0].license == "MIT"
@@ -118,7 +138,10 @@ def test_parquet_reader_streams_rows(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     pq.write_table(pa.table({"content": ["one", None, "three"], "n": [1, 2, 3]}), data / "p.parquet")
-    recs = _read_all(_write_sources(tmp_path, """
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "pq"
 domain = "web"
@@ -126,7 +149,9 @@ format = "parquet"
 path = "data/*.parquet"
 text_field = "content"
 metadata_fields = ["n"]
-"""))
+""",
+        )
+    )
     assert [r.text for r in recs if isinstance(r, Document)] == ["one", "three"]
     assert recs[2].metadata == {"n": 3}
     assert _reasons(recs) == Counter(missing_text_field=1)
@@ -145,13 +170,18 @@ def test_code_tree_languages_license_binary_and_symlinks(tmp_path):
     outside.write_text("API_KEY = 'outside the tree'\n")
     os.symlink(outside, tree / "src" / "escape.py")
     os.symlink(tmp_path, tree / "up")
-    recs = _read_all(_write_sources(tmp_path, """
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "repo"
 domain = "code"
 format = "code"
 path = "repo"
-"""))
+""",
+        )
+    )
     docs = {r.path: r for r in recs if isinstance(r, Document)}
     assert set(docs) == {"repo/src/main.py", "repo/src/lib.rs"}
     assert docs["repo/src/main.py"].metadata["language"] == "Python"
@@ -233,7 +263,10 @@ def test_embedded_default_sources_cover_every_domain():
 @pytest.mark.parametrize(
     "text, body",
     [
-        ("Metadata-Version: 2.1\nName: pkg\nSummary: a thing\n  continued\n\nThe real description.\n", "The real description.\n"),
+        (
+            "Metadata-Version: 2.1\nName: pkg\nSummary: a thing\n  continued\n\nThe real description.\n",
+            "The real description.\n",
+        ),
         ("---\ntitle: Post\ntags: [a]\n---\nHello there.\n", "Hello there.\n"),
         ("No header here.\n\nSecond paragraph.", "No header here.\n\nSecond paragraph."),
     ],
@@ -249,14 +282,19 @@ def test_text_source_with_only_front_matter_is_quarantined_as_empty(tmp_path):
     data.mkdir()
     (data / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\n\n")
     (data / "README.md").write_text("---\ntitle: x\n---\nBody text of the readme.\n")
-    recs = _read_all(_write_sources(tmp_path, """
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "t"
 domain = "web"
 format = "text"
 path = "data/*"
 strip_front_matter = true
-"""))
+""",
+        )
+    )
     assert _reasons(recs) == Counter(empty_text=1)
     assert [r.text for r in recs if isinstance(r, Document)] == ["Body text of the readme.\n"]
 
@@ -274,7 +312,9 @@ def test_unreadable_directory_in_a_code_tree_is_quarantined(tmp_path, monkeypatc
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "r"\ndomain = "code"\nformat = "code"\npath = "repo"\n'))
+    recs = _read_all(
+        _write_sources(tmp_path, '[[source]]\nname = "r"\ndomain = "code"\nformat = "code"\npath = "repo"\n')
+    )
     assert _reasons(recs) == Counter(unreadable_file=1)
     bad = next(r for r in recs if isinstance(r, QuarantineRecord))
     assert bad.location == "repo/locked" and "Permission denied" in bad.detail
@@ -290,14 +330,19 @@ def test_input_file_stats_lists_exactly_what_the_reader_opens(tmp_path):
     (tree / "pkg" / "notes.bin").write_bytes(b"\x00")
     (tree / "docs").mkdir()
     (tree / "docs" / "b.py").write_text("b = 2\n")
-    (spec,) = load_sources(_write_sources(tmp_path, """
+    (spec,) = load_sources(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "r"
 domain = "code"
 format = "code"
 path = "repo"
 include = ["pkg/**/*.py"]
-"""))
+""",
+        )
+    )
     stats = input_file_stats(spec)
     assert [s[0] for s in stats] == ["repo/pkg/a.py"]
     (tree / "pkg" / "a.py").write_text("a = 22\n")
@@ -317,19 +362,30 @@ def test_odd_json_lines_are_quarantined_one_by_one_and_the_rest_of_the_file_is_r
     ]
     (data / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     (data / "b.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00garbage" * 10)
-    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "jsonl"\npath = "data/*"\nurl_field = "url"\n'))
+    recs = _read_all(
+        _write_sources(
+            tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "jsonl"\npath = "data/*"\nurl_field = "url"\n'
+        )
+    )
     assert [r.text for r in recs if isinstance(r, Document)] == ["first", "last"]
     assert _reasons(recs) == Counter(malformed_json=2, invalid_utf8=2, unreadable_file=1)
     assert [r.location for r in recs if isinstance(r, QuarantineRecord)][:4] == [
-        "data/a.jsonl:2", "data/a.jsonl:3", "data/a.jsonl:4", "data/a.jsonl:5"
-    ]  # fmt: skip
+        "data/a.jsonl:2",
+        "data/a.jsonl:3",
+        "data/a.jsonl:4",
+        "data/a.jsonl:5",
+    ]
 
 
 def test_same_file_name_under_two_patterns_keeps_distinct_locations_and_ids(tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "x.jsonl").write_text(json.dumps({"text": "identical text"}) + "\n")
-    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "jsonl"\npath = ["a/*.jsonl", "b/*.jsonl"]\n'))
+    recs = _read_all(
+        _write_sources(
+            tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "jsonl"\npath = ["a/*.jsonl", "b/*.jsonl"]\n'
+        )
+    )
     assert sorted(r.path for r in recs) == ["a/x.jsonl", "b/x.jsonl"]
     assert len({r.id for r in recs}) == 2
 
@@ -344,7 +400,12 @@ def test_parquet_metadata_of_any_type_is_stored_as_json(tmp_path):
     data.mkdir()
     when = datetime.datetime(2024, 5, 1, 12, 0)
     pq.write_table(pa.table({"text": ["hello there"], "when": [when], "blob": [b"\x00\x01"]}), data / "p.parquet")
-    recs = _read_all(_write_sources(tmp_path, '[[source]]\nname = "t"\ndomain = "web"\nformat = "parquet"\npath = "data/*.parquet"\nmetadata_fields = ["when", "blob"]\n'))
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            '[[source]]\nname = "t"\ndomain = "web"\nformat = "parquet"\npath = "data/*.parquet"\nmetadata_fields = ["when", "blob"]\n',
+        )
+    )
     table = to_table([recs[0].to_row()], DOCUMENT_SCHEMA)
     write_table(tmp_path / "out.parquet", table, DOCUMENT_SCHEMA)
     assert json.loads(table.column("metadata")[0].as_py())["when"].startswith("2024-05-01")
@@ -354,7 +415,9 @@ def test_parquet_metadata_of_any_type_is_stored_as_json(tmp_path):
 
 
 def _one_source(tmp_path: Path, fmt: str, path: str, extra: str = "") -> Path:
-    return _write_sources(tmp_path, f'[[source]]\nname = "s"\ndomain = "web"\nformat = "{fmt}"\npath = {path}\n{extra}')
+    return _write_sources(
+        tmp_path, f'[[source]]\nname = "s"\ndomain = "web"\nformat = "{fmt}"\npath = {path}\n{extra}'
+    )
 
 
 @pytest.mark.parametrize(
@@ -391,7 +454,9 @@ def test_an_optional_source_that_matches_nothing_is_a_warning_and_listed(tmp_pat
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.jsonl").write_text(json.dumps({"text": "a document"}) + "\n")
-    sources = _write_sources(tmp_path, """
+    sources = _write_sources(
+        tmp_path,
+        """
 [[source]]
 name = "here"
 domain = "web"
@@ -404,7 +469,8 @@ domain = "web"
 format = "jsonl"
 path = "later/*.jsonl"
 optional = true
-""")
+""",
+    )
     specs = load_sources(sources)
     assert [s.optional for s in specs] == [False, True]
     assert check_sources_match(specs) == ["maybe"]
@@ -425,10 +491,12 @@ def test_raw_nul_bytes_in_a_json_line_are_nul_bytes_and_the_other_lines_are_kept
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.jsonl").write_bytes(
-        json.dumps({"text": "first"}).encode() + b"\n"
+        json.dumps({"text": "first"}).encode()
+        + b"\n"
         + b'{"text": "a raw \x00 NUL and \x00 another"}\n'  # not the escape \\u0000: the byte itself
-        + json.dumps({"text": "third"}).encode() + b"\n"
-    )  # fmt: skip
+        + json.dumps({"text": "third"}).encode()
+        + b"\n"
+    )
     recs = _read_all(_one_source(tmp_path, "jsonl", '"data/*.jsonl"'))
     assert [d.text for d in recs if isinstance(d, Document)] == ["first", "third"]
     (bad,) = [r for r in recs if isinstance(r, QuarantineRecord)]
@@ -467,7 +535,10 @@ def test_an_empty_file_or_folder_leaves_a_quarantine_row(tmp_path):
     (data / "ok.jsonl").write_text(json.dumps({"text": "kept"}) + "\n")
     pq.write_table(pa.table({"text": pa.array([], pa.string())}), data / "none.parquet")
     (data / "hollow").mkdir()
-    recs = _read_all(_write_sources(tmp_path, """
+    recs = _read_all(
+        _write_sources(
+            tmp_path,
+            """
 [[source]]
 name = "j"
 domain = "web"
@@ -485,11 +556,15 @@ name = "c"
 domain = "code"
 format = "code"
 path = ["data/hollow", "data/tree"]
-"""))
+""",
+        )
+    )
     assert [d.text for d in recs if isinstance(d, Document)] == ["kept"]
     rows = sorted((r.location, r.reason, r.num_bytes) for r in recs if isinstance(r, QuarantineRecord))
     assert rows == [
-        ("data/blank.jsonl", "empty_file", 5), ("data/empty.jsonl", "empty_file", 0),
-        ("data/hollow", "empty_folder", 0), ("data/none.parquet", "empty_file", (data / "none.parquet").stat().st_size),
+        ("data/blank.jsonl", "empty_file", 5),
+        ("data/empty.jsonl", "empty_file", 0),
+        ("data/hollow", "empty_folder", 0),
+        ("data/none.parquet", "empty_file", (data / "none.parquet").stat().st_size),
         ("data/tree", "empty_folder", 0),
-    ]  # fmt: skip
+    ]

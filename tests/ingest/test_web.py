@@ -37,14 +37,21 @@ def page(title: str, paragraphs: list[str], lang: str = "en", charset_meta: str 
     meta = f'<meta charset="{charset_meta}">' if charset_meta else ""
     nav = " | ".join(f'<a href="/{i}">{t}</a>' for i, t in enumerate(NAV))
     body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
-    return (f'<!DOCTYPE html>\n<html lang="{lang}"><head>{meta}<title>{title}</title></head><body>\n'
-            f'<header><nav>{nav}</nav></header>\n<div class="sidebar"><ul><li><a href="/x">Related: more soup</a>'
-            f'</li></ul></div>\n<main><article><h1>{title}</h1>\n{body}\n</article></main>\n'
-            f'<footer><p>{FOOTER} <a href="/privacy">Privacy</a></p></footer></body></html>')  # fmt: skip
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}"><head>{meta}<title>{title}</title></head><body>\n'
+        f'<header><nav>{nav}</nav></header>\n<div class="sidebar"><ul><li><a href="/x">Related: more soup</a>'
+        f"</li></ul></div>\n<main><article><h1>{title}</h1>\n{body}\n</article></main>\n"
+        f'<footer><p>{FOOTER} <a href="/privacy">Privacy</a></p></footer></body></html>'
+    )
 
 
-def response(w: WARCWriter, url: str, payload: bytes, content_type: str | None = "text/html; charset=utf-8",
-             status: str = "200 OK") -> None:  # fmt: skip
+def response(
+    w: WARCWriter,
+    url: str,
+    payload: bytes,
+    content_type: str | None = "text/html; charset=utf-8",
+    status: str = "200 OK",
+) -> None:
     headers = [("Content-Type", content_type)] if content_type else []
     http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
     w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(payload), http_headers=http))
@@ -67,8 +74,11 @@ def read(src: Path) -> list:
 
 
 def split(recs: list) -> tuple[list[Document], list[QuarantineRecord], list[Skipped]]:
-    return ([r for r in recs if isinstance(r, Document)], [r for r in recs if isinstance(r, QuarantineRecord)],
-            [r for r in recs if isinstance(r, Skipped)])  # fmt: skip
+    return (
+        [r for r in recs if isinstance(r, Document)],
+        [r for r in recs if isinstance(r, QuarantineRecord)],
+        [r for r in recs if isinstance(r, Skipped)],
+    )
 
 
 def small_archive(path: Path, gz: bool = True) -> None:
@@ -108,9 +118,10 @@ def test_warc_pages_keep_the_article_and_drop_navigation_and_footer(tmp_path):
     assert docs[1].metadata["html_lang"] == "en-GB"
     # Locations count every record of the file; what is no page is skipped (counted), a PNG is quarantined.
     assert [(s.location, s.reason) for s in skipped] == [
-        ("data/crawl.warc.gz:1", "warc_warcinfo"), ("data/crawl.warc.gz:2", "warc_request"),
+        ("data/crawl.warc.gz:1", "warc_warcinfo"),
+        ("data/crawl.warc.gz:2", "warc_request"),
         ("data/crawl.warc.gz:5", "http_status_not_2xx"),
-    ]  # fmt: skip
+    ]
     (png,) = bad
     assert (png.location, png.reason, png.detail) == ("data/crawl.warc.gz:4", "not_html", "content type image/png")
     assert png.excerpt.startswith("\\x89PNG") and png.num_bytes > 10_000
@@ -125,13 +136,22 @@ def test_wet_conversion_records_are_kept_as_text(tmp_path):
         w = WARCWriter(f, gzip=True)
         w.write_record(w.create_warcinfo_record(path.name, {"software": "corpusforge-test"}))
         for i, text in enumerate(texts):
-            rec = w.create_warc_record(f"http://example.org/{i}", "conversion", payload=io.BytesIO(text.encode()),
-                                       warc_content_type="text/plain",
-                                       warc_headers_dict={"WARC-Refers-To": f"<urn:uuid:{i}>",
-                                                          "WARC-Identified-Content-Language": "eng"})  # fmt: skip
+            rec = w.create_warc_record(
+                f"http://example.org/{i}",
+                "conversion",
+                payload=io.BytesIO(text.encode()),
+                warc_content_type="text/plain",
+                warc_headers_dict={"WARC-Refers-To": f"<urn:uuid:{i}>", "WARC-Identified-Content-Language": "eng"},
+            )
             w.write_record(rec)
-        w.write_record(w.create_warc_record("http://example.org/bad", "conversion",
-                                            payload=io.BytesIO(b"caf\xe9 au lait"), warc_content_type="text/plain"))  # fmt: skip
+        w.write_record(
+            w.create_warc_record(
+                "http://example.org/bad",
+                "conversion",
+                payload=io.BytesIO(b"caf\xe9 au lait"),
+                warc_content_type="text/plain",
+            )
+        )
     docs, bad, skipped = split(read(sources(tmp_path, "warc")))
     assert [d.text for d in docs] == texts
     assert docs[0].metadata["warc_type"] == "conversion" and docs[0].metadata["warc_refers_to"] == "<urn:uuid:0>"
@@ -148,13 +168,21 @@ def test_bad_pages_are_quarantined_with_their_reason(tmp_path):
     with open(path, "wb") as f:
         w = WARCWriter(f, gzip=False)
         response(w, "http://e.org/cp1252", town.encode("cp1252"), content_type="text/html; charset=windows-1252")
-        response(w, "http://e.org/latin1-meta", town.replace("<head>", '<head><meta charset="iso-8859-1">')
-                 .encode("cp1252"), content_type="text/html")  # fmt: skip
+        response(
+            w,
+            "http://e.org/latin1-meta",
+            town.replace("<head>", '<head><meta charset="iso-8859-1">').encode("cp1252"),
+            content_type="text/html",
+        )
         response(w, "http://e.org/undeclared", town.encode("cp1252"), content_type="text/html")
         response(w, "http://e.org/klingon", town.encode(), content_type="text/html; charset=x-klingon")
         response(w, "http://e.org/nul", b"<html><body><p>" + b"\x00" * 50 + b"</p></body></html>")
-        response(w, "http://e.org/noprose", b"<html><head><title>Gallery</title></head><body>"
-                 b"<script>var x = 1;</script><img src='a.png'></body></html>")  # fmt: skip
+        response(
+            w,
+            "http://e.org/noprose",
+            b"<html><head><title>Gallery</title></head><body>"
+            b"<script>var x = 1;</script><img src='a.png'></body></html>",
+        )
         response(w, "http://e.org/pdf", b"%PDF-1.4 binary", content_type="application/pdf")
         response(w, "http://e.org/huge", page("Huge", [PARAGRAPHS[0] * 40]).encode())
         response(w, "http://e.org/untyped", page("No type", PARAGRAPHS[3:4]).encode(), content_type=None)
@@ -163,8 +191,12 @@ def test_bad_pages_are_quarantined_with_their_reason(tmp_path):
         dns_record = w.create_warc_record("dns:e.org", "response", io.BytesIO(dns), warc_content_type="text/dns")
         w.write_record(dns_record)
         korean = (Path(sysconfig.get_paths()["stdlib"]) / "test" / "cjkencodings" / "iso2022_kr.txt").read_bytes()
-        response(w, "http://e.org/iso-2022-kr", b"<html><body><p>" + korean + b"</p></body></html>",
-                 content_type="text/html; charset=iso-2022-kr")  # a 7-bit encoding that browsers refuse to decode
+        response(
+            w,
+            "http://e.org/iso-2022-kr",
+            b"<html><body><p>" + korean + b"</p></body></html>",
+            content_type="text/html; charset=iso-2022-kr",
+        )  # a 7-bit encoding that browsers refuse to decode
     recs = read(sources(tmp_path, "warc", extra="max_doc_bytes = 20000\n"))
     docs, bad, skipped = split(recs)
     assert len(recs) == 12  # every record comes out once
@@ -179,9 +211,13 @@ def test_bad_pages_are_quarantined_with_their_reason(tmp_path):
     assert docs[4].metadata["content_type"] is None and PARAGRAPHS[3] in docs[4].text
     got = {b.location.rsplit(":", 1)[1]: (b.reason, b.detail or "") for b in bad}
     assert {k: v[0] for k, v in got.items()} == {
-        "5": "binary_payload", "6": "empty_extraction", "7": "not_html", "8": "too_large", "10": "not_html",
+        "5": "binary_payload",
+        "6": "empty_extraction",
+        "7": "not_html",
+        "8": "too_large",
+        "10": "not_html",
         "12": "invalid_charset",
-    }  # fmt: skip
+    }
     assert "max_doc_bytes=20000" in got["8"][1] and "iso-2022-kr" in got["12"][1]
 
 
@@ -244,14 +280,18 @@ def test_uncompressed_warc_cut_inside_a_record_and_garbage_after_records(tmp_pat
     (tmp_path / "data" / "b-garbage.warc").write_bytes(whole[:third] + b"this is not a WARC record\r\n" * 5)
     (tmp_path / "data" / "c-notwarc.warc").write_bytes(b"<html><body>a page saved as .warc</body></html>\n")
     docs, bad, _ = split(read(sources(tmp_path, "warc")))
-    assert [(d.path, d.url) for d in docs] == [("data/a-cut.warc", "http://e.org/0"), ("data/a-cut.warc", "http://e.org/1"),
-                                               ("data/b-garbage.warc", "http://e.org/0"),
-                                               ("data/b-garbage.warc", "http://e.org/1")]  # fmt: skip
+    assert [(d.path, d.url) for d in docs] == [
+        ("data/a-cut.warc", "http://e.org/0"),
+        ("data/a-cut.warc", "http://e.org/1"),
+        ("data/b-garbage.warc", "http://e.org/0"),
+        ("data/b-garbage.warc", "http://e.org/1"),
+    ]
     got = {b.location: b for b in bad}
     assert {k: b.reason for k, b in got.items()} == {
-        "data/a-cut.warc:3": "truncated_file", "data/b-garbage.warc:3": "malformed_warc",
+        "data/a-cut.warc:3": "truncated_file",
+        "data/b-garbage.warc:3": "malformed_warc",
         "data/c-notwarc.warc:1": "malformed_warc",
-    }  # fmt: skip
+    }
     # 300 bytes cut = the record's 4 closing CRLF bytes (outside its block) + 296 bytes of its block
     assert "ends 296 bytes before the end of this record" in got["data/a-cut.warc:3"].detail
     assert f"from decompressed byte {third} is lost" in got["data/b-garbage.warc:3"].detail
@@ -265,8 +305,9 @@ def test_html_folder_with_links_out_of_the_root_and_binary_files(tmp_path):
     site = tmp_path / "site"
     (site / "blog").mkdir(parents=True)
     (site / "index.html").write_text(page("Our town", PARAGRAPHS[:2]))
-    (site / "blog" / "soup.htm").write_bytes(page("Soup", PARAGRAPHS[1:2], charset_meta="windows-1252")
-                                               .replace("soup", "soupe à l'oignon").encode("cp1252"))  # fmt: skip
+    (site / "blog" / "soup.htm").write_bytes(
+        page("Soup", PARAGRAPHS[1:2], charset_meta="windows-1252").replace("soup", "soupe à l'oignon").encode("cp1252")
+    )
     (site / "blog" / "notes.txt").write_text("not a page")
     (site / "logo.html").write_bytes(b"GIF89a\x00\x00\x01")
     outside = tmp_path / "private.html"
@@ -277,8 +318,9 @@ def test_html_folder_with_links_out_of_the_root_and_binary_files(tmp_path):
     assert "soupe à l'oignon" in docs[0].text and docs[0].metadata["charset"] == "cp1252"
     assert docs[1].url is None and docs[1].metadata["title"] == "Our town" and NAV[0] not in docs[1].text
     assert sorted((b.location, b.reason) for b in bad) == [
-        ("site/leak.html", "symlink_outside_root"), ("site/logo.html", "binary_file")
-    ]  # fmt: skip
+        ("site/leak.html", "symlink_outside_root"),
+        ("site/logo.html", "binary_file"),
+    ]
     assert "TOP-SECRET" not in json.dumps([r.to_row() for r in docs + bad])
 
 
@@ -335,8 +377,14 @@ def test_stage_runs_on_a_warc_source(tmp_path):
     src = sources(tmp_path / "corpus", "warc", path="data/*.warc.gz", extra='license = "CC-BY-4.0"\nlang = "en"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    out = subprocess.run([sys.executable, "-m", "flows.stage", "general", "--sources", str(src), "--out",
-                          str(tmp_path / "run")], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.stage", "general", "--sources", str(src), "--out", str(tmp_path / "run")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "funnel.json").read_text())
     assert summary["records_read"] == 5 and summary["quarantined"] == 1  # 4 pages + the PNG; the request skipped

@@ -118,8 +118,9 @@ def test_run_lock_refuses_a_second_run_on_the_same_directory(tmp_path):
         "except RuntimeError as e:\n    print(e); sys.exit(3)\n"
     )
     with run_lock(tmp_path):
-        other = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
-                               cwd=os.getcwd())  # fmt: skip
+        other = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=os.getcwd()
+        )
     assert other.returncode == 3 and "another corpusforge run is using" in other.stdout
     free = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert free.returncode == 0, free.stdout + free.stderr

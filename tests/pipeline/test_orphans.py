@@ -37,14 +37,17 @@ ORPHAN_UNDER_SUBREAPER = textwrap.dedent(
 
 
 def test_a_child_adopted_by_a_subreaper_after_its_parent_died_kills_itself():
-    out = subprocess.run([sys.executable, "-c", ORPHAN_UNDER_SUBREAPER], cwd=REPO_ROOT, capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", ORPHAN_UNDER_SUBREAPER], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["killed", "9"]
 
 
 def test_a_child_whose_parent_is_alive_keeps_running():
-    code = "import os; from pipeline.orphans import set_parent_death_signal; " \
-           "set_parent_death_signal(os.getppid()); print('alive')"  # fmt: skip
+    code = (
+        "import os; from pipeline.orphans import set_parent_death_signal; "
+        "set_parent_death_signal(os.getppid()); print('alive')"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "alive", out.stderr

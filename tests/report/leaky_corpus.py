@@ -15,16 +15,19 @@ SECRET = "ghp_" + "Zq8Lr2Vw7Kd4Xm9Tb3Nc6Hy1Pf5Gs0Ja2Ue7Wx"  # 36 characters afte
 
 # A bullet list: Gopher quality drops it (too many bullet lines), after language ID kept it, so the raw text
 # (email and token unredacted: the redactors come later in the chain) is what `ingested` holds for it.
-BULLETS = "\n".join(f"- {line}" for line in [
-    f"Please write to {EMAIL} before Monday if you want to join the walking group this spring.",
-    f"The deploy token for the club website is {SECRET} and it must never be shared with anyone.",
-    "We meet at the station at eight in the morning and walk along the river to the old mill.",
-    "Bring water, a warm jacket and good shoes, because the path can be muddy after the rain.",
-    "Lunch is at the farm cafe, where the owner makes soup and fresh bread for the walkers.",
-    "In the afternoon we climb the hill behind the church and come back through the forest.",
-    "Children are welcome if an adult comes with them and they can walk about ten kilometres.",
-    "Dogs must stay on a lead near the sheep fields, and please close every gate behind you.",
-])  # fmt: skip
+BULLETS = "\n".join(
+    f"- {line}"
+    for line in [
+        f"Please write to {EMAIL} before Monday if you want to join the walking group this spring.",
+        f"The deploy token for the club website is {SECRET} and it must never be shared with anyone.",
+        "We meet at the station at eight in the morning and walk along the river to the old mill.",
+        "Bring water, a warm jacket and good shoes, because the path can be muddy after the rain.",
+        "Lunch is at the farm cafe, where the owner makes soup and fresh bread for the walkers.",
+        "In the afternoon we climb the hill behind the church and come back through the forest.",
+        "Children are welcome if an adult comes with them and they can walk about ten kilometres.",
+        "Dogs must stay on a lead near the sheep fields, and please close every gate behind you.",
+    ]
+)
 
 KEPT = (
     "The walking club keeps a small library of maps in the back room of the community hall. Members can "
@@ -41,8 +44,11 @@ def write_leaky_corpus(root: Path) -> Path:
     that each hold EMAIL and SECRET. Returns the sources file."""
     sources = write_corpus(root)
     (root / "leaky").mkdir(exist_ok=True)
-    lines = [json.dumps({"text": BULLETS}), json.dumps({"text": KEPT}),
-             json.dumps({"body": f"contact {EMAIL} token {SECRET}"})]  # fmt: skip
+    lines = [
+        json.dumps({"text": BULLETS}),
+        json.dumps({"text": KEPT}),
+        json.dumps({"body": f"contact {EMAIL} token {SECRET}"}),
+    ]
     (root / "leaky" / "notes.jsonl").write_text("\n".join(lines) + "\n")
     with open(sources, "a") as f:
         f.write('\n[[source]]\nname = "leaky"\ndomain = "web"\nformat = "jsonl"\npath = "leaky/*.jsonl"\n')

@@ -72,8 +72,14 @@ def leaky_run(tmp_path_factory, prefect_api):
     finally:
         for lg in loggers:
             lg.removeHandler(console)
-    return {"root": root, "out": out, "summary": summary, "console": console.lines, "logs": logs,
-            "artifacts": artifacts}  # fmt: skip
+    return {
+        "root": root,
+        "out": out,
+        "summary": summary,
+        "console": console.lines,
+        "logs": logs,
+        "artifacts": artifacts,
+    }
 
 
 def _all(read) -> list:
@@ -93,8 +99,11 @@ def test_planted_secret_and_email_appear_nowhere(leaky_run):
     # their reasons, with the redactors' placeholders where the email and the token were.
     assert "gopher_quality_too_many_bullets" in page and "leaky/notes.jsonl:3" in page
     assert page.count("&lt;EMAIL&gt;") >= 2 and page.count("&lt;SECRET&gt;") >= 2
-    texts = {"report/" + p.name: p.read_text(encoding="utf-8", errors="replace")
-             for p in (out / "report").rglob("*") if p.is_file()}  # fmt: skip
+    texts = {
+        "report/" + p.name: p.read_text(encoding="utf-8", errors="replace")
+        for p in (out / "report").rglob("*")
+        if p.is_file()
+    }
     texts["funnel.json"] = (out / "funnel.json").read_text()
     assert leaky_run["artifacts"], "the run published no artifact"
     for a in leaky_run["artifacts"]:
@@ -118,8 +127,10 @@ def test_sections_match_the_run(leaky_run):
     assert data["overview"]["records_read"] == summary["records_read"] and data["overview"]["count_invariant_holds"]
     reasons = {r["reason"]: r for r in data["drop_reasons"]}
     assert reasons["gopher_quality_too_many_bullets"]["source"] == "leaky"
-    assert {(q["source"], q["reason"]) for q in data["quarantine"]} >= {("leaky", "missing_text_field"),
-                                                                        ("settings-repo", "binary_file")}  # fmt: skip
+    assert {(q["source"], q["reason"]) for q in data["quarantine"]} >= {
+        ("leaky", "missing_text_field"),
+        ("settings-repo", "binary_file"),
+    }
     assert data["duplicates"]["methods"]["exact"]["clusters"] == 1
     assert data["duplicates"]["methods"]["exact"]["size_counts"] == {2: 1}
     quality = {q["reason"]: q for q in data["quality"]}
@@ -161,9 +172,23 @@ def test_page_is_self_contained_and_deterministic(leaky_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
     (copy / "train").mkdir()
-    (copy / "train" / "log.jsonl").write_text("".join(
-        json.dumps({"stage": "general", "step": s, "loss": 6.0 - s / 10, "lr": 1e-3 * s / 5, "load_min": 0.1,
-                    "load_max": 0.3}) + "\n" for s in range(1, 6)) + '{"cut by a kill')  # fmt: skip
+    (copy / "train" / "log.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "stage": "general",
+                    "step": s,
+                    "loss": 6.0 - s / 10,
+                    "lr": 1e-3 * s / 5,
+                    "load_min": 0.1,
+                    "load_max": 0.3,
+                }
+            )
+            + "\n"
+            for s in range(1, 6)
+        )
+        + '{"cut by a kill'
+    )
     train_page = build_report(copy).read_text()
     assert 'data-plot="train"' in train_page and "expert load" in train_page and "5 logged steps" in train_page
 
@@ -216,11 +241,24 @@ def test_thresholds_come_from_the_config_else_the_filter_default():
 def test_plots_draw_what_they_are_given():
     from report import plots
 
-    svg = plots.synth([{"template": "qa_pairs", "fate": "kept", "docs": 4},
-                       {"template": "qa_pairs", "fate": "langid_low_score", "docs": 1}])  # fmt: skip
+    svg = plots.synth(
+        [
+            {"template": "qa_pairs", "fate": "kept", "docs": 4},
+            {"template": "qa_pairs", "fate": "langid_low_score", "docs": 1},
+        ]
+    )
     assert svg.startswith("<svg") and "qa_pairs" in svg and "langid_low_score" in svg
-    q = plots.quality([{"reason": "langid_low_score", "dropped": 2, "dropped_scores": [0.2, 0.4],
-                        "kept_scores": [0.9, 0.95], "threshold": 0.65}])  # fmt: skip
+    q = plots.quality(
+        [
+            {
+                "reason": "langid_low_score",
+                "dropped": 2,
+                "dropped_scores": [0.2, 0.4],
+                "kept_scores": [0.9, 0.95],
+                "threshold": 0.65,
+            }
+        ]
+    )
     assert "threshold 0.65" in q
     assert plots.quality([]) is None and plots.trainer({"points": []}) is None and plots.funnel([]) is None
     assert plots.duplicate_clusters({"methods": {"exact": {"size_counts": {}}}}) is None
@@ -275,4 +313,3 @@ def test_a_finished_step_is_one_line_with_its_counts_rate_and_time(tmp_path):
     assert re.search(r"^filter +3 units \(2 run\) +1,500 in +1,200 out +300 dropped +500 docs/s +3\.0 s$", line), line
     cached = StepResult("filter", "fp", [unit], stats, units_run=0, timing={"wall_s": 0.01})
     assert re.search(r"^filter +1 unit +1,500 in .* 300 dropped +cached$", step_line(cached)), step_line(cached)
-

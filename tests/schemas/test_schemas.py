@@ -44,8 +44,10 @@ def test_doc_id_is_stable_and_location_sensitive():
 )
 def test_nonconforming_document_batch_names_the_field(mutate, field):
     rows = mutate([_doc().to_row()])
-    schema = DOCUMENT_SCHEMA if all("text" in r for r in rows) else DOCUMENT_SCHEMA.remove(
-        DOCUMENT_SCHEMA.get_field_index("text")
+    schema = (
+        DOCUMENT_SCHEMA
+        if all("text" in r for r in rows)
+        else DOCUMENT_SCHEMA.remove(DOCUMENT_SCHEMA.get_field_index("text"))
     )
     table = pa.Table.from_pylist(rows, schema=schema)
     with pytest.raises(SchemaError, match=f"'{field}'"):

@@ -37,8 +37,9 @@ def write_corpus(docs: list[Document], out: Path, rows_per_file: int = 100_000) 
     for doc in docs:
         key = (doc.domain, doc.source)
         if key not in sinks:
-            sinks[key] = ParquetSink(out / f"domain={doc.domain}" / f"source={doc.source}", DOCUMENT_SCHEMA,
-                                     rows_per_file=rows_per_file)  # fmt: skip
+            sinks[key] = ParquetSink(
+                out / f"domain={doc.domain}" / f"source={doc.source}", DOCUMENT_SCHEMA, rows_per_file=rows_per_file
+            )
         sinks[key].add(doc.to_row())
     for s in sinks.values():
         s.close()

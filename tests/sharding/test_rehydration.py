@@ -36,8 +36,14 @@ def corpus(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     docs, ids = [], {}
     for lang, size in SIZES.items():
         text = "\n".join(importlib.import_module(f"spacy.lang.{lang}.examples").sentences)
-        doc = Document(make_doc_id("spacy-examples", lang, text), text, "spacy-examples", "web", lang=lang,
-                       metadata={} if size is None else {DUP_CLUSTER_SIZE: size, "other": "kept as is"})  # fmt: skip
+        doc = Document(
+            make_doc_id("spacy-examples", lang, text),
+            text,
+            "spacy-examples",
+            "web",
+            lang=lang,
+            metadata={} if size is None else {DUP_CLUSTER_SIZE: size, "other": "kept as is"},
+        )
         docs.append(doc)
         ids[doc.id] = lang
     return write_corpus(docs, tmp_path_factory.mktemp("corpus") / "docs"), ids

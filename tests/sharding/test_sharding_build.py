@@ -59,8 +59,13 @@ def test_manifest_holds_the_trainer_contract(built):
     m = read_manifest(path)
     assert m["format"] == "corpusforge-shards" and m["version"] == 1 and m["dtype"] == "uint32"
     assert m["stage"] == "general" and m["seq_len"] == 1024
-    assert m["tokenizer"] == {"name": "o200k_harmony", "vocab_size": 201088, "eot_id": 199999, "normalization": "none",
-                              "vocab_sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"}
+    assert m["tokenizer"] == {
+        "name": "o200k_harmony",
+        "vocab_size": 201088,
+        "eot_id": 199999,
+        "normalization": "none",
+        "vocab_sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    }
     assert len(m["shards"]) >= 5 and stats["shards_written"] == len(m["shards"])
     for s in m["shards"]:
         assert (path.parent / s["path"]).stat().st_size == s["num_tokens"] * 4 == s["num_sequences"] * 1024 * 4
@@ -74,7 +79,8 @@ def test_manifest_holds_the_trainer_contract(built):
     unit = steps / "shards" / "units" / "shard-00002" / "shard-00002.bin"
     assert unit.stat().st_ino == (path.parent / "shard-00002.bin").stat().st_ino
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(
-        ["manifest.json", "placements", "exports"] + [s["path"] for s in m["shards"]])
+        ["manifest.json", "placements", "exports"] + [s["path"] for s in m["shards"]]
+    )
 
 
 def test_sequences_decode_back_to_the_source_documents(built, corpus):
@@ -107,7 +113,9 @@ def test_every_placed_document_is_in_the_corpus_and_repeats_are_counted(built, c
 
     path, _ = built
     docs = f"read_parquet('{corpus}/**/*.parquet', hive_partitioning = true)"
-    missing = duckdb.sql(f"SELECT count(*) FROM ({placements(path).sql_query()}) p ANTI JOIN {docs} d ON p.doc_id = d.id")
+    missing = duckdb.sql(
+        f"SELECT count(*) FROM ({placements(path).sql_query()}) p ANTI JOIN {docs} d ON p.doc_id = d.id"
+    )
     assert missing.fetchall()[0][0] == 0
     reps = duckdb.sql(f"SELECT source, max(repeat) FROM ({placements(path).sql_query()}) GROUP BY source ORDER BY 1")
     by_source = dict(reps.fetchall())
@@ -209,8 +217,12 @@ def test_verify_detects_a_changed_byte(built, tmp_path, capsys):
     data[100] ^= 1
     shard.unlink()  # the export is a hard link: write a new file rather than editing the shared inode
     shard.write_bytes(bytes(data))
-    out = subprocess.run([sys.executable, "-m", "sharding.verify", str(copy / "manifest.json")], capture_output=True,
-                         text=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "sharding.verify", str(copy / "manifest.json")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.returncode == 1
     assert "shard shard-00003.bin: sha256" in out.stderr
 
@@ -231,7 +243,9 @@ def test_exports_read_back_as_the_same_tokens_and_documents(built):
         idx = read_megatron_index(meg / f"{stem}.idx")
         binary = np.fromfile(meg / f"{stem}.bin", dtype="<i4")
         assert np.array_equal(binary.astype(np.uint32), tokens)
-        assert idx["lengths"].sum() == tokens.size and np.array_equal(idx["document_indices"], np.arange(ends.size + 1))
+        assert idx["lengths"].sum() == tokens.size and np.array_equal(
+            idx["document_indices"], np.arange(ends.size + 1)
+        )
         for length, ptr in zip(idx["lengths"][:-1], idx["pointers"][:-1]):
             assert binary[ptr // 4 + length - 1] == eot  # every document but a shard's last ends with EOT
 
@@ -249,9 +263,16 @@ def test_datatrove_reader_reads_the_ds_export(built):
 
 
 def test_long_context_buckets_supply_the_configured_fractions(corpus, tmp_path):
-    shards = {"tokenizer": "qwen", "seq_len": 512, "shard_tokens": 16 * 512, "exports": [],
-              "buckets": [{"name": "long", "min_tokens": 256, "max_tokens": 512, "fraction": 0.75},
-                          {"name": "medium", "min_tokens": 64, "max_tokens": 255, "fraction": 0.25}]}  # fmt: skip
+    shards = {
+        "tokenizer": "qwen",
+        "seq_len": 512,
+        "shard_tokens": 16 * 512,
+        "exports": [],
+        "buckets": [
+            {"name": "long", "min_tokens": 256, "max_tokens": 512, "fraction": 0.75},
+            {"name": "medium", "min_tokens": 64, "max_tokens": 255, "fraction": 0.25},
+        ],
+    }
     stats = build_stage_shards(corpus, tmp_path, "long_context", {"seed": 3}, shards)
     b = stats["packing"]["buckets"]
     n = stats["num_sequences"]
@@ -299,7 +320,9 @@ def test_stage_configs_parse_with_their_mixture_and_shards_tables():
     assert {k: v.seq_len for k, v in lens.items()} == {"general": 4096, "reasoning": 4096, "long_context": 32768}
     assert [(b.min_tokens, b.max_tokens, b.fraction) for b in lens["long_context"].buckets] == [
         # (16k+ has no upper bound: a work longer than a sequence fills several instead of being left out)
-        (16384, None, 0.75), (4096, 16383, 0.25)]
+        (16384, None, 0.75),
+        (4096, 16383, 0.25),
+    ]
 
 
 def test_a_corpus_shorter_than_one_sequence_gives_0_shards_and_says_why(tmp_path, caplog):

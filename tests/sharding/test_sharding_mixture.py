@@ -31,12 +31,19 @@ def test_repetition_cap_moves_the_surplus_to_uncapped_sources():
     rows = by_source(plan_budget(AVAIL, cfg))
     assert rows["math"].budget == 200_000  # capped at 2 passes instead of 3.25
     assert sum(r.budget for r in rows.values()) == 1_300_000  # the budget is still spent
-    assert rows["crawl"].budget / rows["repos"].budget == pytest.approx(2.0, rel=1e-5)  # 0.5 : 0.25 kept among the rest
+    assert rows["crawl"].budget / rows["repos"].budget == pytest.approx(
+        2.0, rel=1e-5
+    )  # 0.5 : 0.25 kept among the rest
 
 
 def test_per_source_weight_cap_and_total():
-    cfg = MixtureConfig.from_dict({"domains": {"web": 1, "stem": 1, "code": 1}, "total_tokens": 600_000,
-                                   "sources": {"math": {"max_repeats": 0.5}}})  # fmt: skip
+    cfg = MixtureConfig.from_dict(
+        {
+            "domains": {"web": 1, "stem": 1, "code": 1},
+            "total_tokens": 600_000,
+            "sources": {"math": {"max_repeats": 0.5}},
+        }
+    )
     rows = by_source(plan_budget(AVAIL, cfg))
     assert rows["math"].budget == 50_000
     assert rows["crawl"].budget == rows["repos"].budget == 275_000
@@ -55,9 +62,13 @@ def test_zero_weight_domain_gets_nothing():
 
 @pytest.mark.parametrize(
     "cfg, match",
-    [({"domains": {"images": 1.0}}, "unknown domain 'images'"), ({"max_repeats": -1}, "max_repeats = -1"),
-     ({"total": 5}, r"unknown key\(s\) \['total'\]"), ({"sources": {"x": {"epochs": 2}}}, "mixture.sources.x")],
-)  # fmt: skip
+    [
+        ({"domains": {"images": 1.0}}, "unknown domain 'images'"),
+        ({"max_repeats": -1}, "max_repeats = -1"),
+        ({"total": 5}, r"unknown key\(s\) \['total'\]"),
+        ({"sources": {"x": {"epochs": 2}}}, "mixture.sources.x"),
+    ],
+)
 def test_bad_config_names_the_key(cfg, match):
     with pytest.raises(ValueError, match=match):
         MixtureConfig.from_dict(cfg)
@@ -77,5 +88,9 @@ def test_a_tiny_share_never_rounds_to_no_budget():
     cfg = MixtureConfig.from_dict({"domains": {"web": 1.0, "stem": 1e-9}})
     rows = by_source(plan_budget(avail, cfg))
     assert 0 < rows["synth-tiny"].share < 1e-9 and rows["synth-tiny"].budget >= 1
-    assert by_source(plan_budget(avail, MixtureConfig.from_dict({"domains": {"web": 1.0, "stem": 0.0}})))[
-        "synth-tiny"].budget == 0  # an explicit zero still means none
+    assert (
+        by_source(plan_budget(avail, MixtureConfig.from_dict({"domains": {"web": 1.0, "stem": 0.0}})))[
+            "synth-tiny"
+        ].budget
+        == 0
+    )  # an explicit zero still means none

@@ -19,8 +19,17 @@ from sharding.tokenizer import load_tokenizer
 
 def synthetic_docs(lengths: np.ndarray) -> DocTable:
     z = np.zeros(lengths.size, dtype=np.int32)
-    return DocTable(pa.array([f"d{i}" for i in range(lengths.size)]), z, z, ["s"], ["web"], lengths.astype(np.int64),
-                    z, np.zeros(lengths.size, dtype=np.int64), [])  # fmt: skip
+    return DocTable(
+        pa.array([f"d{i}" for i in range(lengths.size)]),
+        z,
+        z,
+        ["s"],
+        ["web"],
+        lengths.astype(np.int64),
+        z,
+        np.zeros(lengths.size, dtype=np.int64),
+        [],
+    )
 
 
 def walk_pieces(plan, seq_len: int) -> list[tuple]:
@@ -42,8 +51,18 @@ def walk_pieces(plan, seq_len: int) -> list[tuple]:
                 j += 1
             is_eot = pos[j - 1] == size[i] - 1
             stream = plan.streams[b]
-            out.append((k, b, int(stream.docs[slot[i]]), int(stream.repeats[slot[i]]), int(pos[i]),
-                        j - i - int(is_eot), bool(is_eot), k * seq_len + i))  # fmt: skip
+            out.append(
+                (
+                    k,
+                    b,
+                    int(stream.docs[slot[i]]),
+                    int(stream.repeats[slot[i]]),
+                    int(pos[i]),
+                    j - i - int(is_eot),
+                    bool(is_eot),
+                    k * seq_len + i,
+                )
+            )
             i = j
     return out
 
@@ -63,9 +82,18 @@ def test_shard_pieces_match_a_token_by_token_walk(buckets):
     expected = walk_pieces(plan, seq_len)
     for first, stop in [(0, n), (7, 23), (n - 1, n)]:
         p = shard_pieces(plan, first, stop, seq_len)
-        got = list(zip(p.sequence.tolist(), p.stream.tolist(), p.doc.tolist(), p.repeat.tolist(),
-                       p.doc_start.tolist(), p.num_ids.tolist(), p.eot.tolist(),
-                       (p.offset + first * seq_len).tolist()))  # fmt: skip
+        got = list(
+            zip(
+                p.sequence.tolist(),
+                p.stream.tolist(),
+                p.doc.tolist(),
+                p.repeat.tolist(),
+                p.doc_start.tolist(),
+                p.num_ids.tolist(),
+                p.eot.tolist(),
+                (p.offset + first * seq_len).tolist(),
+            )
+        )
         want = [e for e in expected if first <= e[0] < stop]
         assert got == want
         assert int(p.num_ids.sum() + p.eot.sum()) == (stop - first) * seq_len
@@ -139,7 +167,10 @@ def test_an_empty_length_bucket_does_not_empty_the_stage():
     plan = plan_sequences(docs, np.arange(lengths.size), np.zeros(lengths.size, dtype=np.int32), 64, buckets, seed=1)
     stats = plan.stats["buckets"]
     # (fractions round down: int(int(47 / 0.75) * 0.75) = 46 of the 47 available)
-    assert stats["short"]["sequences"] == 0 and stats["long"]["sequences"] >= stats["long"]["sequences_available"] - 1 > 40
+    assert (
+        stats["short"]["sequences"] == 0
+        and stats["long"]["sequences"] >= stats["long"]["sequences_available"] - 1 > 40
+    )
     assert plan.stats["num_sequences"] == stats["long"]["sequences"]
 
 

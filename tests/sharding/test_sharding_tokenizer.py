@@ -11,9 +11,17 @@ from filters.assets import ASSETS, Asset, AssetError
 from sharding import tokenizer as tk
 from sharding.tokenizer import hf_tokenizer_path, load_spec, load_tokenizer
 
-HARMONY_SPECIALS = {"<|startoftext|>": 199998, "<|endoftext|>": 199999, "<|return|>": 200002,
-                    "<|constrain|>": 200003, "<|channel|>": 200005, "<|start|>": 200006, "<|end|>": 200007,
-                    "<|message|>": 200008, "<|call|>": 200012}  # fmt: skip
+HARMONY_SPECIALS = {
+    "<|startoftext|>": 199998,
+    "<|endoftext|>": 199999,
+    "<|return|>": 200002,
+    "<|constrain|>": 200003,
+    "<|channel|>": 200005,
+    "<|start|>": 200006,
+    "<|end|>": 200007,
+    "<|message|>": 200008,
+    "<|call|>": 200012,
+}
 
 
 def test_o200k_harmony_known_answers():
@@ -33,8 +41,10 @@ def test_o200k_harmony_is_tiktokens_own_definition():
     assert tok.encoding.encode_single_token("<|reserved_201087|>") == 201087
     assert r"\p{N}{1,3}" in tok.encoding._pat_str
     assert tok.encode_ordinary("2025") == [1323, 20]  # digits split in threes (o200k), not one by one (Qwen)
-    assert tok.encode_ordinary("The 2025 café's naïve résumé: x² + y² = z²!") == tok.encode_np(
-        "The 2025 café's naïve résumé: x² + y² = z²!").tolist()
+    assert (
+        tok.encode_ordinary("The 2025 café's naïve résumé: x² + y² = z²!")
+        == tok.encode_np("The 2025 café's naïve résumé: x² + y² = z²!").tolist()
+    )
 
 
 def test_qwen_known_answers():
@@ -42,7 +52,10 @@ def test_qwen_known_answers():
     assert tok.encode_ordinary("Hello world") == [9707, 1879]
     assert tok.eot_id == 151643 and tok.vocab_size == 151669
     assert [tok.encoding.encode_single_token(t) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")] == [
-        151643, 151644, 151645]
+        151643,
+        151644,
+        151645,
+    ]
     assert len(tok.encoding._mergeable_ranks) == 151643
 
 
@@ -91,8 +104,9 @@ def test_wrong_vocabulary_sha256_names_the_fix(monkeypatch):
 def test_missing_package_names_the_install_command(monkeypatch):
     spec = load_spec("o200k_harmony")
     key = "tokenizer.o200k_harmony.vocab"
-    gone = Asset(key, "no_such_pkg_xyz", "data/o200k_base.tiktoken.gz", spec.vocab["file_sha256"],
-                 spec.vocab["install"])  # fmt: skip
+    gone = Asset(
+        key, "no_such_pkg_xyz", "data/o200k_base.tiktoken.gz", spec.vocab["file_sha256"], spec.vocab["install"]
+    )
     monkeypatch.setitem(ASSETS, key, gone)
     monkeypatch.delitem(__import__("filters.assets", fromlist=["_VERIFIED"])._VERIFIED, key, raising=False)
     with pytest.raises(AssetError, match=r"not installed.*pip install bpe-openai==0\.1\.4"):

@@ -15,11 +15,13 @@ import pytest
 from schemas import DOCUMENT_SCHEMA
 
 TEXTS = {
-    "web": ("The Universal Declaration of Human Rights was adopted in 1948 by the United Nations General Assembly "
-            "in Paris. It sets out fundamental human rights to be universally protected."),
+    "web": (
+        "The Universal Declaration of Human Rights was adopted in 1948 by the United Nations General Assembly "
+        "in Paris. It sets out fundamental human rights to be universally protected."
+    ),
     "stem": "A train travels 120 km in 1.5 hours. Its average speed is 120 / 1.5 = 80 km/h.",
-    "code": "def area(r: float) -> float:\n    \"\"\"Area of a circle.\"\"\"\n    return 3.14159 * r * r\n",
-}  # fmt: skip
+    "code": 'def area(r: float) -> float:\n    """Area of a circle."""\n    return 3.14159 * r * r\n',
+}
 
 
 def write_corpus(root: Path, n: int = 30) -> Path:
@@ -27,9 +29,20 @@ def write_corpus(root: Path, n: int = 30) -> Path:
     rows = []
     for i in range(n):
         domain = ["web", "stem", "code"][i % 3]
-        rows.append({"id": f"doc{i:03d}", "text": f"{TEXTS[domain]} (#{i})" + " more" * (i % 7), "source": "src",
-                     "domain": domain, "lang": "fr" if i % 4 == 0 else "en", "lang_score": 0.9, "url": None,
-                     "path": None, "license": "MIT", "metadata": None})  # fmt: skip
+        rows.append(
+            {
+                "id": f"doc{i:03d}",
+                "text": f"{TEXTS[domain]} (#{i})" + " more" * (i % 7),
+                "source": "src",
+                "domain": domain,
+                "lang": "fr" if i % 4 == 0 else "en",
+                "lang_score": 0.9,
+                "url": None,
+                "path": None,
+                "license": "MIT",
+                "metadata": None,
+            }
+        )
     table = pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA)
     for domain in ("web", "stem", "code"):
         part = table.filter(pc.equal(table["domain"], domain)).drop_columns(["domain"])
@@ -49,12 +62,19 @@ class FakeEngine:
 
     def __init__(self, reply=None) -> None:
         self.prompts: list[str] = []
-        self.reply = reply or (lambda body: (200, {"choices": [{"text": "Title\n" + "word " * 20, "finish_reason": "stop"}],
-                                                   "usage": {"prompt_tokens": 10, "completion_tokens": 21}}))  # fmt: skip
+        self.reply = reply or (
+            lambda body: (
+                200,
+                {
+                    "choices": [{"text": "Title\n" + "word " * 20, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 21},
+                },
+            )
+        )
         engine = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 engine.prompts.append(body["prompt"])
                 status, data = engine.reply(body)

@@ -22,8 +22,14 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _synth(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.synth", *args], cwd=REPO_ROOT, env=_env(tmp),
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "flows.synth", *args],
+        cwd=REPO_ROOT,
+        env=_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +66,41 @@ def test_a_run_answers_the_synthetic_query(tmp_path, seed_run, fake_model, fake_
     run, cfg = seed_run
     engine = _engine(fake_engines)
     out = tmp_path / "out"
-    res = _synth(tmp_path, "--from", str(run), "--model", str(fake_model), "--count", "6", "--out", str(out),
-                 "--servers", engine.url, "--templates", "textbook_section", "--config", str(cfg))  # fmt: skip
+    res = _synth(
+        tmp_path,
+        "--from",
+        str(run),
+        "--model",
+        str(fake_model),
+        "--count",
+        "6",
+        "--out",
+        str(out),
+        "--servers",
+        engine.url,
+        "--templates",
+        "textbook_section",
+        "--config",
+        str(cfg),
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "synth" in res.stdout  # the funnel has the synth row
-    q = subprocess.run([sys.executable, "-m", "flows.query", "--out", str(out), "--csv",
-                        "SELECT doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, "
-                        "fate FROM synthetic ORDER BY doc_id"], cwd=REPO_ROOT, capture_output=True, text=True,
-                       timeout=120)  # fmt: skip
+    q = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.query",
+            "--out",
+            str(out),
+            "--csv",
+            "SELECT doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, "
+            "fate FROM synthetic ORDER BY doc_id",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert q.returncode == 0, q.stderr
     rows = [line.split(",") for line in q.stdout.strip().splitlines()[1:]]
     assert len(rows) == 6 and len(engine.prompts) == 6

@@ -63,8 +63,10 @@ def _reply(body: dict, i: int) -> tuple[int, dict]:
     else:
         block = ((i // 4) * 2 + i % 4 - 2) % 4
         text, finish = " ".join(SENTENCES[6 * block : 6 * block + 6]), "stop"
-    return 200, {"choices": [{"text": text, "finish_reason": finish}],
-                 "usage": {"prompt_tokens": 50, "completion_tokens": len(text.split())}}  # fmt: skip
+    return 200, {
+        "choices": [{"text": text, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": len(text.split())},
+    }
 
 
 def _engine(fake_engines, delay_s: float = 0.0):
@@ -83,7 +85,9 @@ def _engine(fake_engines, delay_s: float = 0.0):
 def _config(root: Path, model: Path, url: str, count: int) -> Path:
     sources = write_corpus(root)
     cfg = write_stage_config(root, sources)
-    cfg.write_text(cfg.read_text() + f"""
+    cfg.write_text(
+        cfg.read_text()
+        + f"""
 [synth]
 model = "{model}"
 count = {count}
@@ -91,7 +95,8 @@ templates = ["textbook_section"]
 servers = ["{url}"]
 batch_size = 3
 max_concurrency = 2
-""")
+"""
+    )
     return cfg
 
 
@@ -112,8 +117,10 @@ def test_every_generation_has_a_fate_and_real_text_wins_dedup(tmp_path, fake_eng
     assert summary["synth"]["generations"] == 8
     assert summary["records_read"] == summary["docs_final"] + summary["dropped"] + summary["quarantined"]
     con = connect(out)
-    rows = con.execute("SELECT doc_id, seed_doc_id, template, template_version, model, model_sha256, "
-                       "finish_reason, fate FROM synthetic ORDER BY key").fetchall()  # fmt: skip
+    rows = con.execute(
+        "SELECT doc_id, seed_doc_id, template, template_version, model, model_sha256, "
+        "finish_reason, fate FROM synthetic ORDER BY key"
+    ).fetchall()
     assert len(rows) == 8
     fates = sorted({r[7] for r in rows})
     assert "kept" in fates and "synth_truncated" in fates and "exact_dedup_duplicate" in fates, fates
@@ -123,20 +130,24 @@ def test_every_generation_has_a_fate_and_real_text_wins_dedup(tmp_path, fake_eng
     assert {(r[2], r[3]) for r in rows} == {("textbook_section", 1)}
     assert {r[4] for r in rows} == {str(fake_model.resolve())} and all(len(r[5]) == 64 for r in rows)
     # The copy of a real document was the duplicate; the real one survived.
-    real = con.execute("SELECT d.id FROM docs d WHERE d.text = ? AND d.source NOT LIKE 'synth-%'",
-                       [PARAGRAPHS[3]]).fetchall()  # fmt: skip
+    real = con.execute(
+        "SELECT d.id FROM docs d WHERE d.text = ? AND d.source NOT LIKE 'synth-%'", [PARAGRAPHS[3]]
+    ).fetchall()
     assert len(real) == 1
     # Kept generations are in the corpus with their provenance in metadata, and (as the mixture samples) in the
     # shards.
     kept = [r[0] for r in rows if r[7] == "kept"]
-    meta = con.execute("SELECT id, json_extract(metadata, '$.synthetic'), json_extract_string(metadata, "
-                       "'$.seed_doc_id') FROM docs WHERE source = 'synth-textbook_section' ORDER BY id").fetchall()  # fmt: skip
+    meta = con.execute(
+        "SELECT id, json_extract(metadata, '$.synthetic'), json_extract_string(metadata, "
+        "'$.seed_doc_id') FROM docs WHERE source = 'synth-textbook_section' ORDER BY id"
+    ).fetchall()
     assert sorted(kept) == [m[0] for m in meta] and all(m[1] for m in meta)
     in_shards = {r[0] for r in con.execute("SELECT DISTINCT doc_id FROM shards").fetchall()}
     assert set(kept) & in_shards
     # Every generation that did not reach the corpus has a lineage row with its reason.
-    dropped = con.execute("SELECT count(*) FROM synthetic s JOIN lineage l ON l.doc_id = s.doc_id "
-                          "WHERE l.action = 'dropped'").fetchone()[0]  # fmt: skip
+    dropped = con.execute(
+        "SELECT count(*) FROM synthetic s JOIN lineage l ON l.doc_id = s.doc_id WHERE l.action = 'dropped'"
+    ).fetchone()[0]
     assert dropped == len(rows) - len(kept)
     # The run report shows the fates per template (a plot and a table).
     from report.data import collect
@@ -164,8 +175,9 @@ def test_a_killed_synth_run_resumes_without_sending_a_finished_request_again(tmp
     cfg = _config(tmp_path, fake_model, engine.url, count=12)
     out = tmp_path / "run"
     journal = out / "synth" / "journal"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED.format(repo=str(REPO_ROOT), cfg=str(cfg), out=str(out))],
-                            cwd=REPO_ROOT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED.format(repo=str(REPO_ROOT), cfg=str(cfg), out=str(out))], cwd=REPO_ROOT
+    )
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
@@ -177,8 +189,12 @@ def test_a_killed_synth_run_resumes_without_sending_a_finished_request_again(tmp
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
-    done = [json.loads(line)["key"] for p in journal.glob("*.jsonl") for line in p.read_bytes().splitlines()
-            if line.endswith(b"}")]  # fmt: skip
+    done = [
+        json.loads(line)["key"]
+        for p in journal.glob("*.jsonl")
+        for line in p.read_bytes().splitlines()
+        if line.endswith(b"}")
+    ]
     assert 4 <= len(done) < 12
     sent_before = len(engine.prompts)
     summary = _run(cfg, out)
@@ -193,8 +209,12 @@ def test_a_bad_synth_table_is_one_line_before_any_work(tmp_path, fake_model):
     from pipeline.config import ConfigError, load_stage_config
 
     cfg = _config(tmp_path, fake_model, "http://127.0.0.1:9", count=4)
-    for bad, message in [("count = 0", "count = 0: must be >= 1"), ('templates = ["nope"]', "unknown template 'nope'"),
-                         ("batchsize = 3", "batchsize = 3: unknown key"), ('model = "missing"', "no config.json")]:  # fmt: skip
+    for bad, message in [
+        ("count = 0", "count = 0: must be >= 1"),
+        ('templates = ["nope"]', "unknown template 'nope'"),
+        ("batchsize = 3", "batchsize = 3: unknown key"),
+        ('model = "missing"', "no config.json"),
+    ]:
         key = bad.split(" ")[0]
         body = "\n".join(line for line in cfg.read_text().splitlines() if not line.startswith(f"{key} ="))
         p = tmp_path / f"bad-{key}.toml"

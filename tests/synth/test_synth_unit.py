@@ -45,14 +45,22 @@ def test_seeds_of_a_run_directory_come_from_its_documents_only(tmp_path: Path):
     for where in (run, run / "corpus", run / "corpus" / "docs"):
         assert sorted(s.id for s in sample_seeds(where, 100)) == [f"doc{i:03d}" for i in range(30)]
     # Two copies of one file in a plain folder of documents: each document is still one seed.
-    shutil.copy(run / "corpus" / "docs" / "domain=web" / "part-0.parquet", run / "corpus" / "docs" / "domain=web" / "copy.parquet")
+    shutil.copy(
+        run / "corpus" / "docs" / "domain=web" / "part-0.parquet",
+        run / "corpus" / "docs" / "domain=web" / "copy.parquet",
+    )
     assert len(sample_seeds(run, 100)) == 30
 
 
 def test_shipped_templates_render_in_their_format():
     templates = {t.name: t for t in load_templates()}
-    assert set(templates) >= {"textbook_section", "stem_qa", "instruction_response", "code_exercise",
-                              "multilingual_passage"}  # fmt: skip
+    assert set(templates) >= {
+        "textbook_section",
+        "stem_qa",
+        "instruction_response",
+        "code_exercise",
+        "multilingual_passage",
+    }
     seed = Seed("d1", "La déclaration universelle des droits de l'homme.", "web", "fr")
     prompt, values = templates["multilingual_passage"].render(seed, "k1")
     assert "Write only in\nFrench" in prompt or "Write only in French" in prompt
@@ -78,14 +86,22 @@ def test_generation_checks_give_reasons():
     assert text.check("x" * 50, "stop")[0] is None
 
 
-@pytest.mark.parametrize("body, match", [
-    ('name = "t"\nversion = 1\nformat = "alpaca"\nprompt = "x"', "format must be one of"),
-    ('name = "t"\nversion = 1\nformat = "plain"', "missing key 'prompt'"),
-    ('name = "t"\nversion = 1\nformat = "plain"\nprompt = "{{ x"', "not valid Jinja"),
-    ('name = "t"\nversion = 1\nformat = "plain"\nprompt = "x"\n[output]\nkind = "json"', "needs an \\[output.schema\\]"),
-    ('name = "t"\nversion = 1\nformat = "plain"\nprompt = "x"\n[output]\nkind = "json"\nschema = {type = 5}',
-     "not a valid JSON schema"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ('name = "t"\nversion = 1\nformat = "alpaca"\nprompt = "x"', "format must be one of"),
+        ('name = "t"\nversion = 1\nformat = "plain"', "missing key 'prompt'"),
+        ('name = "t"\nversion = 1\nformat = "plain"\nprompt = "{{ x"', "not valid Jinja"),
+        (
+            'name = "t"\nversion = 1\nformat = "plain"\nprompt = "x"\n[output]\nkind = "json"',
+            "needs an \\[output.schema\\]",
+        ),
+        (
+            'name = "t"\nversion = 1\nformat = "plain"\nprompt = "x"\n[output]\nkind = "json"\nschema = {type = 5}',
+            "not a valid JSON schema",
+        ),
+    ],
+)
 def test_bad_template_is_one_line_error(tmp_path: Path, body: str, match: str):
     p = tmp_path / "t.toml"
     p.write_text(body)
@@ -134,8 +150,16 @@ def test_failover_and_error_records(corpus: Path, fake_engines, fake_model: Path
     alive = fake_engines()
     seeds = sample_seeds(corpus, 6)
     t = load_templates(["textbook_section"])
-    s = generate(seeds, t, fake_model, tmp_path / "a", servers=[dead.url, alive.url], count=6, progress=False,
-                 client_kwargs={"backoff_s": 0.01, "down_s": 0.05})  # fmt: skip
+    s = generate(
+        seeds,
+        t,
+        fake_model,
+        tmp_path / "a",
+        servers=[dead.url, alive.url],
+        count=6,
+        progress=False,
+        client_kwargs={"backoff_s": 0.01, "down_s": 0.05},
+    )
     assert s["ok"] == 6  # every request that met the broken server went to the other one
     bad = fake_engines(lambda body: (400, {"error": "prompt too long"}))
     s = generate(seeds, t, fake_model, tmp_path / "b", servers=[bad.url], count=3, progress=False)

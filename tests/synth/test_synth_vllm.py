@@ -65,8 +65,10 @@ def two_servers(readme_model: Path):
 @pytest.fixture
 def plain_template(tmp_path: Path):
     p = tmp_path / "plain.toml"
-    p.write_text('name = "plain_test"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
-                 'max_tokens = 24\n[output]\nkind = "text"\nmin_chars = 1\n')  # fmt: skip
+    p.write_text(
+        'name = "plain_test"\nversion = 1\nformat = "plain"\nprompt = "{{ seed.text }}"\n'
+        'max_tokens = 24\n[output]\nkind = "text"\nmin_chars = 1\n'
+    )
     return load_template(p)
 
 
@@ -139,8 +141,9 @@ server = { dtype = "float32", max_model_len = 1024, kv_cache_gib = 1 }
 """
 
 
-def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(readme_model: Path, tmp_path: Path,
-                                                                       plain_template, two_servers):  # fmt: skip
+def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(
+    readme_model: Path, tmp_path: Path, plain_template, two_servers
+):
     """`python -m flows.synth --servers` on a finished stage: seeds -> generations (the module's running vLLM
     server) -> filters -> dedup against the seed run -> decontamination -> reasoning shards, and the provenance
     query returns each synthetic document's seed."""
@@ -154,19 +157,42 @@ def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(readme_mo
     seed_run = tmp_path / "general"
     _run(seed_cfg, seed_run)
     cfg = tmp_path / "synth-stage.toml"
-    base = seed_cfg.read_text().replace('stage = "general"', 'stage = "reasoning"').replace("min_score = 0.65", "min_score = 0.0")
+    base = (
+        seed_cfg.read_text()
+        .replace('stage = "general"', 'stage = "reasoning"')
+        .replace("min_score = 0.65", "min_score = 0.0")
+    )
     cfg.write_text(base + SYNTH_TABLES)  # o200k_harmony: the README model's tokenizer
     out = tmp_path / "reasoning"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    cmd = [sys.executable, "-m", "flows.synth", "--from", str(seed_run), "--model", str(readme_model), "--count", "8",
-           "--out", str(out), "--templates", f"{plain_template.path},stem_qa", "--config", str(cfg), "--json",
-           "--servers", two_servers[0].url]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.synth",
+        "--from",
+        str(seed_run),
+        "--model",
+        str(readme_model),
+        "--count",
+        "8",
+        "--out",
+        str(out),
+        "--templates",
+        f"{plain_template.path},stem_qa",
+        "--config",
+        str(cfg),
+        "--json",
+        "--servers",
+        two_servers[0].url,
+    ]
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     con = connect(out)
-    rows = con.execute("SELECT s.doc_id, s.seed_doc_id, s.template, s.model_sha256, s.fate, s.completion_tokens "
-                       "FROM synthetic s ORDER BY s.key").fetchall()  # fmt: skip
+    rows = con.execute(
+        "SELECT s.doc_id, s.seed_doc_id, s.template, s.model_sha256, s.fate, s.completion_tokens "
+        "FROM synthetic s ORDER BY s.key"
+    ).fetchall()
     assert len(rows) == 8 and {r[2] for r in rows} == {"plain_test", "stem_qa"}
     assert all(r[5] > 0 for r in rows) and len({r[3] for r in rows}) == 1
     # Each seed is a document of the seed run (its corpus, by id).
@@ -176,21 +202,26 @@ def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(readme_mo
     # shards; any other has the reason it was dropped in the lineage.
     kept = [r[0] for r in rows if r[4] == "kept"]
     assert kept, [r[4] for r in rows]
-    placed = con.execute("SELECT count(DISTINCT p.doc_id) FROM shards p JOIN synthetic s ON s.doc_id = p.doc_id "
-                         "WHERE p.stage = 'reasoning'").fetchone()[0]  # fmt: skip
+    placed = con.execute(
+        "SELECT count(DISTINCT p.doc_id) FROM shards p JOIN synthetic s ON s.doc_id = p.doc_id "
+        "WHERE p.stage = 'reasoning'"
+    ).fetchone()[0]
     assert placed >= 1
     for doc_id, *_, fate, _ in rows:
         steps = {a for (a,) in con.execute("SELECT action FROM lineage WHERE doc_id = ?", [doc_id]).fetchall()}
         assert ("kept" in steps) if fate == "kept" else ("dropped" in steps)
     # The seed run's documents come first: none of them was dropped as a duplicate of a generation.
-    lost = con.execute("SELECT count(*) FROM lineage l JOIN ingested i ON i.id = l.doc_id WHERE l.action = 'dropped' "
-                       "AND l.reason LIKE '%dedup_duplicate' AND i.source LIKE 'corpus-%' AND l.dup_cluster_id IN "
-                       "(SELECT doc_id FROM synthetic)").fetchone()[0]  # fmt: skip
+    lost = con.execute(
+        "SELECT count(*) FROM lineage l JOIN ingested i ON i.id = l.doc_id WHERE l.action = 'dropped' "
+        "AND l.reason LIKE '%dedup_duplicate' AND i.source LIKE 'corpus-%' AND l.dup_cluster_id IN "
+        "(SELECT doc_id FROM synthetic)"
+    ).fetchone()[0]
     assert lost == 0
 
 
-def test_a_run_that_fails_while_its_servers_start_leaves_no_process(readme_model: Path, corpus: Path, tmp_path: Path,
-                                                                   plain_template):  # fmt: skip
+def test_a_run_that_fails_while_its_servers_start_leaves_no_process(
+    readme_model: Path, corpus: Path, tmp_path: Path, plain_template
+):
     """The run fails after launching two local servers, before they answer (their start times out): both are
     stopped with every process they had started. (A run that ends normally: the flows.synth test; a killed
     one: the next test.)"""
@@ -211,8 +242,16 @@ def test_a_run_that_fails_while_its_servers_start_leaves_no_process(readme_model
     watcher.start()
     try:
         with pytest.raises(EngineError, match="not healthy after"):
-            generate(sample_seeds(corpus, 4), [plain_template], readme_model, tmp_path / "out", count=4,
-                     num_local_servers=2, server_kwargs={**SERVER_KW, "start_timeout_s": 6}, progress=False)  # fmt: skip
+            generate(
+                sample_seeds(corpus, 4),
+                [plain_template],
+                readme_model,
+                tmp_path / "out",
+                count=4,
+                num_local_servers=2,
+                server_kwargs={**SERVER_KW, "start_timeout_s": 6},
+                progress=False,
+            )
     finally:
         stop.set()
         watcher.join()
@@ -232,8 +271,16 @@ generate(sample_seeds({corpus!r}, 30), [load_template({tpl!r})], {model!r}, {out
 
 
 def _start_killed_run(readme_model: Path, corpus: Path, out: Path, template, servers: list[str] | None):
-    code = KILLED_RUN.format(repo=str(REPO), corpus=str(corpus), tpl=template.path, model=str(readme_model),
-                             out=str(out), servers=servers, sampling={"max_tokens": 24}, kw=SERVER_KW)  # fmt: skip
+    code = KILLED_RUN.format(
+        repo=str(REPO),
+        corpus=str(corpus),
+        tpl=template.path,
+        model=str(readme_model),
+        out=str(out),
+        servers=servers,
+        sampling={"max_tokens": 24},
+        kw=SERVER_KW,
+    )
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
 
 
@@ -251,8 +298,9 @@ def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 400) -> None:
             proc.kill()
 
 
-def test_a_run_killed_while_its_server_starts_leaves_no_process(readme_model: Path, corpus: Path, tmp_path: Path,
-                                                                  plain_template):  # fmt: skip
+def test_a_run_killed_while_its_server_starts_leaves_no_process(
+    readme_model: Path, corpus: Path, tmp_path: Path, plain_template
+):
     """A run with a local server of its own, SIGKILLed while that server loads: the guard takes the whole server
     down (API server, engine core) although the run's own cleanup never ran."""
     before = _engine_pids()
@@ -271,8 +319,9 @@ def test_a_run_killed_while_its_server_starts_leaves_no_process(readme_model: Pa
     assert not left, f"the killed run's vLLM processes outlived it: {_describe(left)}"
 
 
-def test_killed_run_resumes_without_resending(readme_model: Path, corpus: Path, tmp_path: Path, plain_template,
-                                              two_servers):  # fmt: skip
+def test_killed_run_resumes_without_resending(
+    readme_model: Path, corpus: Path, tmp_path: Path, plain_template, two_servers
+):
     """SIGKILLed after 5 generations (against a running server): the journal keeps them, the rerun sends only
     the rest and the result has every request once."""
     out = tmp_path / "out"
@@ -282,9 +331,17 @@ def test_killed_run_resumes_without_resending(readme_model: Path, corpus: Path, 
     done_before = {json.loads(line)["key"] for line in journal.read_bytes().splitlines() if line.endswith(b"}")}
     assert 5 <= len(done_before) < 30
     sent_prompts: list[str] = []
-    s = generate(sample_seeds(corpus, 30), [plain_template], readme_model, out, count=30, sampling={"max_tokens": 24},
-                 servers=[srv.url for srv in two_servers], progress=False,
-                 on_record=lambda r: sent_prompts.append(r["key"]))  # fmt: skip
+    s = generate(
+        sample_seeds(corpus, 30),
+        [plain_template],
+        readme_model,
+        out,
+        count=30,
+        sampling={"max_tokens": 24},
+        servers=[srv.url for srv in two_servers],
+        progress=False,
+        on_record=lambda r: sent_prompts.append(r["key"]),
+    )
     assert s["skipped"] == len(done_before) and s["sent"] == 30 - len(done_before)
     assert not (set(sent_prompts) & done_before), "a finished request was sent again"
     keys = [r["key"] for r in _records(out)]
@@ -299,20 +356,30 @@ def test_readme_synthesis_commands_on_the_default_tokenizer(readme_run: ReadmeSy
 
     before = _engine_pids()
     out = tmp_path / "reasoning"
-    res = subprocess.run(readme_synth_command(readme_run, out, count=2), cwd=REPO, env=readme_run.env,
-                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    res = subprocess.run(
+        readme_synth_command(readme_run, out, count=2),
+        cwd=REPO,
+        env=readme_run.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert not (_engine_pids() - before), "the run's vLLM processes outlived it"
-    rows = connect(out).execute("SELECT seed_doc_id, template, model_sha256, fate, completion_tokens FROM synthetic "
-                                "ORDER BY key").fetchall()  # fmt: skip
+    rows = (
+        connect(out)
+        .execute("SELECT seed_doc_id, template, model_sha256, fate, completion_tokens FROM synthetic ORDER BY key")
+        .fetchall()
+    )
     assert len(rows) == 2 and all(r[4] > 0 for r in rows), rows
     seed_ids = {i for (i,) in connect(readme_run.general).execute("SELECT id FROM docs").fetchall()}
     assert {r[0] for r in rows} <= seed_ids and len({r[2] for r in rows}) == 1
     assert all(r[3] for r in rows)  # each kept, or dropped with its reason
 
 
-def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(readme_model: Path, corpus: Path, tmp_path: Path,
-                                                                 plain_template, two_servers):  # fmt: skip
+def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(
+    readme_model: Path, corpus: Path, tmp_path: Path, plain_template, two_servers
+):
     a, b = two_servers
     killed: list[int] = []
 
@@ -326,9 +393,19 @@ def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(readme_model: P
             killed.extend(b.pids())
             os.killpg(b.proc.pid, signal.SIGKILL)  # the whole server, mid-run
 
-    s = generate(sample_seeds(corpus, 30), [plain_template], readme_model, tmp_path / "out", count=24,
-                 sampling={"max_tokens": 16}, servers=[a.url, b.url], progress=False, max_concurrency=2,
-                 on_record=kill_b, client_kwargs={"backoff_s": 0.05, "down_s": 0.5})  # fmt: skip
+    s = generate(
+        sample_seeds(corpus, 30),
+        [plain_template],
+        readme_model,
+        tmp_path / "out",
+        count=24,
+        sampling={"max_tokens": 16},
+        servers=[a.url, b.url],
+        progress=False,
+        max_concurrency=2,
+        on_record=kill_b,
+        client_kwargs={"backoff_s": 0.05, "down_s": 0.5},
+    )
     recs = _records(tmp_path / "out")
     assert killed
     # SIGKILL is asynchronous: a process tearing down a large address space (the KV cache) can take a moment.

@@ -46,19 +46,25 @@ def _write_manifest(out_dir: Path, tokens: np.ndarray, seq_len: int, tokenizer: 
     rows = tokens[: n_seq * seq_len]
     sha = write_shard(out_dir / "shard-00000.bin", rows)
     manifest = {
-        "format": "corpusforge-shards", "version": 1, "stage": "synth_tiny", "seq_len": seq_len, "dtype": "uint32",
-        "tokenizer": tokenizer, "total_tokens": int(rows.size), "num_sequences": int(n_seq),
-        "shards": [{"path": "shard-00000.bin", "num_tokens": int(rows.size), "num_sequences": int(n_seq),
-                    "sha256": sha}],
+        "format": "corpusforge-shards",
+        "version": 1,
+        "stage": "synth_tiny",
+        "seq_len": seq_len,
+        "dtype": "uint32",
+        "tokenizer": tokenizer,
+        "total_tokens": int(rows.size),
+        "num_sequences": int(n_seq),
+        "shards": [
+            {"path": "shard-00000.bin", "num_tokens": int(rows.size), "num_sequences": int(n_seq), "sha256": sha}
+        ],
         "inputs": {"corpus_sha256": hashlib.sha256(rows.tobytes()).hexdigest(), "config_sha256": "0" * 64},
-    }  # fmt: skip
+    }
     path = out_dir / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return path
 
 
-def build_tiny_model(out_dir: Path | str, steps: int = 30, tokenizer: str = "qwen",
-                     log=lambda s: None) -> Path:  # fmt: skip
+def build_tiny_model(out_dir: Path | str, steps: int = 30, tokenizer: str = "qwen", log=lambda s: None) -> Path:
     """Train, export and return the Hugging Face folder `out_dir/hf` (reused when already built).
 
     Args:

@@ -122,8 +122,9 @@ def test_mismatched_vocabulary_is_refused(manifest: Path, tmp_path: Path):
     from sharding.tokenizer import load_spec
     from trainer.train import train_from_manifest
 
-    _rewrite_tokenizer(manifest, name="qwen", vocab_size=151669, eot_id=151643,
-                       vocab_sha256=load_spec("qwen").vocab_sha256)  # fmt: skip
+    _rewrite_tokenizer(
+        manifest, name="qwen", vocab_size=151669, eot_id=151643, vocab_sha256=load_spec("qwen").vocab_sha256
+    )
     with pytest.raises(ManifestError, match="tokenizer vocab_size 151669 > model vocab_size 512"):
         train_from_manifest(manifest, 3, tiny(), tmp_path / "out")
 
@@ -137,8 +138,9 @@ def test_pinned_tokenizer_name_size_and_hash_are_checked(manifest: Path):
         check_compatible(m, model, TokenizerConfig(vocab_size=300), 0)
     with pytest.raises(ManifestError, match="a different vocabulary under the same name"):
         check_compatible(m, model, TokenizerConfig(name="test_bytes_257", vocab_sha256="ab" * 32), 0)
-    check_compatible(m, model, TokenizerConfig(**{k: BYTES_TOKENIZER[k] for k in ("name", "vocab_size",
-                                                                                   "vocab_sha256")}), 0)  # fmt: skip
+    check_compatible(
+        m, model, TokenizerConfig(**{k: BYTES_TOKENIZER[k] for k in ("name", "vocab_size", "vocab_sha256")}), 0
+    )
 
 
 def test_token_ids_beyond_the_embedding_are_refused(tmp_path: Path):
@@ -160,9 +162,11 @@ def test_sequence_length_the_model_cannot_serve_is_refused(manifest: Path):
 
 def test_malformed_manifests_are_refused(manifest: Path):
     raw = json.loads(manifest.read_text())
-    for key, value, msg in [("dtype", "uint16", "the trainer reads only 'uint32'"),
-                            ("version", 2, "expected 'corpusforge-shards'/1"),
-                            ("total_tokens", 5, "differ from the sum over shards")]:  # fmt: skip
+    for key, value, msg in [
+        ("dtype", "uint16", "the trainer reads only 'uint32'"),
+        ("version", 2, "expected 'corpusforge-shards'/1"),
+        ("total_tokens", 5, "differ from the sum over shards"),
+    ]:
         manifest.write_text(json.dumps({**raw, key: value}))
         with pytest.raises(ManifestError, match=msg):
             load_manifest(manifest)

@@ -35,8 +35,10 @@ def _trained(
         "max_position_embeddings": 256,
     }
     m.update(model)
-    cfg = Config(model=ModelConfig(**m), train=TrainConfig(batch_size=2, lr=1e-2, warmup_steps=1, device="cpu",
-                                                            dtype="fp32", init_from=""))  # fmt: skip
+    cfg = Config(
+        model=ModelConfig(**m),
+        train=TrainConfig(batch_size=2, lr=1e-2, warmup_steps=1, device="cpu", dtype="fp32", init_from=""),
+    )
     tokens = byte_tokens(TEXT * 20) if tokens is None else tokens
     manifest = write_manifest(tmp_path / "shards", tokens, seq_len=64, tokenizer=tokenizer)
     return Path(train_from_manifest(manifest, steps, cfg, tmp_path / "train", log=lambda s: None)["checkpoint"])
@@ -49,17 +51,31 @@ def _ours(ckpt: Path) -> MoETransformer:
     return model.eval()
 
 
-@pytest.mark.parametrize("model_kw", [{}, {"rope_theta": 1e6, "max_position_embeddings": 1024, "norm_topk_prob": False,
-                                           "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
-                                                            "original_max_position_embeddings": 256}}],
-                         ids=["plain", "abf_yarn"])  # fmt: skip
+@pytest.mark.parametrize(
+    "model_kw",
+    [
+        {},
+        {
+            "rope_theta": 1e6,
+            "max_position_embeddings": 1024,
+            "norm_topk_prob": False,
+            "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256},
+        },
+    ],
+    ids=["plain", "abf_yarn"],
+)
 def test_export_loads_in_transformers_and_logits_match(tmp_path: Path, model_kw: dict):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     ckpt = _trained(tmp_path, **model_kw)
     out = export_hf(ckpt, tmp_path / "hf", byte_hf_tokenizer_json(tmp_path / "tokenizer.json"))
-    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json",
-                                                "tokenizer_config.json", "generation_config.json"}  # fmt: skip
+    assert {p.name for p in out.iterdir()} >= {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    }
     cfg = json.loads((out / "config.json").read_text())
     assert (
         cfg["model_type"] == "qwen3_moe"
@@ -95,8 +111,14 @@ def test_export_refuses_what_qwen3_moe_cannot_represent(tmp_path: Path):
         export_hf(ckpt, tmp_path / "hf2", byte_hf_tokenizer_json(tmp_path / "tokenizer.json"))
 
 
-MLA = {"attention_type": "mla", "scoring_func": "sigmoid", "kv_lora_rank": 24, "qk_nope_head_dim": 16,
-       "qk_rope_head_dim": 8, "v_head_dim": 16}  # fmt: skip
+MLA = {
+    "attention_type": "mla",
+    "scoring_func": "sigmoid",
+    "kv_lora_rank": 24,
+    "qk_nope_head_dim": 16,
+    "qk_rope_head_dim": 8,
+    "v_head_dim": 16,
+}
 
 
 @pytest.mark.parametrize(
@@ -107,12 +129,17 @@ MLA = {"attention_type": "mla", "scoring_func": "sigmoid", "kv_lora_rank": 24, "
         # Compressed queries, scaled gates without renormalisation, no shared expert, Switch aux loss.
         {"q_lora_rank": 16, "routed_scaling_factor": 2.5, "norm_topk_prob": False},
         # A long-context stage: ABF + YaRN on the decoupled RoPE dims.
-        {"moe_balancing": "aux_free", "router_bias_update_rate": 0.01, "shared_expert_intermediate_size": 32,
-         "rope_theta": 1e6, "max_position_embeddings": 1024,
-         "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256}},
+        {
+            "moe_balancing": "aux_free",
+            "router_bias_update_rate": 0.01,
+            "shared_expert_intermediate_size": 32,
+            "rope_theta": 1e6,
+            "max_position_embeddings": 1024,
+            "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256},
+        },
     ],
     ids=["aux_free_shared", "q_lora_scaled", "aux_free_yarn"],
-)  # fmt: skip
+)
 def test_deepseek_style_model_exports_to_deepseek_v3_and_logits_match(tmp_path: Path, model_kw: dict):
     from transformers import AutoModelForCausalLM
 

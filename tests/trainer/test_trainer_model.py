@@ -22,9 +22,18 @@ from trainer.model import (  # noqa: E402
 
 
 def small_cfg(**kw) -> ModelConfig:
-    base = {"vocab_size": 96, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
-            "num_key_value_heads": 2, "head_dim": 8, "num_experts": 6, "num_experts_per_tok": 2,
-            "moe_intermediate_size": 16, "max_position_embeddings": 64}  # fmt: skip
+    base = {
+        "vocab_size": 96,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "num_experts": 6,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 16,
+        "max_position_embeddings": 64,
+    }
     base.update(kw)
     return ModelConfig(**base)
 
@@ -98,9 +107,13 @@ def _hf_moe(cfg: ModelConfig, ours: MoE):
     from transformers import Qwen3MoeConfig
     from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeSparseMoeBlock
 
-    hf_cfg = Qwen3MoeConfig(hidden_size=cfg.hidden_size, moe_intermediate_size=cfg.moe_intermediate_size,
-                            num_experts=cfg.num_experts, num_experts_per_tok=cfg.num_experts_per_tok,
-                            norm_topk_prob=cfg.norm_topk_prob)  # fmt: skip
+    hf_cfg = Qwen3MoeConfig(
+        hidden_size=cfg.hidden_size,
+        moe_intermediate_size=cfg.moe_intermediate_size,
+        num_experts=cfg.num_experts,
+        num_experts_per_tok=cfg.num_experts_per_tok,
+        norm_topk_prob=cfg.norm_topk_prob,
+    )
     hf = Qwen3MoeSparseMoeBlock(hf_cfg).double()
     with torch.no_grad():
         hf.gate.weight.copy_(ours.gate.weight)
@@ -208,8 +221,9 @@ def test_yarn_frequencies_match_transformers(factor, orig, theta, head_dim):
 
     rs = {"rope_type": "yarn", "factor": factor, "original_max_position_embeddings": orig}
     cfg = small_cfg(head_dim=head_dim, rope_theta=theta, rope_scaling=rs, max_position_embeddings=int(orig * factor))
-    hf_cfg = Qwen3MoeConfig(head_dim=head_dim, max_position_embeddings=int(orig * factor),
-                            rope_parameters={**rs, "rope_theta": theta})  # fmt: skip
+    hf_cfg = Qwen3MoeConfig(
+        head_dim=head_dim, max_position_embeddings=int(orig * factor), rope_parameters={**rs, "rope_theta": theta}
+    )
     ref_inv, ref_scale = ROPE_INIT_FUNCTIONS["yarn"](hf_cfg, "cpu")
     ours_inv, ours_scale = rope_inv_freq(cfg)
     torch.testing.assert_close(ours_inv.float(), ref_inv, rtol=2e-6, atol=0)
@@ -256,8 +270,15 @@ def test_config_refuses_bad_values_with_the_value():
 
 
 def mla_cfg(**kw) -> ModelConfig:
-    base = {"attention_type": "mla", "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4,
-            "v_head_dim": 6, "scoring_func": "sigmoid", "moe_balancing": "aux_free"}  # fmt: skip
+    base = {
+        "attention_type": "mla",
+        "kv_lora_rank": 16,
+        "qk_nope_head_dim": 8,
+        "qk_rope_head_dim": 4,
+        "v_head_dim": 6,
+        "scoring_func": "sigmoid",
+        "moe_balancing": "aux_free",
+    }
     base.update(kw)
     return small_cfg(**base)
 
@@ -268,16 +289,30 @@ def _hf_deepseek_config(cfg: ModelConfig, **kw):
     rope = {"rope_type": "default", "rope_theta": cfg.rope_theta}
     if cfg.rope_scaling:
         rope = {**cfg.rope_scaling, "rope_theta": cfg.rope_theta}
-    hf = DeepseekV3Config(vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
-                          num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-                          num_key_value_heads=cfg.num_attention_heads, q_lora_rank=cfg.q_lora_rank or None,
-                          kv_lora_rank=cfg.kv_lora_rank, qk_nope_head_dim=cfg.qk_nope_head_dim,
-                          qk_rope_head_dim=cfg.qk_rope_head_dim, v_head_dim=cfg.v_head_dim, rope_interleave=False,
-                          max_position_embeddings=cfg.max_position_embeddings, rope_parameters=rope,
-                          n_routed_experts=cfg.num_experts, num_experts_per_tok=cfg.num_experts_per_tok,
-                          moe_intermediate_size=cfg.moe_intermediate_size, n_group=1, topk_group=1,
-                          norm_topk_prob=cfg.norm_topk_prob, routed_scaling_factor=cfg.routed_scaling_factor,
-                          first_k_dense_replace=0, **kw)  # fmt: skip
+    hf = DeepseekV3Config(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_attention_heads,
+        q_lora_rank=cfg.q_lora_rank or None,
+        kv_lora_rank=cfg.kv_lora_rank,
+        qk_nope_head_dim=cfg.qk_nope_head_dim,
+        qk_rope_head_dim=cfg.qk_rope_head_dim,
+        v_head_dim=cfg.v_head_dim,
+        rope_interleave=False,
+        max_position_embeddings=cfg.max_position_embeddings,
+        rope_parameters=rope,
+        n_routed_experts=cfg.num_experts,
+        num_experts_per_tok=cfg.num_experts_per_tok,
+        moe_intermediate_size=cfg.moe_intermediate_size,
+        n_group=1,
+        topk_group=1,
+        norm_topk_prob=cfg.norm_topk_prob,
+        routed_scaling_factor=cfg.routed_scaling_factor,
+        first_k_dense_replace=0,
+        **kw,
+    )
     hf._attn_implementation = "eager"
     return hf
 
@@ -431,8 +466,9 @@ def test_mla_matches_the_papers_equations_in_float64():
         q_h = torch.cat([q[:, :, h, :Dn], rot(q[:, :, h, Dn:])], dim=-1)  # eq. 16 and 18
         k_h = torch.cat([kv[:, :, h, :Dn], rot(k_r)], dim=-1)  # eq. 19: the same RoPE key for every head
         scores = torch.einsum("bsd,btd->bst", q_h, k_h) / math.sqrt(Dn + Dr)
-        out[:, :, h] = torch.einsum("bst,btd->bsd", scores.masked_fill(~mask, float("-inf")).softmax(-1),
-                                    kv[:, :, h, Dn:])  # fmt: skip
+        out[:, :, h] = torch.einsum(
+            "bst,btd->bsd", scores.masked_fill(~mask, float("-inf")).softmax(-1), kv[:, :, h, Dn:]
+        )
     ref = out.reshape(B, S, H * Dv) @ attn.o_proj.weight.T
     cos, sin = RotaryEmbedding(cfg)(S, x.device)
     torch.testing.assert_close(attn(x, cos, sin), ref, rtol=1e-10, atol=1e-12)

@@ -18,9 +18,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_cfg(steps_warmup: int = 10, **train) -> Config:
-    model = ModelConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        num_key_value_heads=2, head_dim=16, num_experts=4, num_experts_per_tok=2,
-                        moe_intermediate_size=64, max_position_embeddings=512)  # fmt: skip
+    model = ModelConfig(
+        vocab_size=512,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        num_experts=4,
+        num_experts_per_tok=2,
+        moe_intermediate_size=64,
+        max_position_embeddings=512,
+    )
     t = {
         "batch_size": 8,
         "seq_len": 128,
@@ -44,22 +53,28 @@ def runs(tmp_path_factory, corpora: Path) -> Path:
     texts = gsm8k_texts(corpora)
     tokens = byte_tokens(texts)
     write_manifest(root / "general" / "shards" / "general", tokens[:400_000], seq_len=256, seqs_per_shard=400)
-    write_manifest(root / "long_context" / "shards" / "long_context", tokens[400_000:500_000], seq_len=512,
-                   stage="long_context")  # fmt: skip
+    write_manifest(
+        root / "long_context" / "shards" / "long_context", tokens[400_000:500_000], seq_len=512, stage="long_context"
+    )
     return root
 
 
 def test_loss_falls_on_a_real_corpus_shard(runs: Path, tmp_path: Path):
     lines: list[str] = []
-    result = train_from_manifest(runs / "general" / "shards" / "general" / "manifest.json", 200,
-                                 tiny_cfg(batch_size=8, seq_len=64),
-                                 tmp_path / "train", log=lines.append)  # fmt: skip
+    result = train_from_manifest(
+        runs / "general" / "shards" / "general" / "manifest.json",
+        200,
+        tiny_cfg(batch_size=8, seq_len=64),
+        tmp_path / "train",
+        log=lines.append,
+    )
     losses = result["losses"]
     assert len(losses) == 200
     assert losses[0] == pytest.approx(np.log(512), abs=0.3)  # uniform over the padded vocabulary at init
     assert np.mean(losses[-20:]) < 2.6 < losses[0] - 3  # bytes of English + arithmetic: well below log(512)
-    assert any(line.startswith("step 00200/00200 | loss ") and "| tok/s " in line and "| load " in line
-               for line in lines)  # fmt: skip
+    assert any(
+        line.startswith("step 00200/00200 | loss ") and "| tok/s " in line and "| load " in line for line in lines
+    )
     assert "mfu" not in lines[-1]  # CPU: no peak to divide by
     assert result["checkpoint"] and Path(result["checkpoint"]).is_file()
 
@@ -88,9 +103,14 @@ def test_long_context_stage_continues_from_the_previous_checkpoint_with_abf_and_
     assert (runs / "general" / "train" / "checkpoint.pt").is_file()
     # No reasoning stage here: point long_context at general explicitly, as a config's init_from would.
     cfg = tiny_cfg(seq_len=0, batch_size=2, init_from=str(runs / "general" / "train" / "checkpoint.pt"))
-    cfg.model = ModelConfig(**{**cfg.model.to_dict(), "rope_theta": 1e6, "max_position_embeddings": 2048,
-                               "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
-                                                "original_max_position_embeddings": 512}})  # fmt: skip
+    cfg.model = ModelConfig(
+        **{
+            **cfg.model.to_dict(),
+            "rope_theta": 1e6,
+            "max_position_embeddings": 2048,
+            "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512},
+        }
+    )
     lines: list[str] = []
     lc = runs / "long_context" / "shards" / "long_context" / "manifest.json"
     result = train_from_manifest(lc, 2, cfg, None, log=lines.append)
@@ -132,12 +152,28 @@ def test_shipped_configs_load():
 
 
 def test_cli_help_and_refusal(runs: Path, tmp_path: Path):
-    out = subprocess.run([sys.executable, "-m", "trainer", "--help"], cwd=REPO, check=False, capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "trainer", "--help"], cwd=REPO, check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and "--manifest" in out.stdout and "--steps" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "trainer", "--manifest", str(tmp_path / "none.json"), "--steps", "1",
-                          "--config", str(REPO / "configs" / "trainer" / "tiny_cpu.toml")],
-                         cwd=REPO, check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trainer",
+            "--manifest",
+            str(tmp_path / "none.json"),
+            "--steps",
+            "1",
+            "--config",
+            str(REPO / "configs" / "trainer" / "tiny_cpu.toml"),
+        ],
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "not found" in bad.stderr
 
 

@@ -13,8 +13,12 @@ from pathlib import Path
 import numpy as np
 
 EOT_ID = 256
-BYTES_TOKENIZER = {"name": "test_bytes_257", "vocab_size": 257,
-                   "vocab_sha256": hashlib.sha256(b"utf-8 bytes + eot 256").hexdigest(), "eot_id": EOT_ID}  # fmt: skip
+BYTES_TOKENIZER = {
+    "name": "test_bytes_257",
+    "vocab_size": 257,
+    "vocab_sha256": hashlib.sha256(b"utf-8 bytes + eot 256").hexdigest(),
+    "eot_id": EOT_ID,
+}
 
 
 def byte_tokens(texts: list[str]) -> np.ndarray:
@@ -26,8 +30,14 @@ def byte_tokens(texts: list[str]) -> np.ndarray:
     return np.asarray(out, dtype=np.uint32)
 
 
-def write_manifest(out_dir: Path, tokens: np.ndarray, seq_len: int, stage: str = "general",
-                   seqs_per_shard: int = 64, tokenizer: dict | None = None) -> Path:  # fmt: skip
+def write_manifest(
+    out_dir: Path,
+    tokens: np.ndarray,
+    seq_len: int,
+    stage: str = "general",
+    seqs_per_shard: int = 64,
+    tokenizer: dict | None = None,
+) -> Path:
     """Pack `tokens` into `seq_len` rows (the tail that does not fill a row is dropped), write shards + manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     n_seq = len(tokens) // seq_len
@@ -38,14 +48,26 @@ def write_manifest(out_dir: Path, tokens: np.ndarray, seq_len: int, stage: str =
         name = f"shard-{i:05d}.bin"
         data = part.tobytes()
         (out_dir / name).write_bytes(data)
-        shards.append({"path": name, "num_tokens": int(part.size), "num_sequences": len(part),
-                       "sha256": hashlib.sha256(data).hexdigest()})  # fmt: skip
+        shards.append(
+            {
+                "path": name,
+                "num_tokens": int(part.size),
+                "num_sequences": len(part),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
     manifest = {
-        "format": "corpusforge-shards", "version": 1, "stage": stage, "seq_len": seq_len, "dtype": "uint32",
-        "tokenizer": dict(tokenizer or BYTES_TOKENIZER), "total_tokens": int(n_seq * seq_len),
-        "num_sequences": int(n_seq), "shards": shards,
+        "format": "corpusforge-shards",
+        "version": 1,
+        "stage": stage,
+        "seq_len": seq_len,
+        "dtype": "uint32",
+        "tokenizer": dict(tokenizer or BYTES_TOKENIZER),
+        "total_tokens": int(n_seq * seq_len),
+        "num_sequences": int(n_seq),
+        "shards": shards,
         "inputs": {"corpus_sha256": "0" * 64, "config_sha256": "0" * 64},
-    }  # fmt: skip
+    }
     path = out_dir / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return path
