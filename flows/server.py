@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -45,7 +46,6 @@ RECORDER_SETTINGS = {
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
 }
-_UNFINISHED = {"task_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}}}
 
 
 def _free_port() -> int:
@@ -128,31 +128,38 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S, log_file: Pat
         # Prefect keeps one events worker per process, whatever the API: one started for another server (a test
         # session's) would send this server's events there and fail on each. Drained now, it starts afresh here.
         drain_prefect_workers()
+        started = datetime.now(UTC) - timedelta(seconds=1)  # this run's task runs are scheduled after this
         with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: credential}):
             try:
                 yield url
             finally:
                 drain_prefect_workers()
-                wait_until_recorded(url, credential)
+                wait_until_recorded(url, credential, since=started)
     finally:
         stop_server(proc)
         if output is not None:
             output.close()
 
 
-def wait_until_recorded(url: str, credential: str, timeout_s: float = RECORD_TIMEOUT_S) -> None:
-    """Wait until the server has turned the events it received into task-run states: no task run left pending
-    or running, and the number of task runs unchanged between two reads. Gives up after `timeout_s` (a failed
-    run may leave a task run running for good)."""
+def wait_until_recorded(url: str, credential: str, since: datetime, timeout_s: float = RECORD_TIMEOUT_S) -> None:
+    """Wait until the server has turned the events it received into task-run states: no task run of this run
+    (scheduled after `since`) left pending or running, and their number unchanged between two reads. Gives up
+    after `timeout_s` (a failed run may leave a task run running for good).
+
+    Only this run's task runs count: the server's database is PREFECT_HOME's, which keeps the task runs of every
+    earlier run, and those of a killed run stay RUNNING for good (counted, they made every later run wait the
+    whole timeout at exit: 20 s)."""
     import httpx
 
+    this_run = {"expected_start_time": {"after_": since.isoformat()}}
+    unfinished = {**this_run, "state": {"type": {"any_": ["PENDING", "RUNNING"]}}}
     headers = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
     deadline, last = time.monotonic() + timeout_s, None
     with httpx.Client(base_url=url, headers=headers, timeout=5) as client:
         while time.monotonic() < deadline:
             try:
-                total = client.post("/task_runs/count", json={}).json()
-                seen = (total, client.post("/task_runs/count", json=_UNFINISHED).json())
+                total = client.post("/task_runs/count", json={"task_runs": this_run}).json()
+                seen = (total, client.post("/task_runs/count", json={"task_runs": unfinished}).json())
             except (httpx.HTTPError, ValueError):
                 return  # the server is not answering: nothing more will be recorded
             if seen[1] == 0 and seen == last:
