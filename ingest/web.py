@@ -330,20 +330,9 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
     it = ArchiveIterator(src)
     records = iter(it)
     try:
-        head = src.head()
-        if head and not head.lstrip(b"\r\n").startswith(b"WARC/"):
-            # Checked here because warcio takes any first line of 5 words for an ARC header, and reads a first
-            # "line" of a binary file whole, however long.
-            packed = head.startswith((b"\x1f\x8b", b"(\xb5/\xfd"))  # gzip, zstd magic
-            hint = "; it is compressed: name it .gz or .zst" if packed else ""
-            yield quarantine(
-                spec,
-                f"{rel}:1",
-                "malformed_warc",
-                head,
-                num_bytes=path.stat().st_size,
-                detail=f"the file does not start with a WARC/1.x version line{hint}; nothing was read",
-            )
+        not_warc = _not_a_warc(spec, path, rel, src.head())
+        if not_warc is not None:
+            yield not_warc
             return
         while True:
             current = n + 1
@@ -372,18 +361,7 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
                     f"decompressed byte {it.offset} is lost",
                 )
                 return
-            start = it.offset
-            try:
-                row = _warc_record(spec, record, f"{rel}:{current}", rel)
-            except (StreamBroken, OSError):
-                raise
-            except Exception as e:
-                row = quarantine(
-                    spec,
-                    f"{rel}:{current}",
-                    "malformed_warc",
-                    detail=f"record at decompressed byte {start}: {type(e).__name__}: {_first_line(e)}",
-                )
+            row = _warc_row(spec, record, f"{rel}:{current}", rel, it.offset)
             n += 1
             yield row
     except StreamBroken as e:
@@ -398,6 +376,42 @@ def read_warc(spec: SourceSpec, path: Path, rel: str) -> Iterator[Record | Skipp
         )
     except OSError as e:  # the file cannot be opened (decoded_chunks opens it on the first read)
         yield quarantine(spec, f"{rel}:{current}", "unreadable_file", detail=f"{type(e).__name__}: {e}")
+
+
+def _not_a_warc(spec: SourceSpec, path: Path, rel: str, head: bytes) -> QuarantineRecord | None:
+    """The quarantine row of a file whose first bytes are not a WARC version line (nothing of it is read), or None.
+
+    Checked before warcio reads because warcio takes any first line of 5 words for an ARC header, and reads a first
+    "line" of a binary file whole, however long.
+    """
+    if not head or head.lstrip(b"\r\n").startswith(b"WARC/"):
+        return None
+    packed = head.startswith((b"\x1f\x8b", b"(\xb5/\xfd"))  # gzip, zstd magic
+    hint = "; it is compressed: name it .gz or .zst" if packed else ""
+    return quarantine(
+        spec,
+        f"{rel}:1",
+        "malformed_warc",
+        head,
+        num_bytes=path.stat().st_size,
+        detail=f"the file does not start with a WARC/1.x version line{hint}; nothing was read",
+    )
+
+
+def _warc_row(spec: SourceSpec, record: Any, location: str, rel: str, start: int) -> Record | Skipped:
+    """One WARC record (starting at decompressed byte `start`) to its row; a record warcio cannot parse is one
+    malformed_warc row, and the file goes on (a broken stream or an OS error still ends it)."""
+    try:
+        return _warc_record(spec, record, location, rel)
+    except (StreamBroken, OSError):
+        raise
+    except Exception as e:
+        return quarantine(
+            spec,
+            location,
+            "malformed_warc",
+            detail=f"record at decompressed byte {start}: {type(e).__name__}: {_first_line(e)}",
+        )
 
 
 def _first_line(e: BaseException) -> str:
