@@ -63,12 +63,39 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S, log_file: Pat
         timeout_s: how long the server may take to answer its health probe.
         log_file: where the server's stdout and stderr go (appended); default: this process's.
     """
-    import httpx
-    import prefect
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     port = _free_port()
     credential = secrets.token_urlsafe(32)
+    output: IO[bytes] | None = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        output = log_file.open("ab")
+    proc = _start_server(port, credential, output)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_until_healthy(proc, url, timeout_s, log_file)
+        # Prefect keeps one events worker per process, whatever the API: one started for another server (a test
+        # session's) would send this server's events there and fail on each. Drained now, it starts afresh here.
+        drain_prefect_workers()
+        started = datetime.now(UTC) - timedelta(seconds=1)  # this run's task runs are scheduled after this
+        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: credential}):
+            try:
+                yield url
+            finally:
+                drain_prefect_workers()
+                wait_until_recorded(url, credential, since=started)
+    finally:
+        stop_server(proc)
+        if output is not None:
+            output.close()
+
+
+def _start_server(port: int, credential: str, output: IO[bytes] | None) -> subprocess.Popen:
+    """Prefect's API app under uvicorn on 127.0.0.1:`port`, requiring `credential` (passed in its environment,
+    never on its command line), killed by the kernel if this process dies."""
+    import prefect
+
     env = {
         **os.environ,
         "PREFECT_UI_ENABLED": "0",
@@ -95,50 +122,36 @@ def temporary_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S, log_file: Pat
         "--lifespan",
         "on",
     ]
-    output: IO[bytes] | None = None
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        output = log_file.open("ab")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         cmd, env=env, preexec_fn=parent_death_guard(), stdin=subprocess.DEVNULL, stdout=output, stderr=output
     )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        # One client for every probe: `httpx.get` builds a new client, and with it an SSL context (~60 ms), each
-        # time (2-3 s of a one-document stage went there).
-        with httpx.Client(timeout=2) as probe:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if proc.poll() is not None:
-                    where = f"; see {log_file}" if log_file else ""
-                    raise RuntimeError(
-                        f"the temporary Prefect server exited with code {proc.returncode} while starting{where}"
-                    )
-                try:
-                    if probe.get(f"{url}/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the temporary Prefect server did not answer within {timeout_s:.0f} s; "
-                        "start one with `prefect server start` and set PREFECT_API_URL"
-                    )
-                time.sleep(0.1)
-        # Prefect keeps one events worker per process, whatever the API: one started for another server (a test
-        # session's) would send this server's events there and fail on each. Drained now, it starts afresh here.
-        drain_prefect_workers()
-        started = datetime.now(UTC) - timedelta(seconds=1)  # this run's task runs are scheduled after this
-        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: credential}):
+
+
+def _wait_until_healthy(proc: subprocess.Popen, url: str, timeout_s: float, log_file: Path | None) -> None:
+    """Probe the server's health endpoint until it answers 200; RuntimeError if it exits or `timeout_s` passes."""
+    import httpx
+
+    # One client for every probe: `httpx.get` builds a new client, and with it an SSL context (~60 ms), each
+    # time (2-3 s of a one-document stage went there).
+    with httpx.Client(timeout=2) as probe:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                where = f"; see {log_file}" if log_file else ""
+                raise RuntimeError(
+                    f"the temporary Prefect server exited with code {proc.returncode} while starting{where}"
+                )
             try:
-                yield url
-            finally:
-                drain_prefect_workers()
-                wait_until_recorded(url, credential, since=started)
-    finally:
-        stop_server(proc)
-        if output is not None:
-            output.close()
+                if probe.get(f"{url}/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the temporary Prefect server did not answer within {timeout_s:.0f} s; "
+                    "start one with `prefect server start` and set PREFECT_API_URL"
+                )
+            time.sleep(0.1)
 
 
 def wait_until_recorded(url: str, credential: str, since: datetime, timeout_s: float = RECORD_TIMEOUT_S) -> None:
