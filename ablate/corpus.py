@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -161,62 +161,120 @@ def prepare_candidate(
     Raises:
         ValueError: the candidate's training documents do not fill one sequence.
     """
-    from sharding.manifest import write_manifest
-    from sharding.writer import write_shard
     from trainer.data import load_manifest
 
     source = load_manifest(source_manifest)
     key = fingerprint(
         "ablate-sample-v1", source.fingerprint, tok.describe(), tokens, seq_len, heldout_fraction, heldout_docs
     )
-    manifest_path, heldout_path = out_dir / "manifest.json", out_dir / "heldout.jsonl"
-    if manifest_path.is_file() and heldout_path.is_file():
-        existing = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if existing.get("inputs", {}).get("config_sha256") == key:
-            heldout = [json.loads(line)["text"] for line in heldout_path.read_text(encoding="utf-8").splitlines()]
-            return CandidateData(manifest_path, int(existing["total_tokens"]), heldout, key)
+    cached = load_sample(out_dir, key)
+    if cached is not None:
+        return cached
+    held: list[str] = []
+
+    def training_documents() -> Iterator[str]:
+        for text in manifest_documents(source_manifest):
+            if not is_heldout(text, heldout_fraction):
+                yield text
+            elif len(held) < heldout_docs:
+                held.append(text)
+
+    # Stop reading once the rows are filled and the held-out documents found (a prefix is a seeded sample).
+    flat = encode_rows(
+        training_documents(), tok, tokens, seq_len, str(source_manifest), lambda: len(held) >= heldout_docs
+    )
+    inputs = {"corpus_sha256": source.fingerprint, "config_sha256": key}
+    return write_sample(out_dir, flat, seq_len, tok, held, source.stage, inputs, str(source_manifest))
+
+
+def encode_rows(
+    texts: Iterable[str],
+    tok: ProxyTokenizer,
+    tokens: int,
+    seq_len: int,
+    where: str,
+    also_wait: Callable[[], bool] = lambda: True,
+) -> np.ndarray:
+    """`texts` in the proxy tokenizer, each followed by end-of-text, cut to whole `seq_len` rows covering `tokens`
+    (fewer rows when the texts run out).
+
+    Args:
+        where: names the candidate in the error.
+        also_wait: reading stops once the rows are full and this returns True (the held-out side is filled too).
+
+    Raises:
+        ValueError: the texts do not fill one sequence.
+    """
     rows_wanted = math.ceil(tokens / seq_len)
     parts: list[np.ndarray] = []
-    held: list[str] = []
     have = 0
     eot = np.array([tok.eot_id], dtype=np.uint32)
-    for text in manifest_documents(source_manifest):
-        if is_heldout(text, heldout_fraction):
-            if len(held) < heldout_docs:
-                held.append(text)
-        elif have < rows_wanted * seq_len:
+    for text in texts:
+        if have < rows_wanted * seq_len:
             ids = tok.encode_np(text)
             parts += [ids, eot]
             have += len(ids) + 1
-        if have >= rows_wanted * seq_len and len(held) >= heldout_docs:
+        if have >= rows_wanted * seq_len and also_wait():
             break
     rows = min(rows_wanted, have // seq_len)
     if rows == 0:
         raise ValueError(
-            f"{source_manifest}: its training documents hold {have} {tok.name} tokens, fewer than one "
-            f"sequence of {seq_len}; pick a larger candidate or a shorter train.seq_len"
+            f"{where}: its training documents hold {have} {tok.name} tokens, fewer than one sequence of "
+            f"{seq_len}; pick a larger candidate or a shorter train.seq_len"
         )
-    flat = np.concatenate(parts)[: rows * seq_len]
+    return np.concatenate(parts)[: rows * seq_len]
+
+
+def load_sample(out_dir: Path, key: str) -> CandidateData | None:
+    """The sample in `out_dir` when it was made with `key` (its manifest's `inputs.config_sha256`), else None."""
+    manifest_path, heldout_path = out_dir / "manifest.json", out_dir / "heldout.jsonl"
+    if not (manifest_path.is_file() and heldout_path.is_file()):
+        return None
+    existing = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if existing.get("inputs", {}).get("config_sha256") != key:
+        return None
+    heldout = [json.loads(line)["text"] for line in heldout_path.read_text(encoding="utf-8").splitlines()]
+    return CandidateData(manifest_path, int(existing["total_tokens"]), heldout, key)
+
+
+def write_sample(
+    out_dir: Path,
+    flat: np.ndarray,
+    seq_len: int,
+    tok: ProxyTokenizer,
+    heldout: list[str],
+    stage: str,
+    inputs: dict[str, str],
+    source: str,
+) -> CandidateData:
+    """Write the proxy's one shard, its manifest and `heldout.jsonl` into `out_dir`.
+
+    Args:
+        flat: whole rows of token ids (`encode_rows`).
+        inputs: the manifest's `inputs`; its `config_sha256` is the sample's key (`load_sample`).
+        source: what was sampled (a manifest or a run's mixture), recorded as `ablation_source`.
+    """
+    from sharding.manifest import write_manifest
+    from sharding.writer import write_shard
+
+    rows = flat.size // seq_len
     out_dir.mkdir(parents=True, exist_ok=True)
     shard_sha = write_shard(out_dir / "shard-00000.bin", flat)
-    lines = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in held)
-    atomic_write_bytes(heldout_path, lines.encode("utf-8"))
-    write_manifest(
-        manifest_path,
-        {
-            "format": "corpusforge-shards",
-            "version": 1,
-            "stage": source.stage,
-            "seq_len": seq_len,
-            "dtype": "uint32",
-            "tokenizer": tok.describe(),
-            "total_tokens": int(flat.size),
-            "num_sequences": rows,
-            "shards": [
-                {"path": "shard-00000.bin", "num_tokens": int(flat.size), "num_sequences": rows, "sha256": shard_sha}
-            ],
-            "inputs": {"corpus_sha256": source.fingerprint, "config_sha256": key},
-            "ablation_source": str(source_manifest),
-        },
-    )
-    return CandidateData(manifest_path, int(flat.size), held, key)
+    lines = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in heldout)
+    atomic_write_bytes(out_dir / "heldout.jsonl", lines.encode("utf-8"))
+    shard = {"path": "shard-00000.bin", "num_tokens": int(flat.size), "num_sequences": rows, "sha256": shard_sha}
+    manifest = {
+        "format": "corpusforge-shards",
+        "version": 1,
+        "stage": stage,
+        "seq_len": seq_len,
+        "dtype": "uint32",
+        "tokenizer": tok.describe(),
+        "total_tokens": int(flat.size),
+        "num_sequences": rows,
+        "shards": [shard],
+        "inputs": inputs,
+        "ablation_source": source,
+    }
+    write_manifest(out_dir / "manifest.json", manifest)
+    return CandidateData(out_dir / "manifest.json", int(flat.size), heldout, inputs["config_sha256"])
