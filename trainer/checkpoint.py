@@ -18,6 +18,7 @@ from trainer.config import ModelConfig
 from trainer.model import MoETransformer
 
 CHECKPOINT = "checkpoint.pt"
+TRAIN_LOG = "log.jsonl"  # one JSON row per logged step, beside the checkpoint
 CHECKPOINT_VERSION = 1
 
 

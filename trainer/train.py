@@ -1,5 +1,6 @@
-"""The training loop: device, optimizer, schedule, log, then the loop torchtitan's way (build the run, resume or
-init, and per step: train, log, checkpoint). The checkpoint file itself is `trainer/checkpoint.py`'s.
+"""The training loop, torchtitan's way: build the run, resume or init, and per step: train, log, checkpoint. The
+optimizer and schedule are `trainer/optim.py`'s, the step's numbers and lines `trainer/metrics.py`'s, the
+checkpoint file `trainer/checkpoint.py`'s.
 
 `train_from_manifest(manifest, steps, config, out_dir)` trains one curriculum stage on its shard manifest
 and is what `python -m trainer` and `python -m flows.stage <stage> --train-steps N` call. A stage continues
@@ -14,7 +15,6 @@ import json
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.console import console_enabled
 from pipeline.layout import RunLayout
 from trainer.checkpoint import (
     CHECKPOINT,
     CHECKPOINT_VERSION,
+    TRAIN_LOG,
     load_checkpoint,
     load_init_weights,
     previous_stage_checkpoint,
@@ -47,23 +47,11 @@ from trainer.data import (
     load_manifest,
     verify_shards,
 )
-from trainer.model import MoETransformer, flops_per_token
+from trainer.metrics import StepMetrics, Throughput, TrainProgress, format_log
+from trainer.model import MoETransformer
+from trainer.optim import build_optimizers, clip_grad_norm, lr_at
 
 logger = logging.getLogger(__name__)
-
-# Dense bf16 tensor-core peaks (vendor data sheets), for MFU.
-PEAK_BF16_FLOPS = {
-    "H200": 989e12,
-    "H100": 989e12,
-    "H800": 989e12,
-    "A100": 312e12,
-    "A800": 312e12,
-    "L40S": 362e12,
-    "L4": 121e12,
-    "A10": 125e12,
-    "B200": 2250e12,
-    "GB200": 2500e12,
-}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Device and precision.
@@ -86,124 +74,6 @@ def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | No
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
-
-
-def peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Optimizer and schedule.
-
-
-def build_optimizers(model: MoETransformer, train: TrainConfig) -> list[torch.optim.Optimizer]:
-    """AdamW (decoupled weight decay, arXiv 1711.05101) on matrices; no decay on norms, biases, the embedding.
-
-    A sparse embedding gets `torch.optim.SparseAdam` (lazy Adam: only rows of tokens in the batch move), so a
-    150K-row embedding costs an optimizer update over a few thousand rows per step instead of all of them.
-    """
-    emb = model.embed_tokens.weight
-    sparse = model.embed_tokens.sparse
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p is emb and sparse:
-            continue
-        (decay if p.ndim >= 2 and p is not emb else no_decay).append(p)
-    kw: dict[str, Any] = {"lr": train.lr, "betas": (train.beta1, train.beta2), "eps": train.eps}
-    fused = {"fused": True} if _fused_adamw_ok(model) else {}
-    groups = [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    opts: list[torch.optim.Optimizer] = [torch.optim.AdamW(groups, **kw, **fused)]
-    if sparse:
-        opts.append(torch.optim.SparseAdam([emb], **kw))
-    return opts
-
-
-def _fused_adamw_ok(model: MoETransformer) -> bool:
-    # The fused AdamW kernel exists for CUDA and, since torch 2.4, for CPU.
-    return tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 4)
-
-
-def lr_at(step: int, total_steps: int, train: TrainConfig) -> float:
-    """Linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `total_steps` (SGDR, arXiv 1608.03983)."""
-    if step < train.warmup_steps:
-        return train.lr * (step + 1) / train.warmup_steps
-    span = max(total_steps - train.warmup_steps, 1)
-    progress = min((step - train.warmup_steps) / span, 1.0)
-    floor = train.lr * train.min_lr_ratio
-    return floor + 0.5 * (train.lr - floor) * (1 + math.cos(math.pi * progress))
-
-
-def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:
-    """Global L2 norm over dense and sparse gradients; scales them down to `max_norm` when above (0: no clip)."""
-    norms = []
-    for p in params:
-        if p.grad is None:
-            continue
-        if p.grad.is_sparse:
-            p.grad = p.grad.coalesce()  # repeated rows must be summed before taking the norm
-        g = p.grad._values() if p.grad.is_sparse else p.grad
-        norms.append(torch.linalg.vector_norm(g.float()))
-    total = torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
-    if max_norm > 0:
-        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
-        for p in params:
-            if p.grad is not None:
-                p.grad.mul_(scale.to(p.grad.device))
-    return float(total)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Log.
-
-
-def format_log(step: int, steps: int, m: dict[str, float]) -> str:
-    """`step 00042/01000 | loss 3.1234 | aux 0.012 | dt 812ms | tok/s 123,456 | load 0.08/0.19 | mfu 41.2%`."""
-    w = len(str(steps))
-    line = (
-        f"step {step:0{max(w, 5)}d}/{steps:0{max(w, 5)}d} | loss {m['loss']:.4f} | aux {m['aux']:.3f} | "
-        f"lr {m['lr']:.2e} | gnorm {m['gnorm']:.2f} | dt {m['dt'] * 1000:.0f}ms | tok/s {m['tok_s']:,.0f} | "
-        f"load {m['load_min']:.3f}/{m['load_max']:.3f}"
-    )
-    if m.get("mfu") is not None:
-        line += f" | mfu {m['mfu'] * 100:.1f}%"
-    return line
-
-
-class TrainProgress:
-    """One live line on an interactive terminal (stderr): steps done/total, loss and tokens/s, in place of a
-    `format_log` line every `log_every` steps; `live` is False elsewhere (CI, a pipe, a log file), where the
-    lines are logged as before. `log.jsonl` gets every `log_every` step either way.
-
-    Args:
-        stage: the bar's label.
-        start: the step a resumed run starts from.
-        steps: the step the run stops at.
-    """
-
-    def __init__(self, stage: str, start: int, steps: int) -> None:
-        from tqdm import tqdm
-
-        self.live = console_enabled(sys.stderr)
-        self._bar = tqdm(
-            total=steps,
-            initial=start,
-            desc=f"train {stage}",
-            unit="step",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            disable=not self.live,
-            leave=False,
-        )
-
-    def update(self, loss: float, tok_s: float) -> None:
-        self._bar.set_postfix_str(f"loss {loss:.4f}, {tok_s:,.0f} tok/s", refresh=False)
-        self._bar.update(1)
-
-    def close(self) -> None:
-        self._bar.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -231,16 +101,9 @@ class TrainRun:
     def checkpoint(self) -> Path:
         return self.out / CHECKPOINT
 
-
-@dataclass
-class StepMetrics:
-    """One optimizer step's numbers, as `format_log` and `log.jsonl` show them."""
-
-    loss: float
-    aux: float
-    lr: float
-    gnorm: float
-    dt: float
+    @property
+    def log_jsonl(self) -> Path:
+        return self.out / TRAIN_LOG
 
 
 def build_run(cfg: Config, manifest_path: Path, out_dir: Path | str | None) -> TrainRun:
@@ -364,7 +227,7 @@ def log_metrics(
     `log.jsonl` row. (No held-out loss is measured: the numbers are the training step's.)"""
     if not progress.live or done == steps:  # on a terminal the live line shows them; the last one stays
         log(format_log(done, steps, metrics))
-    with (run.out / "log.jsonl").open("a", encoding="utf-8") as f:
+    with run.log_jsonl.open("a", encoding="utf-8") as f:
         f.write(json.dumps({"stage": run.manifest.stage, "step": done, **metrics}) + "\n")
 
 
@@ -392,6 +255,38 @@ def save_run_checkpoint(run: TrainRun, done: int) -> None:
     )
 
 
+def start_line(run: TrainRun, rate: Throughput) -> str:
+    """The stage's first line: model size, data, tokens per step, device, precision, attention and router kinds."""
+    m, mcfg, dataset = run.manifest, run.cfg.model, run.dataset
+    return (
+        f"{m.stage}: {run.model.num_params() / 1e6:.1f}M params, {len(dataset)} sequences x {dataset.seq_len} tokens, "
+        f"{rate.tokens_per_step} tokens/step, device {run.device}, {'bf16 autocast' if run.amp else 'fp32'}, "
+        f"attention {mcfg.attention_type}, router {mcfg.scoring_func}, balancing {mcfg.moe_balancing}"
+    )
+
+
+def summarize(
+    run: TrainRun, steps: int, losses: list[float], tok_s_hist: list[float], rate: Throughput
+) -> dict[str, Any]:
+    """`train_from_manifest`'s result: the losses of the steps run here and the median throughput."""
+    # Skip the first (warm-up) step when averaging throughput.
+    steady = tok_s_hist[1:] or tok_s_hist
+    tok_s = float(np.median(steady)) if steady else None
+    return {
+        "stage": run.manifest.stage,
+        "steps": steps,
+        "start_step": run.start_step,
+        "losses": losses,
+        "final_loss": losses[-1] if losses else None,
+        "tokens_per_s": tok_s,
+        "mfu": rate.mfu(tok_s) if tok_s is not None else None,
+        "checkpoint": str(run.checkpoint) if run.checkpoint.is_file() else None,
+        "init_from": run.init_info,
+        "num_params": run.model.num_params(),
+        "tokens_per_step": rate.tokens_per_step,
+    }
+
+
 def train_from_manifest(
     manifest: Path | str,
     steps: int,
@@ -415,59 +310,28 @@ def train_from_manifest(
     """
     run = build_run(config if isinstance(config, Config) else load_config(config), Path(manifest), out_dir)
     resume_or_init(run, init_from, log)
-    m, mcfg, tcfg, model, dataset = run.manifest, run.cfg.model, run.cfg.train, run.model, run.dataset
+    tcfg, model, seq_len = run.cfg.train, run.model, run.dataset.seq_len
     run_model = torch.compile(model) if tcfg.compile else model
-    batches = Batches(dataset, run.sampler, tcfg.batch_size)
+    batches = Batches(run.dataset, run.sampler, tcfg.batch_size)
     params = [p for p in model.parameters() if p.requires_grad]
-    tokens_per_step = tcfg.batch_size * tcfg.grad_accum * dataset.seq_len
-    flops_tok = flops_per_token(mcfg, dataset.seq_len)
-    peak = peak_flops(run.device)
-    log(
-        f"{m.stage}: {model.num_params() / 1e6:.1f}M params, {len(dataset)} sequences x {dataset.seq_len} tokens, "
-        f"{tokens_per_step} tokens/step, device {run.device}, {'bf16 autocast' if run.amp else 'fp32'}, "
-        f"attention {mcfg.attention_type}, router {mcfg.scoring_func}, balancing {mcfg.moe_balancing}"
-    )
+    rate = Throughput.of(run.cfg.model, tcfg.batch_size * tcfg.grad_accum * seq_len, seq_len, run.device)
+    log(start_line(run, rate))
     run.out.mkdir(parents=True, exist_ok=True)
     losses: list[float] = []
     tok_s_hist: list[float] = []
-    progress = TrainProgress(m.stage, run.start_step, steps)
+    progress = TrainProgress(run.manifest.stage, run.start_step, steps)
     model.train()
     for step in range(run.start_step, steps):
         sm = train_step(run, run_model, batches, params, step, steps)
+        tok_s = rate.tokens_per_step / sm.dt
         losses.append(sm.loss)
-        tok_s = tokens_per_step / sm.dt
         tok_s_hist.append(tok_s)
-        load_min, load_max = model.expert_load(reset=True)
+        load = model.expert_load(reset=True)
         done = step + 1
         progress.update(sm.loss, tok_s)
         if done % tcfg.log_every == 0 or done == steps:
-            metrics = {
-                "loss": sm.loss,
-                "aux": sm.aux,
-                "lr": sm.lr,
-                "gnorm": sm.gnorm,
-                "dt": sm.dt,
-                "tok_s": tok_s,
-                "load_min": load_min,
-                "load_max": load_max,
-                "mfu": tok_s * flops_tok / peak if peak else None,
-            }
-            log_metrics(run, done, steps, metrics, progress, log)
+            log_metrics(run, done, steps, rate.log_row(sm, tok_s, load), progress, log)
         if done == steps or (tcfg.ckpt_every and done % tcfg.ckpt_every == 0):
             save_run_checkpoint(run, done)
     progress.close()
-    # Skip the first (warm-up) step when averaging throughput.
-    steady = tok_s_hist[1:] or tok_s_hist
-    return {
-        "stage": m.stage,
-        "steps": steps,
-        "start_step": run.start_step,
-        "losses": losses,
-        "final_loss": losses[-1] if losses else None,
-        "tokens_per_s": float(np.median(steady)) if steady else None,
-        "mfu": (float(np.median(steady)) * flops_tok / peak) if peak and steady else None,
-        "checkpoint": str(run.checkpoint) if run.checkpoint.is_file() else None,
-        "init_from": run.init_info,
-        "num_params": model.num_params(),
-        "tokens_per_step": tokens_per_step,
-    }
+    return summarize(run, steps, losses, tok_s_hist, rate)
