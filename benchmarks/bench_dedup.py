@@ -17,7 +17,7 @@ the same worker count, at `--docs` and twice that:
 
 Same parameters on both sides: word 5-grams, `--bands` x `--rows` (default 28 x 4); ours also verifies candidate
 pairs at estimated Jaccard >= 0.4 and uses 32-bit hashes, datatrove 64-bit ones. Memory: the process tree is
-polled every 50 ms (bench_stage.measure): "tree" is the peak of the summed RSS of every process, "largest" the
+polled every 50 ms (benchmarks/harness.py's `measure`): "tree" is the peak of the summed RSS of every process, "largest" the
 peak RSS of the largest single process. Documents: every text of ../shared/corpora plus seeded near-duplicate
 variants (3% of words replaced, deleted or duplicated) until there are `--docs` documents. Quality is per
 document: a planted variant should be dropped, every other document kept (natural near-duplicates inside the
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import random
 import shutil
 import statistics
@@ -40,32 +39,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_stage import machine, measure  # noqa: E402 - after the path set-up
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, the repo root is not on it
 
-CORPORA = Path(os.environ.get("CORPUSFORGE_CORPORA", ROOT.parent / "shared" / "corpora"))
+from benchmarks.harness import OUT, corpora_jsonl, ingest, machine, measure, write_input
+from core.paths import REPO_ROOT
+
 NGRAM = 5
-
-
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def build_docs(n: int, seed: int = 0) -> list[dict]:
     """Real texts plus planted variants; each doc has id, text and group (its base doc's id)."""
-    if not CORPORA.is_dir():
-        raise FileNotFoundError(f"corpora not found at {CORPORA}: the benchmark needs ../shared/corpora")
     texts: list[str] = []
-    texts += [r["text"] for r in _jsonl(CORPORA / "multilingual_udhr" / "udhr_article1.jsonl")]
-    texts += [r["text"] for r in _jsonl(CORPORA / "multilingual_udhr" / "udhr_full_selected.jsonl")]
-    texts += [r["content"] for r in _jsonl(CORPORA / "code_permissive" / "code_files.jsonl")]
-    texts += [r["text"] for r in _jsonl(CORPORA / "multilingual_lingua_testdata" / "lingua_testdata_sample.jsonl")]
-    texts += [r["question"] + "\n" + r["answer"] for r in _jsonl(CORPORA / "stem_math" / "gsm8k_test.jsonl")]
+    texts += [r["text"] for r in corpora_jsonl("multilingual_udhr/udhr_article1.jsonl")]
+    texts += [r["text"] for r in corpora_jsonl("multilingual_udhr/udhr_full_selected.jsonl")]
+    texts += [r["content"] for r in corpora_jsonl("code_permissive/code_files.jsonl")]
+    texts += [r["text"] for r in corpora_jsonl("multilingual_lingua_testdata/lingua_testdata_sample.jsonl")]
+    texts += [r["question"] + "\n" + r["answer"] for r in corpora_jsonl("stem_math/gsm8k_test.jsonl")]
     for f in ("math500_test.jsonl", "math_test_sample_not_in_math500.jsonl"):
-        texts += [r["problem"] + "\n" + r["solution"] for r in _jsonl(CORPORA / "stem_math" / f)]
-    mmlu = _jsonl(CORPORA / "stem_math" / "mmlu_stem_test.jsonl")
+        texts += [r["problem"] + "\n" + r["solution"] for r in corpora_jsonl(f"stem_math/{f}")]
+    mmlu = corpora_jsonl("stem_math/mmlu_stem_test.jsonl")
     texts += [r["question"] + " " + " ".join(r["choices"]) for r in mmlu]
     texts = list(dict.fromkeys(t for t in texts if t.strip()))  # drop exact repeats: they are not planted
     docs = [{"id": f"b{i}", "text": t, "group": f"b{i}"} for i, t in enumerate(texts)]
@@ -88,34 +80,6 @@ def build_docs(n: int, seed: int = 0) -> list[dict]:
         docs.append({"id": f"v{i}", "text": " ".join(words), "group": base["group"]})
         i += 1
     return docs[:n]
-
-
-def write_input(root: Path, docs: list[dict], parts: int) -> Path:
-    """`parts` JSONL files and a sources file over them (the JSON `id` kept in the documents' metadata)."""
-    inp = root / f"input-{len(docs)}"
-    shutil.rmtree(inp, ignore_errors=True)
-    inp.mkdir(parents=True)
-    step = -(-len(docs) // parts)
-    for k in range(parts):
-        with open(inp / f"part-{k:03d}.jsonl", "w", encoding="utf-8") as f:
-            for d in docs[k * step : (k + 1) * step]:
-                f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
-    (inp / "sources.toml").write_text(
-        '[[source]]\nname = "bench"\ndomain = "web"\nformat = "jsonl"\n'
-        'path = "part-*.jsonl"\nmetadata_fields = ["id"]\n',
-        encoding="utf-8",
-    )
-    return inp
-
-
-def ingest(inp: Path, prep: Path) -> Any:
-    """The ingest step's units under `prep` (Parquet documents): run once untimed, then only listed."""
-    from ingest.sources import load_sources
-    from ingest.step import IngestStep
-    from pipeline.layout import RunLayout
-    from pipeline.runner import run_step
-
-    return run_step(IngestStep(load_sources(inp / "sources.toml")), RunLayout(prep))
 
 
 def child_ours(inp: Path, prep: Path, out: Path, workers: int, bands: int, rows: int) -> None:
@@ -238,13 +202,20 @@ def run_tool(
         str(rows),
     ]
     log = work / f"{tool}-{workers}.log"
-    m = measure(cmd, ROOT, log, timeout)
+    m = measure(cmd, REPO_ROOT, log, timeout)
     if m.rc != 0:
         raise RuntimeError(f"{tool} (workers={workers}) failed with exit code {m.rc}:\n{log.read_text()[-3000:]}")
     return m, out
 
 
-def main() -> None:
+LABELS = {
+    "ours": "ours: unit steps",
+    "datatrove": "datatrove",
+    "in-process": "ours, in-process find_duplicates (decisions only, no docs written)",
+}
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=20000, help="documents at 1x; 2x is measured too")
     ap.add_argument("--scales", default="1,2", help="multiples of --docs")
@@ -259,57 +230,59 @@ def main() -> None:
     ap.add_argument(
         "--write",
         type=Path,
-        default=ROOT / "benchmarks" / "out" / "dedup.md",
+        default=OUT / "dedup.md",
         help="table file (BENCHMARKS.md is curated by hand)",
     )
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def measure_scale(args: argparse.Namespace, n: int) -> list[tuple]:
+    """Every tool at every worker count on `n` documents: one result row per (tool, workers), medians."""
     tools = args.tools.split(",")
     results = []  # (tool, workers, docs, mib, seconds, docs/s, tree, largest, kept, precision, recall)
-    for scale in [int(s) for s in args.scales.split(",")]:
-        n = args.docs * scale
-        docs = build_docs(n)
-        work = args.workdir / f"n{n}"
-        inp = write_input(work, docs, args.parts)
-        prep = work / "prep"
-        shutil.rmtree(prep, ignore_errors=True)
-        ingest(inp, prep)
-        mib = sum(p.stat().st_size for p in inp.glob("*.jsonl")) / 2**20
-        all_ids = [d["id"] for d in docs]
-        worker_counts = [int(w) for w in args.workers.split(",")]
-        for workers in worker_counts:
-            # the in-process row is one process whatever --workers says: run it once per size
-            runs: dict[str, list] = {t: [] for t in tools if t != "in-process" or workers == worker_counts[0]}
-            for _ in range(args.repeats):
-                for tool in runs:
-                    runs[tool].append(run_tool(tool, inp, prep, work, workers, args.bands, args.rows, args.timeout))
-            for tool, ms in runs.items():
-                secs = statistics.median(m.seconds for m, _ in ms)
-                tree = statistics.median(m.tree_mib for m, _ in ms)
-                largest = statistics.median(m.largest_mib for m, _ in ms)
-                kept, prec, rec = scores(docs, kept_ids(tool, prep, ms[-1][1], all_ids))
-                w = 1 if tool == "in-process" else workers
-                results.append((tool, w, n, mib, secs, n / secs, tree, largest, kept, prec, rec))
-                print(
-                    f"{tool:10s} workers={workers} n={n}: {secs:.1f} s, tree {tree:.0f} MiB, largest {largest:.0f} "
-                    f"MiB, kept {kept}, precision {prec:.4f}, recall {rec:.4f}",
-                    flush=True,
-                )
+    docs = build_docs(n)
+    work = args.workdir / f"n{n}"
+    inp = write_input(work, docs, args.parts)
+    prep = work / "prep"
+    shutil.rmtree(prep, ignore_errors=True)
+    ingest(inp, prep)
+    mib = sum(p.stat().st_size for p in inp.glob("*.jsonl")) / 2**20
+    all_ids = [d["id"] for d in docs]
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    for workers in worker_counts:
+        # the in-process row is one process whatever --workers says: run it once per size
+        runs: dict[str, list] = {t: [] for t in tools if t != "in-process" or workers == worker_counts[0]}
+        for _ in range(args.repeats):
+            for tool in runs:
+                runs[tool].append(run_tool(tool, inp, prep, work, workers, args.bands, args.rows, args.timeout))
+        for tool, ms in runs.items():
+            secs = statistics.median(m.seconds for m, _ in ms)
+            tree = statistics.median(m.tree_mib for m, _ in ms)
+            largest = statistics.median(m.largest_mib for m, _ in ms)
+            kept, prec, rec = scores(docs, kept_ids(tool, prep, ms[-1][1], all_ids))
+            w = 1 if tool == "in-process" else workers
+            results.append((tool, w, n, mib, secs, n / secs, tree, largest, kept, prec, rec))
+            print(
+                f"{tool:10s} workers={workers} n={n}: {secs:.1f} s, tree {tree:.0f} MiB, largest {largest:.0f} "
+                f"MiB, kept {kept}, precision {prec:.4f}, recall {rec:.4f}",
+                flush=True,
+            )
+    return results
+
+
+def results_table(results: list[tuple]) -> str:
+    """The markdown table (datatrove's time over each tool's) and the time growth from each size to twice it."""
     by = {(r[0], r[1], r[2]): r for r in results}
     lines = [
         "| tool | workers | docs | MiB text | s | docs/s | datatrove s / ours s | tree peak MiB "
         "| largest process MiB | kept | drop precision | drop recall |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    label = {
-        "ours": "ours: unit steps",
-        "datatrove": "datatrove",
-        "in-process": "ours, in-process find_duplicates (decisions only, no docs written)",
-    }
     for t, w, n, mib, s, dps, tree, largest, kept, p, r in sorted(results, key=lambda x: (x[1], x[2], x[0] != "ours")):
         dt = by.get(("datatrove", w, n))
         ratio = f"{dt[4] / s:.2f}x" if dt and t != "datatrove" else ""
         lines.append(
-            f"| {label[t]} | {w} | {n:,} | {mib:.0f} | {s:.1f} | {dps:,.0f} | {ratio} | {tree:,.0f} "
+            f"| {LABELS[t]} | {w} | {n:,} | {mib:.0f} | {s:.1f} | {dps:,.0f} | {ratio} | {tree:,.0f} "
             f"| {largest:,.0f} | {kept:,} | {p:.4f} | {r:.4f} |"
         )
     notes = []
@@ -318,10 +291,16 @@ def main() -> None:
         if big:
             small = by[(t, w, n)]
             notes.append(
-                f"{label[t]}, {w} worker(s): {n:,} -> {2 * n:,} docs takes x{big[4] / small[4]:.2f} time, "
+                f"{LABELS[t]}, {w} worker(s): {n:,} -> {2 * n:,} docs takes x{big[4] / small[4]:.2f} time, "
                 f"x{big[6] / small[6]:.2f} tree peak RSS"
             )
-    table = "\n".join(lines) + ("\n\n" + "\n".join(f"- {x}" for x in notes) if notes else "")
+    return "\n".join(lines) + ("\n\n" + "\n".join(f"- {x}" for x in notes) if notes else "")
+
+
+def main() -> None:
+    args = parse_args()
+    results = [row for scale in args.scales.split(",") for row in measure_scale(args, args.docs * int(scale))]
+    table = results_table(results)
     print(table)
     args.write.parent.mkdir(parents=True, exist_ok=True)
     args.write.write_text(

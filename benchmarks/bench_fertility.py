@@ -22,7 +22,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-from benchmarks.bench_filters import machine
+from benchmarks.harness import machine
 from ingest.docstrings import parse_python
 from ingest.pystrings import assigned_strings, declared_language
 from report.fertility import TOKENIZERS, count_words

@@ -30,12 +30,16 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-CORPORA = REPO.parent / "shared" / "corpora"
-OUT = REPO / "benchmarks" / "out" / "tokenize"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, the repo root is not on it
+
+from benchmarks import harness
+from benchmarks.harness import CORPORA
+
+OUT = harness.OUT / "tokenize"
 SEQ_LEN = 4096
 BATCH_BYTES = 1 << 20  # text per encoder task on the raw side (ours: sharding.pack.WORK_BYTES, also 1 MB)
 ONE_PASS = {"seed": 0, "max_repeats": 1.0, "total_tokens": 10**15}  # every document exactly once
@@ -93,65 +97,60 @@ def text_bytes(docs_dir: Path) -> tuple[int, int]:
     return nbytes, docs
 
 
-def raw_pipeline(kind: str, docs_dir: Path, out: Path, workers: int) -> dict:
-    """The raw side, end to end (see the module docstring). Returns seconds, tokens written, build seconds."""
-    t0 = time.perf_counter()
-    import hashlib
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
+def raw_encoder(kind: str) -> tuple[Callable[[str], Any], int]:
+    """The raw side's tokenizer: (text -> uint32 ids, the end-of-text id); o200k_harmony or the Qwen tokenizer.json."""
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if kind == "tiktoken":
         from sharding.tokenizer import load_tokenizer
 
         tok = load_tokenizer("o200k_harmony")
-        enc, eot = tok.encoding, tok.eot_id
+        enc = tok.encoding
 
         def encode(text: str) -> np.ndarray:
             return enc.encode_to_numpy(text, disallowed_special=())
-    else:
-        from sharding.tokenizer import hf_tokenizer_path, load_tokenizer
-        from tokenizers import Tokenizer
 
-        hf = Tokenizer.from_file(str(hf_tokenizer_path("qwen")))
-        eot = load_tokenizer("qwen").eot_id
+        return encode, tok.eot_id
+    from sharding.tokenizer import hf_tokenizer_path, load_tokenizer
+    from tokenizers import Tokenizer
 
-        def encode(text: str) -> np.ndarray:
-            return np.array(hf.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
+    hf = Tokenizer.from_file(str(hf_tokenizer_path("qwen")))
 
-    build_s = time.perf_counter() - t0
-    eot_arr = np.array([eot], dtype=np.uint32)
+    def encode_hf(text: str) -> np.ndarray:
+        return np.array(hf.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
 
-    def encode_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        parts = [encode(t) for t in texts]
-        lengths = np.array([p.size for p in parts], dtype=np.int64)
-        return np.concatenate([x for p in parts for x in (p, eot_arr)]) if parts else eot_arr[:0], lengths
+    return encode_hf, load_tokenizer("qwen").eot_id
 
-    def batches():
-        for path in sorted(docs_dir.rglob("*.parquet")):
-            pf = pq.ParquetFile(path)
-            for rg in range(pf.metadata.num_row_groups):
-                t = pf.read_row_group(rg, columns=["id", "text"])
-                ids.extend(t["id"].to_pylist())
-                texts = t["text"].to_pylist()
-                start = size = 0
-                for i, text in enumerate(texts):
-                    size += len(text)
-                    if size >= BATCH_BYTES:
-                        yield texts[start : i + 1]
-                        start, size = i + 1, 0
-                if start < len(texts):
-                    yield texts[start:]
 
-    ids: list[str] = []
-    with ThreadPoolExecutor(workers) as pool:  # map submits every batch while this thread reads the next
-        results = list(pool.map(encode_batch, batches()))
-    tokens = np.concatenate([r[0] for r in results]) if results else np.zeros(0, np.uint32)
-    lengths = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int64)
-    tokens = tokens[: tokens.size // SEQ_LEN * SEQ_LEN]
+def raw_batches(docs_dir: Path, ids: list[str]) -> Iterator[list[str]]:
+    """The corpus's texts in ~`BATCH_BYTES` batches, row group by row group; appends each row's id to `ids`."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(docs_dir.rglob("*.parquet")):
+        pf = pq.ParquetFile(path)
+        for rg in range(pf.metadata.num_row_groups):
+            t = pf.read_row_group(rg, columns=["id", "text"])
+            ids.extend(t["id"].to_pylist())
+            texts = t["text"].to_pylist()
+            start = size = 0
+            for i, text in enumerate(texts):
+                size += len(text)
+                if size >= BATCH_BYTES:
+                    yield texts[start : i + 1]
+                    start, size = i + 1, 0
+            if start < len(texts):
+                yield texts[start:]
+
+
+def write_raw_output(tokens: Any, lengths: Any, ids: list[str], out: Path) -> None:
+    """uint32 shard files (fsynced) with their sha256, a placements Parquet and a JSON manifest."""
+    import hashlib
+    import os
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     out.mkdir(parents=True, exist_ok=True)
     shards = []
     per = max(1, (1 << 28) // SEQ_LEN) * SEQ_LEN
@@ -176,6 +175,31 @@ def raw_pipeline(kind: str, docs_dir: Path, out: Path, workers: int) -> dict:
     )
     pq.write_table(placements, out / "placements.parquet", compression="zstd")
     (out / "manifest.json").write_text(json.dumps({"seq_len": SEQ_LEN, "shards": shards}, indent=2))
+
+
+def raw_pipeline(kind: str, docs_dir: Path, out: Path, workers: int) -> dict:
+    """The raw side, end to end (see the module docstring). Returns seconds, tokens written, build seconds."""
+    t0 = time.perf_counter()
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    encode, eot = raw_encoder(kind)
+    build_s = time.perf_counter() - t0
+    eot_arr = np.array([eot], dtype=np.uint32)
+
+    def encode_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        parts = [encode(t) for t in texts]
+        lengths = np.array([p.size for p in parts], dtype=np.int64)
+        return np.concatenate([x for p in parts for x in (p, eot_arr)]) if parts else eot_arr[:0], lengths
+
+    ids: list[str] = []
+    with ThreadPoolExecutor(workers) as pool:  # map submits every batch while this thread reads the next
+        results = list(pool.map(encode_batch, raw_batches(docs_dir, ids)))
+    tokens = np.concatenate([r[0] for r in results]) if results else np.zeros(0, np.uint32)
+    lengths = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int64)
+    tokens = tokens[: tokens.size // SEQ_LEN * SEQ_LEN]
+    write_raw_output(tokens, lengths, ids, out)
     return {"seconds": time.perf_counter() - t0, "tokens": int(tokens.size), "build_s": build_s}
 
 

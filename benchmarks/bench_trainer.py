@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainer.config import ModelConfig, TrainConfig, load_config
 from trainer.model import MoE, MoETransformer, kv_cache_bytes_per_token
-from trainer.train import build_optimizers, clip_grad_norm
+from trainer.optim import build_optimizers, clip_grad_norm
 
 B, S = 2, 512
 LR, BETAS, WEIGHT_DECAY, AUX_COEF = 1e-4, (0.9, 0.95), 0.1, 0.001
@@ -101,7 +101,7 @@ def make_theirs(cfg: ModelConfig):
     model = hf_model(cfg).train()
     emb = model.get_input_embeddings().weight
     params = list(model.parameters())
-    # The same groups as trainer.train.build_optimizers: decay on matrices (2-D and the 3-D expert stacks)
+    # The same groups as trainer.optim.build_optimizers: decay on matrices (2-D and the 3-D expert stacks)
     # except the input embedding; none on norms, biases, the embedding.
     decay = [p for p in params if p.ndim >= 2 and p is not emb]
     no_decay = [p for p in params if not (p.ndim >= 2 and p is not emb)]
