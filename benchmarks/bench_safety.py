@@ -30,7 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    from filters.pii import PIIRedactor, SecretRedactor
+    from filters.pii import PIIRedactor
+    from filters.secrets import SecretRedactor
     from filters.toxicity import Toxicity
     from filters.word_blocklist import WordBlocklist
     from schemas import Document

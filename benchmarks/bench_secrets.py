@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    from filters.pii import SecretRedactor
+    from filters.secrets import SecretRedactor
     from tests.filters import secrets_eval
 
     corpora = Path(os.environ.get("CORPUSFORGE_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))

@@ -34,7 +34,7 @@ FILTERS: dict[str, tuple[str, str]] = {
     "word_blocklist_books": ("filters.word_blocklist", "BooksWordBlocklist"),
     "toxicity": ("filters.toxicity", "Toxicity"),
     "pii": ("filters.pii", "PIIRedactor"),
-    "secrets": ("filters.pii", "SecretRedactor"),
+    "secrets": ("filters.secrets", "SecretRedactor"),
 }
 
 

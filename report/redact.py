@@ -15,7 +15,8 @@ EXCERPT_CHARS = 160
 
 @lru_cache(maxsize=1)
 def _redactors() -> tuple[Any, Any]:
-    from filters.pii import PIIRedactor, SecretRedactor
+    from filters.pii import PIIRedactor
+    from filters.secrets import SecretRedactor
 
     return PIIRedactor(), SecretRedactor()
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from filters.pii import SecretRedactor
+from filters.secrets import SecretRedactor
 
 ALNUM = string.ascii_letters + string.digits
 WORDS = (

@@ -8,7 +8,9 @@ from collections import Counter
 
 import pytest
 
-from filters.pii import SECRET_KINDS, PIIRedactor, SecretRedactor, shannon_entropy
+from filters.pii import PIIRedactor
+from filters.secret_values import shannon_entropy
+from filters.secrets import SECRET_KINDS, SecretRedactor
 from schemas import Document
 from tests.filters import secrets_eval
 
