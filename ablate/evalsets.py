@@ -65,7 +65,7 @@ def load_eval_items(name: str, limit: int) -> EvalItems:
     """Up to `limit` items of a shipped set, sampled with a fixed seed from all of them (deduplicated by text).
 
     Raises:
-        filters.assets.AssetError: the package holding the set is missing (the message names the install command).
+        core.assets.AssetError: the package holding the set is missing (the message names the install command).
     """
     es = SHIPPED[name]
     to_choice = MULTIPLE_CHOICE.get(name)

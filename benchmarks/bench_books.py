@@ -131,7 +131,7 @@ def run_profile(docs: list[Document], stage: str = "long_context") -> ProfileRun
     from dedup.minhash import MinHashDedup
     from filters.base import ChainStats, run_chain
     from filters.chain import build_chain
-    from pipeline.config import load_stage_config
+    from stage.config import load_stage_config
 
     cfg = load_stage_config(stage)
     t0 = time.perf_counter()
@@ -165,8 +165,8 @@ def planted_corpus() -> tuple[list[Document], Document]:
 
 def where_a_book_lands(stage: str, num_bytes: int, works: list[Document]) -> str:
     """Token count of a `num_bytes` book (works joined) and the stage bucket it falls in."""
-    from pipeline.config import load_stage_config
     from sharding.tokenizer import load_tokenizer
+    from stage.config import load_stage_config
 
     cfg = load_stage_config(stage)
     text = ""

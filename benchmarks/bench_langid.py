@@ -55,7 +55,7 @@ _LID176_SAME = {"nb": "no"}  # lid.176's single Norwegian label
 
 
 def stage_table() -> dict:
-    from pipeline.config import load_stage_config
+    from stage.config import load_stage_config
 
     return load_stage_config("general").filters["langid"]
 

@@ -70,7 +70,7 @@ def document_sets() -> dict[str, list[tuple[str, str]]]:
 
 def _chain(table: bool) -> list:
     from filters.chain import build_chain
-    from pipeline.config import load_stage_config
+    from stage.config import load_stage_config
 
     filters = {k: dict(v) for k, v in load_stage_config("general").filters.items()}
     if not table:

@@ -28,12 +28,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="at most this many documents per source")
     args = parser.parse_args()
 
+    from core.stage_files import read_stage_file
     from filters.base import run_chain
     from filters.chain import build_chain
     from filters.scorer import with_scorers
     from ingest.readers import read_source
     from ingest.sources import load_sources
-    from pipeline.config import read_stage_file
     from schemas import Document
     from scoring.config import ScorerConfig
 

@@ -197,8 +197,8 @@ def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
 def stage_config(dest: Path, sources: Path, filters: str) -> Path:
     """configs/stages/general.toml with the filters both sides have, MinHash at 14 x 8, no exact dedup and no
     decontamination (datatrove's pipeline has neither), shards as the stage has them."""
+    from core.stage_files import read_stage_file
     from filters.chain import FILTERS
-    from pipeline.config import read_stage_file
 
     base = read_stage_file(GENERAL)[0]  # general.toml merged on its base file: every table written out below
     cfg = copy.deepcopy(base)

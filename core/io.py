@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.paths import SUCCESS_MARKER
+from core.paths import STEP_MARKER, SUCCESS_MARKER
 from schemas import validate_batch
 
 ROWS_PER_GROUP = 10_000
@@ -133,7 +133,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-MARKERS = (SUCCESS_MARKER, "_STEP.json")
+MARKERS = (SUCCESS_MARKER, STEP_MARKER)
 
 
 def dir_fingerprint(directory: Path) -> str:

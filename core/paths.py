@@ -13,3 +13,5 @@ STAGES_DIR = REPO_ROOT / "configs" / "stages"
 STAGES = ("general", "reasoning", "long_context")
 # Written last into a finished unit, reduce or corpus folder: a folder without it is not done.
 SUCCESS_MARKER = "_SUCCESS.json"
+# A finished step's fingerprint, its units in order and its merged counts (steps/<step>/_STEP.json).
+STEP_MARKER = "_STEP.json"

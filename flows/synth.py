@@ -22,7 +22,10 @@ from typing import Any
 
 from prefect import flow
 
-from pipeline.config import STAGES_DIR, ConfigError, SynthConfig, load_stage_config
+from core.paths import STAGES_DIR
+from core.stage_files import ConfigError
+from pipeline.layout import RunLayout
+from stage.config import SynthConfig, load_stage_config
 
 DEFAULT_CONFIG = STAGES_DIR / "reasoning.toml"
 
@@ -30,7 +33,7 @@ DEFAULT_CONFIG = STAGES_DIR / "reasoning.toml"
 def corpus_sources_file(run_dir: Path, out_dir: Path) -> Path:
     """A sources file that reads a finished corpus back, one Parquet source per domain (`corpus-<domain>`; the
     original document id is kept in `metadata.id`)."""
-    docs = run_dir / "corpus" / "docs"
+    docs = RunLayout(run_dir).corpus_docs
     domains = sorted(p.name.split("=", 1)[1] for p in docs.glob("domain=*") if any(p.rglob("*.parquet")))
     if not domains:
         raise FileNotFoundError(f"{run_dir}: the finished corpus holds no documents to seed from")
@@ -66,10 +69,10 @@ def synth_table(args: Any, base: dict[str, Any]) -> dict[str, Any]:
 def check(args: Any) -> tuple[str, Path, dict[str, Any]]:
     """Everything checkable before work: RUN_DIR's corpus, the model folder, the [synth] table, the stage
     config. Returns (stage, stage config path, [synth] table); raises with one line."""
-    from pipeline.config import read_stage_file
+    from core.stage_files import read_stage_file
 
     run_dir = Path(args.from_dir)
-    if not (run_dir / "corpus" / "_SUCCESS.json").is_file():
+    if not RunLayout(run_dir).corpus_marker.is_file():
         raise FileNotFoundError(
             f"--from {run_dir}: no finished corpus there; run `python -m flows.stage general --out {run_dir}` first"
         )
@@ -148,7 +151,7 @@ def synth_flow(
         config=str(config_path),
         workers=workers,
         synth=table,
-        synth_from=str(Path(from_dir) / "corpus"),
+        synth_from=str(RunLayout(Path(from_dir)).corpus),
     )
 
 

@@ -32,10 +32,10 @@ def train_flow(
         config: trainer config (configs/trainer/*.toml); default: the stage config's `[train]` table's.
         stage_config: stage config file (default configs/stages/<stage>.toml), read for its `[train]` table.
     """
-    from pipeline.config import load_stage_config
     from pipeline.layout import RunLayout
     from report.artifacts import publish_artifacts
     from report.html import build_report
+    from stage.config import load_stage_config
     from trainer.train import train_from_manifest
 
     logger = get_run_logger()

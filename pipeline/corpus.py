@@ -23,13 +23,11 @@ from typing import Any
 
 from core.io import ParquetSink, atomic_write_json, read_rows
 from core.paths import SUCCESS_MARKER
-from pipeline.layout import DOCS, LINEAGE, QUARANTINE, RunLayout, temp_suffix
+from pipeline.layout import DOCS, INGESTED, LINEAGE, QUARANTINE, SYNTHETIC, RunLayout, temp_suffix
 from pipeline.runner import StepResult
 from pipeline.step import Step, Unit, UnitResult, UnitWriter, commit_dir, iter_unit_docs, read_marker
 from schemas import DOCUMENT_SCHEMA, LineageRecord
 
-INGESTED = "ingested"
-SYNTHETIC = "synthetic"
 GENERATIONS = "generations.parquet"  # what a synth unit writes beside its documents
 
 

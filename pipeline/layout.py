@@ -8,7 +8,8 @@ No other module spells out where a step, the corpus, the shards or the report li
       steps/<step>/_STEP.json                # the step's fingerprint, its units in order, merged stats
       steps/<step>/units/<unit key>/         # one work unit's docs/, lineage/, quarantine/ ... + _SUCCESS.json
       steps/<step>/reduce/                   # the step's global phase (clusters, shard plan) + _SUCCESS.json
-      corpus/{docs,lineage,quarantine}/      # the final corpus that DuckDB reads (hard links to unit files)
+      corpus/{docs,lineage,quarantine,ingested,synthetic}/  # the final corpus that DuckDB reads (hard links)
+      corpus/_SUCCESS.json                   # written last: the corpus is complete
       shards/<stage>/                        # manifest.json, shard-*.bin, placements/ (the trainer handoff)
       logs/prefect.log                       # the Prefect flow and task run records (the terminal shows none)
       logs/prefect-server.log                # the private Prefect server's own output
@@ -25,8 +26,12 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.paths import STEP_MARKER, SUCCESS_MARKER
+
 DOCS, LINEAGE, QUARANTINE = "docs", "lineage", "quarantine"
-STEP_MARKER = "_STEP.json"
+# The corpus's record of every document that entered the stage, and of every synthetic generation.
+INGESTED, SYNTHETIC = "ingested", "synthetic"
+PLACEMENTS = "placements"  # shards/<stage>/placements/: where each document's tokens landed
 
 
 def temp_suffix() -> str:
@@ -81,6 +86,19 @@ class RunLayout:
         return self.corpus / QUARANTINE
 
     @property
+    def corpus_ingested(self) -> Path:
+        return self.corpus / INGESTED
+
+    @property
+    def corpus_synthetic(self) -> Path:
+        return self.corpus / SYNTHETIC
+
+    @property
+    def corpus_marker(self) -> Path:
+        """Written last by `publish_corpus`: a corpus folder without it is not finished."""
+        return self.corpus / SUCCESS_MARKER
+
+    @property
     def shards_root(self) -> Path:
         return self.root / "shards"
 
@@ -89,6 +107,9 @@ class RunLayout:
 
     def manifest(self, stage: str) -> Path:
         return self.shards(stage) / "manifest.json"
+
+    def placements(self, stage: str) -> Path:
+        return self.shards(stage) / PLACEMENTS
 
     @classmethod
     def of_manifest(cls, manifest: Path | str) -> RunLayout:

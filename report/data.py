@@ -2,7 +2,7 @@
 artifacts both render, so the two always show the same numbers.
 
 Sources: `<run>/funnel.json` (the stage summary), `<run>/steps/*/_STEP.json` (each step's merged stats and the
-dedup steps' cluster statistics), the DuckDB views of `flows.query.connect` (docs, lineage, quarantine, ingested,
+dedup steps' cluster statistics), the DuckDB views of `report.views.connect` (docs, lineage, quarantine, ingested,
 shards), `<run>/train/log.jsonl` when the trainer ran. Every text that comes from a document (examples, URLs,
 paths, quarantine excerpts) goes through `report.redact` first. Nothing here depends on the clock, so the same
 run gives the same report.
@@ -59,7 +59,7 @@ def collect(run_dir: Path | str) -> dict[str, Any]:
     Raises:
         FileNotFoundError: the run has no funnel.json or no finished corpus (the message names the command to run).
     """
-    from flows.query import connect
+    from report.views import connect
 
     layout = RunLayout(Path(run_dir))
     if not layout.funnel.is_file():
@@ -401,7 +401,8 @@ def _train(layout: RunLayout, summary: dict[str, Any]) -> dict[str, Any]:
 
 def _filter_tables(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The run's `[filters.*]` tables (from the config the summary names, else the stage's default)."""
-    from pipeline.config import ConfigError, load_stage_config
+    from core.stage_files import ConfigError
+    from stage.config import load_stage_config
 
     try:
         return load_stage_config(summary["stage"], summary.get("config")).filters

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.layout import RunLayout
 from schemas import Document
 
 
@@ -35,7 +36,7 @@ def check_source(source: str | Path) -> None:
         except SourcesError as e:
             raise SourcesArgumentError(str(e)) from e
         return
-    if not (path.is_dir() and (path / "corpus" / "_SUCCESS.json").is_file()):
+    if not (path.is_dir() and RunLayout(path).corpus_marker.is_file()):
         raise SourcesArgumentError(
             f"{path}: expected a sources file (.toml with [[source]] tables) or a finished stage run folder "
             "(one holding corpus/_SUCCESS.json)"
@@ -59,7 +60,7 @@ def read_documents(source: str | Path) -> Iterator[Document]:
         for spec in load_sources(path):
             yield from (r for r in read_source(spec) if isinstance(r, Document))
         return
-    yield from (Document.from_row(row) for row in read_rows(path / "corpus" / "docs"))
+    yield from (Document.from_row(row) for row in read_rows(RunLayout(path).corpus_docs))
 
 
 def fasttext_line(text: str) -> str:

@@ -39,4 +39,4 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "note: the browser tests need Debian's chromium: run 'sudo apt-get install -y chromium' (they skip without it)" >&2
   fi
 fi
-.venv/bin/python -m filters.assets --check
+.venv/bin/python -m core.assets --check

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.stage_files import read_stage_file
 from pipeline.executors import Executor, InlineExecutor, make_executor
 from pipeline.layout import RunLayout
 from pipeline.runner import run_step
@@ -79,8 +80,6 @@ def build_stage_shards(
 
 def load_stage_tables(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The `[mixture]` and `[shards]` tables of a stage config file, merged on its base file (`base = ...`)."""
-    from pipeline.config import read_stage_file
-
     data, _ = read_stage_file(Path(config_path))
     return data.get("mixture", {}), data.get("shards", {})
 
@@ -101,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     mixture, shards = load_stage_tables(args.config or STAGES_DIR / f"{args.stage}.toml")
     if args.num_proc:
         shards = {**shards, "num_proc": args.num_proc}
-    run_dir = Path("runs") / args.stage
+    run = RunLayout(Path("runs") / args.stage)
     if args.corpus is None and args.out is None:
-        layout: RunLayout = RunLayout(run_dir)  # the stage run's own layout: its tokenize units are reused
+        layout: RunLayout = run  # the stage run's own layout: its tokenize units are reused
     else:
-        layout = shards_layout(args.corpus or run_dir / "corpus" / "docs", args.out or run_dir / "shards", args.stage)
+        layout = shards_layout(args.corpus or run.corpus_docs, args.out or run.shards_root, args.stage)
     if not layout.corpus_docs.is_dir():
         print(
             f"error: corpus {layout.corpus_docs} not found; run `python -m flows.stage {args.stage}` first",

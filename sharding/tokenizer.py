@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from core.assets import ASSETS, Asset, AssetError, asset_path
 from core.paths import REPO_ROOT
-from filters.assets import ASSETS, Asset, AssetError, asset_path
 
 SPECS_DIR = REPO_ROOT / "tokenizers"
 BUILT_DIR = SPECS_DIR / "built"

@@ -227,7 +227,7 @@ def run_synth_step(cfg: Any, layout: Any, run: Any, seed_corpus: Path | list[Pat
     always stopped.
 
     Args:
-        cfg: the stage's `pipeline.config.SynthConfig`.
+        cfg: the stage's `stage.config.SynthConfig`.
         layout: the run's `RunLayout` (the journal lives in `<run>/synth/journal`).
         run: runs a step to completion (the stage's `run`).
         seed_corpus: a finished corpus, or the filter step's unit folders.

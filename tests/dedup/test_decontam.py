@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_decontam import KINDS, perturb
+from core.assets import AssetError
 from dedup.decontam import Decontaminator, EvalSet, cache_dir, stem
 from dedup.evalsets import INSTALL, SHIPPED, ShippedSet, eval_sets_from_config
-from filters.assets import AssetError
 from filters.base import run_chain
 from schemas import Document, LineageRecord
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from core.stage_files import ConfigError
 from dedup.steps import DedupApplyStep, ExactKeysStep, MinHashEdgesStep, MinHashSignaturesStep
-from pipeline.config import ConfigError, load_stage_config
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult, run_step
 from pipeline.step import Step, Unit, UnitWriter, iter_unit_docs
 from schemas import DUP_CLUSTER_SIZE, Document
+from stage.config import load_stage_config
 
 LANGS = ("de", "ru", "zh", "ja", "ko", "ar", "hi", "am")
 # The extra sentence of each near copy, in the language's script (a short line, so Jaccard stays >= 0.7).

@@ -22,8 +22,8 @@ from filters.fineweb import FineWebQuality
 from filters.gutenberg_boilerplate import GutenbergBoilerplate
 from filters.word_blocklist import BooksWordBlocklist, WordBlocklist
 from ingest.sources import SourcesError, parse_source
-from pipeline.config import load_stage_config
 from schemas import DOMAINS, Document
+from stage.config import load_stage_config
 
 # Verse of our own: lines that end in a letter, speaker tags that repeat (a play), no web-page punctuation.
 _NOUNS = "river castle morning garden tower meadow harbour forest lantern mountain".split()

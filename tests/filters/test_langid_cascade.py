@@ -268,7 +268,8 @@ def test_building_loads_no_model():
 
 
 def test_stage_files_build(tmp_path):
-    from pipeline.config import STAGES, load_stage_config
+    from core.paths import STAGES
+    from stage.config import load_stage_config
 
     for stage in STAGES:  # each stage's [filters.langid], merged on configs/stages/base.toml
         f = LangId(**load_stage_config(stage).filters["langid"])

@@ -13,10 +13,10 @@ def finished_run(tmp_path_factory) -> Path:
     funnel.json), through `run_stage` and the local step runner: no Prefect server, so it stays cheap. Read it,
     never write it: copy it (`shutil.copytree`) to craft a bad one."""
     from ingest.sources import load_sources
-    from pipeline.config import load_stage_config
     from pipeline.layout import RunLayout
     from pipeline.runner import run_step
-    from pipeline.stage import run_stage
+    from stage.config import load_stage_config
+    from stage.run import run_stage
     from tests.flows.corpus_fixture import write_corpus
     from tests.flows.test_stage import write_stage_config
 

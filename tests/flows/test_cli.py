@@ -58,8 +58,8 @@ def _explained_arguments(help_text: str) -> dict[str, str]:
 def test_help_explains_the_commands(finished_run, monkeypatch, capsys):
     """Every argument of both commands has an explanation, the stage choices are the stages, the views the query
     help names are the views a run has, and every example in the query help runs on a real run."""
+    from core.paths import STAGES
     from flows import query, stage
-    from pipeline.config import STAGES
 
     monkeypatch.setenv("COLUMNS", "100")
     for command in (stage, query):

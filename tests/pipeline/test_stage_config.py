@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from core.paths import STAGES, STAGES_DIR
+from core.stage_files import ConfigError, merge_tables
 from filters.chain import FilterConfigError, validate_chain_config
-from pipeline.config import STAGES, STAGES_DIR, ConfigError, load_stage_config, merge_tables
+from stage.config import load_stage_config
 
 
 @pytest.mark.parametrize("stage", STAGES)

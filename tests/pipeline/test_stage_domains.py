@@ -15,10 +15,11 @@ from itertools import islice
 
 import pytest
 
+from core.paths import STAGES
 from filters.base import run_chain
 from filters.chain import build_chain
-from pipeline.config import STAGES, load_stage_config
 from schemas import Document
+from stage.config import load_stage_config
 from tests.conftest import REPO_ROOT
 
 PER_SOURCE = 20  # documents read per source, as `python -m flows.stage <stage> --limit 20`

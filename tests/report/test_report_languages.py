@@ -24,10 +24,10 @@ def _examples(lang: str) -> str:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     from ingest.sources import load_sources
-    from pipeline.config import load_stage_config
     from pipeline.layout import RunLayout
     from pipeline.runner import run_step
-    from pipeline.stage import run_stage
+    from stage.config import load_stage_config
+    from stage.run import run_stage
 
     root = tmp_path_factory.mktemp("languages")
     texts = [_examples(lang) for lang in LANGS] + [_examples("zh"), REPEATED]

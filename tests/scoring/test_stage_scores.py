@@ -10,15 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.io import read_rows
+from core.stage_files import ConfigError
 from flows.query import connect
 from ingest.sources import load_sources
-from pipeline.config import ConfigError, load_stage_config
 from pipeline.executors import LocalExecutor
 from pipeline.layout import RunLayout
 from pipeline.runner import run_step
-from pipeline.stage import run_stage
 from pipeline.step import iter_unit_docs
 from schemas import Document
+from stage.config import load_stage_config
+from stage.run import run_stage
 from tests.flows.test_units_stage import outputs, write_split_corpus
 
 

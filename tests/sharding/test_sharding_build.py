@@ -308,7 +308,7 @@ def test_dry_run_prints_the_budget_and_writes_nothing(corpus, tmp_path, capsys):
 
 
 def test_stage_configs_parse_with_their_mixture_and_shards_tables():
-    from pipeline.config import STAGES_DIR
+    from core.paths import STAGES_DIR
     from sharding.build import ShardsConfig, load_stage_tables
     from sharding.mixture import MixtureConfig
 

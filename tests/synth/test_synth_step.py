@@ -18,7 +18,7 @@ import pytest
 from flows.query import connect
 from pipeline.layout import RunLayout
 from pipeline.runner import run_step
-from pipeline.stage import run_stage
+from stage.run import run_stage
 from tests.conftest import REPO_ROOT
 from tests.flows.corpus_fixture import PARAGRAPHS, write_corpus
 from tests.flows.test_stage import write_stage_config
@@ -102,7 +102,7 @@ max_concurrency = 2
 
 def _run(cfg_path: Path, out: Path) -> dict:
     from ingest.sources import load_sources
-    from pipeline.config import load_stage_config
+    from stage.config import load_stage_config
 
     cfg = load_stage_config("general", cfg_path)
     layout = RunLayout(out)
@@ -206,7 +206,8 @@ def test_a_killed_synth_run_resumes_without_sending_a_finished_request_again(tmp
 
 
 def test_a_bad_synth_table_is_one_line_before_any_work(tmp_path, fake_model):
-    from pipeline.config import ConfigError, load_stage_config
+    from core.stage_files import ConfigError
+    from stage.config import load_stage_config
 
     cfg = _config(tmp_path, fake_model, "http://127.0.0.1:9", count=4)
     for bad, message in [

@@ -18,7 +18,7 @@ or constructor each table fills; the `[train]` table's trainer file is loaded an
 errors are never retried: only I/O is.
 
 A base file (`base = "base.toml"`, relative to the stage file) holds what several stages share, so that each
-stage file states only what differs. The stage file is merged on top of it (`merge_tables`): tables merge key by
+stage file states only what differs. The stage file is merged on top of it (`core.stage_files.merge_tables`): tables merge key by
 key, at every depth; any other value replaces the base's, arrays too (an array is never appended to, so
 `domains = ["web"]` or `[[shards.buckets]]` in a stage file is the whole list). A base holds no `stage` and no
 `base` of its own (one level, no chains); relative paths in it are read relative to the stage file, as if written
@@ -34,14 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config_types import check_table, type_hints_of, type_mismatch
-from core.paths import STAGES, STAGES_DIR
+from core.stage_files import ConfigError, read_stage_file, read_toml, stage_path
 
 if TYPE_CHECKING:
     from scoring.config import ScorerConfig
-
-
-class ConfigError(ValueError):
-    """A stage config is wrong; the message names the file, table, key and value."""
 
 
 def check_kwargs(where: str, table: dict[str, Any], target: Any, skip: tuple[str, ...] = ()) -> None:
@@ -283,65 +279,13 @@ _TOP_KEYS = {"stage", "sources", "base", *_TABLES}
 _TOP_HINTS = {"stage": str, "sources": str, "base": str}
 
 
-def merge_tables(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` on top of `base`: where both hold a table under a key, the tables merge key by key (at every
-    depth); any other value of `override` (a number, a string, an array, an array of tables) replaces the
-    base's whole. Neither argument is changed."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_tables(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text: {e}") from e
-
-
-def _stage_path(stage: str, config_path: Path | str | None) -> Path:
-    path = Path(config_path) if config_path else STAGES_DIR / f"{stage}.toml"
-    if not path.is_file() or (config_path is None and stage not in STAGES):
-        raise ConfigError(
-            f"no config for stage '{stage}' at {path}; known stages: {sorted(STAGES)} (or pass --config FILE)"
-        )
-    return path
-
-
-def read_stage_file(path: Path) -> tuple[dict[str, Any], Path | None]:
-    """A stage file's tables with its base merged in (unchecked: `load_stage_config` checks them), and the base's
-    path (None without one). For tools that need one raw table of a stage (`sharding.build`, benchmarks)."""
-    data = _read_toml(path)
-    if "base" not in data:
-        return data, None
-    if not isinstance(data["base"], str):
-        raise ConfigError(f"{path}: base = {data['base']!r}: expected a path (string) to a base file")
-    base_path = (path.parent / data["base"]).resolve()
-    if not base_path.is_file():
-        raise ConfigError(f"{path}: base = {data['base']!r}: {base_path} does not exist")
-    base = _read_toml(base_path)
-    for key in ("stage", "base"):
-        if key in base:
-            raise ConfigError(
-                f"{base_path}: {key} = {base[key]!r}: a base file holds shared tables only "
-                f"(no '{key}'; it belongs in the stage file {path})"
-            )
-    return merge_tables(base, {k: v for k, v in data.items() if k != "base"}), base_path
-
-
 def load_stage_config(stage: str, config_path: Path | str | None = None) -> StageConfig:
     """Load `configs/stages/<stage>.toml` (or `config_path`), merged on its base, and check every table (see the
     module docstring)."""
-    path = _stage_path(stage, config_path)
+    path = stage_path(stage, config_path)
     data, base_path = read_stage_file(path)
     if base_path is not None:  # a wrong value of the base names the base file
-        _check_tables(base_path, _read_toml(base_path), path.parent)
+        _check_tables(base_path, read_toml(base_path), path.parent)
     if "sources" not in data or not isinstance(data["sources"], str):
         raise ConfigError(f"{path}: 'sources' (path of the sources file) is required")
     return StageConfig(

@@ -16,10 +16,10 @@ from typing import Any
 
 from core.io import atomic_write_json
 from ingest.sources import SourceSpec
-from pipeline.config import StageConfig
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult
 from pipeline.step import Step
+from stage.config import StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,6 @@ def run_stage(
         synth_seeds: a finished corpus to draw `[synth]` seeds from (`flows.synth --from`); default: this
             stage's filtered documents.
     """
-    from dedup.steps import (
-        DecontamStep,
-        DedupApplyStep,
-        ExactKeysStep,
-        MinHashEdgesStep,
-        MinHashSignaturesStep,
-        resolve_eval_sets,
-    )
-    from filters.step import FilterStep
     from ingest.step import IngestStep
     from pipeline.corpus import FinalizeStep, publish_corpus
     from sharding.steps import build_shards
@@ -62,44 +53,11 @@ def run_stage(
     ingest_step = IngestStep(specs, limit)
     ingest = run(ingest_step)
     funnel = [_ingest_row(ingest)]
-    last = run(FilterStep(cfg.filters, ingest, scorers=cfg.scorers))
-    entered = ingest  # every document that entered the stage: read, and generated
-    synth_row = None
-    if cfg.synth.enabled:
-        from pipeline.layout import DOCS
-        from pipeline.runner import concat_results
-        from synth.step import run_synth_step
-
-        synth = run_synth_step(cfg.synth, layout, run, synth_seeds or [u.dir / DOCS for u in last.units])
-        synth_row = _row("synth", synth)
-        funnel.append(synth_row)
-        # Real documents first: dedup keeps the first of a cluster, so a generation never displaces real text.
-        synth_filter = FilterStep(cfg.filters, synth, name="synth_filter", scorers=cfg.scorers)
-        last = concat_results("filter", [last, run(synth_filter)])
-        entered = concat_results("ingest", [ingest, synth])
-    decisions = [last]
-    funnel.append(_row("filter", last))
-    if cfg.exact.enabled:
-        keys = run(ExactKeysStep(cfg.exact.params, last, cfg.exact.per_language))
-        last = run(DedupApplyStep("dedup_exact", "exact_dedup", last, keys, keys))
-        decisions.append(last)
-        funnel.append(_row("dedup_exact", last, keys))
-    if cfg.minhash.enabled:
-        sigs = run(MinHashSignaturesStep(cfg.minhash.params, last, cfg.minhash.per_language))
-        edges = run(MinHashEdgesStep(cfg.minhash.params, sigs))
-        last = run(DedupApplyStep("dedup_minhash", "minhash_dedup", last, edges, sigs))
-        decisions.append(last)
-        funnel.append(_row("dedup_minhash", last, edges))
-    if cfg.decontam.enabled:
-        table = cfg.decontam.as_table()
-        _, evals_fp = resolve_eval_sets(table, cfg.path.parent)
-        last = run(DecontamStep(table, cfg.path.parent, evals_fp, last))
-        decisions.append(last)
-        funnel.append(_row("decontam", last))
-    final = run(FinalizeStep(last, decisions, entered))
+    filtered, entered, synth_row = _filter_and_synth(cfg, layout, run, ingest, synth_seeds, funnel)
+    decisions = _dedup_and_decontam(cfg, run, filtered, funnel)
+    final = run(FinalizeStep(decisions[-1], decisions, entered))
     publish_corpus(layout, final)
     shards = build_shards(layout, cfg.stage, cfg.mixture, cfg.shards, run, dry_run=dry_run)
-
     summary = {
         "stage": cfg.stage,
         "run_dir": str(layout.root),
@@ -110,22 +68,80 @@ def run_stage(
         "funnel": funnel,
         "sources_without_files": ingest_step.sources_without_files,
         "units": {r.name: {"units": len(r.units), "run": r.units_run} for r in [ingest, *decisions, final]},
-        **(
-            {
-                "synth": {
-                    "generations": synth_row["docs_in"],
-                    "documents": synth_row["docs_out"],
-                    "rejected": synth_row["dropped"],
-                }
-            }
-            if synth_row
-            else {}
-        ),
+        **({"synth": _synth_summary(synth_row)} if synth_row else {}),
         "shards": {k: v for k, v in shards.items() if k != "table"},
     }
     check_count_invariant(summary)
     atomic_write_json(layout.funnel, summary)
     return summary
+
+
+def _filter_and_synth(
+    cfg: StageConfig,
+    layout: RunLayout,
+    run: RunStep,
+    ingest: StepResult,
+    synth_seeds: Path | None,
+    funnel: list[dict[str, Any]],
+) -> tuple[StepResult, StepResult, dict[str, Any] | None]:
+    """The filter step, then (with `[synth]`) generations from the filtered documents, filtered the same way.
+    Returns (the filtered documents, every document that entered the stage, the synth funnel row or None) and
+    appends the funnel rows."""
+    from filters.step import FilterStep
+
+    filtered = run(FilterStep(cfg.filters, ingest, scorers=cfg.scorers))
+    entered = ingest  # every document that entered the stage: read, and generated
+    synth_row = None
+    if cfg.synth.enabled:
+        from pipeline.layout import DOCS
+        from pipeline.runner import concat_results
+        from synth.step import run_synth_step
+
+        synth = run_synth_step(cfg.synth, layout, run, synth_seeds or [u.dir / DOCS for u in filtered.units])
+        synth_row = _row("synth", synth)
+        funnel.append(synth_row)
+        # Real documents first: dedup keeps the first of a cluster, so a generation never displaces real text.
+        synth_filter = FilterStep(cfg.filters, synth, name="synth_filter", scorers=cfg.scorers)
+        filtered = concat_results("filter", [filtered, run(synth_filter)])
+        entered = concat_results("ingest", [ingest, synth])
+    funnel.append(_row("filter", filtered))
+    return filtered, entered, synth_row
+
+
+def _dedup_and_decontam(
+    cfg: StageConfig, run: RunStep, filtered: StepResult, funnel: list[dict[str, Any]]
+) -> list[StepResult]:
+    """Exact dedup, MinHash dedup and decontamination, each when enabled, in that order. Returns every step
+    whose decisions the final corpus applies (the filter step first) and appends the funnel rows."""
+    from dedup.steps import (
+        DecontamStep,
+        DedupApplyStep,
+        ExactKeysStep,
+        MinHashEdgesStep,
+        MinHashSignaturesStep,
+        resolve_eval_sets,
+    )
+
+    decisions = [filtered]
+    if cfg.exact.enabled:
+        keys = run(ExactKeysStep(cfg.exact.params, decisions[-1], cfg.exact.per_language))
+        decisions.append(run(DedupApplyStep("dedup_exact", "exact_dedup", decisions[-1], keys, keys)))
+        funnel.append(_row("dedup_exact", decisions[-1], keys))
+    if cfg.minhash.enabled:
+        sigs = run(MinHashSignaturesStep(cfg.minhash.params, decisions[-1], cfg.minhash.per_language))
+        edges = run(MinHashEdgesStep(cfg.minhash.params, sigs))
+        decisions.append(run(DedupApplyStep("dedup_minhash", "minhash_dedup", decisions[-1], edges, sigs)))
+        funnel.append(_row("dedup_minhash", decisions[-1], edges))
+    if cfg.decontam.enabled:
+        table = cfg.decontam.as_table()
+        _, evals_fp = resolve_eval_sets(table, cfg.path.parent)
+        decisions.append(run(DecontamStep(table, cfg.path.parent, evals_fp, decisions[-1])))
+        funnel.append(_row("decontam", decisions[-1]))
+    return decisions
+
+
+def _synth_summary(synth_row: dict[str, Any]) -> dict[str, Any]:
+    return {"generations": synth_row["docs_in"], "documents": synth_row["docs_out"], "rejected": synth_row["dropped"]}
 
 
 def check_count_invariant(summary: dict[str, Any]) -> None:

@@ -1,0 +1,255 @@
+"""The DuckDB views of a run folder, read-only and confined to it: what `python -m flows.query` and the report ask.
+
+Views: `docs` (the final corpus, Hive-partitioned by domain and source; `scores` maps each `[scorers.<name>]` to the
+document's score, null where no scorer ran), `lineage` (every drop, change and keep decision; once a stage has
+tokenized, each document's `final` row also says in which shard and at which token offset it landed), `quarantine`
+(records that could not be read, with their reason), `ingested` (every document that entered the stage, kept or not:
+`lineage` joins to the text and source of a dropped document), `shards` (one row per document piece per packed
+sequence: stage, shard, offset, num_tokens, ...) once a stage has tokenized, and `synthetic` (one row per synthetic
+generation: doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, fate = `kept` or
+the reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran).
+
+An ablation folder (`python -m flows.ablate --out DIR`, it holds `ablation.json`) has two views instead:
+`ablations` (one row per candidate, seed and evaluation set: tokens, bpb, acc, acc_norm, wall times, config hashes)
+and `ablation_curves` (the proxies' logged training steps: candidate, seed, step, loss, lr, tok_s).
+
+The query path is read-only and confined to the run folder: the views are built first, then DuckDB's external
+access is turned off (only the run's own Parquet files stay readable, through `allowed_paths`), extensions are
+never installed or loaded, spilling to a temporary directory is off, and the configuration is locked. One
+statement per call (`check_query`), and only a query (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN): `COPY`, `ATTACH`,
+`INSTALL`/`LOAD`, `SET` and several statements are refused with a one-line error (exit 2). An operator who needs
+files (`read_csv` of a list to join, `COPY ... TO` a result) passes `--allow-file-access`: DuckDB may then read and
+write any file the user can, and run any statement except `INSTALL`/`LOAD` and `SET` (configuration stays locked).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.paths import STAGES
+from pipeline.layout import RunLayout
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+
+NULL_SCORES = ", NULL::MAP(VARCHAR, DOUBLE) AS scores"
+
+# Every generation's fate: `kept` when it reached the final corpus, else the reason it was dropped (a document is
+# dropped once: by the synth step itself, synth_truncated, synth_schema_violation, ...; or a filter, dedup, decontam).
+SYNTHETIC_VIEW = """CREATE VIEW synthetic AS
+SELECT g.doc_id, g.seed_doc_id, g.template, g.template_version, g.model, g.model_sha256, g.finish_reason,
+       coalesce(f.fate, 'lost') AS fate, g.* EXCLUDE (doc_id, seed_doc_id, template, template_version, model,
+                                                     model_sha256, finish_reason)
+FROM synthetic_generations g LEFT JOIN (
+    SELECT doc_id, CASE WHEN bool_or(action = 'kept' AND step = 'final') THEN 'kept'
+                        ELSE min(reason) FILTER (WHERE action = 'dropped') END AS fate
+    FROM lineage_steps GROUP BY doc_id
+) f ON f.doc_id = g.doc_id"""
+
+
+# An ablation folder (`python -m flows.ablate`) holds this file; its views are `ablations` and `ablation_curves`.
+ABLATION_MARKER = "ablation.json"
+
+
+class RunFolderError(ValueError):
+    """A run folder that is not what a stage writes (an unknown stage name, a link out of it, a missing table)."""
+
+
+class QueryRefused(ValueError):
+    """A statement the read-only query path does not run (a write, an attach, an extension, a setting, several)."""
+
+
+# What a query may be. DuckDB parses DESCRIBE, SHOW, SUMMARIZE, VALUES and WITH ... SELECT as SELECT statements.
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+# Refused even with --allow-file-access (no network at run time, and the configuration stays locked), with why.
+NEVER_STATEMENTS = {
+    "LOAD": "INSTALL and LOAD statements are refused: extensions are never installed or loaded",
+    "SET": "SET and RESET statements are refused: the configuration is locked",
+}
+
+
+def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnection:
+    """An in-memory DuckDB connection with the run's tables as views over its Parquet files, locked down.
+
+    Args:
+        run_dir: a run folder a stage finished (it holds `corpus/_SUCCESS.json`).
+        allow_file_access: leave DuckDB's external access on (any file the user can read or write); off by default,
+            when only the run's own Parquet files are readable.
+
+    Raises:
+        FileNotFoundError: no finished corpus under `run_dir`.
+        RunFolderError: the run folder names an unknown stage, links outside itself, or lacks a table's files.
+    """
+    import duckdb
+
+    layout = RunLayout(Path(run_dir))
+    run_dir = layout.root
+    ablation = (run_dir / ABLATION_MARKER).is_file()
+    if not ablation and not layout.corpus_marker.is_file():
+        raise FileNotFoundError(
+            f"no finished corpus under {run_dir}; run `python -m flows.stage general --out {run_dir}` first"
+        )
+    # Set when the connection opens: a query must never download or load an extension behind the user's back.
+    config: dict[str, str | bool] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "python_enable_replacements": False,
+    }
+    if not allow_file_access:
+        config["temp_directory"] = ""  # no spill files: nothing is written, in the run folder or anywhere else
+    con = duckdb.connect(config=config)
+    if ablation:
+        return _lock(con, _ablation_views(con, run_dir), allow_file_access)
+    readable: list[str] = []
+    views = {
+        "docs": (layout.corpus_docs, True),
+        "lineage_steps": (layout.corpus_lineage, False),
+        "quarantine": (layout.corpus_quarantine, False),
+        "ingested": (layout.corpus_ingested, False),
+        "synthetic_generations": (layout.corpus_synthetic, False),
+    }
+    for name, (directory, hive) in views.items():
+        if name == "synthetic_generations" and not directory.is_dir():  # a corpus from before synth existed
+            from schemas import GENERATION_SCHEMA
+
+            _empty_view(con, name, [(f.name, str(f.type)) for f in GENERATION_SCHEMA])
+            continue
+        files = _parquet_files(run_dir, directory)
+        if not files:
+            raise RunFolderError(f"no Parquet files under {directory}; the stage writes every table, even empty")
+        readable += files
+        source = f"read_parquet({_list_literal(files)}, hive_partitioning = {str(hive).lower()})"
+        # A run written before `[scorers]` existed has no scores column: it reads as null, so queries still run.
+        columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        no_scores = name in ("docs", "ingested") and "scores" not in columns
+        con.execute(f"CREATE VIEW {name} AS SELECT *{NULL_SCORES if no_scores else ''} FROM {source}")
+    con.execute(SYNTHETIC_VIEW)
+    stage = _run_stage_name(layout)
+    placements = _parquet_files(run_dir, layout.placements(stage), recursive=False) if stage else []
+    if not placements:  # not tokenized yet (or nothing survived): an empty `shards`, so queries still run
+        from sharding.steps import PLACEMENT_SCHEMA
+
+        _empty_view(con, "shards", [("stage", "string")] + [(f.name, str(f.type)) for f in PLACEMENT_SCHEMA])
+        con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_steps")
+        return _lock(con, readable, allow_file_access)
+    readable += placements
+    # One row per document piece per packed sequence, for this run's stage only.
+    con.execute(
+        f"CREATE VIEW shards AS SELECT {_sql_literal(stage)} AS stage, * FROM read_parquet("
+        f"{_list_literal(placements)})"
+    )
+    # The lineage gains, on each document's `final` row, where its tokens first landed.
+    con.execute(
+        """CREATE VIEW lineage AS
+        SELECT l.*, s.shard, s."offset" AS shard_offset
+        FROM lineage_steps l LEFT JOIN (
+            SELECT DISTINCT ON (doc_id) doc_id, shard, "offset" FROM shards ORDER BY doc_id, shard, "offset"
+        ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
+    )
+    return _lock(con, readable, allow_file_access)
+
+
+def _ablation_views(con: DuckDBPyConnection, run_dir: Path) -> list[str]:
+    """`ablations` over an ablation folder's results.parquet and `ablation_curves` over its curves.parquet; returns
+    the files the views read (the only ones that stay readable).
+
+    Raises:
+        RunFolderError: a table's file is missing or links outside the folder.
+    """
+    readable = []
+    for name, file in (("ablations", "results.parquet"), ("ablation_curves", "curves.parquet")):
+        files = [f for f in _parquet_files(run_dir, run_dir, recursive=False) if Path(f).name == file]
+        if not files:
+            raise RunFolderError(f"no {file} in the ablation folder {run_dir}; rerun `python -m flows.ablate`")
+        readable += files
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_list_literal(files)})")
+    return readable
+
+
+def _lock(con: DuckDBPyConnection, readable: list[str], allow_file_access: bool) -> DuckDBPyConnection:
+    """Turn off every door the views do not need, after they are built (a view reads its files when queried, so
+    they stay readable through `allowed_paths`), then lock the configuration so no statement can reopen one."""
+    if not allow_file_access:
+        con.execute("SET allowed_paths = ?", [readable])
+        con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def check_query(con: DuckDBPyConnection, sql: str, *, allow_file_access: bool = False) -> None:
+    """Refuse what the query path does not run: several statements, and anything but a query (unless the operator
+    allowed file access, which still refuses extensions and settings).
+
+    Raises:
+        QueryRefused: with a one-line message that names the statement and what to do.
+        duckdb.ParserException: the SQL does not parse.
+    """
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise QueryRefused(f"one statement per call, got {len(statements)}; run them one at a time")
+    kind = statements[0].type.name
+    if kind in NEVER_STATEMENTS:
+        raise QueryRefused(NEVER_STATEMENTS[kind])
+    if kind not in READ_ONLY_STATEMENTS and not allow_file_access:
+        raise QueryRefused(
+            f"{kind} statements are refused: the query path is read-only (SELECT, DESCRIBE, SHOW, SUMMARIZE, "
+            "EXPLAIN); pass --allow-file-access to write or attach files"
+        )
+
+
+def _empty_view(con, name: str, columns: list[tuple[str, str]]) -> None:
+    """A view with these (name, Arrow type) columns and no rows, so queries on a table not written yet still run."""
+    sql_types = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE"}
+    values = ", ".join(f"NULL::{sql_types[t]}" for _, t in columns)
+    names = ", ".join(f'"{n}"' for n, _ in columns)
+    con.execute(f"CREATE VIEW {name} AS SELECT * FROM (VALUES ({values})) t({names}) WHERE false")
+
+
+def _run_stage_name(layout: RunLayout) -> str:
+    """The stage a run directory holds (its funnel.json says; else the only stage folder under shards/), or "".
+
+    Raises:
+        RunFolderError: funnel.json names a stage that does not exist (the name goes into SQL and a path).
+    """
+    import json
+
+    try:
+        stage = json.loads(layout.funnel.read_text())["stage"]
+    except (FileNotFoundError, KeyError, TypeError, json.JSONDecodeError):
+        stages = sorted(p.name for p in layout.shards_root.glob("*") if p.is_dir() and p.name in STAGES)
+        return stages[0] if len(stages) == 1 else ""
+    if not isinstance(stage, str) or stage not in STAGES:
+        raise RunFolderError(
+            f"{layout.funnel}: stage {stage!r} is not one of {list(STAGES)}; not a run folder a stage wrote"
+        )
+    return stage
+
+
+def _parquet_files(run_dir: Path, directory: Path, recursive: bool = True) -> list[str]:
+    """The Parquet files under `directory`, resolved. A link under it that leads out of the run folder, to a file
+    or a folder, is refused: the files DuckDB may read are the run's own.
+
+    Raises:
+        RunFolderError: an entry under `directory` resolves outside `run_dir`.
+    """
+    files = []
+    for path in sorted(directory.rglob("*") if recursive else directory.glob("*")):
+        real = path.resolve()
+        if not real.is_relative_to(run_dir):
+            raise RunFolderError(f"{path} leads outside the run folder {run_dir} (to {real}); refused")
+        if path.suffix == ".parquet" and real.is_file():
+            files.append(str(real))
+    return files
+
+
+def _sql_literal(text: str) -> str:
+    """`text` as a quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list_literal(items: list[str]) -> str:
+    """A SQL list of string literals."""
+    return "[" + ", ".join(_sql_literal(item) for item in items) + "]"
