@@ -41,7 +41,7 @@ from benchmarks.harness import CORPORA
 
 OUT = harness.OUT / "tokenize"
 SEQ_LEN = 4096
-BATCH_BYTES = 1 << 20  # text per encoder task on the raw side (ours: sharding.pack.WORK_BYTES, also 1 MB)
+BATCH_BYTES = 1 << 20  # text per encoder task on the raw side (ours: sharding.chunks.WORK_BYTES, also 1 MB)
 ONE_PASS = {"seed": 0, "max_repeats": 1.0, "total_tokens": 10**15}  # every document exactly once
 FILES = [  # (file, domain, source, fields)
     ("multilingual_udhr/udhr_full_selected.jsonl", "web", "udhr", ("text",)),

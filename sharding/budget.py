@@ -6,15 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sharding.chunks import Chunk
+from sharding.doc_table import read_cluster_sizes
 from sharding.mixture import Rehydration, SourceBudget, format_budget_table
-from sharding.pack import Chunk, read_cluster_sizes
 
 
 def estimate_available(
     chunks: list[Chunk], tok: Any, rehydrate: Rehydration | None = None, sample_bytes: int = 1 << 20
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """Token counts estimated from UTF-8 bytes and a tokenized sample (the first ~1 MB of each source); with
-    `rehydrate`, each document counts its copies (as `sharding.pack.available_by_source`)."""
+    `rehydrate`, each document counts its copies (as `sharding.doc_table.available_by_source`)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 

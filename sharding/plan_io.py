@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 
 from core.io import atomic_write_json
-from sharding.pack import DocTable, SequencePlan, Stream
+from sharding.doc_table import DocTable
+from sharding.pack import SequencePlan, Stream
 
 PLAN_JSON = "plan.json"
 

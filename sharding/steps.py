@@ -38,25 +38,12 @@ from pipeline.runner import StepResult
 from pipeline.step import Step, Unit, UnitResult, UnitWriter
 from sharding import manifest as mf
 from sharding.budget import budget_row, build_summary, estimate_available
+from sharding.chunks import TOKENIZE_VERSION, Chunk, list_chunks, tokenize_chunk
 from sharding.config import ShardsConfig
+from sharding.doc_table import DocTable, available_by_source, load_doc_table, read_cluster_sizes, read_doc_meta
 from sharding.exports import write_export_indexes
 from sharding.mixture import MixtureConfig, format_budget_table, plan_budget
-from sharding.pack import (
-    TOKENIZE_VERSION,
-    Bucket,
-    Chunk,
-    DocTable,
-    SequencePlan,
-    available_by_source,
-    list_chunks,
-    load_doc_table,
-    plan_sequences,
-    read_cluster_sizes,
-    read_doc_meta,
-    select_documents,
-    shard_pieces,
-    tokenize_chunk,
-)
+from sharding.pack import Bucket, SequencePlan, plan_sequences, select_documents, shard_pieces
 from sharding.plan_io import PLAN_JSON, cached_plan, save_plan
 from sharding.publish import discard_damaged, publish_shards, verified_manifest
 from sharding.writer import shard_key, write_shard
@@ -372,16 +359,7 @@ def build_shards(
     config_sha = fingerprint(stage, mixture_cfg, sc.output_config(), tok.describe(), mf.VERSION, TOKENIZE_VERSION)
 
     if dry_run:
-        rows = plan_budget(estimate_available(chunks, tok, mix.rehydrate), mix)
-        table = format_budget_table(stage, rows, tok.name, sc.seq_len, estimated=True)
-        print(table)
-        return {
-            "stage": stage,
-            "dry_run": True,
-            "budget": [budget_row(r) for r in rows],
-            "table": table,
-            "budget_tokens": sum(r.budget for r in rows),
-        }
+        return _dry_run(stage, chunks, tok, mix, sc)
 
     manifest_path = layout.manifest(stage)
     t_check = time.perf_counter()
@@ -395,20 +373,15 @@ def build_shards(
             "verify_seconds": round(time.perf_counter() - t_check, 3),
         }
 
-    damaged: dict[str, list[str]] = {}
     tokenize_step = TokenizeStep(chunks, tok.describe(), sc.num_proc)
-    damaged[TOKENIZE] = discard_damaged(tokenize_step, layout)
+    damaged = {TOKENIZE: discard_damaged(tokenize_step, layout)}
     t_tok = time.perf_counter()
     tokenized = run(tokenize_step)
     t_tok = time.perf_counter() - t_tok
-    plan_step = PlanStep(tokenized, chunks, stage, mix, sc, corpus_sha, config_sha)
-    damaged[PLAN] = discard_damaged(plan_step, layout)
-    planned = run(plan_step)
-    table = json.loads((planned.unit("plan").dir / PLAN_JSON).read_text())["table"]
-    print(table)
+    planned = _run_checked(PlanStep(tokenized, chunks, stage, mix, sc, corpus_sha, config_sha), layout, run, damaged)
+    print(json.loads((planned.unit("plan").dir / PLAN_JSON).read_text())["table"])
     shard_step = ShardStep(planned, tokenized, stage, sc, tok.describe(), corpus_sha, config_sha)
-    damaged[SHARDS] = discard_damaged(shard_step, layout)
-    sharded = run(shard_step)
+    sharded = _run_checked(shard_step, layout, run, damaged)
     manifest_path = publish_shards(layout, stage, sharded, list(sc.exports))
     if not sc.keep_token_cache:
         shutil.rmtree(layout.step(TOKENIZE), ignore_errors=True)
@@ -431,3 +404,25 @@ def build_shards(
         },
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def _dry_run(stage: str, chunks: list[Chunk], tok: Any, mix: MixtureConfig, sc: ShardsConfig) -> dict[str, Any]:
+    """Print the token budget per source, estimated from the chunks' bytes, and return it; nothing is written."""
+    rows = plan_budget(estimate_available(chunks, tok, mix.rehydrate), mix)
+    table = format_budget_table(stage, rows, tok.name, sc.seq_len, estimated=True)
+    print(table)
+    return {
+        "stage": stage,
+        "dry_run": True,
+        "budget": [budget_row(r) for r in rows],
+        "table": table,
+        "budget_tokens": sum(r.budget for r in rows),
+    }
+
+
+def _run_checked(
+    step: Step, layout: RunLayout, run: Callable[[Step], StepResult], damaged: dict[str, list[str]]
+) -> StepResult:
+    """Run `step` after discarding its units whose files fail their hash check (listed in `damaged[step.name]`)."""
+    damaged[step.name] = discard_damaged(step, layout)
+    return run(step)

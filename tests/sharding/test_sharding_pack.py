@@ -12,8 +12,11 @@ import pytest
 from sharding_corpus import write_corpus
 
 from schemas import Document, make_doc_id
+from sharding import chunks as chunking
 from sharding import pack
-from sharding.pack import Bucket, DocTable, list_chunks, load_doc_table, plan_sequences, shard_pieces, tokenize_corpus
+from sharding.chunks import list_chunks, tokenize_corpus
+from sharding.doc_table import DocTable, load_doc_table
+from sharding.pack import Bucket, plan_sequences, shard_pieces
 from sharding.tokenizer import load_tokenizer
 
 
@@ -106,14 +109,14 @@ def test_row_ranges_are_contiguous_and_balanced_by_bytes():
     texts = ["x" * int(n) for n in rng.integers(1, 5000, 2000)] + ["y" * 200_000] + ["z" * 10] * 500
     column = pa.array(texts, pa.large_string()).slice(3)  # a sliced array: offsets start mid-buffer
     target = 100_000
-    ranges = pack._row_ranges(column, target)
+    ranges = chunking.row_ranges(column, target)
     assert ranges[0][0] == 0 and ranges[-1][1] == len(column)
     assert all(a < b and b == c for (a, b), (c, _) in pairwise(ranges))
     sizes = [sum(len(t) for t in texts[3 + a : 3 + b]) for a, b in ranges]
     assert sum(sizes) == sum(len(t) for t in texts[3:])
     assert max(sizes) <= target + 200_000 and len(ranges) >= sum(sizes) // target - 2
     assert sorted(sizes)[len(sizes) // 2] > target // 2  # not cut into slivers
-    assert pack._text_lengths(column).tolist() == [len(t) for t in texts[3:]]
+    assert chunking.text_lengths(column).tolist() == [len(t) for t in texts[3:]]
 
 
 @pytest.fixture
@@ -131,8 +134,8 @@ def test_token_cache_does_not_depend_on_work_split_or_threads(small_corpus, tmp_
     tok = load_tokenizer("o200k_harmony")
     chunks, _ = list_chunks(small_corpus, f"{tok.name}:{tok.vocab_sha256}")
     one = tokenize_corpus(chunks, tok.name, tmp_path / "one", num_proc=1)
-    monkeypatch.setattr(pack, "WORK_BYTES", 997)  # dozens of ranges per chunk, finished out of order
-    monkeypatch.setattr(pack, "MIN_WORK_BYTES", 1)
+    monkeypatch.setattr(chunking, "WORK_BYTES", 997)  # dozens of ranges per chunk, finished out of order
+    monkeypatch.setattr(chunking, "MIN_WORK_BYTES", 1)
     three = tokenize_corpus(chunks, tok.name, tmp_path / "three", num_proc=3)
     assert one == three and one["docs"] == 400
     for c in chunks:
@@ -140,7 +143,7 @@ def test_token_cache_does_not_depend_on_work_split_or_threads(small_corpus, tmp_
             name = f"{c.key}{suffix}"
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes()
     docs = load_doc_table(chunks, [tmp_path / "three" / c.key for c in chunks])
-    texts = [t for c in chunks for column in pack._read_text(c, 5000) for t in column.to_pylist()]
+    texts = [t for c in chunks for column in chunking.read_text(c, 5000) for t in column.to_pylist()]
     for d in (0, 1, 151, 399):
         out = np.zeros(int(docs.lengths[d]), dtype=np.uint32)
         docs.gather(out, np.array([d]), np.array([0]), np.array([out.size]), np.array([0]))
