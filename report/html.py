@@ -54,9 +54,38 @@ def build_report(run_dir: Path | str) -> Path:
 
 
 def render(data: dict[str, Any]) -> str:
-    """The page for the sections `report.data.collect` returned."""
+    """The page for the sections `report.data.collect` returned: what the stage did to the documents (funnel, drops,
+    quarantine, languages), what it kept (lengths, quality, duplicates, decontamination, tokens), then synth and
+    training when they ran."""
     ov = data["overview"]
     parts = [
+        *_head(ov),
+        _overview(ov),
+        *_what_happened(data),
+        _fertility(data["fertility"]),
+        *_what_was_kept(data),
+        _tokens(data["tokens"]),
+    ]
+    if data["synth"]:
+        parts.append(
+            _section(
+                "synth",
+                "Synthetic documents per template",
+                plots.synth(data["synth"]),
+                _table(
+                    ["template", "fate", "documents"], [[r["template"], r["fate"], r["docs"]] for r in data["synth"]]
+                ),
+            )
+        )
+    if data["train"]["points"]:
+        parts.append(_train(data["train"]))
+    parts.append("</body></html>\n")
+    return "\n".join(p for p in parts if p)
+
+
+def _head(ov: dict[str, Any]) -> list[str]:
+    """The document head (a strict Content-Security-Policy: no script, no request) and the title lines."""
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
@@ -64,7 +93,12 @@ def render(data: dict[str, Any]) -> str:
         f"<title>corpusforge report: {_e(ov['stage'])}</title><style>{CSS}</style></head><body>",
         f"<h1>corpusforge stage <code>{_e(ov['stage'])}</code></h1>",
         f'<p class="muted">run directory <code>{_e(ov["run_dir"])}</code></p>',
-        _overview(ov),
+    ]
+
+
+def _what_happened(data: dict[str, Any]) -> list[str]:
+    """Funnel, drop reasons, quarantine and languages: where the documents went."""
+    return [
         _section(
             "funnel",
             "Funnel",
@@ -123,7 +157,12 @@ def render(data: dict[str, Any]) -> str:
             "before language ID ran); in = kept + dropped; tokens packed count repeats.",
             empty="No document reached the filters.",
         ),
-        _fertility(data["fertility"]),
+    ]
+
+
+def _what_was_kept(data: dict[str, Any]) -> list[str]:
+    """Lengths, quality scores, duplicate clusters and decontamination hits."""
+    return [
         _section(
             "lengths",
             "Document length per domain and source",
@@ -164,23 +203,7 @@ def render(data: dict[str, Any]) -> str:
             ),
             empty="No document overlapped an evaluation set.",
         ),
-        _tokens(data["tokens"]),
     ]
-    if data["synth"]:
-        parts.append(
-            _section(
-                "synth",
-                "Synthetic documents per template",
-                plots.synth(data["synth"]),
-                _table(
-                    ["template", "fate", "documents"], [[r["template"], r["fate"], r["docs"]] for r in data["synth"]]
-                ),
-            )
-        )
-    if data["train"]["points"]:
-        parts.append(_train(data["train"]))
-    parts.append("</body></html>\n")
-    return "\n".join(p for p in parts if p)
 
 
 # --- sections ----------------------------------------------------------------------------------------------
