@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.paths import REPO_ROOT
 
@@ -13,7 +14,7 @@ DEFAULT_PROXY = REPO_ROOT / "configs" / "trainer" / "proxy_cpu.toml"
 # corpus's proxy on code, and the reverse).
 HELDOUT = "heldout"
 DEFAULT_EVAL = ("gsm8k", "math500", "humaneval", "mbpp", "mmlu", "arc_easy", "arc_challenge", HELDOUT)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class AblationConfigError(ValueError):
@@ -55,9 +56,68 @@ def resolve_candidate(spec: str) -> Candidate:
     else:
         raise AblationConfigError(f"candidate {spec!r}: {path} is neither a run folder nor a shards manifest.json")
     name = name or default_name
-    if not _NAME.match(name):
+    if not NAME_PATTERN.match(name):
         raise AblationConfigError(f"candidate name {name!r}: use letters, digits, '_', '-' or '.' (NAME=PATH)")
     return Candidate(name, manifest.resolve())
+
+
+@dataclass(frozen=True)
+class MixtureCandidate:
+    """A mixture over one finished run's corpus (`--mixtures FILE`, or a draw of `--search K`).
+
+    Args:
+        name: the candidate's name in the results.
+        run: the run folder whose `corpus/docs` (documents with their domain and source) the mixture samples.
+        table: a stage's `[mixture]` table without `seed`, `total_tokens` and `rehydrate` (`domains`, `sources`,
+            `max_repeats`; sharding/mixture.py), checked by `ablate.mixtures.load_mixtures`.
+        source_shares: for a draw over sources, each source's share of the training tokens (the table is then
+            made when the sources' sizes are known, `ablate.mixtures.shares_table`).
+    """
+
+    name: str
+    run: Path
+    table: dict[str, Any] = field(default_factory=dict)
+    source_shares: dict[str, float] | None = None
+
+
+SEARCH_OVER = ("domains", "sources")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """`--search K`: RegMix (arXiv 2407.01492) on one run: K proxies on mixtures drawn from a Dirichlet, a
+    regression from their mixture to the target's bits per byte, the best predicted mixture proposed.
+
+    Args:
+        k: mixtures drawn (each trained as one more candidate, named `search-000`, ...).
+        run: the run folder the mixtures sample.
+        over: "domains" or "sources": what the weights are over.
+        seed: the Dirichlet draws' seed (draws and proposal).
+        target: the bits per byte the fit predicts: "heldout" (the mean over the run's held-out slices, one per
+            domain) or an evaluation set's name as it appears in results (`heldout:code`, `gsm8k`).
+        samples: mixtures the fit scores when proposing (RegMix simulates 1M with LightGBM; 100k is enough here).
+        top: the proposal is the mean of the `top` best predicted (RegMix averages its top 100).
+        ridge: L2 penalty of the linear fit (the shares sum to one, so the plain least-squares system is singular).
+    """
+
+    k: int
+    run: Path
+    over: str = "domains"
+    seed: int = 0
+    target: str = HELDOUT
+    samples: int = 100_000
+    top: int = 100
+    ridge: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.k < 2:
+            raise AblationConfigError(f"--search {self.k}: draw at least 2 mixtures to fit a regression")
+        if self.over not in SEARCH_OVER:
+            raise AblationConfigError(f"--search-over {self.over!r}: choose from {', '.join(SEARCH_OVER)}")
+        if not 0 < self.top <= self.samples:
+            raise AblationConfigError(f"search top {self.top} must be in 1..samples ({self.samples})")
+        if self.ridge < 0:
+            raise AblationConfigError(f"search ridge {self.ridge} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -65,7 +125,8 @@ class AblationConfig:
     """One ablation: every candidate sampled into `tokens` training tokens, one proxy per (candidate, seed).
 
     Args:
-        candidates: the corpora compared (at least one; names unique).
+        candidates: the corpora compared (at least one; names unique): finished runs' shards, or mixtures over
+            one run's corpus (with `search`, its draws included).
         tokens: training tokens per proxy (rounded up to whole optimizer steps).
         out: the ablation folder (results.parquet, curves.parquet, data/, train/).
         proxy: the proxy's trainer config (configs/trainer/*.toml); its `[tokenizer] name` is the proxy tokenizer
@@ -74,9 +135,10 @@ class AblationConfig:
         seeds: proxies per candidate, seeds 0..seeds-1 (the same initialisation and data order for every candidate).
         eval_items: items sampled per evaluation set (and held-out documents per candidate).
         heldout_fraction: share of a candidate's documents kept out of training (chosen by a hash of the text).
+        search: the mixture search, when `--search K` asked for one.
     """
 
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[Candidate | MixtureCandidate, ...]
     tokens: int
     out: Path
     proxy: Path = DEFAULT_PROXY
@@ -84,6 +146,7 @@ class AblationConfig:
     seeds: int = 1
     eval_items: int = 200
     heldout_fraction: float = 0.05
+    search: SearchConfig | None = None
 
     def __post_init__(self) -> None:
         from dedup.evalsets import SHIPPED
@@ -104,5 +167,11 @@ class AblationConfig:
         unknown = [s for s in self.eval_sets if s != HELDOUT and s not in SHIPPED]
         if unknown or not self.eval_sets:
             raise AblationConfigError(f"eval sets {unknown or '(none)'}: choose from {HELDOUT}, {', '.join(SHIPPED)}")
+        runs = {c.run for c in self.candidates if isinstance(c, MixtureCandidate)}
+        if runs and len(runs) + len([c for c in self.candidates if isinstance(c, Candidate)]) > 1:
+            # One run's held-out slices (heldout:<domain>) score every mixture; runs' own slices would mix in.
+            raise AblationConfigError(
+                "mixtures are over one run and are not compared with --candidates in one ablation"
+            )
         if not Path(self.proxy).is_file():
             raise AblationConfigError(f"proxy config {self.proxy} not found (see configs/trainer/proxy_cpu.toml)")

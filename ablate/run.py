@@ -3,10 +3,12 @@ same initialisation with the same config, each scored on every evaluation set.
 
 The ablation folder::
 
-    results.parquet            one row per (candidate, seed, eval set): bpb, acc, acc_norm, wall times, hashes
+    results.parquet            one row per (candidate, seed, eval set): bpb, acc, acc_norm, wall times, hashes;
+                               a mixture's realised shares, and with --search the fit's measured and predicted
     curves.parquet             the trainer's log.jsonl rows (loss, lr, tok/s per logged step) per proxy
-    ablation.json              the config, the proxy config and the summary
-    data/<candidate>/          the proxy's training shards (manifest.json) and heldout.jsonl
+    ablation.json              the config, the proxy config and the summary (and the search's fit)
+    search.json, mixture.toml  --search: the regression and the proposed `[mixture]` table (ablate/search.py)
+    data/<candidate>/          the proxy's training shards (manifest.json), heldout.jsonl (a mixture: mixture.json)
     train/<candidate>/seed-<k>/  the trainer's checkpoint.pt and log.jsonl, and scores.json
 
 A rerun reuses a proxy whose `scores.json` was made from the same sample, config and evaluation items, and
@@ -21,15 +23,17 @@ import math
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from ablate.config import HELDOUT, AblationConfig, AblationConfigError
+from ablate.config import HELDOUT, AblationConfig, AblationConfigError, Candidate, MixtureCandidate
 from ablate.corpus import CandidateData, ProxyTokenizer, load_proxy_tokenizer, prepare_candidate
 from ablate.evalsets import EvalItems, load_eval_items
+from ablate.mixtures import RunCorpus, load_run_corpus, prepare_mixture
 from core.io import atomic_write_json, fingerprint, write_table
 
 RESULTS_SCHEMA = pa.schema(
@@ -54,6 +58,12 @@ RESULTS_SCHEMA = pa.schema(
         pa.field("proxy_config_sha256", pa.string(), nullable=False),
         pa.field("candidate_sha256", pa.string(), nullable=False),
         pa.field("eval_sha256", pa.string(), nullable=False),
+        # A mixture candidate's realised shares of its training tokens, JSON {"domains": {..}, "sources": {..}}.
+        pa.field("mixture", pa.string()),
+        # --search: the target's bits per byte (mean over seeds), the fit's prediction and its leave-one-out one.
+        pa.field("fit_measured", pa.float64()),
+        pa.field("fit_predicted", pa.float64()),
+        pa.field("fit_loo_predicted", pa.float64()),
     ]
 )
 CURVES_SCHEMA = pa.schema(
@@ -98,7 +108,8 @@ def proxy_config(cfg: AblationConfig) -> tuple[Any, ProxyTokenizer]:
 
 
 def run_ablation(cfg: AblationConfig, log: Callable[[str], None] = print) -> pa.Table:
-    """Train and score every (candidate, seed); write the ablation folder; return the results table.
+    """Train and score every (candidate, seed); with a search, fit it and write the proposal; write the ablation
+    folder; return the results table.
 
     Args:
         cfg: the ablation.
@@ -110,39 +121,29 @@ def run_ablation(cfg: AblationConfig, log: Callable[[str], None] = print) -> pa.
     tokens_per_step = tcfg.train.batch_size * tcfg.train.grad_accum * seq_len
     steps = math.ceil(cfg.tokens / tokens_per_step)
     config_sha = fingerprint(tcfg.to_dict())
-    shipped = [load_eval_items(name, cfg.eval_items) for name in cfg.eval_sets if name != HELDOUT]
-    data: dict[str, CandidateData] = {}
-    for cand in cfg.candidates:
-        t0 = time.perf_counter()
-        data[cand.name] = prepare_candidate(
-            cand.manifest, out / "data" / cand.name, tok, cfg.tokens, seq_len, cfg.heldout_fraction, cfg.eval_items
-        )
-        d = data[cand.name]
-        log(
-            f"{cand.name}: {d.unique_tokens:,} {tok.name} training tokens, {len(d.heldout)} held-out documents "
-            f"({time.perf_counter() - t0:.1f}s)"
-        )
-    evals = list(shipped)
-    if HELDOUT in cfg.eval_sets:
-        evals += [EvalItems(f"{HELDOUT}:{name}", d.heldout, [], d.sha256) for name, d in data.items() if d.heldout]
+    prepared = _prepare(cfg, tok, seq_len, log)
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     for cand in cfg.candidates:
+        data = prepared.data[cand.name]
         for seed in range(cfg.seeds):
             seed_dir = out / "train" / cand.name / f"seed-{seed}"
             seeded = dataclasses.replace(tcfg, train=dataclasses.replace(tcfg.train, seed=seed))
-            key = fingerprint(config_sha, seed, data[cand.name].sha256, steps, [e.sha256 for e in evals])
-            rows += _proxy_rows(cand.name, seed, seeded, tok, steps, data[cand.name], evals, seed_dir, key, log)
+            key = fingerprint(config_sha, seed, data.sha256, steps, [e.sha256 for e in prepared.evals])
+            rows += _proxy_rows(cand.name, seed, seeded, tok, steps, data, prepared.evals, seed_dir, key, log)
             curves += _curve_rows(cand.name, seed, seed_dir / "log.jsonl")
     for row in rows:
         row["proxy_config_sha256"] = config_sha  # the config before its seed: one value across an ablation
+        if row["candidate"] in prepared.shares:
+            row["mixture"] = json.dumps(prepared.shares[row["candidate"]], sort_keys=True)
+    search = _search(cfg, rows, prepared, log) if cfg.search is not None else None
     table = pa.Table.from_pylist(rows, schema=RESULTS_SCHEMA)
     write_table(out / "results.parquet", table, RESULTS_SCHEMA)
     write_table(out / "curves.parquet", pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), CURVES_SCHEMA)
     atomic_write_json(
         out / "ablation.json",
         {
-            "candidates": {c.name: str(c.manifest) for c in cfg.candidates},
+            "candidates": {c.name: _describe(c) for c in cfg.candidates},
             "tokens": cfg.tokens,
             "steps": steps,
             "tokens_per_step": tokens_per_step,
@@ -154,9 +155,80 @@ def run_ablation(cfg: AblationConfig, log: Callable[[str], None] = print) -> pa.
             "proxy_config": tcfg.to_dict(),
             "proxy_config_sha256": config_sha,
             "proxy_tokenizer": tok.describe(),
+            "search": search,
         },
     )
     return table
+
+
+@dataclass
+class Prepared:
+    """Every candidate's training data, the realised shares of the mixtures, the evaluation sets and the runs'
+    corpora the mixtures sampled."""
+
+    data: dict[str, CandidateData]
+    shares: dict[str, dict[str, dict[str, float]]]
+    evals: list[EvalItems]
+    corpora: dict[Path, RunCorpus]
+
+
+def _prepare(cfg: AblationConfig, tok: ProxyTokenizer, seq_len: int, log: Callable[[str], None]) -> Prepared:
+    """Sample every candidate (a run's shards or a mixture of a run's corpus) and gather the evaluation sets."""
+    prepared = Prepared({}, {}, [load_eval_items(n, cfg.eval_items) for n in cfg.eval_sets if n != HELDOUT], {})
+    for cand in cfg.candidates:
+        t0 = time.perf_counter()
+        where = Path(cfg.out) / "data" / cand.name
+        if isinstance(cand, MixtureCandidate):
+            if cand.run not in prepared.corpora:
+                prepared.corpora[cand.run] = load_run_corpus(cand.run, tok, cfg.heldout_fraction, cfg.eval_items)
+            corpus = prepared.corpora[cand.run]
+            data, prepared.shares[cand.name] = prepare_mixture(cand, corpus, where, tok, cfg.tokens, seq_len)
+        else:
+            data = prepare_candidate(
+                cand.manifest, where, tok, cfg.tokens, seq_len, cfg.heldout_fraction, cfg.eval_items
+            )
+        prepared.data[cand.name] = data
+        if cand.name in prepared.shares:
+            shares = ", ".join(f"{d} {x:.2f}" for d, x in prepared.shares[cand.name]["domains"].items() if x)
+            said = f"shares {shares}"
+        else:
+            said = f"{len(data.heldout)} held-out documents"
+        log(
+            f"{cand.name}: {data.unique_tokens:,} {tok.name} training tokens, {said} ({time.perf_counter() - t0:.1f}s)"
+        )
+    for run, corpus in prepared.corpora.items():
+        held = ", ".join(f"{d} {len(t)}" for d, t in sorted(corpus.heldout.items()))
+        log(f"{run}: held-out documents per domain: {held}")
+    if HELDOUT in cfg.eval_sets:
+        evals = prepared.evals
+        evals += [EvalItems(f"{HELDOUT}:{n}", d.heldout, [], d.sha256) for n, d in prepared.data.items() if d.heldout]
+        for corpus in prepared.corpora.values():  # a mixture run's held-out slices, one per domain
+            for domain, texts in sorted(corpus.heldout.items()):
+                sha = fingerprint("heldout", corpus.sha256, corpus.heldout_fraction, domain, len(texts))
+                evals.append(EvalItems(f"{HELDOUT}:{domain}", texts, [], sha))
+    return prepared
+
+
+def _search(cfg: AblationConfig, rows: list[dict[str, Any]], prepared: Prepared, log: Callable[[str], None]) -> dict:
+    """Fit the search's regression (annotating `rows`), write `search.json` and `mixture.toml`; return the fit."""
+    from ablate.search import fit_search, stage_token_ratio, write_proposal
+    from sharding.pack import available_by_source
+
+    search = cfg.search
+    assert search is not None
+    corpus = prepared.corpora[search.run]
+    available = {s: (d, t) for (d, s), (_n, t) in available_by_source(corpus.docs).items()}
+    record = fit_search(search, rows, prepared.shares, stage_token_ratio(search.run, available), available)
+    path = write_proposal(Path(cfg.out), record, search.run)
+    r2 = "n/a" if record["r2"] is None else f"{record['r2']:.3f}"
+    log(f"search: R² {r2} over {len(record['candidates'])} mixtures; proposed [mixture] in {path}")
+    return record
+
+
+def _describe(cand: Candidate | MixtureCandidate) -> Any:
+    if isinstance(cand, MixtureCandidate):
+        return {"run": str(cand.run), "table": cand.table, "source_shares": cand.source_shares}
+    return str(cand.manifest)
 
 
 def _proxy_rows(

@@ -261,6 +261,82 @@ def trainer(train: dict[str, Any]) -> str | None:
     return _render(9, 2.8, draw)
 
 
+def ablation_curves(rows: list[dict[str, Any]]) -> str | None:
+    """The proxies' training loss against the optimizer step, one line per candidate and seed (an ablation's
+    curves.parquet rows: candidate, seed, step, loss)."""
+    points = [r for r in rows if r.get("loss") is not None]
+    if not points:
+        return None
+    lines = sorted({(r["candidate"], r["seed"]) for r in points})
+    candidates = list(dict.fromkeys(c for c, _ in lines))
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        colors = _colors(len(candidates))
+        for cand, seed in lines:
+            ps = sorted((r["step"], r["loss"]) for r in points if r["candidate"] == cand and r["seed"] == seed)
+            first_seed = seed == min(s for c, s in lines if c == cand)
+            ax.plot(
+                [p[0] for p in ps],
+                [p[1] for p in ps],
+                color=colors[candidates.index(cand)],
+                lw=1,
+                label=cand if first_seed else None,
+            )
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (nats per token)")
+        ax.set_title("Proxy training loss per candidate (one line per seed)")
+        if len(candidates) <= 16:
+            ax.legend(frameon=False, fontsize=7, ncol=2)
+
+    return _render(8, 3.2, draw)
+
+
+def search_fit(candidates: list[dict[str, Any]]) -> str | None:
+    """The mixture search's regression: each proxy's measured target against the fit's prediction (filled) and the
+    leave-one-out prediction (hollow), with the line where they agree."""
+    if not candidates:
+        return None
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        measured = [c["measured"] for c in candidates]
+        ax.scatter(measured, [c["predicted"] for c in candidates], color=OTHER, label="fit", zorder=3)
+        ax.scatter(
+            measured,
+            [c["loo_predicted"] for c in candidates],
+            facecolors="none",
+            edgecolors=DROPPED,
+            label="leave-one-out",
+            zorder=3,
+        )
+        values = measured + [c["predicted"] for c in candidates] + [c["loo_predicted"] for c in candidates]
+        lo, hi = min(values), max(values)
+        pad = (hi - lo) * 0.05 or 0.01
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=THRESHOLD, lw=0.8, ls="--")
+        for c in candidates:
+            ax.annotate(
+                c["candidate"], (c["measured"], c["predicted"]), fontsize=6, xytext=(3, 3), textcoords="offset points"
+            )
+        ax.set_xlabel("measured bits per byte")
+        ax.set_ylabel("predicted bits per byte")
+        ax.set_title("Mixture search: the regression's fit")
+        ax.legend(frameon=False, fontsize=7)
+
+    return _render(5, 4, draw)
+
+
+def _colors(n: int) -> list[Any]:
+    """`n` distinct colours (tab10, then tab20's, then a colormap's)."""
+    from matplotlib import colormaps
+
+    if n <= 10:
+        return [colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    return [colormaps["viridis"](i / max(n - 1, 1)) for i in range(n)]
+
+
 def _top(rows: list[dict[str, Any]], label: str, value: str) -> list[dict[str, Any]]:
     if len(rows) <= MAX_BARS:
         return rows

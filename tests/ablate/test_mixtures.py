@@ -1,0 +1,203 @@
+"""`python -m flows.ablate --mixtures FILE --search K` on a real two-domain run: Python's standard library as code
+(its functions, docstrings removed) and as prose (its docstrings). One ablation trains every proxy once (module
+fixture): a code-only and a prose-only mixture, the code-only one again under another name, and three Dirichlet
+draws. The code proxy must score better on held-out code and the prose proxy on held-out prose; the repeated
+mixture must give the same numbers; the proposal must load as a stage's `[mixture]`; the report page must hold the
+curves, the scores and the fit. The mixtures file's checks run without training (a one-line error, exit 2)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sysconfig
+import tomllib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from core.io import write_table
+from core.paths import REPO_ROOT
+from flows.ablate import main
+from schemas import DOCUMENT_SCHEMA, Document, make_doc_id
+from tests.ablate.test_ablate import TINY_PROXY
+
+MODULES = 80  # the standard library's first top-level modules (sorted): ~400 functions and docstrings each
+TOKENS = 8000  # 8 steps of 8 x 128 bytes per proxy: a few seconds each on 2 shared cores
+
+
+def stdlib_code_and_prose(min_chars: int = 200) -> tuple[list[str], list[str]]:
+    """(functions without their docstrings, docstrings) of the standard library's first `MODULES` modules."""
+    code, prose = [], []
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:MODULES]:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            doc = ast.get_docstring(node)
+            if doc and len(doc) >= min_chars:
+                prose.append(doc)
+            if doc:
+                node.body = node.body[1:] or [ast.Pass()]
+            src = ast.unparse(node)
+            if len(src) >= min_chars:
+                code.append(src)
+    return code, prose
+
+
+def write_run(run: Path, docs: dict[tuple[str, str], list[str]]) -> Path:
+    """A finished run's published corpus: `corpus/docs/domain=<d>/source=<s>/part-00000.parquet`."""
+    for (domain, source), texts in docs.items():
+        rows = [Document(make_doc_id(source, str(i), t), t, source, domain).to_row() for i, t in enumerate(texts)]
+        path = run / "corpus" / "docs" / f"domain={domain}" / f"source={source}" / "part-00000.parquet"
+        write_table(path, pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA), DOCUMENT_SCHEMA)
+    return run
+
+
+MIXTURES = """
+run = "run"
+[mixtures.code_only.domains]
+code = 1.0
+[mixtures.prose_only.domains]
+web = 1.0
+[mixtures.code_again.domains]   # code_only under another name: the same sample and initialisation
+code = 1.0
+"""
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("mixtures")
+    code, prose = stdlib_code_and_prose()
+    write_run(tmp / "run", {("code", "stdlib_functions"): code, ("web", "stdlib_docstrings"): prose})
+    (tmp / "mixtures.toml").write_text(MIXTURES, encoding="utf-8")
+    (tmp / "proxy.toml").write_text(TINY_PROXY, encoding="utf-8")
+    out = tmp / "out"
+    argv = ["--mixtures", str(tmp / "mixtures.toml"), "--search", "3", "--tokens", str(TOKENS)]
+    argv += ["--proxy", str(tmp / "proxy.toml"), "--eval", "heldout", "--eval-items", "10", "--out", str(out)]
+    assert main([*argv, "--heldout-fraction", "0.1"]) == 0
+    return out
+
+
+def _bpb(out: Path) -> dict[tuple[str, str], float]:
+    return {(r["candidate"], r["eval_set"]): r["bpb"] for r in pq.read_table(out / "results.parquet").to_pylist()}
+
+
+def test_code_proxy_wins_on_code_and_prose_proxy_on_prose(searched: Path) -> None:
+    bpb = _bpb(searched)
+    assert bpb["code_only", "heldout:code"] < bpb["prose_only", "heldout:code"] - 0.05, bpb
+    assert bpb["prose_only", "heldout:web"] < bpb["code_only", "heldout:web"] - 0.03, bpb
+
+
+def test_same_mixture_and_seed_give_the_same_numbers(searched: Path) -> None:
+    rows = pq.read_table(searched / "results.parquet").to_pylist()
+    again = {
+        r["eval_set"]: (r["bpb"], r["final_loss"], r["unique_tokens"]) for r in rows if r["candidate"] == "code_again"
+    }
+    first = {
+        r["eval_set"]: (r["bpb"], r["final_loss"], r["unique_tokens"]) for r in rows if r["candidate"] == "code_only"
+    }
+    assert again == first and len(first) == 2, (first, again)
+    # Every mixture fills the same rows: one budget, whatever the weights.
+    assert {r["unique_tokens"] for r in rows} == {63 * 128}, {r["unique_tokens"] for r in rows}
+    # The draws come from the seed alone.
+    from ablate.config import SearchConfig
+    from ablate.search import draw_mixtures
+
+    partitions = {"stdlib_functions": "code", "stdlib_docstrings": "web"}
+    draws = [draw_mixtures(SearchConfig(3, searched, seed=0), partitions) for _ in range(2)]
+    assert draws[0] == draws[1] and draws[0] != draw_mixtures(SearchConfig(3, searched, seed=1), partitions)
+    drawn = json.loads((searched / "ablation.json").read_text())["candidates"]
+    assert [drawn[f"search-00{i}"]["table"] for i in range(3)] == [d.table for d in draws[0]]
+
+
+def test_search_proposal_loads_as_a_stage_mixture(searched: Path, tmp_path: Path) -> None:
+    from sharding.mixture import MixtureConfig
+    from stage.config import load_stage_config
+
+    proposal = (searched / "mixture.toml").read_text(encoding="utf-8")
+    stage_file = tmp_path / "proposed.toml"
+    stage_file.write_text(
+        f'stage = "general"\nbase = "{REPO_ROOT / "configs/stages/base.toml"}"\n'
+        f'sources = "{REPO_ROOT / "configs/sources/default.toml"}"\n{proposal}',
+        encoding="utf-8",
+    )
+    mixture = load_stage_config("general", stage_file).mixture
+    domains = tomllib.loads(proposal)["mixture"]["domains"]
+    assert mixture["domains"] == domains and abs(sum(domains.values()) - 1) < 1e-4, domains
+    assert domains["stem"] == domains["books"] == 0.0 and domains["code"] > 0, domains  # every domain named
+    assert MixtureConfig.from_dict(mixture).domains == domains
+    fit = json.loads((searched / "search.json").read_text())
+    assert len(fit["candidates"]) == 6 and fit["r2"] is not None, fit  # 3 named mixtures + 3 draws
+    assert fit["proposal"]["shares"].keys() == {"code", "web"}
+    rows = pq.read_table(searched / "results.parquet").to_pylist()
+    assert all(r["fit_predicted"] is not None and r["fit_loo_predicted"] is not None for r in rows)
+    measured = {r["candidate"]: r["fit_measured"] for r in rows}
+    bpb = _bpb(searched)
+    assert measured["code_only"] == pytest.approx(
+        (bpb["code_only", "heldout:code"] + bpb["code_only", "heldout:web"]) / 2
+    )
+
+
+def test_report_page_and_ablations_view(searched: Path) -> None:
+    from flows.query import connect
+
+    page = (searched / "report.html").read_text(encoding="utf-8")
+    for section in ("curves", "scores", "mixtures", "search"):
+        assert f'<section id="{section}">' in page, section
+    assert page.count("<svg") == 2 and "<script" not in page  # the curves and the fit, inline
+    assert "search-002" in page and "[mixture.domains]" in page
+    con = connect(searched)
+    n, fitted = con.execute("SELECT count(*), count(fit_predicted) FROM ablations").fetchall()[0]
+    assert (n, fitted) == (12, 12)  # 6 proxies x 2 held-out slices (code, web)
+
+
+RUN_ROW = {("code", "funcs"): ["def f():\n    return 1\n"], ("web", "docs"): ["Some prose."]}
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ("[mixtures.a.domains]\ncode = 1.0\n", ["run"]),  # no run
+        ('run = "run"\n[mixtures.a]\nseed = 3\n', ["[mixtures.a]", "seed"]),
+        ('run = "run"\n[mixtures.b.domains]\nfiction = 1.0\n', ["[mixtures.b]", "fiction"]),
+        ('run = "run"\n[mixtures.c.sources.nope]\nweight = 1.0\n', ["[mixtures.c]", "sources.nope"]),
+        ('run = "run"\n[mixtures.d.domains]\nstem = 1.0\n', ["[mixtures.d]", "domains"]),  # not in the run
+        ('run = "run"\n[mixtures.e.domains]\ncode = "much"\n', ["[mixtures.e]", "code"]),
+        ('run = "run"\n[mixtures.f]\nmax_repeats = -1.0\n', ["[mixtures.f]", "max_repeats"]),
+        ('run = "run"\nmixture = 1\n', ["mixture"]),
+    ],
+)
+def test_bad_mixtures_file_is_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, names: list[str]
+) -> None:
+    write_run(tmp_path / "run", RUN_ROW)
+    path = tmp_path / "mix.toml"
+    path.write_text(body, encoding="utf-8")
+    assert main(["--mixtures", str(path), "--tokens", "1000", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(path) in err and all(n in err for n in names), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--run", "RUN"], "--search"),  # --run only names a search's run
+        (["--run", "RUN", "--search", "1"], "at least 2"),
+        (["--run", "RUN", "--search", "3", "--search-target", "heldout:stem"], "heldout:stem"),
+        (["--run", "RUN", "--search", "3", "--search-target", "gsm8k", "--eval", "heldout"], "gsm8k"),
+    ],
+)
+def test_bad_search_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    run = write_run(tmp_path / "run", RUN_ROW)
+    argv = [str(run) if a == "RUN" else a for a in argv]
+    assert main([*argv, "--tokens", "1000", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err, err
