@@ -20,7 +20,7 @@ import random
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,69 +85,31 @@ def train_fasttext(
     params = params or FastTextParams()
     out_dir = Path(out_dir)
     sides = {POSITIVE: positives, NEGATIVE: negatives}
-    train_lines: list[str] = []
-    heldout: list[tuple[str, str | None, str]] = []  # (label, lang, line)
-    inputs: dict[str, list[dict[str, Any]]] = {}
-    for label, sources in sides.items():
-        inputs[label] = []
-        for source in sources:
-            docs_hash, count = hashlib.sha256(), 0
-            for doc in read_documents(source):
-                line = fasttext_line(doc.text)
-                if not line:
-                    continue
-                docs_hash.update(f"{doc.id}\0{line}\n".encode("utf-8", "surrogatepass"))
-                count += 1
-                if _held_out(seed, doc, heldout_fraction):
-                    heldout.append((label, doc.lang, line))
-                else:
-                    train_lines.append(f"{label} {line}")
-            inputs[label].append({"source": str(source), "documents": count, "sha256": docs_hash.hexdigest()})
-        if not any(i["documents"] for i in inputs[label]):
-            raise ValueError(f"no document with text in the {label.removeprefix('__label__')} sources {sources}")
-    random.Random(seed).shuffle(train_lines)  # SGD over one label and then the other would learn the last
-    train_path, heldout_path = out_dir / TRAIN_FILE, out_dir / HELDOUT_FILE
-    atomic_write_bytes(train_path, "".join(f"{line}\n" for line in train_lines).encode("utf-8", "surrogatepass"))
-    atomic_write_bytes(
-        heldout_path, "".join(f"{la} {line}\n" for la, _, line in heldout).encode("utf-8", "surrogatepass")
-    )
-    for label in sides:
-        if not any(line.startswith(label + " ") for line in train_lines):
-            raise ValueError(
-                f"no {label.removeprefix('__label__')} document left to train on after the held-out "
-                f"split (heldout_fraction = {heldout_fraction})"
-            )
-
+    split = _split_sources(sides, seed, heldout_fraction)
+    train_path, heldout_path = _write_split(out_dir, split, seed, heldout_fraction)
     model = _train(train_path, out_dir / MODEL_FILE, params, seed)
     model_sha256 = file_sha256(out_dir / MODEL_FILE)
-    same_bytes = None
-    if verify:
-        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-            _train(train_path, Path(tmp) / MODEL_FILE, params, seed)
-            same_bytes = file_sha256(Path(tmp) / MODEL_FILE) == model_sha256
-        if not same_bytes:
-            log.warning("%s: a second training from the same file gave other model bytes", out_dir)
-
-    labels = [la == POSITIVE for la, _, _ in heldout]
-    scores = positive_probabilities(model, [line for _, _, line in heldout])
+    same_bytes = _retrain_gives_same_bytes(out_dir, train_path, params, seed, model_sha256) if verify else None
+    labels = [la == POSITIVE for la, _, _ in split.heldout]
+    scores = positive_probabilities(model, [line for _, _, line in split.heldout])
     card = {
         "rubric": rubric,
         "kind": "fasttext",
         "labels": {"positive": POSITIVE, "negative": NEGATIVE},
         "label_counts": {
             "train": {
-                la.removeprefix("__label__"): sum(1 for t in train_lines if t.startswith(la + " ")) for la in sides
+                la.removeprefix("__label__"): sum(1 for t in split.train if t.startswith(la + " ")) for la in sides
             },
-            "heldout": {la.removeprefix("__label__"): sum(1 for h in heldout if h[0] == la) for la in sides},
+            "heldout": {la.removeprefix("__label__"): sum(1 for h in split.heldout if h[0] == la) for la in sides},
         },
         "heldout": {
             **binary_metrics(labels, scores),
-            "per_language": per_language([h[1] for h in heldout], labels, scores),
+            "per_language": per_language([h[1] for h in split.heldout], labels, scores),
         },
         "model_sha256": model_sha256,
         "training_data_sha256": file_sha256(train_path),
         "heldout_data_sha256": file_sha256(heldout_path),
-        "inputs": {la.removeprefix("__label__"): v for la, v in inputs.items()},
+        "inputs": {la.removeprefix("__label__"): v for la, v in split.inputs.items()},
         "params": {
             **asdict(params),
             "loss": "softmax",
@@ -164,6 +126,73 @@ def train_fasttext(
     }
     write_card(out_dir, card)
     return card
+
+
+@dataclass
+class _Split:
+    """The documents of both sides as fastText lines: `train` ("__label__x text"), `heldout` (label, lang, text),
+    and per side, per source, how many documents were read and a sha256 of them (for the card)."""
+
+    train: list[str] = field(default_factory=list)
+    heldout: list[tuple[str, str | None, str]] = field(default_factory=list)
+    inputs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _split_sources(sides: dict[str, list[str]], seed: int, heldout_fraction: float) -> _Split:
+    """Read every side's sources once, each document to the training or the held-out part (a hash of seed and id).
+
+    Raises:
+        ValueError: a side without any document with text.
+    """
+    split = _Split()
+    for label, sources in sides.items():
+        split.inputs[label] = []
+        for source in sources:
+            docs_hash, count = hashlib.sha256(), 0
+            for doc in read_documents(source):
+                line = fasttext_line(doc.text)
+                if not line:
+                    continue
+                docs_hash.update(f"{doc.id}\0{line}\n".encode("utf-8", "surrogatepass"))
+                count += 1
+                if _held_out(seed, doc, heldout_fraction):
+                    split.heldout.append((label, doc.lang, line))
+                else:
+                    split.train.append(f"{label} {line}")
+            split.inputs[label].append({"source": str(source), "documents": count, "sha256": docs_hash.hexdigest()})
+        if not any(i["documents"] for i in split.inputs[label]):
+            raise ValueError(f"no document with text in the {label.removeprefix('__label__')} sources {sources}")
+    return split
+
+
+def _write_split(out_dir: Path, split: _Split, seed: int, heldout_fraction: float) -> tuple[Path, Path]:
+    """The training file (shuffled: SGD over one label and then the other would learn the last) and the held-out
+    file, written atomically. Raises ValueError when the split left a side nothing to train on."""
+    random.Random(seed).shuffle(split.train)
+    train_path, heldout_path = out_dir / TRAIN_FILE, out_dir / HELDOUT_FILE
+    atomic_write_bytes(train_path, "".join(f"{line}\n" for line in split.train).encode("utf-8", "surrogatepass"))
+    atomic_write_bytes(
+        heldout_path, "".join(f"{la} {line}\n" for la, _, line in split.heldout).encode("utf-8", "surrogatepass")
+    )
+    for label in split.inputs:
+        if not any(line.startswith(label + " ") for line in split.train):
+            raise ValueError(
+                f"no {label.removeprefix('__label__')} document left to train on after the held-out "
+                f"split (heldout_fraction = {heldout_fraction})"
+            )
+    return train_path, heldout_path
+
+
+def _retrain_gives_same_bytes(
+    out_dir: Path, train_path: Path, params: FastTextParams, seed: int, model_sha256: str
+) -> bool:
+    """Train a second time from the same file (in a fresh process) and compare the model bytes."""
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        _train(train_path, Path(tmp) / MODEL_FILE, params, seed)
+        same_bytes = file_sha256(Path(tmp) / MODEL_FILE) == model_sha256
+    if not same_bytes:
+        log.warning("%s: a second training from the same file gave other model bytes", out_dir)
+    return same_bytes
 
 
 def _held_out(seed: int, doc: Document, fraction: float) -> bool:
