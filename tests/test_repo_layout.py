@@ -31,3 +31,71 @@ def test_the_tree_is_ruff_formatted_and_lint_clean():
     for args in (["format", "--check", "."], ["check", "."]):
         out = subprocess.run([*ruff, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, f"ruff {' '.join(args)}:\n{out.stdout[-3000:]}{out.stderr[-1000:]}"
+
+
+# Folders that hold product code (tests/ and benchmarks/ stand above everything and may import anything).
+PRODUCT_FLOORS = (
+    "schemas",
+    "core",
+    "pipeline",
+    "ingest",
+    "sharding",
+    "synth",
+    "scoring",
+    "trainer",
+    "filters",
+    "dedup",
+    "ablate",
+    "stage",
+    "report",
+    "flows",
+)
+
+
+def folder_imports(root=REPO_ROOT) -> dict[str, dict[str, set[str]]]:
+    """{folder: {imported folder: {"file -> module", ...}}} from every product module's absolute imports, lazy
+    (inside a function) ones included: an import in a function body is still a dependency."""
+    import ast
+
+    graph: dict[str, dict[str, set[str]]] = {f: {} for f in PRODUCT_FLOORS}
+    for folder in PRODUCT_FLOORS:
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    modules = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top in graph and top != folder:
+                        graph[folder].setdefault(top, set()).add(f"{path.relative_to(root)} -> {module}")
+    return graph
+
+
+def test_the_folder_import_graph_has_no_cycle():
+    """Issue 18: one floor per folder. A folder imports only folders below it; a cycle between folders names the
+    imports that close it."""
+    graph = folder_imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return start == goal or any(
+            nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen)) for nxt in graph[start]
+        )
+
+    cycles = [
+        f"{a} -> {b} ({sorted(why)[0]}) and {b} reaches {a} back"
+        for a in PRODUCT_FLOORS
+        for b, why in graph[a].items()
+        if reaches(b, a, set())
+    ]
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_contract_floor_imports_no_step_package():
+    """`pipeline/` is the contract every step stands on; `core/` and `schemas/` stand under it."""
+    graph = folder_imports()
+    assert set(graph["schemas"]) == set(), graph["schemas"]
+    assert set(graph["core"]) <= {"schemas"}, graph["core"]
+    assert set(graph["pipeline"]) <= {"core", "schemas"}, graph["pipeline"]
