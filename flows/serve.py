@@ -3,7 +3,8 @@ Prefect UI.
 
 The deployments, their default schedules, paused/active state, retries and default parameters are defined in
 `flows/deployments.toml` (or `--config FILE`): one per curriculum stage (`corpusforge-stage/general`,
-`.../reasoning`, `.../long_context`) and the trainer (`corpusforge-train/train`). Each deployment runs at most
+`.../reasoning`, `.../long_context`), the trainer (`corpusforge-train/train`), synthetic data and the proxy
+ablation (`corpusforge-ablate/ablate`, flows/ablate.py). Each deployment runs at most
 one flow run at a time (a Prefect deployment concurrency limit; later runs wait in the queue), so two runs of a
 stage into its output directory never overlap, beyond the run directory's file lock.
 
@@ -28,7 +29,7 @@ from typing import Any
 from core.paths import STAGES
 
 DEFAULT_CONFIG = Path(__file__).with_name("deployments.toml")
-FLOWS = ("stage", "train", "synth")
+FLOWS = ("stage", "train", "synth", "ablate")
 _DEFAULT_KEYS = {"out_root", "timezone", "retries", "retry_delay_seconds", "paused"}
 _DEPLOYMENT_KEYS = {"flow", "cron", "paused", "retries", "retry_delay_seconds", "parameters", "description"}
 
@@ -121,6 +122,10 @@ def _flow(kind: str) -> Any:
         from flows.synth import synth_flow
 
         return synth_flow
+    if kind == "ablate":
+        from flows.ablate import ablate_flow
+
+        return ablate_flow
     from flows.train import train_flow
 
     return train_flow
@@ -163,7 +168,7 @@ def build_deployments(
         is_paused = spec.paused if paused is None else paused
         params = dict(spec.parameters)
         stage = params.get("stage", spec.name)
-        if spec.flow != "synth":  # the synth flow takes its stage from its config
+        if spec.flow not in ("synth", "ablate"):  # synth takes its stage from its config; ablate has none
             params.setdefault("stage", stage)
         params.setdefault("out", f"{out_root}/{stage}")
         if spec.flow == "stage" and limit is not None:
@@ -195,6 +200,11 @@ def _description(flow: str, stage: str) -> str:
         return (
             "corpusforge synthetic data: vLLM generations from a finished stage's seeds, through the filters, "
             "dedup and decontamination into a stage's shards, with provenance (the `synthetic` view)."
+        )
+    if flow == "ablate":
+        return (
+            "corpusforge proxy ablation: small MoE proxies trained on candidate corpora or mixtures under one "
+            "token budget, scored on held-out text (results, report page, a searched [mixture])."
         )
     return f"corpusforge trainer: the bundled MoE model on the '{stage}' shards, then the run's report."
 

@@ -7,7 +7,7 @@ from flows.serve import DeploymentConfigError, build_deployments, load_deploymen
 
 def test_every_stage_and_the_trainer_is_a_deployment_with_schedule_retries_and_concurrency():
     deps = {d.name: d for d in build_deployments(out_root="/data/runs", limit=100)}
-    assert set(deps) == {"general", "reasoning", "long_context", "train", "synth"}
+    assert set(deps) == {"general", "reasoning", "long_context", "train", "synth", "ablate"}
     general = deps["general"]
     assert general.flow_name == "corpusforge-stage"
     assert general.parameters == {"stage": "general", "out": "/data/runs/general", "limit": 100}
@@ -33,6 +33,13 @@ def test_every_stage_and_the_trainer_is_a_deployment_with_schedule_retries_and_c
         "out": "/data/runs/synth",
     }  # no `stage`, no `limit`: not the synth flow's parameters
     assert synth._parameter_openapi_schema.properties["count"]["type"] == "integer"
+    ablate = deps["ablate"]
+    assert ablate.flow_name == "corpusforge-ablate" and ablate.paused is True
+    assert ablate.entrypoint == "flows.ablate.ablate_flow"
+    # no `stage`, no `limit`: the ablation's parameters are its command line's
+    assert ablate.parameters == {"run": "runs/general", "search": 8, "tokens": 2000000, "out": "/data/runs/ablate"}
+    props = ablate._parameter_openapi_schema.properties
+    assert props["search"]["type"] == "integer" and {"mixtures", "candidates", "search_over"} <= set(props)
     assert all("corpusforge" in d.tags for d in deps.values())
     # by module: a file-path entrypoint would put flows/ on sys.path, where flows/report.py shadows `report`
     assert general.entrypoint == "flows.stage.stage_flow" and train.entrypoint == "flows.train.train_flow"
