@@ -96,7 +96,7 @@ def _step(
 
     from pipeline.layout import RunLayout
     from pipeline.runner import run_step
-    from synth.run import model_sha256
+    from synth.plan import model_sha256
     from synth.seeds import Seed
     from synth.step import JOURNAL_DIR, SynthStep
     from synth.templates import load_template

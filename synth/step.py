@@ -28,8 +28,9 @@ from typing import Any
 from pipeline.corpus import GENERATIONS
 from pipeline.step import Step, Unit, UnitWriter
 from schemas import GENERATION_SCHEMA, Document, LineageRecord, make_doc_id
-from synth.run import SynthRequest, plan_requests, read_done, send_requests
+from synth.plan import SynthRequest, plan_requests, read_done
 from synth.seeds import Seed
+from synth.send import send_requests
 from synth.templates import Template
 
 JOURNAL_DIR = "journal"
@@ -235,7 +236,8 @@ def run_synth_step(cfg: Any, layout: Any, run: Any, seed_corpus: Path | list[Pat
     import contextlib
 
     from pipeline.runner import pending_units
-    from synth.run import local_servers, model_sha256
+    from synth.plan import model_sha256
+    from synth.run import local_servers
     from synth.seeds import sample_seeds
     from synth.templates import load_templates
 

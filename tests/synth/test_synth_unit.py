@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from synth.client import EngineClient
-from synth.run import GENERATIONS, generate, plan_requests, read_done
+from synth.plan import plan_requests, read_done
+from synth.run import GENERATIONS, generate
 from synth.seeds import Seed, sample_seeds
 from synth.templates import TemplateError, load_template, load_templates
 
