@@ -152,7 +152,9 @@ class AblationConfig:
         from dedup.evalsets import SHIPPED
 
         if not self.candidates:
-            raise AblationConfigError("no candidates: pass --candidates RUN_A,RUN_B")
+            raise AblationConfigError(
+                "no candidates: pass --candidates RUN_A,RUN_B, [mixtures.<name>] tables or --search K"
+            )
         names = [c.name for c in self.candidates]
         if len(set(names)) != len(names):
             raise AblationConfigError(f"candidate names {names} repeat; name them as NAME=PATH")

@@ -162,7 +162,8 @@ def load_run_corpus(run: Path, tok: ProxyTokenizer, heldout_fraction: float, hel
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from sharding.pack import DocTable, list_chunks
+    from sharding.chunks import list_chunks
+    from sharding.doc_table import DocTable
 
     chunks, sha = list_chunks(run / "corpus" / "docs", f"ablate:{tok.name}")
     texts, sources, domains = [], [], []
@@ -191,7 +192,16 @@ def load_run_corpus(run: Path, tok: ProxyTokenizer, heldout_fraction: float, hel
 
     (src, src_names), (dom, dom_names) = codes(sources), codes(domains)
     zeros = np.zeros(len(lengths), np.int64)
-    docs = DocTable(None, src, dom, src_names, dom_names, lengths, zeros.astype(np.int32), zeros)
+    docs = DocTable(
+        ids=None,
+        source=src,
+        domain=dom,
+        source_names=src_names,
+        domain_names=dom_names,
+        lengths=lengths,
+        chunk=zeros.astype(np.int32),  # no token positions: the texts are encoded again when sampled
+        offset=zeros,
+    )
     return RunCorpus(sha, text, docs, heldout, heldout_fraction)
 
 
@@ -199,7 +209,7 @@ def shares_table(shares: dict[str, float], corpus: RunCorpus) -> dict[str, Any]:
     """The `[mixture]` table whose plan gives each source `shares[source]` of the tokens: a domain's weight is its
     sources' shares summed, and a source's weight within it is its share over its available tokens (the stage
     splits a domain in proportion to weight x available)."""
-    from sharding.pack import available_by_source
+    from sharding.doc_table import available_by_source
 
     available = {s: (d, t) for (d, s), (_n, t) in available_by_source(corpus.docs).items()}
     domains: dict[str, float] = {}
@@ -221,8 +231,9 @@ def prepare_mixture(
     Returns:
         (the proxy's data, the realised shares of its training tokens: {"domains": {...}, "sources": {...}}).
     """
+    from sharding.doc_table import available_by_source
     from sharding.mixture import MixtureConfig, plan_budget
-    from sharding.pack import available_by_source, seeded_rng, select_documents
+    from sharding.pack import seeded_rng, select_documents
 
     table = shares_table(cand.source_shares, corpus) if cand.source_shares is not None else cand.table
     key = fingerprint_mixture(corpus, table, tok, tokens, seq_len)

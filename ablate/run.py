@@ -212,7 +212,7 @@ def _prepare(cfg: AblationConfig, tok: ProxyTokenizer, seq_len: int, log: Callab
 def _search(cfg: AblationConfig, rows: list[dict[str, Any]], prepared: Prepared, log: Callable[[str], None]) -> dict:
     """Fit the search's regression (annotating `rows`), write `search.json` and `mixture.toml`; return the fit."""
     from ablate.search import fit_search, stage_token_ratio, write_proposal
-    from sharding.pack import available_by_source
+    from sharding.doc_table import available_by_source
 
     search = cfg.search
     assert search is not None
