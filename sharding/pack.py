@@ -18,25 +18,7 @@ from typing import Any
 
 import numpy as np
 
-# Names that moved to sharding/chunks.py and sharding/doc_table.py, still imported from here by ablate/ and
-# tests/sharding/test_sharding_build.py.
-from sharding.chunks import list_chunks, tokenize_corpus
-from sharding.doc_table import DocTable, available_by_source
-
-__all__ = [
-    "Bucket",
-    "DocTable",
-    "Pieces",
-    "SequencePlan",
-    "Stream",
-    "available_by_source",
-    "list_chunks",
-    "plan_sequences",
-    "seeded_rng",
-    "select_documents",
-    "shard_pieces",
-    "tokenize_corpus",
-]
+from sharding.doc_table import DocTable
 
 log = logging.getLogger(__name__)
 

@@ -196,7 +196,7 @@ def test_a_damaged_published_shard_is_rebuilt_on_rerun(built, corpus, tmp_path, 
 
 
 def test_tokenization_resumes_per_chunk(corpus, tmp_path):
-    from sharding.pack import list_chunks, tokenize_corpus
+    from sharding.chunks import list_chunks, tokenize_corpus
 
     tok = load_tokenizer("o200k_harmony")
     chunks, _ = list_chunks(corpus, f"{tok.name}:{tok.vocab_sha256}")
