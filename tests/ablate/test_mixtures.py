@@ -201,3 +201,29 @@ def test_bad_search_is_one_line(
     assert main([*argv, "--tokens", "1000", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and says in err, err
+
+
+def test_proposal_is_converted_to_the_stage_tokenizer_shares(tmp_path: Path) -> None:
+    """A domain's proxy share becomes a share of the stage's tokens through its sources' stage tokens per proxy
+    token (the run's shards manifest); a source's weight is its share over its size, whatever the tokenizer."""
+    from ablate.search import stage_table, stage_token_ratio
+
+    available = {"funcs": ("code", 1000), "docs": ("web", 1000), "more_docs": ("web", 3000)}
+    manifest = tmp_path / "run" / "shards" / "general" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    rows = [{"source": "funcs", "available_tokens": 250}, {"source": "docs", "available_tokens": 500}]
+    manifest.write_text(json.dumps({"mixture": [*rows, {"source": "more_docs", "available_tokens": 1500}]}))
+    ratio = stage_token_ratio(tmp_path / "run", available)
+    assert ratio == {"funcs": 0.25, "docs": 0.5, "more_docs": 0.5}
+    table = stage_table("domains", {"code": 0.5, "web": 0.5}, ratio, available)
+    # code: 0.5 x 0.25 = 0.125 stage tokens, web: 0.5 x 0.5 = 0.25: a third and two thirds
+    assert table == {"domains": {"web": 0.666667, "stem": 0.0, "code": 0.333333, "books": 0.0}}
+    assert stage_table("domains", {"code": 0.5, "web": 0.5}, {}, available)["domains"]["code"] == 0.5
+    by_source = stage_table("sources", {"funcs": 0.5, "docs": 0.1, "more_docs": 0.4}, {}, available)
+    # per unit of size: funcs 0.5 / 1000, docs 0.1 / 1000, more_docs 0.4 / 3000; scaled to the largest
+    assert by_source["sources"] == {
+        "docs": {"weight": 0.2},
+        "funcs": {"weight": 1.0},
+        "more_docs": {"weight": 0.266667},
+    }
+    assert by_source["domains"]["web"] == 0.5
