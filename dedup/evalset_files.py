@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.io import file_sha256
 from core.assets import BOOTSTRAP_HINT, AssetError
+from core.io import file_sha256
 
 _VERIFIED: dict[str, list[Path]] = {}  # shipped set -> its checked files, so each file is hashed once per process
 
