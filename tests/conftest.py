@@ -155,3 +155,12 @@ def prefect_api_env(prefect_api) -> dict[str, str]:
     from prefect.settings import PREFECT_API_AUTH_STRING
 
     return {"PREFECT_API_URL": prefect_api, "PREFECT_API_AUTH_STRING": PREFECT_API_AUTH_STRING.value()}
+
+
+def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a command a test starts: this one without any PREFECT_ setting (a command reports to its
+    own private server unless `extra` names one, e.g. `**prefect_api_env`), a fresh PREFECT_HOME under `tmp`, and
+    `extra` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp / "prefect-home"), **extra)
+    return env

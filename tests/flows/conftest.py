@@ -17,8 +17,7 @@ def finished_run(tmp_path_factory) -> Path:
     from pipeline.runner import run_step
     from stage.config import load_stage_config
     from stage.run import run_stage
-    from tests.flows.corpus_fixture import write_corpus
-    from tests.flows.test_stage import write_stage_config
+    from tests.flows.corpus_fixture import write_corpus, write_stage_config
 
     root = tmp_path_factory.mktemp("finished")
     sources = write_corpus(root)

@@ -1,4 +1,5 @@
-"""A small corpus written for the flow tests: good prose, duplicates, PII, bad records, code.
+"""A small corpus written for the flow tests: good prose, duplicates, PII, bad records, code; the stage config
+the flow tests run it with (an evaluation set to decontaminate against), and the same corpus split over many units.
 
 All text here is written for this project (no third-party text).
 """
@@ -6,6 +7,7 @@ All text here is written for this project (no third-party text).
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 PARAGRAPHS = [
@@ -53,6 +55,7 @@ MATH = [
 CODE = '''"""Small helpers for reading settings files."""
 
 import json
+import random
 from pathlib import Path
 
 
@@ -164,3 +167,76 @@ path = "repo"
 # Records in the corpus above (without contamination): 9 web lines + 4 bad + 2 stem + 2 code files.
 RECORDS = 17
 QUARANTINED = 5  # malformed_json, invalid_utf8, missing_text_field, empty_text, binary_file
+
+
+EVAL_QUESTION = (
+    "A gardener plants seven rows of tulips with eleven bulbs in each row and then gives away nine bulbs to "
+    "her neighbour, how many bulbs are left in the garden?"
+)
+
+
+def write_stage_config(root: Path, sources: Path) -> Path:
+    evalset = root / "eval" / "mini_eval.jsonl"
+    evalset.parent.mkdir(parents=True, exist_ok=True)
+    evalset.write_text(json.dumps({"question": EVAL_QUESTION, "answer": "68"}) + "\n")
+    cfg = root / "stage.toml"
+    cfg.write_text(
+        f"""
+stage = "general"
+sources = "{sources}"
+[filters.langid]
+min_score = 0.65
+[dedup.minhash]
+ngram = 5
+[decontam]
+ngram = 13
+[[decontam.eval_sets]]
+name = "mini_eval"
+path = "{evalset}"
+fields = ["question"]
+[mixture]
+seed = 7
+[mixture.domains]
+web = 0.6
+stem = 0.2
+code = 0.2
+[shards]
+tokenizer = "o200k_harmony"
+seq_len = 64
+"""
+    )
+    return cfg
+
+
+# Near-duplicate of a document of web/part-1.jsonl, placed in another file, so in another work unit.
+CROSS_UNIT_NEAR_DUP = PARAGRAPHS[2].replace("a few months", "several months")
+
+
+def write_split_corpus(root: Path, extra_files: int = 4, docs_per_file: int = 12) -> tuple[Path, Path]:
+    """The flow fixture corpus plus `extra_files` more web files (distinct documents, and one near-duplicate of
+    a part-1 document in part-3): a stage with many units."""
+    sources = write_corpus(root, contaminate_with=EVAL_QUESTION)
+    rng = random.Random(7)
+    words = " ".join(PARAGRAPHS).split()
+    for f in range(2, 2 + extra_files):
+        lines = []
+        for i in range(docs_per_file):
+            # Sentences of words drawn at random: distinct documents (no shared 5-gram to speak of).
+            body = ". ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() for _ in range(8))
+            lines.append(
+                json.dumps({"text": f"Notebook {f}-{i}. {body}.", "url": f"https://notes.example.net/{f}/{i}"})
+            )
+        if f == 3:
+            lines.append(json.dumps({"text": CROSS_UNIT_NEAR_DUP, "url": "https://copy.example.net/1"}))
+        (root / "web" / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
+    return sources, write_stage_config(root, sources)
+
+
+def outputs(run_dir: Path) -> dict[str, bytes]:
+    """Every published byte: the corpus (docs, lineage, quarantine) and the shards with their manifest."""
+    files = {}
+    for top in ("corpus", "shards"):
+        for p in sorted((run_dir / top).rglob("*")):
+            if p.is_file():
+                files[str(p.relative_to(run_dir))] = p.read_bytes()
+    return files

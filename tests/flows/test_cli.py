@@ -4,25 +4,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_env
 from tests.flows.corpus_fixture import RECORDS, write_corpus
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), **extra)
-    return env
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
@@ -86,7 +78,9 @@ def test_help_explains_the_commands(finished_run, monkeypatch, capsys):
 def test_wrong_sources_file_is_a_short_clear_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[[source]]\nname = 'x'\ndomain = 'poetry'\nformat = 'jsonl'\npath = 'a'\n")
-    out = _cli(["-m", "flows.stage", "general", "--sources", str(bad), "--out", str(tmp_path / "o")], _env(tmp_path))
+    out = _cli(
+        ["-m", "flows.stage", "general", "--sources", str(bad), "--out", str(tmp_path / "o")], cli_env(tmp_path)
+    )
     assert out.returncode == 2
     assert "'domain' must be one of" in out.stderr and "Traceback" not in out.stderr
 
@@ -108,7 +102,7 @@ def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
     from pipeline.layout import RunLayout
 
     out_dir = tmp_path / "run"
-    out = _cli(["-m", "flows.stage", "general", "--out", str(out_dir), "--limit", "25"], _env(tmp_path))
+    out = _cli(["-m", "flows.stage", "general", "--out", str(out_dir), "--limit", "25"], cli_env(tmp_path))
     console = out.stdout + out.stderr
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "records read" in out.stdout and "dedup_minhash" in out.stdout  # the funnel table goes to stdout
@@ -134,7 +128,7 @@ def test_default_stage_runs_ephemeral_on_embedded_sources(tmp_path):
             "--csv",
             "SELECT domain, count(*) AS n FROM docs GROUP BY 1 ORDER BY 1",
         ],
-        _env(tmp_path),
+        cli_env(tmp_path),
     )
     assert q.returncode == 0, q.stderr
     assert "\r" not in q.stdout
@@ -148,7 +142,7 @@ def test_verbose_brings_the_prefect_records_back_to_the_terminal(tmp_path, prefe
     sources = write_corpus(tmp_path / "corpus")
     out_dir = tmp_path / "run"
     args = ["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir), "--verbose"]
-    out = _cli(args, _env(tmp_path, **prefect_api_env))  # the session's server: no private one to start
+    out = _cli(args, cli_env(tmp_path, **prefect_api_env))  # the session's server: no private one to start
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     on_terminal = [m[1] for m in map(TASK_RECORD.search, out.stderr.splitlines()) if m]
     in_file = [m[1] for m in map(TASK_RECORD.search, RunLayout(out_dir).prefect_log.read_text().splitlines()) if m]
@@ -165,7 +159,7 @@ def _free_port() -> int:
 @pytest.fixture
 def prefect_server(tmp_path):
     port = _free_port()
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -200,7 +194,7 @@ def prefect_server(tmp_path):
 def test_stage_against_a_running_prefect_server(tmp_path, prefect_server):
     sources = write_corpus(tmp_path / "corpus")
     out_dir = tmp_path / "run"
-    env = _env(tmp_path, PREFECT_API_URL=prefect_server)
+    env = cli_env(tmp_path, PREFECT_API_URL=prefect_server)
     out = _cli(["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir)], env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     runs = httpx.post(f"{prefect_server}/flow_runs/filter", json={"limit": 10}, timeout=10).json()
@@ -225,7 +219,7 @@ def test_wrong_stage_table_is_a_short_clear_error(tmp_path, table, message):
 
     cfg = tmp_path / "stage.toml"
     cfg.write_text(f'sources = "{ROOT / "configs" / "sources" / "default.toml"}"\n{table}')
-    out = _cli(["-m", "flows.stage", "general", "--config", str(cfg), "--out", str(tmp_path / "o")], _env(tmp_path))
+    out = _cli(["-m", "flows.stage", "general", "--config", str(cfg), "--out", str(tmp_path / "o")], cli_env(tmp_path))
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
 
@@ -238,7 +232,7 @@ def test_a_source_that_matches_nothing_stops_the_stage_before_any_work(tmp_path,
     sources = tmp_path / "sources.toml"
     sources.write_text(f'[[source]]\nname = "gone"\ndomain = "web"\nformat = "jsonl"\npath = "{path}"\n')
     out_dir = tmp_path / "run"
-    out = _cli(["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir)], _env(tmp_path))
+    out = _cli(["-m", "flows.stage", "general", "--sources", str(sources), "--out", str(out_dir)], cli_env(tmp_path))
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, out.stderr

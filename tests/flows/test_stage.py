@@ -11,51 +11,13 @@ import pytest
 
 from flows.query import connect
 from flows.stage import stage_flow
-from tests.flows.corpus_fixture import QUARANTINED, RECORDS, write_corpus
-
-EVAL_QUESTION = (
-    "A gardener plants seven rows of tulips with eleven bulbs in each row and then gives away nine bulbs to "
-    "her neighbour, how many bulbs are left in the garden?"
-)
+from tests.flows.corpus_fixture import EVAL_QUESTION, QUARANTINED, RECORDS, write_corpus, write_stage_config
 
 
 @pytest.fixture(scope="module")
 def harness(prefect_api):
     """The session's Prefect server (tests/conftest.py): flows of this module report to it."""
     return prefect_api
-
-
-def write_stage_config(root: Path, sources: Path) -> Path:
-    evalset = root / "eval" / "mini_eval.jsonl"
-    evalset.parent.mkdir(parents=True, exist_ok=True)
-    evalset.write_text(json.dumps({"question": EVAL_QUESTION, "answer": "68"}) + "\n")
-    cfg = root / "stage.toml"
-    cfg.write_text(
-        f"""
-stage = "general"
-sources = "{sources}"
-[filters.langid]
-min_score = 0.65
-[dedup.minhash]
-ngram = 5
-[decontam]
-ngram = 13
-[[decontam.eval_sets]]
-name = "mini_eval"
-path = "{evalset}"
-fields = ["question"]
-[mixture]
-seed = 7
-[mixture.domains]
-web = 0.6
-stem = 0.2
-code = 0.2
-[shards]
-tokenizer = "o200k_harmony"
-seq_len = 64
-"""
-    )
-    return cfg
 
 
 def run(root: Path, out: Path) -> dict:

@@ -4,7 +4,6 @@ real SIGKILLs with resume, and every config table checked before any work."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -18,42 +17,8 @@ import pytest
 
 from flows.query import connect
 from flows.stage import stage_flow
-from tests.conftest import REPO_ROOT
-from tests.flows.corpus_fixture import PARAGRAPHS, write_corpus
-from tests.flows.test_stage import EVAL_QUESTION, write_stage_config
-
-# Near-duplicate of a document of web/part-1.jsonl, placed in another file, so in another work unit.
-CROSS_UNIT_NEAR_DUP = PARAGRAPHS[2].replace("a few months", "several months")
-
-
-def write_split_corpus(root: Path, extra_files: int = 4, docs_per_file: int = 12) -> tuple[Path, Path]:
-    """The flow fixture corpus plus `extra_files` more web files (distinct documents, and one near-duplicate of
-    a part-1 document in part-3): a stage with many units."""
-    sources = write_corpus(root, contaminate_with=EVAL_QUESTION)
-    rng = random.Random(7)
-    words = " ".join(PARAGRAPHS).split()
-    for f in range(2, 2 + extra_files):
-        lines = []
-        for i in range(docs_per_file):
-            # Sentences of words drawn at random: distinct documents (no shared 5-gram to speak of).
-            body = ". ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() for _ in range(8))
-            lines.append(
-                json.dumps({"text": f"Notebook {f}-{i}. {body}.", "url": f"https://notes.example.net/{f}/{i}"})
-            )
-        if f == 3:
-            lines.append(json.dumps({"text": CROSS_UNIT_NEAR_DUP, "url": "https://copy.example.net/1"}))
-        (root / "web" / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
-    return sources, write_stage_config(root, sources)
-
-
-def outputs(run_dir: Path) -> dict[str, bytes]:
-    """Every published byte: the corpus (docs, lineage, quarantine) and the shards with their manifest."""
-    files = {}
-    for top in ("corpus", "shards"):
-        for p in sorted((run_dir / top).rglob("*")):
-            if p.is_file():
-                files[str(p.relative_to(run_dir))] = p.read_bytes()
-    return files
+from tests.conftest import REPO_ROOT, cli_env
+from tests.flows.corpus_fixture import EVAL_QUESTION, outputs, write_corpus, write_split_corpus
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +105,6 @@ KILL_STEPS = [
 ]
 
 
-def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp / "prefect-home"), PREFECT_LOGGING_LEVEL="WARNING", **extra)
-    return env
-
-
 def _started(run_dir: Path, step: str) -> bool:
     units = run_dir / "steps" / step / "units"
     return units.is_dir() and any(units.iterdir())
@@ -215,14 +174,20 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_bytes(
         # The first kills use the run's private temporary Prefect server, which must die with the run too; the
         # rest report to the session's server (a private one costs seconds to start each time).
         api = {} if i < 3 else prefect_api_env
-        tree = _kill_during(cmd, _env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log), **api), run_dir, step, rng)
+        tree = _kill_during(
+            cmd,
+            cli_env(tmp_path, PREFECT_LOGGING_LEVEL="WARNING", CORPUSFORGE_UNIT_LOG=str(log), **api),
+            run_dir,
+            step,
+            rng,
+        )
         # SIGKILL from the kernel is immediate, but a loaded 2-core machine may take a moment to deliver it.
         orphans += [f"kill during {step}: {who}" for who in _survivors(tree, grace_s=10.0)]
     assert orphans == [], f"processes left behind after SIGKILL: {orphans}"
     final = subprocess.run(
         cmd + ["--json"],
         cwd=REPO_ROOT,
-        env=_env(tmp_path, CORPUSFORGE_UNIT_LOG=str(log)),
+        env=cli_env(tmp_path, PREFECT_LOGGING_LEVEL="WARNING", CORPUSFORGE_UNIT_LOG=str(log)),
         capture_output=True,
         text=True,
         timeout=600,
@@ -270,7 +235,7 @@ def test_a_bad_key_or_value_in_any_table_is_one_line_before_any_work(tmp_path, t
     res = subprocess.run(
         [sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
         cwd=REPO_ROOT,
-        env=_env(tmp_path),
+        env=cli_env(tmp_path, PREFECT_LOGGING_LEVEL="WARNING"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -289,7 +254,7 @@ def test_a_missing_required_eval_set_fails_before_any_work(tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "flows.stage", "general", "--config", str(cfg), "--out", str(out)],
         cwd=REPO_ROOT,
-        env=_env(tmp_path),
+        env=cli_env(tmp_path, PREFECT_LOGGING_LEVEL="WARNING"),
         capture_output=True,
         text=True,
         timeout=120,

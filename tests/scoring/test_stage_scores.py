@@ -20,7 +20,7 @@ from pipeline.step import iter_unit_docs
 from schemas import Document
 from stage.config import load_stage_config
 from stage.run import run_stage
-from tests.flows.test_units_stage import outputs, write_split_corpus
+from tests.flows.corpus_fixture import outputs, write_split_corpus
 
 
 def _stage_file(root: Path, base: Path, scorer_table: str) -> Path:

@@ -4,28 +4,21 @@ is one line before any work, and a run answers `SELECT * FROM synthetic`."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.synth.test_synth_step import _config, _engine, _run
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp / "prefect-home"), PREFECT_LOGGING_LEVEL="WARNING")
-    return env
+from tests.conftest import REPO_ROOT, cli_env
+from tests.synth.scripted_stage import run_stage_at, scripted_engine, synth_stage_config
 
 
 def _synth(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "flows.synth", *args],
         cwd=REPO_ROOT,
-        env=_env(tmp),
+        env=cli_env(tmp, PREFECT_LOGGING_LEVEL="WARNING"),
         capture_output=True,
         text=True,
         timeout=600,
@@ -37,10 +30,10 @@ def seed_run(tmp_path_factory) -> tuple[Path, Path]:
     """A finished `general` run to seed from, and a stage config (the seed run's, without its [synth]); once per
     module: the tests only read it."""
     tmp = tmp_path_factory.mktemp("seed-run")
-    cfg = _config(tmp / "seed", tmp / "no-model", "http://127.0.0.1:9", count=1)
+    cfg = synth_stage_config(tmp / "seed", tmp / "no-model", "http://127.0.0.1:9", count=1)
     cfg.write_text(cfg.read_text().split("[synth]")[0])
     run = tmp / "general"
-    _run(cfg, run)
+    run_stage_at(cfg, run)
     return run, cfg
 
 
@@ -64,7 +57,7 @@ def test_wrong_input_is_one_line_before_any_work(tmp_path, seed_run, fake_model)
 
 def test_a_run_answers_the_synthetic_query(tmp_path, seed_run, fake_model, fake_engines):
     run, cfg = seed_run
-    engine = _engine(fake_engines)
+    engine = scripted_engine(fake_engines)
     out = tmp_path / "out"
     res = _synth(
         tmp_path,

@@ -148,14 +148,13 @@ def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(
     server) -> filters -> dedup against the seed run -> decontamination -> reasoning shards, and the provenance
     query returns each synthetic document's seed."""
     from flows.query import connect
-    from tests.flows.corpus_fixture import write_corpus
-    from tests.flows.test_stage import EVAL_QUESTION, write_stage_config
-    from tests.synth.test_synth_step import _run
+    from tests.flows.corpus_fixture import EVAL_QUESTION, write_corpus, write_stage_config
+    from tests.synth.scripted_stage import run_stage_at
 
     seed_root = tmp_path / "seed"
     seed_cfg = write_stage_config(seed_root, write_corpus(seed_root, contaminate_with=EVAL_QUESTION))
     seed_run = tmp_path / "general"
-    _run(seed_cfg, seed_run)
+    run_stage_at(seed_cfg, seed_run)
     cfg = tmp_path / "synth-stage.toml"
     base = (
         seed_cfg.read_text()
