@@ -133,8 +133,8 @@ def datatrove_lid_filter():
             if self._model is None:
                 from fasttext.FastText import _FastText
 
-                from filters.assets import asset_path
-                from filters.langid import load_lid_model
+                from core.assets import asset_path
+                from filters.lid176 import load_lid_model
 
                 load_lid_model()  # silences fasttext's load warning
                 self._model = _FastText(str(asset_path("lid.176")))

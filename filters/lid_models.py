@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from filters.lid176 import FastTextLangId
+
 # --- labels ----------------------------------------------------------------------------------------------------
 
 # Model codes that differ from ours. CLD3's romanised variants ("ru-Latn", "ja-Latn", ...) and py3langid's "zxx"
@@ -226,8 +228,6 @@ def lingua_confidences(text: str, langs: frozenset[str], low_accuracy: bool = Fa
 
 def lid176_top(texts: Sequence[str]) -> list[tuple[str | None, float]]:
     """lid.176's top language (our label; None when it has no such label) and its score, one fastText call."""
-    from filters.langid import FastTextLangId
-
     # lid.176 says "no" for Norwegian (Bokmål in practice) and "unknown" for empty text (not a label: None).
     out = []
     for code, score in FastTextLangId().predict_batch(texts):

@@ -253,7 +253,7 @@ def test_building_loads_no_model():
     import sys
 
     code = (
-        "from filters.chain import build_chain; import filters.lid_models as m, filters.langid as l; "
+        "from filters.chain import build_chain; import filters.lid_models as m, filters.lid176 as l; "
         "build_chain({'langid': {'min_scores': {'bs': 0.5}}}); "
         "assert m._PY3 is None and m._CLD3 is None and not m._LINGUA and l._MODEL is None; print('ok')"
     )
