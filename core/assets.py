@@ -7,7 +7,7 @@ file raises `AssetError` naming the command that installs it:
     from core.assets import asset_path
     path = asset_path("lid.176")
 
-`python -m core.assets --check` (alias: `python -m filters.assets --check`, which scripts/bootstrap.sh calls)
+`python -m core.assets --check` (scripts/bootstrap.sh calls it)
 verifies every declared asset.
 """
 

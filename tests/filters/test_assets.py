@@ -1,11 +1,11 @@
-"""filters.assets: the lid.176 model is found on disk, sha256-checked, and failures name the fix."""
+"""core.assets: the lid.176 model is found on disk, sha256-checked, and failures name the fix."""
 
 from __future__ import annotations
 
 import pytest
 
-from filters import assets
-from filters.assets import ASSETS, Asset, AssetError, asset_path
+from core import assets
+from core.assets import ASSETS, Asset, AssetError, asset_path
 
 
 def test_lid_model_found_and_verified():
@@ -50,7 +50,6 @@ def test_assets_are_declared_as_data_and_importing_filters_registers_nothing(tmp
     import filters.word_blocklist  # noqa: F401
 
     declared = core.assets.load_declared()
-    assert ASSETS is core.assets.ASSETS  # filters.assets is an alias of the one registry
     assert {n for n in ASSETS if not n.startswith("tokenizer.")} == set(declared)
     assert len(declared) == 32 and declared["glin_profanity.de"].distribution == "glin-profanity"
     bad = tmp_path / "assets.toml"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from filters.assets import ASSETS, Asset, AssetError, asset_path
+from core.assets import ASSETS, Asset, AssetError, asset_path
 from filters.base import run_chain
 from filters.toxicity import Toxicity, toxicity_scores
 from filters.url_blocklist import UrlBlocklist

