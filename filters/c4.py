@@ -7,7 +7,9 @@ one sentence).
 Scripts without spaces between words (`filters.segmenters`: Chinese, Japanese, Thai, Lao, Khmer, Myanmar, Tibetan;
 Ethiopic with its wordspace): a line's words (`min_words_per_line`, `max_word_length`) are the segmenter's, not
 whitespace chunks (a Chinese line is one chunk), and sentences end at the script's own signs (。！？ ။ ។ ། ...).
-Every other language keeps datatrove's whitespace words and sentence splitter.
+Every other language keeps datatrove's whitespace words and sentence splitter (English exactly; elsewhere a
+sentence also ends at a sign such as Armenian "։" that the language's tokenizer left inside a word, see
+`filters.text_features._Tokenizer.sentences`).
 """
 
 from __future__ import annotations
@@ -101,10 +103,7 @@ class C4Quality(ProseFilter):
             kept.append(line)
         if self.min_num_sentences is not None and self.min_num_sentences > 0 and len(kept) < self.min_num_sentences:
             # Each kept line counts at least one sentence, so only short documents need the splitter.
-            from datatrove.utils.text import split_into_sentences
-
-            tok_lang = tokenizer.tok  # datatrove tokenizer (or our segmenter) with our fallback for missing packages
-            n_sent = sum(len(split_into_sentences(line, tok_lang)) for line in kept)
+            n_sent = sum(len(tokenizer.sentences(line)) for line in kept)
             if n_sent < self.min_num_sentences:
                 return False, "c4_too_few_sentences", float(n_sent)
         if self.remove_lines:

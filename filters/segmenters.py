@@ -19,13 +19,32 @@ few very long "words": Gopher's mean word length and n-gram rules and C4's words
 
 Every segmenter here is a datatrove `WordTokenizer`, so datatrove's `split_into_sentences` (C4's sentence count)
 accepts it.
+
+The fallback rule set (`FallbackTokenizer`): a language whose assigned tokenizer needs a package we do not install
+(stanza, indic-nlp-library, pyvi, kiwipiepy) or that datatrove assigns none. Every such script separates words with
+spaces, so spaCy's multi-language "xx" tokenizer (datatrove's own fallback: whitespace, URLs, punctuation after
+letters of the scripts its character classes list) does the work, then two character rules fix what "xx" leaves:
+
+1. Punctuation (Unicode category P) at either end of a token that holds anything else is a token of its own. "xx"
+   cuts it only after letters of the scripts it knows: a Malayalam or Gujarati word kept its full stop ("ആണ്."),
+   so stop words and sentences went unseen. IndicNLP's trivial tokenizer, which FineWeb-2 measured Tamil, Telugu,
+   Malayalam and Sinhala with, cuts every punctuation mark.
+2. A zero-width (non-)joiner at either end of a token is dropped: it joins nothing there (Malayalam writes
+   "ആണ്\u200c" for the stop word "ആണ്").
+
+Its sentences: spaCy's sentencizer, also cut after a sentence sign of its list (. ! ? । ॥ ։ ۔ ...) that rule 1
+would have split off a word. `split_glued_sentence_ends` does the same for the non-ASCII signs only in every
+non-English language that keeps its spaCy tokenizer (Armenian "։" stays inside spaCy's "hy" tokens, so the
+sentencizer never ended a sentence there).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 
-from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+from datatrove.utils.word_tokenizers import SpaCyTokenizer, WordTokenizer, load_word_tokenizer, simple_span_tokenize
 
 # ISO 639-1/3 code -> ICU locale whose dictionaries segment the language's script.
 ICU_LANGUAGES: dict[str, str] = {
@@ -193,6 +212,89 @@ class EthiopicTokenizer(ScriptSegmenter):
 
 
 _ETHIOPIC_SENTENCE_END = re.compile(r"(?:[።፧፨!?]|፡፡)+\s*")
+
+
+_JOINERS = "\u200c\u200d"
+
+
+def _is_punctuation(char: str) -> bool:
+    return unicodedata.category(char)[0] == "P"
+
+
+def split_glued_punctuation(tokens: list[str]) -> list[str]:
+    """Rules 1 and 2 of the fallback (module docstring): edge punctuation cut off, edge joiners dropped."""
+    out: list[str] = []
+    for token in tokens:
+        first, last = token[0], token[-1]
+        if not (_is_punctuation(first) or _is_punctuation(last) or first in _JOINERS or last in _JOINERS):
+            out.append(token)  # the common case: two category lookups
+            continue
+        start, end = 0, len(token)
+        while start < end and (_is_punctuation(token[start]) or token[start] in _JOINERS):
+            start += 1
+        while end > start and (_is_punctuation(token[end - 1]) or token[end - 1] in _JOINERS):
+            end -= 1
+        if start == end:  # punctuation only ("...", "?!"): one token, as spaCy leaves it
+            out.append(token)
+            continue
+        out.extend(c for c in token[:start] if c not in _JOINERS)
+        out.append(token[start:end])
+        out.extend(c for c in token[end:] if c not in _JOINERS)
+    return out
+
+
+@functools.cache
+def _sentence_end(non_ascii_only: bool) -> re.Pattern[str]:
+    """A run of spaCy's sentence signs glued to the end of a word and followed by more text."""
+    from spacy.pipeline import Sentencizer
+
+    signs = "".join(c for c in Sentencizer.default_punct_chars if not (non_ascii_only and c.isascii()))
+    signs = re.escape(signs)
+    return re.compile(rf"(?<=[^\s{signs}])[{signs}]+(?=\s+\S)")
+
+
+def split_glued_sentence_ends(sentences: list[str], non_ascii_only: bool = True) -> list[str]:
+    """`sentences` (a spaCy sentencizer's) also cut after each sign of its list glued to a word (module docstring).
+
+    Args:
+        sentences: the sentences to cut further.
+        non_ascii_only: cut only at non-ASCII signs (։ । ۔ ...): spaCy's own tokenizer of the language splits
+            ". ! ?" where they end a sentence and keeps them inside abbreviations.
+    """
+    pattern = _sentence_end(non_ascii_only)
+    out = []
+    for sentence in sentences:
+        a = 0
+        for m in pattern.finditer(sentence):
+            out.append(sentence[a : m.end()].strip())
+            a = m.end()
+        out.append(sentence[a:].strip())
+    return [s for s in out if s]
+
+
+class FallbackTokenizer(WordTokenizer):
+    """The fallback rule set (module docstring): spaCy "xx", punctuation and joiners at word edges split off.
+
+    Args:
+        language: the language it stands in for (a label, recorded for the funnel's fallback count).
+    """
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language)
+        self.inner = SpaCyTokenizer("xx")
+
+    def finish(self, tokens: list[str]) -> list[str]:
+        """The rules applied to "xx"'s tokens (also used by `filters.text_features` on its fast path)."""
+        return split_glued_punctuation(tokens)
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return self.finish(self.inner.word_tokenize(text))
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return split_glued_sentence_ends(self.inner.sent_tokenize(text), non_ascii_only=False)
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return list(simple_span_tokenize(text, self.sent_tokenize(text)))
 
 
 def segmenter_for(language: str) -> ScriptSegmenter | None:

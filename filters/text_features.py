@@ -11,9 +11,14 @@ Languages: the tokenizer follows `doc.lang` (or a filter's fixed `language`; "en
 a script, "zh-Hant" or "sr-Cyrl", uses its language's). Scripts written without spaces (Han, kana, Thai, Lao, Khmer,
 Myanmar, Tibetan) and Ethiopic, whose words a wordspace "፡" separates, use `filters.segmenters` (ICU's dictionary
 segmentation, a syllable rule for Tibetan). Other languages use datatrove's assigned tokenizer; one that needs a
-package we do not install (stanza, indic-nlp-library, pyvi, kiwipiepy) or has none falls back to spaCy's
-multi-language "xx" tokenizer, datatrove's own fallback, with a warning: every script that takes it separates words
-with spaces (Latin, Cyrillic, Arabic, Indic, Hangul), where "xx" splits words and punctuation correctly.
+package we do not install (stanza, indic-nlp-library, pyvi, kiwipiepy) or has none takes the fallback rule set of
+`filters.segmenters.FallbackTokenizer` (spaCy's multi-language "xx", datatrove's own fallback, with punctuation and
+joiners at word edges split off): every script that takes it separates words with spaces (Latin, Cyrillic, Arabic,
+Indic, Hangul).
+
+Sentences (`_Tokenizer.sentences`, C4's count): English is datatrove's `split_into_sentences` exactly; other
+languages that keep a spaCy tokenizer also end a sentence at a non-ASCII sign spaCy left inside a word (Armenian
+"։"), see `filters.segmenters.split_glued_sentence_ends`.
 
 Thresholds: a `ProseFilter` with `per_language_thresholds` reads the document language's row of
 `filters.language_thresholds` (FineWeb-2's values) through `params_for(lang)`; English has no row.
@@ -51,9 +56,9 @@ class _Tokenizer:
     """datatrove's word tokenizer for one language, called the cheap way when it is a spaCy one."""
 
     def __init__(self, lang: str) -> None:
-        from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_tokenizer_assignments
+        from datatrove.utils.word_tokenizers import load_tokenizer_assignments
 
-        from filters.segmenters import segmenter_for
+        from filters.segmenters import FallbackTokenizer, segmenter_for
 
         factories = load_tokenizer_assignments()
         self.lang = lang
@@ -63,26 +68,36 @@ class _Tokenizer:
         elif lang in factories or base in factories:
             self._factory = factories.get(lang) or factories[base]
         else:
-            logger.warning("no datatrove word tokenizer for %r; using spaCy 'xx'", lang)
-            self._factory = lambda: SpaCyTokenizer("xx")
+            logger.debug("no datatrove word tokenizer for %r; using the fallback rule set", lang)
+            self._factory = lambda: FallbackTokenizer(lang)
         self._build()
 
     def _build(self) -> None:
-        from datatrove.utils.word_tokenizers import SpaCyTokenizer
+        from filters.segmenters import (
+            EthiopicTokenizer,
+            FallbackTokenizer,
+            IcuTokenizer,
+            ScriptSegmenter,
+            TibetanSyllableTokenizer,
+        )
 
         try:
             tok = self._factory()  # some tokenizers check their dependency in __init__, others on first use
             tok.word_tokenize("probe")
         except ImportError as e:  # the assigned tokenizer needs a package we do not install
-            logger.warning("word tokenizer for %r unavailable (%s); using spaCy 'xx'", self.lang, e)
-            self._factory = lambda: SpaCyTokenizer("xx")
+            logger.debug("word tokenizer for %r unavailable (%s); using the fallback rule set", self.lang, e)
+            self._factory = lambda: FallbackTokenizer(self.lang)
             tok = self._factory()
-        from filters.segmenters import EthiopicTokenizer, IcuTokenizer, ScriptSegmenter, TibetanSyllableTokenizer
+        from datatrove.utils.word_tokenizers import SpaCyTokenizer
 
         self.tok = tok
+        # No segmenter of its own: the funnel counts the documents that took the fallback rule set.
+        self.fallback = isinstance(tok, FallbackTokenizer)
         # Ethiopic: the wordspace becomes a space, then the language's spaCy tokenizer runs (on the fast path below)
         self.prepare: Callable[[str], str] | None = tok.prepare if isinstance(tok, EthiopicTokenizer) else None
-        spacy_tok = tok.inner if isinstance(tok, EthiopicTokenizer) else tok
+        # The fallback: "xx"'s tokens, then its character rules (on the fast path below too)
+        self.finish: Callable[[list[str]], list[str]] | None = tok.finish if self.fallback else None
+        spacy_tok = tok.inner if isinstance(tok, EthiopicTokenizer | FallbackTokenizer) else tok
         nlp = getattr(spacy_tok, "tokenizer", None) if isinstance(spacy_tok, SpaCyTokenizer) else None
         # NOTE: Japanese chunks its input (datatrove's chunk_text_on_bytes); keep datatrove's path there.
         self.spacy = nlp.tokenizer if nlp is not None and spacy_tok.language != "ja" else None
@@ -116,7 +131,20 @@ class _Tokenizer:
         out = [s for s in (t.text.strip() for t in doc) if s]
         if len(self.spacy.vocab) > _VOCAB_RESET:
             self._build()  # a fresh spacy.blank: same tokens, bounded memory
-        return out
+        return self.finish(out) if self.finish is not None else out
+
+    def sentences(self, text: str) -> list[str]:
+        """The sentences of `text` as C4 counts them: datatrove's `split_into_sentences` with this tokenizer, and
+        for a language other than English that keeps a spaCy tokenizer, also cut at a non-ASCII sentence sign
+        spaCy left inside a word (module docstring)."""
+        from datatrove.utils.text import split_into_sentences
+
+        sentences = split_into_sentences(text, self.tok)
+        if self.segments_words or self.fallback or normalize_lang(self.lang) == "en":
+            return sentences  # their own rules (the fallback cuts at every sign itself), or datatrove's exactly
+        from filters.segmenters import split_glued_sentence_ends
+
+        return split_glued_sentence_ends(sentences)
 
 
 MAX_RUN_CHARS = 1000  # longer than any word; Gopher drops documents whose mean word exceeds 10 characters
