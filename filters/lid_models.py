@@ -20,12 +20,14 @@ Norwegian "no" (py3langid, CLD3) is reported as "nb": both models were trained o
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from filters import lid_orthography
 from filters.lid176 import FastTextLangId
 
 # --- labels ----------------------------------------------------------------------------------------------------
@@ -52,9 +54,10 @@ LINGUA = frozenset(
 )
 # One language, two scripts: the label carries the script (decided by `_script_label`).
 SCRIPTED = {"zh": ("zh-Hans", "zh-Hant"), "sr": ("sr-Cyrl", "sr-Latn"), "uz": ("uz-Latn", "uz-Cyrl")}
-# The languages the cascade can return.
+# The languages the cascade can return: the models' and those only spelling tells (`lid_orthography.LABELS`).
 LABELS = frozenset(
-    [x for x in PY3LANGID | CLD3 | LINGUA if x not in SCRIPTED] + [s for pair in SCRIPTED.values() for s in pair]
+    [x for x in PY3LANGID | CLD3 | LINGUA | lid_orthography.LABELS if x not in SCRIPTED]
+    + [s for pair in SCRIPTED.values() for s in pair]
 )
 
 # Confusable groups (close languages every model mixes up: the lingua test data's bs/hr/sr, ms/id and nb/nn pairs
@@ -248,7 +251,7 @@ class Prediction:
         score: mean over the models consulted (that know the language) of their probability for it.
         runner_up / runner_up_score: the next candidate, when there was one.
         models: which models voted ("lid176+cld3" on the fast path, "py3langid+cld3" after it, "+lingua" when it
-            was consulted).
+            was consulted, "+spelling" when `lid_orthography` changed their label).
     """
 
     lang: str
@@ -272,6 +275,14 @@ ABSENT_WEIGHT = 0.1
 CANDIDATE_MIN = 0.02  # py3langid probability for a runner-up to become a candidate
 
 
+def _final(pred: Prediction, text: str) -> Prediction:
+    """`pred` with the label spelling settles (`lid_orthography.refine`, "+spelling" in `models` when it changed
+    the models' choice) and the script where the language has two (`script_label`)."""
+    lang = lid_orthography.refine(pred.lang, text)
+    models = pred.models + ("+spelling" if lang != pred.lang else "")
+    return dataclasses.replace(pred, lang=script_label(lang, text), models=models)
+
+
 def cascade(
     text: str,
     max_lingua_chars: int = 1000,
@@ -289,6 +300,8 @@ def cascade(
        restricted to the candidates it knows (two or more), replaces CLD3 for those; candidates are ranked by
        their weighted votes (see ABSENT_WEIGHT) and the winner's score is its mean probability over the models
        that know it.
+    4. Whatever the path, a label in a family the models cannot split (am/ti, bo/dz, el/grc, pl/cs vs Sorbian,
+       nso/tn) is settled by spelling (`filters.lid_orthography`); the score stays the models'.
 
     Args:
         text: prose.
@@ -302,7 +315,7 @@ def cascade(
     f_lang, f_p = lid176 if lid176 is not None else lid176_top([text])[0]
     c_lang, c_p = cld3_top(text)
     if f_lang is not None and f_lang == c_lang and min(f_p, c_p) >= FAST_MIN_SCORE and not group_of(f_lang):
-        return Prediction(script_label(f_lang, text), (f_p + c_p) / 2, models="lid176+cld3")
+        return _final(Prediction(f_lang, (f_p + c_p) / 2, models="lid176+cld3"), text)
     py = py3langid_rank(text)
     ranked = sorted(py.items(), key=lambda kv: -kv[1])
     top, p_top = ranked[0] if ranked else (None, 0.0)
@@ -310,7 +323,7 @@ def cascade(
     if top is not None and p_top >= sure and (c_lang is None or (c_lang == top and c_p >= sure)):
         second = ranked[1] if len(ranked) > 1 else (None, None)
         score = p_top if c_lang is None else (p_top + c_p) / 2
-        return Prediction(script_label(top, text), score, second[0], second[1], "py3langid+cld3")
+        return _final(Prediction(top, score, second[0], second[1], "py3langid+cld3"), text)
     cands = {lang for lang, p in ranked[:3] if p >= CANDIDATE_MIN} | ({c_lang} if c_lang else set())
     cands |= {x for lang in list(cands) for x in group_of(lang)}
     known = frozenset(cands & LINGUA)
@@ -340,7 +353,7 @@ def cascade(
     lang, runner = best[0], (best[1] if len(best) > 1 else None)
     score = votes[lang][0] / votes[lang][1]
     runner_score = votes[runner][0] / votes[runner][1] if runner else None
-    return Prediction(script_label(lang, text), min(score, 1.0), runner, runner_score, models)
+    return _final(Prediction(lang, min(score, 1.0), runner, runner_score, models), text)
 
 
 def cascade_batch(
