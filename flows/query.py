@@ -31,6 +31,8 @@ EXAMPLES = """examples:
   python -m flows.query --out runs/ablations/latest "SELECT candidate, eval_set, avg(bpb) FROM ablations
                          GROUP BY ALL ORDER BY 2, 3"
   python -m flows.query "SELECT domain, count(*) FROM docs WHERE scores['edu'] >= 0.5 GROUP BY ALL"
+  python -m flows.query --out runs/annotations "SELECT rubric, label, count(*) FROM annotations
+                         WHERE fate = 'labelled' GROUP BY ALL ORDER BY 1, 2"
 """
 
 

@@ -13,6 +13,11 @@ An ablation folder (`python -m flows.ablate --out DIR`, it holds `ablation.json`
 `ablations` (one row per candidate, seed and evaluation set: tokens, bpb, acc, acc_norm, wall times, config hashes)
 and `ablation_curves` (the proxies' logged training steps: candidate, seed, step, loss, lr, tok_s).
 
+An annotation folder (`python -m flows.annotate --out DIR`, it holds `annotate.json`) has one view instead:
+`annotations` (one row per sampled document and rubric: doc_id, rubric, rubric_version, rubric_sha256, label,
+model, model_sha256, sampling, finish_reason, fate = `labelled` or why there is no label, and the document's domain,
+lang and source, the answer, token counts and seconds; annotate/table.py).
+
 The query path is read-only and confined to the run folder: the views are built first, then DuckDB's external
 access is turned off (only the run's own Parquet files stay readable, through `allowed_paths`), extensions are
 never installed or loaded, spilling to a temporary directory is off, and the configuration is locked. One
@@ -24,6 +29,7 @@ write any file the user can, and run any statement except `INSTALL`/`LOAD` and `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +57,8 @@ FROM synthetic_generations g LEFT JOIN (
 
 # An ablation folder (`python -m flows.ablate`) holds this file; its views are `ablations` and `ablation_curves`.
 ABLATION_MARKER = "ablation.json"
+# An annotation folder (`python -m flows.annotate`) holds this file; its view is `annotations`.
+ANNOTATION_MARKER = "annotate.json"
 
 
 class RunFolderError(ValueError):
@@ -86,8 +94,8 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
 
     layout = RunLayout(Path(run_dir))
     run_dir = layout.root
-    ablation = (run_dir / ABLATION_MARKER).is_file()
-    if not ablation and not layout.corpus_marker.is_file():
+    other_kind = _other_folder_views(run_dir)
+    if other_kind is None and not layout.corpus_marker.is_file():
         raise FileNotFoundError(
             f"no finished corpus under {run_dir}; run `python -m flows.stage general --out {run_dir}` first"
         )
@@ -101,8 +109,8 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
     if not allow_file_access:
         config["temp_directory"] = ""  # no spill files: nothing is written, in the run folder or anywhere else
     con = duckdb.connect(config=config)
-    if ablation:
-        return _lock(con, _ablation_views(con, run_dir), allow_file_access)
+    if other_kind is not None:
+        return _lock(con, other_kind(con, run_dir), allow_file_access)
     readable: list[str] = []
     views = {
         "docs": (layout.corpus_docs, True),
@@ -152,6 +160,16 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
     return _lock(con, readable, allow_file_access)
 
 
+def _other_folder_views(run_dir: Path) -> Callable[[DuckDBPyConnection, Path], list[str]] | None:
+    """What builds the views of a folder that is not a stage run (an ablation or an annotation folder, by the file
+    that marks it), or None for a stage run."""
+    if (run_dir / ABLATION_MARKER).is_file():
+        return _ablation_views
+    if (run_dir / ANNOTATION_MARKER).is_file():
+        return _annotation_view
+    return None
+
+
 def _ablation_views(con: DuckDBPyConnection, run_dir: Path) -> list[str]:
     """`ablations` over an ablation folder's results.parquet and `ablation_curves` over its curves.parquet; returns
     the files the views read (the only ones that stay readable).
@@ -167,6 +185,19 @@ def _ablation_views(con: DuckDBPyConnection, run_dir: Path) -> list[str]:
         readable += files
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_list_literal(files)})")
     return readable
+
+
+def _annotation_view(con: DuckDBPyConnection, run_dir: Path) -> list[str]:
+    """`annotations` over an annotation folder's `annotations/*.parquet` (one file per rubric); returns the files.
+
+    Raises:
+        RunFolderError: no annotations file, or one that links outside the folder.
+    """
+    files = _parquet_files(run_dir, run_dir / "annotations", recursive=False)
+    if not files:
+        raise RunFolderError(f"no annotations/*.parquet in {run_dir}; rerun `python -m flows.annotate`")
+    con.execute(f"CREATE VIEW annotations AS SELECT * FROM read_parquet({_list_literal(files)}, union_by_name = true)")
+    return files
 
 
 def _lock(con: DuckDBPyConnection, readable: list[str], allow_file_access: bool) -> DuckDBPyConnection:

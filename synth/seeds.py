@@ -92,7 +92,8 @@ def corpus_dir(path: Path | str) -> Path:
     )
 
 
-def _key(seed: int, doc_id: str) -> bytes:
+def sample_key(seed: int, doc_id: str) -> bytes:
+    """A document's place in the seeded hash order: sha256(seed, id). The sample is the smallest keys."""
     return hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()
 
 
@@ -154,13 +155,13 @@ def sample_seeds(
             if doc_id in seen:  # the same document twice (two copies of a file): one seed
                 continue
             seen.add(doc_id)
-            k = _key(seed, doc_id)
+            k = sample_key(seed, doc_id)
             inv = bytes(255 - b for b in k)  # heapq is a min-heap: the inverted key puts the largest key on top
             if len(heap) < n:
                 heapq.heappush(heap, (inv, doc_id, _seed(rows, i)))
             elif n and inv > heap[0][0]:
                 heapq.heapreplace(heap, (inv, doc_id, _seed(rows, i)))
-    return [s for _, _, s in sorted(heap, key=lambda t: _key(seed, t[1]))]
+    return [s for _, _, s in sorted(heap, key=lambda t: sample_key(seed, t[1]))]
 
 
 def _seed(rows: dict, i: int) -> Seed:

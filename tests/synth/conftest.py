@@ -62,6 +62,7 @@ class FakeEngine:
 
     def __init__(self, reply=None) -> None:
         self.prompts: list[str] = []
+        self.bodies: list[bytes] = []  # each request's bytes as sent
         self.reply = reply or (
             lambda body: (
                 200,
@@ -75,7 +76,9 @@ class FakeEngine:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                engine.bodies.append(raw)
+                body = json.loads(raw)
                 engine.prompts.append(body["prompt"])
                 status, data = engine.reply(body)
                 out = json.dumps(data).encode()
