@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from report import plots
-from report.html import CSS, _e, _section, _table
+from report.html import CSS, escape, html_section, html_table
 
 PAGE = "report.html"
 
@@ -62,11 +62,11 @@ def render_ablation(
         '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>corpusforge ablation: {_e(out.name)}</title><style>{CSS}</style></head><body>",
-        f"<h1>corpusforge ablation <code>{_e(out.name)}</code></h1>",
-        f'<p class="muted">ablation folder <code>{_e(out.resolve())}</code></p>',
+        f"<title>corpusforge ablation: {escape(out.name)}</title><style>{CSS}</style></head><body>",
+        f"<h1>corpusforge ablation <code>{escape(out.name)}</code></h1>",
+        f'<p class="muted">ablation folder <code>{escape(out.resolve())}</code></p>',
         _overview(meta, rows),
-        _section(
+        html_section(
             "curves",
             "Loss curves",
             plots.ablation_curves(curves),
@@ -90,15 +90,15 @@ def _overview(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     items = [
         ("candidates", f"{len(meta.get('candidates', {})):,}"),
         ("budget", f"{meta.get('steps', 0):,} steps x {meta.get('tokens_per_step', 0):,} tokens per proxy"),
-        ("proxy", f"{_e(meta.get('proxy'))}, tokenizer {_e(tok)}{_e(note)}"),
+        ("proxy", f"{escape(meta.get('proxy'))}, tokenizer {escape(tok)}{escape(note)}"),
         ("seeds", f"{meta.get('seeds', 1)} per candidate"),
-        ("evaluation", f"{_e(', '.join(meta.get('eval_sets', [])))}; {meta.get('eval_items', 0)} items each"),
-        ("proxy config sha256", f"<code>{_e(meta.get('proxy_config_sha256', ''))[:16]}</code>"),
+        ("evaluation", f"{escape(', '.join(meta.get('eval_sets', [])))}; {meta.get('eval_items', 0)} items each"),
+        ("proxy config sha256", f"<code>{escape(meta.get('proxy_config_sha256', ''))[:16]}</code>"),
     ]
     if rows:
         wall = sum({(r["candidate"], r["seed"]): r["train_wall_s"] or 0 for r in rows}.values())
         items.append(("training wall time", f"{wall:,.1f} s in all"))
-    body = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items)
+    body = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in items)
     return f'<section id="overview"><h2>Overview</h2><dl>{body}</dl></section>'
 
 
@@ -124,11 +124,11 @@ def _scores(rows: list[dict[str, Any]]) -> str:
             ]
         )
     table.sort(key=lambda t: (t[0], float("inf") if t[3] is None else t[3]))
-    return _section(
+    return html_section(
         "scores",
         "Scores per candidate",
         None,
-        _table(["evaluation set", "candidate", "seeds", "bits per byte", "spread (sd)", "acc", "acc_norm"], table),
+        html_table(["evaluation set", "candidate", "seeds", "bits per byte", "spread (sd)", "acc", "acc_norm"], table),
         note="Bits per byte on held-out text (lower is better), best first within each set; acc and acc_norm are "
         "multiple-choice accuracy by log-likelihood (lm-evaluation-harness's cloze scoring), for sets with choices.",
         empty="No score was recorded.",
@@ -142,11 +142,11 @@ def _mixtures(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     domains = sorted({d for s in shares.values() for d in s["domains"]})
     table = [[c] + [round(s["domains"].get(d, 0.0), 4) for d in domains] for c, s in shares.items()]
     runs = {c.get("run") for c in meta.get("candidates", {}).values() if isinstance(c, dict)}
-    return _section(
+    return html_section(
         "mixtures",
         "Mixtures: realised shares of the training tokens",
         None,
-        _table(["candidate", *domains], table),
+        html_table(["candidate", *domains], table),
         note=f"Mixtures over the corpus of {', '.join(sorted(r for r in runs if r))}; shares of proxy tokens as "
         "sampled (a source capped by max_repeats gives its share to the others).",
     )
@@ -160,11 +160,11 @@ def _search(search: dict[str, Any], proposal: str) -> str:
         for c in search["candidates"]
     ]
     coef = ", ".join(f"{u} {w:+.3f}" for u, w in search["coefficients"].items())
-    body = _table(["candidate", "measured", "predicted", "leave-one-out"], table)
-    body += f"<p>Coefficients (bits per byte per unit share): {_e(coef)}; intercept {search['intercept']:.4f}.</p>"
+    body = html_table(["candidate", "measured", "predicted", "leave-one-out"], table)
+    body += f"<p>Coefficients (bits per byte per unit share): {escape(coef)}; intercept {search['intercept']:.4f}.</p>"
     if proposal:
-        body += f"<h3>Proposed <code>[mixture]</code> (mixture.toml)</h3><pre>{_e(proposal)}</pre>"
-    return _section(
+        body += f"<h3>Proposed <code>[mixture]</code> (mixture.toml)</h3><pre>{escape(proposal)}</pre>"
+    return html_section(
         "search",
         "Mixture search (RegMix)",
         plots.search_fit(search["candidates"]),

@@ -68,11 +68,11 @@ def render(data: dict[str, Any]) -> str:
     ]
     if data["synth"]:
         parts.append(
-            _section(
+            html_section(
                 "synth",
                 "Synthetic documents per template",
                 plots.synth(data["synth"]),
-                _table(
+                html_table(
                     ["template", "fate", "documents"], [[r["template"], r["fate"], r["docs"]] for r in data["synth"]]
                 ),
             )
@@ -90,20 +90,20 @@ def _head(ov: dict[str, Any]) -> list[str]:
         '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>corpusforge report: {_e(ov['stage'])}</title><style>{CSS}</style></head><body>",
-        f"<h1>corpusforge stage <code>{_e(ov['stage'])}</code></h1>",
-        f'<p class="muted">run directory <code>{_e(ov["run_dir"])}</code></p>',
+        f"<title>corpusforge report: {escape(ov['stage'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>corpusforge stage <code>{escape(ov['stage'])}</code></h1>",
+        f'<p class="muted">run directory <code>{escape(ov["run_dir"])}</code></p>',
     ]
 
 
 def _what_happened(data: dict[str, Any]) -> list[str]:
     """Funnel, drop reasons, quarantine and languages: where the documents went."""
     return [
-        _section(
+        html_section(
             "funnel",
             "Funnel",
             plots.funnel(data["funnel"]),
-            _table(
+            html_table(
                 ["step", "in", "out", "dropped", "quarantined", "modified", "top reasons", "cached"],
                 [
                     [
@@ -120,33 +120,33 @@ def _what_happened(data: dict[str, Any]) -> list[str]:
                 ],
             ),
         ),
-        _section(
+        html_section(
             "drop-reasons",
             "Top drop reasons, with an example each",
             None,
-            _table(
+            html_table(
                 ["reason", "step", "documents", "source", "example (redacted)"],
                 [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]],
                 mono=4,
             ),
             empty="No document was dropped.",
         ),
-        _section(
+        html_section(
             "quarantine",
             "Quarantined records",
             None,
-            _table(
+            html_table(
                 ["source", "reason", "records", "first location", "excerpt (redacted)"],
                 [[r["source"], r["reason"], r["records"], r["location"], r["example"]] for r in data["quarantine"]],
                 mono=4,
             ),
             empty="No record was quarantined.",
         ),
-        _section(
+        html_section(
             "languages",
             "Languages",
             plots.languages(data["languages"]),
-            _table(
+            html_table(
                 ["language", "in", "kept", "dropped", "top drop reasons", "characters kept", "tokens packed"],
                 [
                     [r["lang"], r["docs_in"], r["docs"], r["dropped"], r["top_reasons"], r["chars"], r["tokens"]]
@@ -163,11 +163,11 @@ def _what_happened(data: dict[str, Any]) -> list[str]:
 def _what_was_kept(data: dict[str, Any]) -> list[str]:
     """Lengths, quality scores, duplicate clusters and decontamination hits."""
     return [
-        _section(
+        html_section(
             "lengths",
             "Document length per domain and source",
             plots.lengths(data["lengths"]),
-            _table(
+            html_table(
                 ["domain", "source", "documents", "p10", "median", "p90", "max", "mean"],
                 [
                     [r["domain"], r["source"], r["docs"], r["p10"], r["p50"], r["p90"], r["max"], r["mean"]]
@@ -176,11 +176,11 @@ def _what_was_kept(data: dict[str, Any]) -> list[str]:
             ),
             empty="The final corpus is empty.",
         ),
-        _section(
+        html_section(
             "quality",
             "Quality scores and thresholds",
             plots.quality(data["quality"]),
-            _table(
+            html_table(
                 ["reason", "dropped", "threshold"],
                 [
                     [q["reason"], q["dropped"], "" if q["threshold"] is None else q["threshold"]]
@@ -192,11 +192,11 @@ def _what_was_kept(data: dict[str, Any]) -> list[str]:
             empty="No filter recorded a score.",
         ),
         _duplicates(data["duplicates"]),
-        _section(
+        html_section(
             "decontam",
             "Decontamination hits",
             None,
-            _table(
+            html_table(
                 ["evaluation set", "documents dropped", "max overlap", "source", "example (redacted)"],
                 [[r["eval_set"], r["docs"], r["max_overlap"], r["source"], r["example"]] for r in data["decontam"]],
                 mono=4,
@@ -222,7 +222,7 @@ def _overview(ov: dict[str, Any]) -> str:
             (
                 "shards",
                 f"{ov['num_shards'] or 0:,} shard(s), {ov['total_tokens']:,} tokens, tokenizer "
-                f"{_e(ov['tokenizer'])}, seq_len {ov['seq_len']:,}",
+                f"{escape(ov['tokenizer'])}, seq_len {ov['seq_len']:,}",
             )
         )
     if ov.get("dry_run"):
@@ -232,26 +232,26 @@ def _overview(ov: dict[str, Any]) -> str:
             (
                 "warning",
                 f'<span class="bad">no input file matched for source(s) '
-                f"{_e(', '.join(ov['sources_without_files']))}</span>",
+                f"{escape(', '.join(ov['sources_without_files']))}</span>",
             )
         )
     if ov.get("executor"):
-        items.append(("executor", _e(f"{ov['executor'].get('kind')} x {ov['executor'].get('workers')}")))
-    body = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items)
+        items.append(("executor", escape(f"{ov['executor'].get('kind')} x {ov['executor'].get('workers')}")))
+    body = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in items)
     return f'<section id="overview"><h2>Overview</h2><dl>{body}</dl></section>'
 
 
 def _duplicates(dup: dict[str, Any]) -> str:
     rows = [[m, v["clusters"], v["duplicates"]] for m, v in sorted(dup["methods"].items())]
-    body = _table(["method", "clusters", "documents dropped as duplicates"], rows)
+    body = html_table(["method", "clusters", "documents dropped as duplicates"], rows)
     if dup["largest"]:
-        body += _table(
+        body += html_table(
             ["method", "cluster size", "source", "survivor (redacted)"],
             [[r["method"], r["size"], r["source"], r["survivor"]] for r in dup["largest"]],
             mono=3,
         )
     has_any = any(v["clusters"] for v in dup["methods"].values())
-    return _section(
+    return html_section(
         "duplicates",
         "Duplicate clusters",
         plots.duplicate_clusters(dup),
@@ -273,11 +273,11 @@ def _fertility(rows: list[dict[str, Any]]) -> str:
         "Tokens per character and per word on a sample of each language's documents (words as the prose "
         "filters segment them, punctuation left out; report/fertility.py)."
     )
-    return _section(
+    return html_section(
         "fertility",
         "Tokenizer fertility per language",
         None,
-        _table(columns, table),
+        html_table(columns, table),
         note=note,
         empty="No prose document with a language in the final corpus.",
     )
@@ -286,7 +286,7 @@ def _fertility(rows: list[dict[str, Any]]) -> str:
 def _tokens(tok: dict[str, Any]) -> str:
     body = ""
     if tok["budget"]:
-        body += _table(
+        body += html_table(
             ["domain", "source", "documents", "available", "share", "budget", "epochs", "selected"],
             [
                 [
@@ -303,11 +303,11 @@ def _tokens(tok: dict[str, Any]) -> str:
             ],
         )
     if tok["packed"]:
-        body += _table(
+        body += html_table(
             ["stage", "domain", "source", "tokens packed"],
             [[p["stage"], p["domain"], p["source"], p["tokens"]] for p in tok["packed"]],
         )
-    return _section(
+    return html_section(
         "tokens",
         "Token budget per stage and source",
         plots.tokens(tok),
@@ -319,13 +319,14 @@ def _tokens(tok: dict[str, Any]) -> str:
 def _train(train: dict[str, Any]) -> str:
     last = train["points"][-1]
     note = f"{len(train['points'])} logged steps; last step {last['step']}, loss {last['loss']:.4f}"
-    return _section("train", "Trainer", plots.trainer(train), "", note=note)
+    return html_section("train", "Trainer", plots.trainer(train), "", note=note)
 
 
 # --- building blocks ---------------------------------------------------------------------------------------
 
 
-def _e(value: Any) -> str:
+def escape(value: Any) -> str:
+    """`value` as HTML text (None as empty), quotes escaped too: it also goes into attributes."""
     return html.escape("" if value is None else str(value), quote=True)
 
 
@@ -336,29 +337,29 @@ def _cell(value: Any, mono: bool) -> str:
         return f'<td class="n">{value:,}</td>'
     if isinstance(value, float):
         return f'<td class="n">{value:,.0f}</td>' if abs(value) >= 1000 else f'<td class="n">{value:.4g}</td>'
-    return f'<td class="x">{_e(value)}</td>' if mono else f"<td>{_e(value)}</td>"
+    return f'<td class="x">{escape(value)}</td>' if mono else f"<td>{escape(value)}</td>"
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], mono: int | None = None) -> str:
+def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], mono: int | None = None) -> str:
     """An HTML table; `mono`: the index of a column of document text (monospace, wrapped)."""
     if not rows:
         return ""
-    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(_cell(v, i == mono) for i, v in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _section(
+def html_section(
     anchor: str, title: str, svg: str | None, body: str, note: str | None = None, empty: str | None = None
 ) -> str:
-    parts = [f'<section id="{anchor}"><h2>{_e(title)}</h2>']
+    parts = [f'<section id="{anchor}"><h2>{escape(title)}</h2>']
     if note:
-        parts.append(f'<p class="muted">{_e(note)}</p>')
+        parts.append(f'<p class="muted">{escape(note)}</p>')
     if svg:
         parts.append(f'<figure class="plot" data-plot="{anchor}">{svg}</figure>')
     if body:
         parts.append(body)
     elif not svg and empty:
-        parts.append(f'<p class="muted">{_e(empty)}</p>')
+        parts.append(f'<p class="muted">{escape(empty)}</p>')
     parts.append("</section>")
     return "".join(parts)
