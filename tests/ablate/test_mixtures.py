@@ -21,7 +21,7 @@ from core.io import write_table
 from core.paths import REPO_ROOT
 from flows.ablate import main
 from schemas import DOCUMENT_SCHEMA, Document, make_doc_id
-from tests.ablate.test_ablate import TINY_PROXY
+from tests.ablate.proxy import TINY_PROXY
 
 MODULES = 40  # the standard library's first top-level modules (sorted): ~640 functions, ~200 long docstrings
 TOKENS = 6000  # 6 steps of 8 x 128 bytes per proxy: about a second each on 2 free cores
