@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from filters import lid_thresholds
 from filters.base import Filter, FilterResult
 from filters.lid176 import LID176_LABELS, FastTextLangId
 from filters.lid_models import LINGUA_HIGH_ACCURACY_BELOW
@@ -44,7 +45,8 @@ class LangId(Filter):
 
     Decision (cascade), as datatrove's `LanguageFilter` with per-language thresholds: keep when the score is
     strictly above the language's threshold (`min_scores[lang]`, else `min_scores[base]` for "zh-Hans" -> "zh",
-    else `min_score`) and the language is wanted. A document that is mostly markup (the share of removed math,
+    else the language's row of `filters.lid_thresholds` when `table_min_scores`, else `min_score`) and the
+    language is wanted. A document that is mostly markup (the share of removed math,
     code and URLs is at least `min_markup_ratio`) is kept when its score is low: its little prose cannot be
     trusted to give a sure score, so it is not judged by it; `doc.metadata["langid"]["kept"]` says so.
     A prediction in a confusable group (bs/hr/sr, ms/id, nb/nn/da, ...) records `group`, `runner_up` and
@@ -57,6 +59,9 @@ class LangId(Filter):
             model can return.
         min_score: default threshold on the top score (0.65 as in FineWeb); None turns the check off.
         min_scores: per-language thresholds, e.g. {"bs": 0.5}; keys must be labels the model can return.
+        table_min_scores: for a language `min_scores` does not name, the threshold of
+            `filters/data/lid_thresholds.json` (FineWeb-2's median - std rule on the cascade's scores; English has
+            none and keeps `min_score`). Cascade only; no effect when `min_score` is None (the check is off).
         trust_source_lang: keep a source-provided `doc.lang` and skip the score check (as `FastTextLangId`).
         max_chars: prose characters the models read (cascade; cost does not grow with document length).
         min_markup_ratio: a document with at least this share of markup is not dropped for a low score (cascade);
@@ -77,6 +82,7 @@ class LangId(Filter):
         languages: Sequence[str] | None = None,
         min_score: float | None = 0.65,
         min_scores: dict[str, float] | None = None,
+        table_min_scores: bool = True,
         trust_source_lang: bool = True,
         max_chars: int = 2000,
         min_markup_ratio: float | None = 0.5,
@@ -118,6 +124,8 @@ class LangId(Filter):
         self.languages = frozenset(languages) if languages is not None else None
         self.min_score = min_score
         self.min_scores = dict(min_scores or {})
+        # Read (and checked) when built, so that a bad table stops the run before any work.
+        self.table_min_scores = lid_thresholds.min_scores() if table_min_scores and model == "cascade" else {}
         self.trust_source_lang = trust_source_lang
         self.max_chars = max_chars
         self.min_markup_ratio = min_markup_ratio
@@ -125,10 +133,13 @@ class LangId(Filter):
         self._lid176 = FastTextLangId(languages, min_score, trust_source_lang) if model == "lid176" else None
 
     def threshold(self, lang: str) -> float | None:
-        """The score `lang` must exceed: its own, its base language's ("zh" for "zh-Hans"), else `min_score`."""
-        if lang in self.min_scores:
-            return self.min_scores[lang]
-        return self.min_scores.get(_base(lang), self.min_score)
+        """The score `lang` must exceed: its own or its base language's ("zh" for "zh-Hans") from `min_scores`,
+        else from the table, else `min_score` (None: no check)."""
+        for table in (self.min_scores, self.table_min_scores if self.min_score is not None else {}):
+            for key in (lang, _base(lang)):
+                if key in table:
+                    return table[key]
+        return self.min_score
 
     def wanted(self, lang: str) -> bool:
         return self.languages is None or lang in self.languages or _base(lang) in self.languages
