@@ -39,7 +39,9 @@ def run_dir(tmp_path_factory) -> Path:
     off = ("url_blocklist", "gopher_quality", "c4", "fineweb", "word_blocklist", "toxicity", "pii", "secrets")
     tables = "".join(f"[filters.{name}]\nenabled = false\n" for name in off)
     (root / "stage.toml").write_text(
-        f'stage = "general"\nsources = "sources.toml"\n[filters.langid]\nmin_score = 0.65\n{tables}'
+        # one bar for every language (not the per-language table): the repeated Russian page must reach Gopher
+        f'stage = "general"\nsources = "sources.toml"\n[filters.langid]\nmin_score = 0.65\ntable_min_scores = false\n'
+        f"{tables}"
         "[dedup.exact]\nper_language = true\n[decontam]\nenabled = false\n"
         '[shards]\ntokenizer = "o200k_harmony"\nseq_len = 16\n'
     )
