@@ -300,6 +300,8 @@ def cascade(
        restricted to the candidates it knows (two or more), replaces CLD3 for those; candidates are ranked by
        their weighted votes (see ABSENT_WEIGHT) and the winner's score is its mean probability over the models
        that know it.
+    Before all: text mostly in a script no model was trained on (Thaana, Cherokee, Canadian syllabics, ...) gets
+    the script's language or "und-<script>" (`lid_orthography.unknown_script`), models="script".
     4. Whatever the path, a label in a family the models cannot split (am/ti, bo/dz, el/grc, pl/cs vs Sorbian,
        nso/tn) is settled by spelling (`filters.lid_orthography`); the score stays the models'.
 
@@ -312,6 +314,9 @@ def cascade(
     """
     if not text.strip():
         return Prediction("unknown", 0.0)
+    other_script = lid_orthography.unknown_script(text)
+    if other_script is not None:  # a script no model reads: their labels would be chance
+        return Prediction(*other_script, models="script")
     f_lang, f_p = lid176 if lid176 is not None else lid176_top([text])[0]
     c_lang, c_p = cld3_top(text)
     if f_lang is not None and f_lang == c_lang and min(f_p, c_p) >= FAST_MIN_SCORE and not group_of(f_lang):

@@ -19,6 +19,10 @@ article 1 of am, ti, bo, dz, el, hsb; full am, ti, bo, el: every line of the ful
 its own language) and on 130 Modern Greek, 130 Polish, 130 Czech and 130 Tswana sentences of lingua's test data (no
 rule fires wrongly on them); the tests hold real sentences of each script.
 
+Text mostly in a script none of the models was trained on (Thaana, Cherokee, Canadian syllabics, Tifinagh, ...)
+got a label by chance ("vi" for Dhivehi, "am" for Inuktitut); `unknown_script` names the script's language where
+one language writes it (dv, chr, ii, vai, jv) and labels the rest "und-<script>" with score 0 (dropped as unsure).
+
 NOTE: Bosnian vs Croatian is not here: their standard texts can be identical (UDHR article 1 is, letter for
 letter), so no spelling rule can separate them; they stay a confusable group (`lid_models.GROUPS`).
 """
@@ -29,8 +33,7 @@ import re
 import unicodedata
 from collections import Counter
 
-# The labels only these rules return (no model votes for them).
-LABELS = frozenset({"ti", "bo", "hsb", "dsb"})
+import regex
 
 # --- Ethiopic: Amharic or Tigrinya ------------------------------------------------------------------------------
 
@@ -120,6 +123,56 @@ def sorbian(lang: str, text: str) -> str:
 def northern_sotho_or_tswana(text: str) -> str:
     """ "nso" when the text has š (Northern Sotho's concords ša, tša, šo), else "tn"."""
     return "nso" if "š" in text.lower() else "tn"
+
+
+# --- scripts no model reads ------------------------------------------------------------------------------------
+
+# The scripts the models were trained on. Text mostly in another script gets a label by chance from them ("am" for
+# Canadian syllabics and Mongolian, "ko" for Cherokee, Vai and Syriac, "vi" for Thaana, "ne" for Tifinagh in the UDHR).
+_MODEL_SCRIPTS = (
+    "Latin Cyrillic Greek Arabic Hebrew Armenian Georgian Devanagari Bengali Gurmukhi Gujarati Oriya Tamil Telugu "
+    "Kannada Malayalam Sinhala Thai Lao Tibetan Myanmar Khmer Ethiopic Han Hiragana Katakana Hangul Bopomofo"
+).split()
+_OTHER_LETTER = regex.compile(r"[\p{L}--[" + "".join(f"\\p{{{s}}}" for s in _MODEL_SCRIPTS) + "]]", regex.V1)
+_LETTER = regex.compile(r"\p{L}")
+# Unicode name prefix of a letter -> (ISO 15924 code, the language when one language is written in the script). A
+# script not listed is labelled by its Unicode name ("und-Tai" for Tai Tham or Tai Viet).
+SCRIPTS: dict[str, tuple[str, str | None]] = {
+    "THAANA": ("Thaa", "dv"),  # Dhivehi only
+    "CHEROKEE": ("Cher", "chr"),
+    "YI": ("Yiii", "ii"),  # Nuosu (Sichuan Yi)
+    "VAI": ("Vaii", "vai"),
+    "JAVANESE": ("Java", "jv"),  # NOTE: jv's FineWeb-2 row is for Latin-script Javanese
+    "ADLAM": ("Adlm", None),  # Fula, whose FineWeb-2 row (and stop words) is for its Latin spelling
+    "NKO": ("Nkoo", None),  # Manding languages
+    "CANADIAN": ("Cans", None),  # Inuktitut, Cree, Ojibwe
+    "MONGOLIAN": ("Mong", None),  # Mongolian, Manchu, Sibe
+    "TIFINAGH": ("Tfng", None),  # Berber languages
+    "SYRIAC": ("Syrc", None),
+    "TAGALOG": ("Tglg", None),
+    "GRANTHA": ("Gran", None),
+    "CHAKMA": ("Cakm", None),
+    "OL": ("Olck", None),  # Ol Chiki: Santali
+}
+# The labels only these rules return (no model votes for them).
+LABELS = frozenset({"ti", "bo", "hsb", "dsb"} | {language for _, language in SCRIPTS.values() if language})
+
+
+def unknown_script(text: str) -> tuple[str, float] | None:
+    """(label, share) when most letters of `text` are in a script no model reads, else None.
+
+    The label is the script's language where one language writes it ("dv" for Thaana), else "und-<script>"
+    ("und-Cans"); share is the fraction of the text's letters in that script (the label's score; 0 for "und-...", so
+    the filter drops it as unsure). One regex pass on text in the models' scripts (nearly every document).
+    """
+    others = _OTHER_LETTER.findall(text)
+    if not others or 2 * len(others) <= len(_LETTER.findall(text)):
+        return None
+    names = Counter(unicodedata.name(ch, "?").split()[0] for ch in others)
+    name, count = names.most_common(1)[0]
+    code, language = SCRIPTS.get(name, (name.title(), None))
+    share = count / len(_LETTER.findall(text))
+    return (language, round(share, 3)) if language else (f"und-{code}", 0.0)
 
 
 # --- the dispatcher --------------------------------------------------------------------------------------------

@@ -80,3 +80,18 @@ def test_sorbian_needs_both_letters():
     assert lid_orthography.sorbian("pl", "dłujkosć wót lěśe pśez") == "dsb"
     assert lid_orthography.sorbian("cs", "dołhosć přez lěće hišće") == "hsb"
     assert {"ti", "bo", "hsb", "dsb", "grc", "dz", "nso", "tn"} <= lid_models.LABELS
+
+
+def test_scripts_no_model_reads_get_their_language_or_und():
+    # UDHR article 1 in Dhivehi (Thaana), Cherokee and Inuktitut (Canadian syllabics): the models said "vi", "ko" and
+    # "am"; the script says Dhivehi and Cherokee, and that Inuktitut's script is shared (Cree, Ojibwe): unknown.
+    texts = {
+        "dv": "ހުރިހާ އިންސާނުންވެސް ދުނިޔެއަށް އުފަންވަނީ، މިނިވަންކަމުގައި، ހަމަހަމަ ޙައްޤުތަކަކާއެކު، ހަމަހަމަ ދަރަޖައެއްގައި ކަމޭހިތެވިގެންވާ ބައެއްގެ ގޮތުގައެވެ.",
+        "chr": "Ꮒꭶꮣ ꭰꮒᏼꮻ ꭴꮎꮥꮕꭲ ꭴꮎꮪꮣꮄꮣ ꭰꮄ ꭱꮷꮃꭽꮙ ꮎꭲ ꭰꮲꮙꮩꮧ ꭰꮄ ꭴꮒꮂ ꭲᏻꮎꮫꮧꭲ.",
+        "und-Cans": "ᐃᓅᔪᓕᒫᑦ ᐊᓂᖅᑎᕆᔪᓕᒫᑦ ᐃᓅᓚᐅᕐᒪᑕ ᐃᓱᒪᕐᓱᕐᖢᑎᒃ ᐊᒻᒪᓗ ᐊᔾᔨᐅᖃᑎᒌᒃᖢᑎᒃ ᓂᕐᓱᐊᖑᓂᒃᑯᑦ ᐊᒻᒪᓗ ᐱᔪᓐᓇᐃᑎᑎᒍᑦ.",
+    }
+    docs = [Document(id=k, text=t, source="t", domain="web") for k, t in texts.items()]
+    results = LangId().filter_batch(docs)
+    assert [d.lang for d in docs] == list(texts)
+    assert results[:2] == [True, True] and results[2] == (False, "langid_low_score", 0.0)
+    assert lid_orthography.unknown_script("Mostly Latin text with one word ދުނިޔެ in Thaana.") is None
