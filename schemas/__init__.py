@@ -59,6 +59,9 @@ LINEAGE_SCHEMA = pa.schema(
         # The document's language when the step decided (language ID's label, or the source's): a dropped
         # document is nowhere else, so the funnel per language reads it here.
         pa.field("lang", pa.string()),
+        # The cutoff a score was held against, where a run-level one decided (a scorer's `keep_top` percentile,
+        # filters/score_cut.py): the lineage row then says the score, and the cutoff it fell below.
+        pa.field("threshold", pa.float64()),
     ]
 )
 
@@ -180,6 +183,7 @@ class LineageRecord:
     dup_cluster_id: str | None = None
     dup_cluster_size: int | None = None
     lang: str | None = None
+    threshold: float | None = None
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -191,6 +195,7 @@ class LineageRecord:
             "dup_cluster_id": self.dup_cluster_id,
             "dup_cluster_size": self.dup_cluster_size,
             "lang": self.lang,
+            "threshold": self.threshold,
         }
 
 

@@ -4,15 +4,23 @@
     model = "../../models/edu"     # a classifier folder (model.bin + card.json), relative to the stage file
     mode = "annotate"              # annotate: every kept document gets scores['edu']; filter: also drop below min
     min_score = 0.5                # filter mode: the threshold where no `thresholds` entry is more specific
+    # keep_top = 0.1               # filter mode, instead of min_score: keep the run's top 10% (DCLM's cut)
     domains = ["web"]              # optional: only these domains are scored (others get no 'edu' score)
     [[scorers.edu.thresholds]]     # optional, filter mode: per domain and/or language
     domain = "web"
     lang = "en"
-    min_score = 0.7
+    min_score = 0.7                # or keep_top = 0.2: the top 20% of this entry's documents
 
 The threshold of a document is the most specific entry that matches it: domain and language, then language,
-then domain, then `min_score`; a document no threshold covers is kept (with its score). A drop is recorded as
-`scorer_<name>_below_min` with the score in the lineage row.
+then domain, then the table's own `min_score` / `keep_top`; a document no threshold covers is kept (with its
+score). An absolute threshold drops in the filter step: `scorer_<name>_below_min`, the score in the lineage row.
+
+A percentile threshold (`keep_top`, a share in (0, 1]; DCLM, Li et al. 2024, arXiv 2406.11794, keeps the top ~10%
+of its pool by the fastText score) needs every score of the run first, so it is decided by a step of its own after
+the filter step (`filters/score_cut.py`): among the documents an entry governs, the cutoff is the score of the
+ceil(keep_top * n)-th best, and a document scoring below it is dropped as `scorer_<name>_below_top` with its score
+and the cutoff (`threshold`) in the lineage row. Ties at the cutoff are all kept, so the same scores give the same
+cut at any worker count.
 """
 
 from __future__ import annotations
@@ -31,11 +39,18 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class ScoreThreshold:
-    """One `[[scorers.<name>.thresholds]]` entry: `min_score` for the documents of `domain` and/or `lang`."""
+    """One `[[scorers.<name>.thresholds]]` entry: `min_score` (absolute) or `keep_top` (a share of the run's
+    documents this entry governs) for the documents of `domain` and/or `lang`."""
 
-    min_score: float
+    min_score: float | None = None
     domain: str | None = None
     lang: str | None = None
+    keep_top: float | None = None
+
+    @property
+    def key(self) -> str:
+        """The entry as a stable name (`domain/lang`, `*` for any): the groups a percentile is taken over."""
+        return f"{self.domain or '*'}/{self.lang or '*'}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,7 @@ class ScorerConfig:
     min_score: float | None = None
     thresholds: tuple[ScoreThreshold, ...] = ()
     domains: tuple[str, ...] = ()
+    keep_top: float | None = None
 
     @classmethod
     def from_table(
@@ -66,6 +82,7 @@ class ScorerConfig:
             "model": str,
             "mode": Literal["annotate", "filter"],
             "min_score": float,
+            "keep_top": float,
             "thresholds": list[ScoreThreshold],
             "domains": list[str],
         }
@@ -79,32 +96,51 @@ class ScorerConfig:
             card = read_card(model)
         except CardError as e:
             raise error(f"{where} model = {table['model']!r}: {e}") from e
-        try:
-            thresholds = tuple(ScoreThreshold(**t) for t in table.get("thresholds", []))
-        except TypeError:
-            raise error(f"{where} thresholds: every entry needs min_score (and a domain, a lang or both)") from None
-        for t in [*thresholds, ScoreThreshold(table.get("min_score", 0.0))]:
-            if not 0.0 <= t.min_score <= 1.0:
-                raise error(f"{where} min_score = {t.min_score!r}: a score is a probability, in [0, 1]")
-            if t.domain is not None and t.domain not in DOMAINS:
-                raise error(f"{where} thresholds: domain = {t.domain!r}: unknown; known: {list(DOMAINS)}")
+        thresholds = tuple(ScoreThreshold(**t) for t in table.get("thresholds", []))
+        own = ScoreThreshold(table.get("min_score"), keep_top=table.get("keep_top"))
+        for t in [*thresholds, own]:
+            _check_threshold(where, t, own, error)
         domains = tuple(table.get("domains", ()))
         if set(domains) - set(DOMAINS):
             raise error(f"{where} domains = {list(domains)!r}: must be drawn from {list(DOMAINS)}")
         mode = table.get("mode", "annotate")
-        if mode == "filter" and "min_score" not in table and not thresholds:
-            raise error(f'{where}: mode = "filter" needs min_score or [[scorers.{name}.thresholds]]')
-        if mode == "annotate" and ("min_score" in table or thresholds):
-            raise error(f'{where}: min_score and thresholds drop documents only with mode = "filter"')
-        return cls(name, model, card["model_sha256"], card["kind"], mode, table.get("min_score"), thresholds, domains)
+        if mode == "filter" and "min_score" not in table and "keep_top" not in table and not thresholds:
+            raise error(f'{where}: mode = "filter" needs min_score, keep_top or [[scorers.{name}.thresholds]]')
+        if mode == "annotate" and ("min_score" in table or "keep_top" in table or thresholds):
+            raise error(f'{where}: min_score, keep_top and thresholds drop documents only with mode = "filter"')
+        return cls(
+            name,
+            model,
+            card["model_sha256"],
+            card["kind"],
+            mode,
+            table.get("min_score"),
+            thresholds,
+            domains,
+            table.get("keep_top"),
+        )
 
-    def threshold_for(self, domain: str, lang: str | None) -> float | None:
-        """The minimum score of a document of `domain` and `lang` (None: no threshold covers it, it is kept)."""
+    def rule_for(self, domain: str, lang: str | None) -> ScoreThreshold | None:
+        """The threshold entry that decides a document of `domain` and `lang` (the most specific that matches; the
+        table's own min_score / keep_top as an entry for any domain and language); None: it is kept."""
         for entry_domain, entry_lang in ((domain, lang), (None, lang), (domain, None)):
             for t in self.thresholds:
                 if t.domain == entry_domain and t.lang == entry_lang and (t.domain or t.lang):
-                    return t.min_score
-        return self.min_score
+                    return t
+        if self.min_score is None and self.keep_top is None:
+            return None
+        return ScoreThreshold(self.min_score, keep_top=self.keep_top)
+
+    def threshold_for(self, domain: str, lang: str | None) -> float | None:
+        """The absolute minimum score of a document of `domain` and `lang` (None: no absolute threshold covers it;
+        it is kept by the filter step, and a `keep_top` entry may still cut it after)."""
+        rule = self.rule_for(domain, lang)
+        return rule.min_score if rule is not None else None
+
+    @property
+    def has_percentiles(self) -> bool:
+        """Whether a `keep_top` decides some documents: the stage then runs `filters.score_cut` after the filters."""
+        return self.mode == "filter" and (self.keep_top is not None or any(t.keep_top for t in self.thresholds))
 
     def fingerprint(self) -> dict[str, Any]:
         """What decides the scores and drops (the step's fingerprint): the model's bytes, not its folder."""
@@ -115,5 +151,22 @@ class ScorerConfig:
             "mode": self.mode,
             "min_score": self.min_score,
             "domains": list(self.domains),
-            "thresholds": [[t.domain, t.lang, t.min_score] for t in self.thresholds],
+            "thresholds": [[t.domain, t.lang, t.min_score, t.keep_top] for t in self.thresholds],
+            "keep_top": self.keep_top,
         }
+
+
+def _check_threshold(where: str, t: ScoreThreshold, own: ScoreThreshold, error: type[Exception]) -> None:
+    """One entry (or the table's own min_score / keep_top): one kind of threshold, in range, a known domain."""
+    entry = t is not own
+    name = "thresholds: an entry" if entry else "the table"
+    if t.min_score is not None and t.keep_top is not None:
+        raise error(f"{where} {name} has both min_score and keep_top: an absolute threshold or a percentile, not both")
+    if entry and t.min_score is None and t.keep_top is None:
+        raise error(f"{where} thresholds: every entry needs min_score or keep_top (and a domain, a lang or both)")
+    if t.min_score is not None and not 0.0 <= t.min_score <= 1.0:
+        raise error(f"{where} min_score = {t.min_score!r}: a score is a probability, in [0, 1]")
+    if t.keep_top is not None and not 0.0 < t.keep_top <= 1.0:
+        raise error(f"{where} keep_top = {t.keep_top!r}: the share of documents kept, in (0, 1] (0.1: the top 10%)")
+    if t.domain is not None and t.domain not in DOMAINS:
+        raise error(f"{where} thresholds: domain = {t.domain!r}: unknown; known: {list(DOMAINS)}")

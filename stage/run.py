@@ -1,6 +1,6 @@
 """A curriculum stage as a list of steps (no Prefect here; `flows/stage.py` runs it as a flow).
 
-    ingest -> filter [-> synth -> synth_filter] -> dedup_exact_keys -> dedup_exact -> dedup_minhash_signatures -> dedup_minhash_edges
+    ingest -> filter [-> synth -> synth_filter] [-> score_cut] -> dedup_exact_keys -> dedup_exact -> dedup_minhash_signatures -> dedup_minhash_edges
            -> dedup_minhash -> decontam -> final (-> corpus/) -> tokenize -> shards (-> shards/<stage>/)
 
 Each step is built from the finished step before it and run by `run_step` (units through an executor or as
@@ -54,7 +54,7 @@ def run_stage(
     ingest = run(ingest_step)
     funnel = [_ingest_row(ingest)]
     filtered, entered, synth_row = _filter_and_synth(cfg, layout, run, ingest, synth_seeds, funnel)
-    decisions = _dedup_and_decontam(cfg, run, filtered, funnel)
+    decisions = _dedup_and_decontam(cfg, run, [filtered, *_score_cut(cfg, run, filtered, funnel)], funnel)
     final = run(FinalizeStep(decisions[-1], decisions, entered))
     publish_corpus(layout, final)
     shards = build_shards(layout, cfg.stage, cfg.mixture, cfg.shards, run, dry_run=dry_run)
@@ -108,11 +108,25 @@ def _filter_and_synth(
     return filtered, entered, synth_row
 
 
+def _score_cut(cfg: StageConfig, run: RunStep, filtered: StepResult, funnel: list[dict[str, Any]]) -> list[StepResult]:
+    """The scorers' percentile thresholds (`keep_top`) over every filtered document (filters/score_cut.py), when a
+    scorer has one: the finished step in a list (empty without one), its funnel row appended."""
+    from filters.score_cut import ScoreCutStep, percentile_scorers
+
+    scorers = percentile_scorers(cfg.scorers)
+    if not scorers:
+        return []
+    cut = run(ScoreCutStep(scorers, filtered))
+    funnel.append(_row("score_cut", cut))
+    return [cut]
+
+
 def _dedup_and_decontam(
-    cfg: StageConfig, run: RunStep, filtered: StepResult, funnel: list[dict[str, Any]]
+    cfg: StageConfig, run: RunStep, decisions: list[StepResult], funnel: list[dict[str, Any]]
 ) -> list[StepResult]:
-    """Exact dedup, MinHash dedup and decontamination, each when enabled, in that order. Returns every step
-    whose decisions the final corpus applies (the filter step first) and appends the funnel rows."""
+    """Exact dedup, MinHash dedup and decontamination, each when enabled, in that order, after `decisions` (the
+    filter step, and the score cut when it ran). Returns every step whose decisions the final corpus applies and
+    appends the funnel rows."""
     from dedup.steps import (
         DecontamStep,
         DedupApplyStep,
@@ -122,7 +136,7 @@ def _dedup_and_decontam(
         resolve_eval_sets,
     )
 
-    decisions = [filtered]
+    decisions = list(decisions)
     if cfg.exact.enabled:
         keys = run(ExactKeysStep(cfg.exact.params, decisions[-1], cfg.exact.per_language))
         decisions.append(run(DedupApplyStep("dedup_exact", "exact_dedup", decisions[-1], keys, keys)))

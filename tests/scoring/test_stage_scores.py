@@ -4,6 +4,7 @@ score in the lineage; a run without scores (or from before the column) reads as 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -126,6 +127,10 @@ def test_a_run_without_scorers_or_from_before_the_column_reads_scores_as_null(an
         ('model = "{cls}"\nmode = "drop"\n', "mode = 'drop': expected one of 'annotate', 'filter'"),
         ('model = "{cls}"\nmode = "filter"\n', "needs min_score"),
         ('model = "{cls}"\nmode = "filter"\nmin_score = 1.5\n', "in [0, 1]"),
+        ('model = "{cls}"\nmode = "filter"\nkeep_top = 0.0\n', "keep_top = 0.0: the share of documents kept"),
+        ('model = "{cls}"\nmode = "filter"\nmin_score = 0.5\nkeep_top = 0.1\n', "not both"),
+        ('model = "{cls}"\nkeep_top = 0.1\n', 'only with mode = "filter"'),
+        ('model = "{cls}"\nmode = "filter"\n[[scorers.edu.thresholds]]\nlang = "en"\n', "needs min_score or keep_top"),
         ('model = "{cls}"\nmin_score = 0.5\n', 'only with mode = "filter"'),
         (
             'model = "{cls}"\nmode = "filter"\n[[scorers.edu.thresholds]]\ndomain = "news"\nmin_score = 0.5\n',
@@ -157,3 +162,46 @@ def test_thresholds_take_the_most_specific_entry(corpus, math_classifier):
         scorer.threshold_for(d, lang)
         for d, lang in (("web", "en"), ("web", "fr"), ("web", "de"), ("stem", "fr"), ("stem", None))
     ] == [0.4, 0.3, 0.2, 0.3, 0.1]
+
+
+def test_keep_top_cuts_each_entry_at_its_percentile_of_the_whole_run(corpus, math_classifier, annotated):
+    from filters.score_cut import top_share_cutoff
+
+    root, sources, cfg = corpus
+    docs = [doc for d in sorted(annotated.root.glob("steps/filter/units/*")) for doc in iter_unit_docs(d)]
+    groups = {"stem/*": [d for d in docs if d.domain == "stem"], "*/*": [d for d in docs if d.domain != "stem"]}
+    cutoffs = {
+        k: top_share_cutoff([d.scores["edu"] for d in g], share) for (k, g), share in zip(groups.items(), (0.5, 0.3))
+    }
+    expected = {
+        d.id: (d.scores["edu"], cutoffs[k]) for k, g in groups.items() for d in g if d.scores["edu"] < cutoffs[k]
+    }
+    assert 0 < len(expected) < len(docs)
+    stage = _stage_file(
+        root,
+        cfg,
+        f'[scorers.edu]\nmodel = "{math_classifier}"\nmode = "filter"\nkeep_top = 0.3\n'
+        '[[scorers.edu.thresholds]]\ndomain = "stem"\nkeep_top = 0.5\n',
+    )
+    # The cutoffs are read from every unit before any unit runs (and are in the step's fingerprint), so the cut is
+    # the global one computed here from the annotated run, however the units are spread over workers.
+    layout = _run(stage, sources, root / "top-w1")
+    con = connect(layout.root)
+    rows = con.execute(
+        "SELECT doc_id, step, score, threshold FROM lineage WHERE reason = 'scorer_edu_below_top'"
+    ).fetchall()
+    assert {doc_id: (score, cut) for doc_id, _, score, cut in rows} == expected
+    assert {step for _, step, _, _ in rows} == {"scorer_edu"}
+    funnel = {r["step"]: r for r in json.loads(layout.funnel.read_text())["funnel"]}
+    assert funnel["score_cut"]["dropped"] == {"scorer_edu_below_top": len(expected)}
+    kept = con.execute("SELECT domain, min(scores['edu']) FROM docs GROUP BY domain").fetchall()
+    assert all(low >= cutoffs["stem/*" if domain == "stem" else "*/*"] for domain, low in kept)
+
+
+def test_top_share_cutoff_keeps_ceil_of_the_share_and_every_tie():
+    from filters.score_cut import top_share_cutoff
+
+    assert top_share_cutoff([0.1, 0.9, 0.5, 0.7], 0.5) == 0.7  # the top 2 of 4
+    assert top_share_cutoff([0.1, 0.9, 0.5, 0.7], 0.1) == 0.9  # ceil(0.4) = 1: at least one document is kept
+    assert top_share_cutoff([0.2, 0.5, 0.5, 0.5], 0.25) == 0.5  # the ties at the cutoff are all kept
+    assert top_share_cutoff([0.3, 0.2], 1.0) == 0.2
