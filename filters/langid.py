@@ -2,7 +2,7 @@
 
 `LangId(model="cascade")`, the default, reads the prose of a document (`filters.prose`) and asks lid.176 and
 CLD3 (settled when they agree surely outside a confusable group), else py3langid and CLD3, then lingua when they
-are unsure (`filters.lid_models`): 153 labels, ISO 639-1 else 639-3, with the script
+are unsure (`filters.lid_models`): 161 labels, ISO 639-1 else 639-3, with the script
 where a language has two (zh-Hans/zh-Hant, sr-Cyrl/sr-Latn, uz-Latn/uz-Cyrl), per-language thresholds,
 confusable groups recorded in the document's metadata, and mostly-math documents kept.
 
@@ -39,7 +39,7 @@ class LangId(Filter):
     `model = "cascade"` (default) reads the document's prose (`filters.prose`: no LaTeX, formulas, code, URLs or
     e-mail addresses), at most `max_chars` of it; lid.176 and CLD3 settle it when they agree surely on a language
     in no confusable group, else py3langid and CLD3 vote, asking lingua only when they disagree, are unsure or
-    name a confusable group (`filters.lid_models.cascade`): 150+ languages, ISO 639-1
+    name a confusable group (`filters.lid_models.cascade`): 161 labels, ISO 639-1
     labels else 639-3, with the script for zh-Hans/zh-Hant, sr-Cyrl/sr-Latn, uz-Latn/uz-Cyrl.
     `model = "lid176"` is `FastTextLangId` unchanged: fastText lid.176 on the raw text, datatrove's decision.
 
