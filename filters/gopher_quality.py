@@ -5,18 +5,40 @@ Gopher's stop-word check runs for English (Gopher's list, as FineWeb) and, with 
 languages of `filters.language_thresholds` (FineWeb-2's lists and word-length / alphabetic-word thresholds, measured
 on words of each language's own segmenter: a Chinese word is 1-2 characters, a Malayalam one often 15); a language
 with neither skips it.
+
+One check is ours, for the scripts whose words a dictionary segmenter finds (`filters.segmenters`: ICU for Chinese,
+Japanese, Thai, Lao, Khmer, Myanmar): ICU's dictionary engine joins the letters of known words and leaves a letter it
+cannot place as a word of one character, so character soup (shuffled text, keyboard mash) comes out as single
+characters. Gopher's word rules cannot see that (single characters include stop words: 的, の, Myanmar's က and မ),
+so `max_single_char_word_ratio` bounds the share of alphabetic words that are one character
+(`gopher_quality_single_char_words`). Limits, from text that pip packages ship: Chinese and Japanese prose
+(MMATH's problems, CPython's CJK samples, spaCy's examples) has at most 0.56, shuffled 0.92; Thai, Lao, Khmer and
+Myanmar prose at most 0.06 and lists of transliterated foreign names (CLDR's, which the dictionaries do not know)
+0.13, Myanmar keyboard mash 0.47. Space-separated scripts (English among them) have no limit; there, a stop word of
+one letter of an alphabet (FineWeb-2's Russian и, в, с; Spanish y, a) does not count towards `min_stop_words`, since
+character soup of the language's letters forms it by chance (Gopher's English words are all longer).
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from filters.base import FilterResult
-from filters.text_features import ProseFilter, TextFeatures
+from filters.text_features import ProseFilter, TextFeatures, normalize_lang, tokenizer_for
 from schemas import Document
 
 # Gopher (Rae et al. 2021, arXiv 2112.11446, appendix A1) stop words, as in datatrove.
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+
+# Language -> most alphabetic words of one character (module docstring: where the limits come from).
+_HAN_KANA_LIMIT = 0.8  # a Han character or kana is often a word by itself
+_SOUTHEAST_ASIAN_LIMIT = 0.3  # a Thai, Lao, Khmer or Myanmar word is several letters
+SINGLE_CHAR_WORD_LIMITS: Mapping[str, float] = MappingProxyType(
+    dict.fromkeys(("zh", "yue", "wuu", "lzh", "ja"), _HAN_KANA_LIMIT)
+    | dict.fromkeys(("th", "lo", "km", "my"), _SOUTHEAST_ASIAN_LIMIT)
+)
 
 _PUNCTUATION_SET: frozenset[str] | None = None
 
@@ -40,6 +62,8 @@ class GopherQuality(ProseFilter):
         max_bullet_lines_ratio: lines starting with a bullet (0.9).
         max_ellipsis_lines_ratio: lines ending with an ellipsis (0.3).
         min_alpha_words_ratio: words with an alphabetic character (0.8; datatrove's `max_non_alpha_words_ratio`).
+        max_single_char_word_ratio: language (ISO code) -> most alphabetic words that are one character, for the
+            scripts a dictionary segments (default `SINGLE_CHAR_WORD_LIMITS`; None turns it off).
         min_stop_words: distinct stop words required (2), for languages in `stop_words` only.
         stop_words: language -> stop words; default English Gopher list only. A language named here keeps this
             list even when the per-language table has one.
@@ -66,6 +90,7 @@ class GopherQuality(ProseFilter):
         max_bullet_lines_ratio: float | None = 0.9,
         max_ellipsis_lines_ratio: float | None = 0.3,
         min_alpha_words_ratio: float | None = 0.8,
+        max_single_char_word_ratio: Mapping[str, float] | None = SINGLE_CHAR_WORD_LIMITS,
         min_stop_words: int | None = 2,
         stop_words: dict[str, list[str]] | None = None,
         language: str | None = None,
@@ -79,6 +104,11 @@ class GopherQuality(ProseFilter):
         self.max_bullet_lines_ratio = max_bullet_lines_ratio
         self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
         self.min_alpha_words_ratio = min_alpha_words_ratio
+        limits = dict(max_single_char_word_ratio or {})
+        bad = {lang: v for lang, v in limits.items() if not isinstance(v, int | float) or not 0 < v <= 1}
+        if bad:
+            raise ValueError(f"max_single_char_word_ratio: ratios must be in (0, 1], got {bad}")
+        self.max_single_char_word_ratio = limits
         self.min_stop_words = min_stop_words
         sw = {"en": list(GOPHER_STOP_WORDS)} if stop_words is None else stop_words
         self.stop_words = {lang: frozenset(words) for lang, words in sw.items()}
@@ -129,12 +159,21 @@ class GopherQuality(ProseFilter):
             ratio = sum(any(c.isalpha() for c in w) for w in words) / n_words
             if ratio < p.min_alpha_words_ratio:
                 return False, "gopher_quality_below_alpha_threshold", ratio
+        limit = self.max_single_char_word_ratio.get(normalize_lang(feat.lang) or "")
+        if limit is not None:
+            alpha = [w for w in words if w.isalpha() or any(c.isalpha() for c in w)]
+            ratio = sum(len(w) == 1 for w in alpha) / max(len(alpha), 1)
+            if ratio > limit:
+                return False, "gopher_quality_single_char_words", ratio
         stop = p._stop_words(feat.lang)
         if p.min_stop_words and stop:
             if not text.isascii() and not unicodedata.is_normalized("NFC", text):
                 # stop-word lists are NFC; decomposed text (a Vietnamese "của" as u + combining hook) must match too
                 words = [unicodedata.normalize("NFC", w) for w in words]
-            found = len(stop.intersection(words))
+            found_words = stop.intersection(words)
+            if not tokenizer_for(feat.lang).segments_words:
+                found_words = {w for w in found_words if not _one_letter_of_an_alphabet(w)}
+            found = len(found_words)
             if found < p.min_stop_words:
                 return False, "gopher_quality_enough_stop_words", float(found)
         return True
@@ -148,6 +187,16 @@ class GopherQuality(ProseFilter):
             row = thresholds_for(lang)
             stop = row.stopwords if row is not None else None
         return stop
+
+
+_ALPHABETS = ("LATIN", "CYRILLIC", "GREEK")
+
+
+def _one_letter_of_an_alphabet(word: str) -> bool:
+    """A one-letter word of an alphabet (Russian и, в, с; Spanish y, a): character soup of the language's letters
+    forms it by chance, so it is no evidence of prose. In an abugida a letter is a syllable (Nepali र "and",
+    Malayalam ഈ "this"): real function words that stay evidence. Gopher's English stop words are all longer."""
+    return len(word) == 1 and unicodedata.name(word, "").startswith(_ALPHABETS)
 
 
 # (datatrove filter, datatrove reason) -> our reason; the bench and the equivalence test use it.

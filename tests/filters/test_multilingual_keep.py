@@ -7,7 +7,6 @@ The UDHR full texts of ../shared (skipped when absent) are the held-out prose: n
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 
@@ -72,20 +71,12 @@ GOAL = {
 LID_CONFUSIONS = {"ind": {"ms"}}
 
 
-@functools.cache
-def _general_chain() -> list:
-    from filters.chain import build_chain
-    from stage.config import load_stage_config
-
-    return build_chain(load_stage_config("general").filters)
-
-
-def test_udhr_in_every_goal_language_is_kept_by_the_general_chain(corpora):
+def test_udhr_in_every_goal_language_is_kept_by_the_general_chain(corpora, general_chain):
     rows = [json.loads(x) for x in (corpora / "multilingual_udhr" / "udhr_full_selected.jsonl").open(encoding="utf-8")]
     docs = [Document(id=r["code"], text=r["text"], source="udhr", domain="web") for r in rows if r["code"] in GOAL]
     assert len(docs) == len(GOAL)
     lineage: list = []
-    kept = {d.id for d in run_chain(docs, _general_chain(), lineage)}
+    kept = {d.id for d in run_chain(docs, general_chain, lineage)}
     dropped = {r.doc_id: r.reason for r in lineage if r.action == "dropped"}
     # English alone is dropped: C4's bad-words rule drops any English page with a listed word ("sex" in "race,
     # colour, sex, language"), as datatrove's C4BadWordsFilter does; English decisions are not loosened.
