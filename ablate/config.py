@@ -81,6 +81,8 @@ class MixtureCandidate:
 
 
 SEARCH_OVER = ("domains", "sources")
+# The search's proposal, trained after the fit as one more candidate (its measured vs predicted bits per byte).
+PROPOSAL = "search-proposal"
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class AblationConfig:
         names = [c.name for c in self.candidates]
         if len(set(names)) != len(names):
             raise AblationConfigError(f"candidate names {names} repeat; name them as NAME=PATH")
+        if self.search is not None and PROPOSAL in names:
+            raise AblationConfigError(f"candidate name {PROPOSAL!r} is the search's proposal: rename that mixture")
         if self.tokens <= 0:
             raise AblationConfigError(f"tokens must be > 0, got {self.tokens}")
         if self.seeds <= 0:

@@ -7,7 +7,8 @@ The ablation folder::
                                a mixture's realised shares, and with --search the fit's measured and predicted
     curves.parquet             the trainer's log.jsonl rows (loss, lr, tok/s per logged step) per proxy
     ablation.json              the config, the proxy config and the summary (and the search's fit)
-    search.json, mixture.toml  --search: the regression and the proposed `[mixture]` table (ablate/search.py)
+    search.json, mixture.toml  --search: the regression, the proposed `[mixture]` table (ablate/search.py) and the
+                               proposal's measurement (it is trained as the candidate `search-proposal`)
     data/<candidate>/          the proxy's training shards (manifest.json), heldout.jsonl (a mixture: mixture.json)
     train/<candidate>/seed-<k>/  the trainer's checkpoint.pt and log.jsonl, and scores.json
 
@@ -122,28 +123,23 @@ def run_ablation(cfg: AblationConfig, log: Callable[[str], None] = print) -> pa.
     steps = math.ceil(cfg.tokens / tokens_per_step)
     config_sha = fingerprint(tcfg.to_dict())
     prepared = _prepare(cfg, tok, seq_len, log)
+    proxies = Proxies(tcfg, tok, steps, config_sha, out, cfg.seeds, prepared.evals, log)
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     for cand in cfg.candidates:
-        data = prepared.data[cand.name]
-        for seed in range(cfg.seeds):
-            seed_dir = out / "train" / cand.name / f"seed-{seed}"
-            seeded = dataclasses.replace(tcfg, train=dataclasses.replace(tcfg.train, seed=seed))
-            key = fingerprint(config_sha, seed, data.sha256, steps, [e.sha256 for e in prepared.evals])
-            rows += _proxy_rows(cand.name, seed, seeded, tok, steps, data, prepared.evals, seed_dir, key, log)
-            curves += _curve_rows(cand.name, seed, seed_dir / "log.jsonl")
+        proxies.train(cand.name, prepared.data[cand.name], rows, curves)
+    search = _search(cfg, rows, curves, prepared, proxies) if cfg.search is not None else None
     for row in rows:
         row["proxy_config_sha256"] = config_sha  # the config before its seed: one value across an ablation
         if row["candidate"] in prepared.shares:
             row["mixture"] = json.dumps(prepared.shares[row["candidate"]], sort_keys=True)
-    search = _search(cfg, rows, prepared, log) if cfg.search is not None else None
     table = pa.Table.from_pylist(rows, schema=RESULTS_SCHEMA)
     write_table(out / "results.parquet", table, RESULTS_SCHEMA)
     write_table(out / "curves.parquet", pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), CURVES_SCHEMA)
     atomic_write_json(
         out / "ablation.json",
         {
-            "candidates": {c.name: _describe(c) for c in cfg.candidates},
+            "candidates": {c.name: _describe(c) for c in (*cfg.candidates, *prepared.proposal)},
             "tokens": cfg.tokens,
             "steps": steps,
             "tokens_per_step": tokens_per_step,
@@ -170,6 +166,30 @@ class Prepared:
     shares: dict[str, dict[str, dict[str, float]]]
     evals: list[EvalItems]
     corpora: dict[Path, RunCorpus]
+    proposal: tuple[MixtureCandidate, ...] = ()  # the search's proposal, once the fit made it
+
+
+@dataclass(frozen=True)
+class Proxies:
+    """What every proxy of one ablation shares (config, tokenizer, budget, seeds, evaluation), and its training."""
+
+    tcfg: Any
+    tok: ProxyTokenizer
+    steps: int
+    config_sha: str
+    out: Path
+    seeds: int
+    evals: list[EvalItems]
+    log: Callable[[str], None]
+
+    def train(self, name: str, data: CandidateData, rows: list[dict[str, Any]], curves: list[dict[str, Any]]) -> None:
+        """Train (or reuse) one proxy per seed on `data` and append its score rows and logged steps."""
+        for seed in range(self.seeds):
+            seed_dir = self.out / "train" / name / f"seed-{seed}"
+            seeded = dataclasses.replace(self.tcfg, train=dataclasses.replace(self.tcfg.train, seed=seed))
+            key = fingerprint(self.config_sha, seed, data.sha256, self.steps, [e.sha256 for e in self.evals])
+            rows += _proxy_rows(name, seed, seeded, self.tok, self.steps, data, self.evals, seed_dir, key, self.log)
+            curves += _curve_rows(name, seed, seed_dir / "log.jsonl")
 
 
 def _prepare(cfg: AblationConfig, tok: ProxyTokenizer, seq_len: int, log: Callable[[str], None]) -> Prepared:
@@ -209,9 +229,18 @@ def _prepare(cfg: AblationConfig, tok: ProxyTokenizer, seq_len: int, log: Callab
     return prepared
 
 
-def _search(cfg: AblationConfig, rows: list[dict[str, Any]], prepared: Prepared, log: Callable[[str], None]) -> dict:
-    """Fit the search's regression (annotating `rows`), write `search.json` and `mixture.toml`; return the fit."""
-    from ablate.search import fit_search, stage_token_ratio, write_proposal
+def _search(
+    cfg: AblationConfig,
+    rows: list[dict[str, Any]],
+    curves: list[dict[str, Any]],
+    prepared: Prepared,
+    proxies: Proxies,
+) -> dict:
+    """Fit the search's regression (annotating `rows`), train the proposed mixture as one more candidate (its rows
+    and curves appended), measure it against the fit and the draws, write `search.json` and `mixture.toml`; return
+    the record."""
+    from ablate.config import PROPOSAL
+    from ablate.search import fit_search, mixture_candidate, stage_token_ratio, verify_proposal, write_proposal
     from sharding.doc_table import available_by_source
 
     search = cfg.search
@@ -219,9 +248,20 @@ def _search(cfg: AblationConfig, rows: list[dict[str, Any]], prepared: Prepared,
     corpus = prepared.corpora[search.run]
     available = {s: (d, t) for (d, s), (_n, t) in available_by_source(corpus.docs).items()}
     record = fit_search(search, rows, prepared.shares, stage_token_ratio(search.run, available), available)
-    path = write_proposal(Path(cfg.out), record, search.run)
     r2 = "n/a" if record["r2"] is None else f"{record['r2']:.3f}"
-    log(f"search: R² {r2} over {len(record['candidates'])} mixtures; proposed [mixture] in {path}")
+    proxies.log(f"search: R² {r2} over {len(record['candidates'])} mixtures; training the proposal")
+    cand = mixture_candidate(search, PROPOSAL, record["proposal"]["shares"])
+    where = Path(cfg.out) / "data" / PROPOSAL
+    data, shares = prepare_mixture(cand, corpus, where, proxies.tok, cfg.tokens, proxies.tcfg.train.seq_len)
+    prepared.data[PROPOSAL], prepared.shares[PROPOSAL], prepared.proposal = data, shares, (cand,)
+    proxies.train(PROPOSAL, data, rows, curves)
+    prop = verify_proposal(search, record, rows, shares)["proposal"]
+    path = write_proposal(Path(cfg.out), record, search.run)
+    verdict = "beats" if prop["beats_best_draw"] else "does not beat"
+    proxies.log(
+        f"search: the proposal measured {prop['measured']:.4f} vs predicted {prop['predicted_realised']:.4f}; it "
+        f"{verdict} the best draw ({prop['best_draw']} {prop['best_draw_measured']:.4f}); [mixture] in {path}"
+    )
     return record
 
 

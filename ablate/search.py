@@ -14,7 +14,10 @@ validation loss, scores a large number of simulated mixtures with it and propose
 - the fit is reported as in-sample R² and leave-one-out R² with each candidate's measured, predicted and
   leave-one-out predicted value (`search.json`, and the `fit_*` columns of results.parquet);
 - the proposal, the mean of the `top` best of `samples` mixtures drawn from the same Dirichlet, is written as a
-  `[mixture]` table (`mixture.toml`) that a stage file takes as is.
+  `[mixture]` table (`mixture.toml`) that a stage file takes as is;
+- the proposal is then trained as one more candidate (`search-proposal`: same budget, seeds and evaluation) and its
+  measured target is recorded beside the fit's prediction and the best of the K draws (`verify_proposal`): a
+  fit that does not extrapolate shows here.
 
 The proxies' shares are of proxy tokens (UTF-8 bytes for the CPU proxy); a stage's `[mixture.domains]` are shares
 of its own tokenizer's tokens. When the run has a shards manifest, the proposal is converted with each source's
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ablate.config import HELDOUT, AblationConfigError, MixtureCandidate, SearchConfig
+from ablate.config import HELDOUT, PROPOSAL, AblationConfigError, MixtureCandidate, SearchConfig
 from core.io import atomic_write_bytes, atomic_write_json
 from schemas import DOMAINS
 
@@ -68,15 +71,18 @@ def draw_mixtures(search: SearchConfig, partitions: dict[str, str]) -> tuple[Mix
     """The K mixtures to train, drawn from the seeded Dirichlet over `search_units`."""
     units = search_units(search, partitions)
     weights = _dirichlet(search.seed, len(units), search.k)
-    out = []
-    for i, w in enumerate(weights):
-        shares = {u: float(x) for u, x in zip(units, w, strict=True)}
-        name = f"{PREFIX}{i:03d}"
-        if search.over == "domains":
-            out.append(MixtureCandidate(name, search.run, {"domains": {d: shares.get(d, 0.0) for d in DOMAINS}}))
-        else:
-            out.append(MixtureCandidate(name, search.run, source_shares=shares))
-    return tuple(out)
+    return tuple(
+        mixture_candidate(search, f"{PREFIX}{i:03d}", {u: float(x) for u, x in zip(units, w, strict=True)})
+        for i, w in enumerate(weights)
+    )
+
+
+def mixture_candidate(search: SearchConfig, name: str, shares: dict[str, float]) -> MixtureCandidate:
+    """The mixture that gives each domain (or source) of the run `shares` of the proxy's tokens: a draw, or the
+    proposal (realised as the draws are, so that the fit's prediction and the measurement speak of one thing)."""
+    if search.over == "domains":
+        return MixtureCandidate(name, search.run, {"domains": {d: shares.get(d, 0.0) for d in DOMAINS}})
+    return MixtureCandidate(name, search.run, source_shares=shares)
 
 
 def _dirichlet(seed: int, n_units: int, n: int, stream: str = "draws") -> np.ndarray:
@@ -87,15 +93,20 @@ def _dirichlet(seed: int, n_units: int, n: int, stream: str = "draws") -> np.nda
 
 def target_values(search: SearchConfig, rows: list[dict[str, Any]]) -> dict[str, float]:
     """Per candidate, the target's bits per byte averaged over seeds ("heldout": the mean over `heldout:*` sets)."""
+    return {c: float(np.mean(v)) for c, v in target_per_seed(search, rows).items()}
+
+
+def target_per_seed(search: SearchConfig, rows: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Per candidate, the target's bits per byte of each seed, in seed order."""
     per: dict[tuple[str, int], list[float]] = {}
     for r in rows:
         hit = r["eval_set"].startswith(f"{HELDOUT}:") if search.target == HELDOUT else r["eval_set"] == search.target
         if hit and r["bpb"] is not None:
             per.setdefault((r["candidate"], r["seed"]), []).append(float(r["bpb"]))
     by_cand: dict[str, list[float]] = {}
-    for (cand, _seed), values in per.items():
+    for (cand, _seed), values in sorted(per.items()):
         by_cand.setdefault(cand, []).append(float(np.mean(values)))
-    return {c: float(np.mean(v)) for c, v in by_cand.items()}
+    return by_cand
 
 
 def ridge_fit(x_NU: np.ndarray, y_N: np.ndarray, ridge: float) -> tuple[np.ndarray, float]:
@@ -180,6 +191,52 @@ def fit_search(
     }
 
 
+def verify_proposal(
+    search: SearchConfig, record: dict[str, Any], rows: list[dict[str, Any]], shares: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """The proposal as trained (candidate `PROPOSAL`): its measured target against the fit's prediction and against
+    the best of the K draws. Adds the verdict to `record["proposal"]` and annotates the proposal's rows.
+
+    RegMix's claim is that the fit extrapolates: a mixture it never saw scores about what it predicts, and better
+    than the mixtures it was fitted on. Both are measured here rather than assumed.
+
+    Args:
+        rows: every results row, the proposal's included (its `fit_measured` and `fit_predicted` are set here; its
+            `fit_loo_predicted` stays empty: the fit never saw it, so `fit_predicted` is already out of sample).
+        shares: the proposal's realised {"domains": ..., "sources": ...} shares of its training tokens.
+
+    Raises:
+        ValueError: the target is in no row of the proposal.
+    """
+    per_seed = target_per_seed(search, rows)
+    if PROPOSAL not in per_seed:
+        raise ValueError(f"search target {search.target!r}: not measured for the proposal {PROPOSAL!r}")
+    coef = record["coefficients"]
+    realised = {u: shares[search.over].get(u, 0.0) for u in record["units"]}
+    predicted = float(sum(coef[u] * x for u, x in realised.items()) + record["intercept"])
+    measured = float(np.mean(per_seed[PROPOSAL]))
+    fitted = {c["candidate"]: c["measured"] for c in record["candidates"]}
+    draws = {c: v for c, v in fitted.items() if c.startswith(PREFIX)} or fitted
+    best_draw = min(draws, key=lambda c: (draws[c], c))
+    for r in rows:
+        if r["candidate"] == PROPOSAL:
+            r |= {"fit_measured": measured, "fit_predicted": predicted}
+    record["proposal"] |= {
+        "candidate": PROPOSAL,
+        "realised_shares": realised,
+        "predicted_realised": predicted,
+        "measured": measured,
+        "measured_seeds": per_seed[PROPOSAL],
+        "error": measured - predicted,
+        "best_draw": best_draw,
+        "best_draw_measured": draws[best_draw],
+        "best_draw_seeds": per_seed[best_draw],
+        "beats_best_draw": measured < draws[best_draw],
+        "rank": 1 + sum(v < measured for v in fitted.values()),  # among the fitted mixtures and itself
+    }
+    return record
+
+
 def _loo(x_NU: np.ndarray, y_N: np.ndarray, i: int, ridge: float) -> float:
     keep = np.arange(len(y_N)) != i
     w, b = ridge_fit(x_NU[keep], y_N[keep], ridge)
@@ -231,6 +288,7 @@ def write_proposal(out: Path, record: dict[str, Any], run: Path) -> Path:
         f"# R² {r2} in sample, {loo} leave-one-out, over {len(record['candidates'])} proxies; the mean of the best "
         f"{prop['top']} of {prop['samples']:,} sampled mixtures,",
         f"# predicted {prop['predicted']:.4f} bits per byte. Shares of {kind}. Paste into a stage file as is.",
+        *_verdict_lines(record),
         "[mixture.domains]",
         *(f"{d} = {w}" for d, w in prop["table"]["domains"].items()),
     ]
@@ -239,6 +297,19 @@ def write_proposal(out: Path, record: dict[str, Any], run: Path) -> Path:
     path = out / MIXTURE_TOML
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path
+
+
+def _verdict_lines(record: dict[str, Any]) -> list[str]:
+    """The proposal's measurement, as comment lines (none before the proposal was trained)."""
+    prop = record["proposal"]
+    if "measured" not in prop:
+        return []
+    verdict = "beats" if prop["beats_best_draw"] else "does not beat"
+    return [
+        f"# Trained as {prop['candidate']!r} (same budget, seeds and evaluation): measured {prop['measured']:.4f},",
+        f"# predicted {prop['predicted_realised']:.4f} at its realised shares; it {verdict} the best of the "
+        f"{record['k']} draws ({prop['best_draw']}, {prop['best_draw_measured']:.4f}).",
+    ]
 
 
 def _toml_key(key: str) -> str:

@@ -162,15 +162,51 @@ def _search(search: dict[str, Any], proposal: str) -> str:
     coef = ", ".join(f"{u} {w:+.3f}" for u, w in search["coefficients"].items())
     body = html_table(["candidate", "measured", "predicted", "leave-one-out"], table)
     body += f"<p>Coefficients (bits per byte per unit share): {escape(coef)}; intercept {search['intercept']:.4f}.</p>"
+    body += _proposal_check(search)
     if proposal:
         body += f"<h3>Proposed <code>[mixture]</code> (mixture.toml)</h3><pre>{escape(proposal)}</pre>"
+    trained = search["proposal"] if "measured" in search["proposal"] else None
     return html_section(
         "search",
         "Mixture search (RegMix)",
-        plots.search_fit(search["candidates"]),
+        plots.search_fit(search["candidates"], trained),
         body,
         note=f"A ridge regression from the {search['over']} shares of {len(search['candidates'])} proxies to "
         f"{search['target']} bits per byte: R² {r2} in sample, {loo} leave-one-out. The proposal is the mean of "
         f"the best {search['proposal']['top']} of {search['proposal']['samples']:,} mixtures drawn from the same "
         f"Dirichlet, predicted {search['proposal']['predicted']:.4f}.",
+    )
+
+
+def _proposal_check(search: dict[str, Any]) -> str:
+    """The proposal as trained: measured vs predicted, and against the best of the draws (per seed too)."""
+    prop = search["proposal"]
+    if "measured" not in prop:
+        return ""
+
+    def seeds(values: list[float]) -> str:
+        return ", ".join(f"{v:.4f}" for v in values)
+
+    table = [
+        [
+            prop["candidate"],
+            round(prop["measured"], 4),
+            round(prop["predicted_realised"], 4),
+            seeds(prop["measured_seeds"]),
+        ],
+        [
+            f"best draw: {prop['best_draw']}",
+            round(prop["best_draw_measured"], 4),
+            None,
+            seeds(prop["best_draw_seeds"]),
+        ],
+    ]
+    verdict = "beats" if prop["beats_best_draw"] else "does not beat"
+    shares = ", ".join(f"{u} {x:.3f}" for u, x in prop["realised_shares"].items())
+    return (
+        "<h3>The proposal, trained</h3>"
+        + html_table(["candidate", "measured", "predicted", "per seed"], table)
+        + f"<p>Trained on the proposed mixture with the same budget, seeds and evaluation (realised shares: "
+        f"{escape(shares)}): measured minus predicted {prop['error']:+.4f}; it {verdict} the best of the "
+        f"{search['k']} draws, rank {prop['rank']} of {len(search['candidates']) + 1} mixtures.</p>"
     )

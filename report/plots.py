@@ -292,11 +292,13 @@ def ablation_curves(rows: list[dict[str, Any]]) -> str | None:
     return _render(8, 3.2, draw)
 
 
-def search_fit(candidates: list[dict[str, Any]]) -> str | None:
+def search_fit(candidates: list[dict[str, Any]], proposal: dict[str, Any] | None = None) -> str | None:
     """The mixture search's regression: each proxy's measured target against the fit's prediction (filled) and the
-    leave-one-out prediction (hollow), with the line where they agree."""
+    leave-one-out prediction (hollow), with the line where they agree; the trained proposal (its `measured` and
+    `predicted_realised`) as a star, when there is one."""
     if not candidates:
         return None
+    extra = [proposal["measured"], proposal["predicted_realised"]] if proposal else []
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
@@ -310,7 +312,9 @@ def search_fit(candidates: list[dict[str, Any]]) -> str | None:
             label="leave-one-out",
             zorder=3,
         )
-        values = measured + [c["predicted"] for c in candidates] + [c["loo_predicted"] for c in candidates]
+        if proposal:
+            ax.scatter(*extra, marker="*", s=90, color=KEPT, label="proposal, trained", zorder=4)
+        values = measured + [c["predicted"] for c in candidates] + [c["loo_predicted"] for c in candidates] + extra
         lo, hi = min(values), max(values)
         pad = (hi - lo) * 0.05 or 0.01
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=THRESHOLD, lw=0.8, ls="--")
