@@ -200,12 +200,14 @@ class TextFeatures:
 
     `prose(doc, language)` returns the `ProseFeatures` of the document's current text, computing them once:
     a document whose text was replaced (C4 removed lines, a modifier redacted) gets fresh ones. Hold it only
-    for one batch: it keeps the words of every document it has seen.
+    for one batch: it keeps the words of every document it has seen. `fallback_language(doc)` says whether the
+    document's language has no segmenter here (the funnel counts such documents per language).
     """
 
     def __init__(self) -> None:
         self._prose: dict[int, ProseFeatures] = {}
         self._docs: list[Document] = []  # keeps the keyed documents alive, so that id() is not reused
+        self._fallback: dict[int, str] = {}  # document -> language whose words took the fallback rule set
 
     def prose(self, doc: Document, language: str | None = None) -> ProseFeatures:
         """Features of `doc.text` for `language` (default `doc.lang`, then "en")."""
@@ -216,7 +218,16 @@ class TextFeatures:
                 self._docs.append(doc)
             feat = ProseFeatures(doc.text, lang)
             self._prose[id(doc)] = feat
+            self._note_fallback(doc, lang)
         return feat
+
+    def fallback_language(self, doc: Document) -> str | None:
+        """The language whose fallback rule set segmented `doc` (it has no segmenter here), or None."""
+        return self._fallback.get(id(doc))
+
+    def _note_fallback(self, doc: Document, lang: str) -> None:
+        if tokenizer_for(lang).fallback:
+            self._fallback[id(doc)] = lang
 
     def replace_text(self, doc: Document, text: str, lang: str) -> None:
         """Set `doc.text` and start its features afresh (C4's cleaned text)."""
@@ -224,6 +235,7 @@ class TextFeatures:
         if id(doc) not in self._prose:
             self._docs.append(doc)
         self._prose[id(doc)] = ProseFeatures(text, lang)
+        self._note_fallback(doc, lang)
 
 
 def find_duplicates(items: list[str]) -> tuple[int, int]:

@@ -153,6 +153,10 @@ class UnitWriter:
         elif rec.action == "modified":
             self.stats.modified[rec.reason or f"{rec.step}_modified"] += 1
 
+    def tally(self, key: str, n: int = 1) -> None:
+        """Add `n` to a count of the unit's stats that is no lineage row (`extra[key]`, summed over units)."""
+        self.stats.extra[key] = self.stats.extra.get(key, 0) + n
+
     def drop(self, doc_id: str, step: str, reason: str, score: float | None = None, **dup: Any) -> None:
         self.append(LineageRecord(doc_id, step, "dropped", reason, score, **dup))
 

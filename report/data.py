@@ -76,6 +76,7 @@ def collect(run_dir: Path | str) -> dict[str, Any]:
             "drop_reasons": _drop_reasons(con),
             "quarantine": _quarantine(con),
             "languages": _languages(con),
+            "segmentation_fallback": _segmentation_fallback(layout),
             "fertility": _fertility(con),
             "lengths": _lengths(con),
             "quality": _quality(con, summary),
@@ -283,6 +284,24 @@ def _quality(con: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
             },
         )
     return out
+
+
+def _segmentation_fallback(layout: RunLayout) -> dict[str, int]:
+    """Language -> documents the filter steps judged with the fallback word rules (no segmenter for the language
+    here: filters/segmenters.py), from the steps' merged stats; most documents first."""
+    from filters.base import FALLBACK_COUNT_PREFIX
+
+    counts: dict[str, int] = {}
+    for step in ("filter", "synth_filter"):
+        marker = layout.step_marker(step)
+        if not marker.is_file():
+            continue
+        extra = (json.loads(marker.read_text(encoding="utf-8")).get("stats") or {}).get("extra") or {}
+        for key, n in extra.items():
+            if key.startswith(FALLBACK_COUNT_PREFIX):
+                lang = key.removeprefix(FALLBACK_COUNT_PREFIX)
+                counts[lang] = counts.get(lang, 0) + int(n)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _duplicates(con: Any, layout: RunLayout) -> dict[str, Any]:

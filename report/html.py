@@ -154,7 +154,7 @@ def _what_happened(data: dict[str, Any]) -> list[str]:
                 ],
             ),
             note="A document's language is language ID's label (the source's, or unknown, for a document dropped "
-            "before language ID ran); in = kept + dropped; tokens packed count repeats.",
+            "before language ID ran); in = kept + dropped; tokens packed count repeats." + _fallback_line(data),
             empty="No document reached the filters.",
         ),
     ]
@@ -258,6 +258,15 @@ def _duplicates(dup: dict[str, Any]) -> str:
         body,
         note=None if has_any else "No duplicate cluster was found.",
     )
+
+
+def _fallback_line(data: dict[str, Any]) -> str:
+    """The documents whose language has no word segmenter here, per language (one sentence; empty if none)."""
+    counts = data.get("segmentation_fallback") or {}
+    if not counts:
+        return ""
+    listed = ", ".join(f"{lang} {n:,}" for lang, n in counts.items())
+    return f" Judged with the fallback word rules (no segmenter installed for the language): {listed} documents."
 
 
 def _fertility(rows: list[dict[str, Any]]) -> str:

@@ -104,3 +104,21 @@ def test_page_and_artifacts_show_the_language_sections(run_dir, report) -> None:
     assert "exact_dedup_duplicate (1)" in page
     assert {"languages", "fertility"} <= {section for section, rows, _ in tables(report) if rows}
     assert "## Tokenizer fertility (tokens per word)" in markdown(report, RunLayout(run_dir))
+
+
+def test_documents_without_a_segmenter_are_counted_per_language(run_dir, report) -> None:
+    """Korean and Hindi have no word segmenter here (datatrove assigns kiwipiepy and stanza): the filter step counts
+    their documents per language in its stats, and the page says so in one line."""
+    from pipeline.layout import RunLayout
+    from report.html import render
+
+    step = json.loads(RunLayout(run_dir).step_marker("filter").read_text(encoding="utf-8"))
+    extra = step["stats"]["extra"]
+    assert {k: v for k, v in extra.items() if k.startswith("segmentation_fallback.")} == {
+        "segmentation_fallback.hi": 1,
+        "segmentation_fallback.ko": 1,
+    }
+    assert report["segmentation_fallback"] == {"hi": 1, "ko": 1}
+    assert "Judged with the fallback word rules (no segmenter installed for the language): hi 1, ko 1 documents." in (
+        render(report)
+    )
