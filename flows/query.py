@@ -21,6 +21,7 @@ __all__ = ["EXAMPLES", "QueryRefused", "RunFolderError", "check_query", "connect
 
 EXAMPLES = """examples:
   python -m flows.query "SELECT domain, lang, count(*) AS n FROM docs GROUP BY ALL ORDER BY n DESC"
+  python -m flows.query "SELECT lang_script, count(*) AS n FROM docs GROUP BY ALL ORDER BY n DESC"
   python -m flows.query "SELECT step, action, reason, score FROM lineage WHERE doc_id = '<id>'"
   python -m flows.query "SELECT l.reason, i.source, left(i.text, 80) FROM lineage l JOIN ingested i
                          ON i.id = l.doc_id WHERE l.action = 'dropped' LIMIT 20"
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m flows.query",
         description="Run SQL over a corpusforge run with DuckDB. Views: docs, lineage, quarantine, ingested, shards "
         "(rows once a stage has tokenized) and synthetic (one row per synthetic generation with its provenance and "
-        "fate).",
+        "fate). docs and lineage have lang_script: the language label with the Unicode script that has most letters "
+        "in the text (ru_Cyrl, fa_Arab, sr_Latn, ja_Jpan; a label that names its script, zh-Hans, keeps it).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

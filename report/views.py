@@ -9,6 +9,14 @@ sequence: stage, shard, offset, num_tokens, ...) once a stage has tokenized, and
 generation: doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, fate = `kept` or
 the reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran).
 
+`docs` and `lineage` have a `lang_script` column: the language label with the script of the text, FineWeb-2's way
+of naming a subset (`ru_Cyrl`, `fa_Arab`, `sr_Latn`, `ja_Jpan`, `ko_Hang`). The script is the Unicode script
+(ISO 15924 code) with the most letters in the text's first 1,000 characters (RE2's Unicode script classes: the same
+text always gives the same label); Japanese is `Jpan` when kana are at least a tenth of its Han and kana letters, and
+`Zyyy` marks a text with no letter. A label that names its script already (language ID's `zh-Hans`, `zh-Hant`,
+`uz-Latn`) keeps it (Han letters do not tell Simplified from Traditional). A lineage row reads the text of the
+document as it entered the stage (`ingested`); `und` stands for a missing language.
+
 An ablation folder (`python -m flows.ablate --out DIR`, it holds `ablation.json`) has two views instead:
 `ablations` (one row per candidate, seed and evaluation set: tokens, bpb, acc, acc_norm, wall times, config hashes)
 and `ablation_curves` (the proxies' logged training steps: candidate, seed, step, loss, lr, tok_s).
@@ -53,6 +61,68 @@ FROM synthetic_generations g LEFT JOIN (
                         ELSE min(reason) FILTER (WHERE action = 'dropped') END AS fate
     FROM lineage_steps GROUP BY doc_id
 ) f ON f.doc_id = g.doc_id"""
+
+
+# ISO 15924 code -> RE2 script name, for `lang_script` (module docstring). Han and kana are counted apart (Jpan).
+SCRIPTS = {
+    "Latn": "Latin",
+    "Cyrl": "Cyrillic",
+    "Grek": "Greek",
+    "Armn": "Armenian",
+    "Geor": "Georgian",
+    "Hebr": "Hebrew",
+    "Arab": "Arabic",
+    "Syrc": "Syriac",
+    "Thaa": "Thaana",
+    "Deva": "Devanagari",
+    "Beng": "Bengali",
+    "Guru": "Gurmukhi",
+    "Gujr": "Gujarati",
+    "Orya": "Oriya",
+    "Taml": "Tamil",
+    "Telu": "Telugu",
+    "Knda": "Kannada",
+    "Mlym": "Malayalam",
+    "Sinh": "Sinhala",
+    "Thai": "Thai",
+    "Laoo": "Lao",
+    "Tibt": "Tibetan",
+    "Mymr": "Myanmar",
+    "Khmr": "Khmer",
+    "Ethi": "Ethiopic",
+    "Cher": "Cherokee",
+    "Mong": "Mongolian",
+    "Tfng": "Tifinagh",
+    "Cans": "Canadian_Aboriginal",
+    "Hang": "Hangul",
+}
+SCRIPT_PREFIX_CHARS = 1000
+SCRIPT_CLASS = r"\p{%s}"  # RE2's class of a Unicode script
+
+
+def _script_macros() -> list[str]:
+    """`text_script(t)`: the ISO 15924 code of the script with most letters in `t`'s prefix; `lang_script(lang, t)`."""
+
+    def letters(classes: str) -> str:
+        return f"length(regexp_replace(p, '[^{classes}]', '', 'g'))"
+
+    han, kana = letters(r"\p{Han}"), letters(r"\p{Hiragana}\p{Katakana}")
+    japanese = f"({kana}) * 10 >= ({han}) + ({kana})"
+    counts = [f"{{'n': {letters(SCRIPT_CLASS % name)}, 's': '{code}'}}" for code, name in SCRIPTS.items()]
+    counts += [
+        f"{{'n': CASE WHEN {japanese} THEN ({han}) + ({kana}) ELSE 0 END, 's': 'Jpan'}}",
+        f"{{'n': CASE WHEN {japanese} THEN 0 ELSE {han} END, 's': 'Hani'}}",
+    ]
+    top = f"list_sort([{', '.join(counts)}], 'DESC')[1]"
+    return [
+        f"CREATE MACRO prefix_script(p) AS (SELECT CASE WHEN top.n > 0 THEN top.s ELSE 'Zyyy' END "
+        f"FROM (SELECT {top} AS top))",
+        f"CREATE MACRO text_script(t) AS prefix_script(left(t, {SCRIPT_PREFIX_CHARS}))",
+        r"""CREATE MACRO lang_script(lang, t) AS CASE
+            WHEN regexp_matches(lang, '^[a-z]{2,3}-[A-Z][a-z]{3}$') THEN replace(lang, '-', '_')
+            WHEN t IS NULL THEN NULL
+            ELSE coalesce(lang, 'und') || '_' || text_script(t) END""",
+    ]
 
 
 # An ablation folder (`python -m flows.ablate`) holds this file; its views are `ablations` and `ablation_curves`.
@@ -112,6 +182,8 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
     if other_kind is not None:
         return _lock(con, other_kind(con, run_dir), allow_file_access)
     readable: list[str] = []
+    for macro in _script_macros():
+        con.execute(macro)
     views = {
         "docs": (layout.corpus_docs, True),
         "lineage_steps": (layout.corpus_lineage, False),
@@ -133,7 +205,13 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
         # A run written before `[scorers]` existed has no scores column: it reads as null, so queries still run.
         columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
         no_scores = name in ("docs", "ingested") and "scores" not in columns
-        con.execute(f"CREATE VIEW {name} AS SELECT *{NULL_SCORES if no_scores else ''} FROM {source}")
+        script = ", lang_script(lang, text) AS lang_script" if name == "docs" else ""
+        con.execute(f"CREATE VIEW {name} AS SELECT *{NULL_SCORES if no_scores else ''}{script} FROM {source}")
+    # Each decision with its document's language and script (the text as it entered: `ingested`).
+    con.execute(
+        """CREATE VIEW lineage_labelled AS SELECT l.*, lang_script(l.lang, i.text) AS lang_script
+        FROM lineage_steps l LEFT JOIN ingested i ON i.id = l.doc_id"""
+    )
     con.execute(SYNTHETIC_VIEW)
     stage = _run_stage_name(layout)
     placements = _parquet_files(run_dir, layout.placements(stage), recursive=False) if stage else []
@@ -141,7 +219,7 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
         from sharding.steps import PLACEMENT_SCHEMA
 
         _empty_view(con, "shards", [("stage", "string")] + [(f.name, str(f.type)) for f in PLACEMENT_SCHEMA])
-        con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_steps")
+        con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_labelled")
         return _lock(con, readable, allow_file_access)
     readable += placements
     # One row per document piece per packed sequence, for this run's stage only.
@@ -153,7 +231,7 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
     con.execute(
         """CREATE VIEW lineage AS
         SELECT l.*, s.shard, s."offset" AS shard_offset
-        FROM lineage_steps l LEFT JOIN (
+        FROM lineage_labelled l LEFT JOIN (
             SELECT DISTINCT ON (doc_id) doc_id, shard, "offset" FROM shards ORDER BY doc_id, shard, "offset"
         ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
     )

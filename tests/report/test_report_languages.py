@@ -122,3 +122,30 @@ def test_documents_without_a_segmenter_are_counted_per_language(run_dir, report)
     assert "Judged with the fallback word rules (no segmenter installed for the language): hi 1, ko 1 documents." in (
         render(report)
     )
+
+
+def test_lang_script_names_the_script_of_each_text(run_dir) -> None:
+    """`lang_script` in `docs` and `lineage`: the label with the Unicode script of the text (a script the label
+    names already, zh-Hans, is kept); the dropped Russian page's decision carries it too."""
+    from report.views import connect
+
+    con = connect(run_dir)
+    docs = dict(con.sql("SELECT lang, lang_script FROM docs").fetchall())
+    zh = next(code for code in docs if code.startswith("zh-"))
+    assert docs == {
+        "de": "de_Latn",
+        "ru": "ru_Cyrl",
+        zh: zh.replace("-", "_"),
+        "ja": "ja_Jpan",
+        "ko": "ko_Hang",
+        "ar": "ar_Arab",
+        "hi": "hi_Deva",
+        "am": "am_Ethi",
+    }
+    dropped = con.sql("SELECT reason, lang_script FROM lineage WHERE action = 'dropped' AND lang = 'ru'").fetchall()
+    assert [script for reason, script in dropped if reason.startswith("gopher_repetition_")] == ["ru_Cyrl"]
+    # every lineage row has one, and the lineage keeps its row count
+    assert con.sql("SELECT count(*) FROM lineage WHERE lang_script IS NULL").fetchall()[0][0] == 0
+    assert (
+        con.sql("SELECT count(*) FROM lineage").fetchall() == con.sql("SELECT count(*) FROM lineage_steps").fetchall()
+    )
