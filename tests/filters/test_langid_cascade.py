@@ -217,13 +217,14 @@ def test_per_language_thresholds_from_the_table():
     assert (f.threshold("en"), f.threshold("de"), f.threshold("ms")) == (0.65, 0.9, table["ms"])
     assert f.threshold("sr-Cyrl") == table["sr-Cyrl"] and f.threshold("haw") == 0.65  # no row: min_score
     assert LangId(min_scores={"de": 0.5}).threshold("de") == 0.5  # the stage file's min_scores win
-    assert LangId(table_min_scores=False).threshold("de") == 0.65
+    assert LangId(table_domains=[]).threshold("de") == 0.65 and f.threshold("de", "stem") == 0.65  # web only
     assert LangId(min_score=None).threshold("de") is None  # check off: the table too
     # The same score, 0.8: a German document is unsure (dropped), an English one kept as datatrove keeps it.
     de, en = _doc("Der Ausschuss tagt."), _doc("The committee meets.")
     assert f.decide(de, lid_models.Prediction("de", 0.8), 0.0) == (False, "langid_low_score", 0.8)
     assert f.decide(en, lid_models.Prediction("en", 0.8), 0.0) is True
-    assert LangId(table_min_scores=False).decide(_doc("x"), lid_models.Prediction("de", 0.8), 0.0) is True
+    assert LangId(table_domains=[]).decide(_doc("x"), lid_models.Prediction("de", 0.8), 0.0) is True
+    assert f.decide(_doc("x", domain="stem"), lid_models.Prediction("la", 0.8), 0.0) is True  # English read as Latin
 
 
 def test_lid176_mode_is_fasttext_unchanged():
@@ -257,6 +258,7 @@ def test_lid176_mode_is_fasttext_unchanged():
         ({"max_chars": 10}, "max_chars = 10: must be an integer >= 100"),
         ({"min_markup_ratio": 2}, "min_markup_ratio = 2: must be a number in [0, 1] or None"),
         ({"lingua_high_accuracy_below": -1}, "lingua_high_accuracy_below = -1: must be an integer >= 0"),
+        ({"table_domains": "web"}, "table_domains = 'web': must be a list of domains from"),
     ],
 )
 def test_config_errors_are_one_line_at_build_time(kwargs, message):

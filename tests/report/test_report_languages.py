@@ -40,7 +40,7 @@ def run_dir(tmp_path_factory) -> Path:
     tables = "".join(f"[filters.{name}]\nenabled = false\n" for name in off)
     (root / "stage.toml").write_text(
         # one bar for every language (not the per-language table): the repeated Russian page must reach Gopher
-        f'stage = "general"\nsources = "sources.toml"\n[filters.langid]\nmin_score = 0.65\ntable_min_scores = false\n'
+        f'stage = "general"\nsources = "sources.toml"\n[filters.langid]\nmin_score = 0.65\ntable_domains = []\n'
         f"{tables}"
         "[dedup.exact]\nper_language = true\n[decontam]\nenabled = false\n"
         '[shards]\ntokenizer = "o200k_harmony"\nseq_len = 16\n'
@@ -56,6 +56,13 @@ def report(run_dir) -> dict:
     from report.data import collect
 
     return collect(run_dir)
+
+
+@pytest.fixture(scope="module")
+def page(report) -> str:
+    from report.html import render
+
+    return render(report)
 
 
 def test_funnel_per_language_counts_every_document_once(run_dir, report) -> None:
@@ -94,23 +101,20 @@ def test_fertility_per_language_for_both_tokenizers(report) -> None:
     assert 1.0 < rows["de"]["o200k_harmony_per_word"] < 2.5
 
 
-def test_page_and_artifacts_show_the_language_sections(run_dir, report) -> None:
+def test_page_and_artifacts_show_the_language_sections(run_dir, report, page) -> None:
     from pipeline.layout import RunLayout
     from report.artifacts import markdown, tables
-    from report.html import render
 
-    page = render(report)
     assert '<section id="fertility">' in page and "o200k_harmony tokens/word" in page
     assert "exact_dedup_duplicate (1)" in page
     assert {"languages", "fertility"} <= {section for section, rows, _ in tables(report) if rows}
     assert "## Tokenizer fertility (tokens per word)" in markdown(report, RunLayout(run_dir))
 
 
-def test_documents_without_a_segmenter_are_counted_per_language(run_dir, report) -> None:
+def test_documents_without_a_segmenter_are_counted_per_language(run_dir, report, page) -> None:
     """Korean and Hindi have no word segmenter here (datatrove assigns kiwipiepy and stanza): the filter step counts
     their documents per language in its stats, and the page says so in one line."""
     from pipeline.layout import RunLayout
-    from report.html import render
 
     step = json.loads(RunLayout(run_dir).step_marker("filter").read_text(encoding="utf-8"))
     extra = step["stats"]["extra"]
@@ -119,8 +123,8 @@ def test_documents_without_a_segmenter_are_counted_per_language(run_dir, report)
         "segmentation_fallback.ko": 1,
     }
     assert report["segmentation_fallback"] == {"hi": 1, "ko": 1}
-    assert "Judged with the fallback word rules (no segmenter installed for the language): hi 1, ko 1 documents." in (
-        render(report)
+    assert (
+        "Judged with the fallback word rules (no segmenter installed for the language): hi 1, ko 1 documents." in page
     )
 
 
@@ -149,3 +153,20 @@ def test_lang_script_names_the_script_of_each_text(run_dir) -> None:
     assert (
         con.sql("SELECT count(*) FROM lineage").fetchall() == con.sql("SELECT count(*) FROM lineage_steps").fetchall()
     )
+
+
+def test_a_russian_drop_shows_the_russian_threshold(report, page) -> None:
+    """The Russian page of repeated lines was judged against FineWeb-2's Russian row: the report shows that value
+    beside it (the drop-reason example and the quality table), not English's."""
+    from filters.language_thresholds import thresholds_for
+    from report.thresholds import threshold
+
+    row = next(r for r in report["drop_reasons"] if r["reason"].startswith("gopher_repetition_"))
+    expected = {
+        "gopher_repetition_dup_line_frac": thresholds_for("ru").dup_line_frac,
+        **{f"gopher_repetition_top_{n}_gram": r for n, r in thresholds_for("ru").top_n_grams},
+    }[row["reason"]]
+    assert row["lang"] == "ru" and row["threshold"] == expected != threshold(row["reason"], {})
+    quality = next(q for q in report["quality"] if q["reason"] == row["reason"])
+    assert quality["by_language"] == [{"lang": "ru", "dropped": 1, "threshold": expected}]
+    assert f"ru {expected} (1)" in page
