@@ -13,6 +13,11 @@ Models (each loaded lazily, once per process; workers are separate processes):
   fast models disagree, are unsure, or name a confusable group, and then restricted to the few candidate
   languages (which is what makes it cheap: a restricted detector loads and scores only those models).
 
+Languages no model can split (am/ti, bo/dz, el/grc, Sorbian, nso/tn) and scripts no model reads are settled by
+`filters.lid_orthography` after (or, for the scripts, before) the models. The whole cascade through
+`LangId.filter_batch` reads ~2,700-3,000 of lingua's test sentences and ~380 full UDHR declarations (5-18 KB) per CPU
+second, the same before and after those rules (BENCHMARKS.md, issue 19).
+
 Labels: ISO 639-1 where it exists, else ISO 639-3 ("ceb", "arz"), plus the script where one language is written in
 two (zh-Hans / zh-Hant, sr-Cyrl / sr-Latn, uz-Latn / uz-Cyrl), decided from the characters, not by a model.
 Norwegian "no" (py3langid, CLD3) is reported as "nb": both models were trained on Bokmål text.
