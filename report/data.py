@@ -10,15 +10,14 @@ run gives the same report.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 from pipeline.layout import RunLayout
 from report.redact import excerpt, scrub
+from report.thresholds import LanguageThresholds, filter_tables, threshold
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +27,7 @@ TOP_LANG_REASONS = 3  # drop reasons listed per language
 FERTILITY_LANGS = 30  # languages of the final corpus (the most documents first) measured for tokenizer fertility
 FERTILITY_CHARS = 20_000  # characters sampled per language for it (whole documents in a seeded order, the last cut)
 MAX_SCORES = 20_000  # scores per reason kept for a histogram (a deterministic sample beyond that)
-
-# A drop reason -> (filter table, constructor argument holding its threshold). `top_{n}_gram` and
-# `duplicated_{n}_n_grams` thresholds live in GopherRepetition's (n, ratio) tuples, see `_threshold`.
-THRESHOLDS: dict[str, tuple[str, str]] = {
-    "langid_low_score": ("langid", "min_score"),
-    "gopher_quality_short_doc": ("gopher_quality", "min_doc_words"),
-    "gopher_quality_long_doc": ("gopher_quality", "max_doc_words"),
-    "gopher_quality_below_avg_threshold": ("gopher_quality", "min_avg_word_length"),
-    "gopher_quality_above_avg_threshold": ("gopher_quality", "max_avg_word_length"),
-    "gopher_quality_too_many_hashes": ("gopher_quality", "max_symbol_word_ratio"),
-    "gopher_quality_too_many_ellipsis": ("gopher_quality", "max_symbol_word_ratio"),
-    "gopher_quality_too_many_bullets": ("gopher_quality", "max_bullet_lines_ratio"),
-    "gopher_quality_too_many_end_ellipsis": ("gopher_quality", "max_ellipsis_lines_ratio"),
-    "gopher_quality_below_alpha_threshold": ("gopher_quality", "min_alpha_words_ratio"),
-    "gopher_repetition_dup_para_frac": ("gopher_repetition", "max_dup_para_ratio"),
-    "gopher_repetition_dup_para_char_frac": ("gopher_repetition", "max_dup_para_char_ratio"),
-    "gopher_repetition_dup_line_frac": ("gopher_repetition", "max_dup_line_ratio"),
-    "gopher_repetition_dup_line_char_frac": ("gopher_repetition", "max_dup_line_char_ratio"),
-}
-_NGRAM_REASON = re.compile(r"gopher_repetition_(?:top_(\d+)_gram|duplicated_(\d+)_n_grams)$")
+TOP_REASON_LANGS = 8  # languages listed per scored drop reason, with the threshold each had
 
 
 def collect(run_dir: Path | str) -> dict[str, Any]:
@@ -68,18 +48,20 @@ def collect(run_dir: Path | str) -> dict[str, Any]:
             f"{layout.root}` to completion first"
         )
     summary = json.loads(layout.funnel.read_text(encoding="utf-8"))
+    tables = filter_tables(summary)
+    by_lang = LanguageThresholds(tables)
     con = connect(layout.root)
     try:
         report: dict[str, Any] = {
             "overview": _overview(summary),
             "funnel": _funnel(summary),
-            "drop_reasons": _drop_reasons(con),
+            "drop_reasons": _drop_reasons(con, by_lang),
             "quarantine": _quarantine(con),
             "languages": _languages(con),
             "segmentation_fallback": _segmentation_fallback(layout),
             "fertility": _fertility(con),
             "lengths": _lengths(con),
-            "quality": _quality(con, summary),
+            "quality": _quality(con, tables, by_lang),
             "duplicates": _duplicates(con, layout),
             "decontam": _decontam(con),
             "tokens": _tokens(con, summary),
@@ -135,12 +117,14 @@ def _funnel(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _drop_reasons(con: Any) -> list[dict[str, Any]]:
-    """The most frequent drop reasons, each with one example (the smallest doc id: deterministic)."""
+def _drop_reasons(con: Any, by_lang: LanguageThresholds) -> list[dict[str, Any]]:
+    """The most frequent drop reasons, each with one example (the smallest doc id: deterministic), its language and
+    the threshold the reason had for that language."""
     rows = con.sql(
-        f"""WITH d AS (SELECT step, reason, count(*) AS docs, min(doc_id) AS example FROM lineage
+        f"""WITH d AS (SELECT step, reason, count(*) AS docs, min(doc_id) AS example,
+                             arg_min(coalesce(lang, 'unknown'), doc_id) AS lang FROM lineage
                       WHERE action = 'dropped' GROUP BY ALL)
-            SELECT d.step, d.reason, d.docs, i.source, i.domain, i.text, i.path, i.url
+            SELECT d.step, d.reason, d.docs, d.lang, i.source, i.domain, i.text, i.path, i.url
             FROM d LEFT JOIN ingested i ON i.id = d.example
             ORDER BY d.docs DESC, d.reason, d.step LIMIT {TOP_REASONS}"""
     ).fetchall()
@@ -149,12 +133,14 @@ def _drop_reasons(con: Any) -> list[dict[str, Any]]:
             "step": step,
             "reason": reason,
             "docs": docs,
+            "lang": lang,
+            "threshold": by_lang.of(reason, lang),
             "source": source or "",
             "domain": domain or "",
             "example": excerpt(text, path),
             "url": excerpt(url, None, 100),
         }
-        for step, reason, docs, source, domain, text, path, url in rows
+        for step, reason, docs, lang, source, domain, text, path, url in rows
     ]
 
 
@@ -234,14 +220,15 @@ def _lengths(con: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _quality(con: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Score distributions per scored drop reason, with the threshold the filter applied.
+def _quality(con: Any, tables: dict[str, dict[str, Any]], by_lang: LanguageThresholds) -> list[dict[str, Any]]:
+    """Score distributions per scored drop reason, with the threshold the filter applied: `threshold` is the stage's
+    (English's), `by_language` the one each language of the dropped documents had (FineWeb-2's rows, language ID's
+    per-language scores).
 
     Lineage records a score only for dropped documents, so each histogram shows the dropped side of its
     threshold; language ID is the exception: every kept document carries its `lang_score`, so its plot shows
     both sides.
     """
-    tables = _filter_tables(summary)
     out = []
     kept_lang = [
         r[0]
@@ -267,7 +254,16 @@ def _quality(con: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
             "dropped": n,
             "dropped_scores": [round(float(s), 6) for s in scores],
             "kept_scores": [],
-            "threshold": _threshold(reason, tables),
+            "threshold": threshold(reason, tables),
+            "by_language": [
+                {"lang": lang, "dropped": k, "threshold": by_lang.of(reason, lang)}
+                for lang, k in con.execute(
+                    f"""SELECT coalesce(lang, 'unknown') AS lang, count(*) AS k FROM lineage
+                        WHERE action = 'dropped' AND reason = ? AND score IS NOT NULL
+                        GROUP BY ALL ORDER BY k DESC, lang LIMIT {TOP_REASON_LANGS}""",
+                    [reason],
+                ).fetchall()
+            ],
         }
         if reason == "langid_low_score":
             item["kept_scores"] = [round(float(s), 6) for s in kept_lang]
@@ -280,7 +276,8 @@ def _quality(con: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "dropped": 0,
                 "dropped_scores": [],
                 "kept_scores": [round(float(s), 6) for s in kept_lang],
-                "threshold": _threshold("langid_low_score", tables),
+                "threshold": threshold("langid_low_score", tables),
+                "by_language": [],
             },
         )
     return out
@@ -416,44 +413,6 @@ def _train(layout: RunLayout, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
-
-
-def _filter_tables(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The run's `[filters.*]` tables (from the config the summary names, else the stage's default)."""
-    from core.stage_files import ConfigError
-    from stage.config import load_stage_config
-
-    try:
-        return load_stage_config(summary["stage"], summary.get("config")).filters
-    except (ConfigError, OSError, ValueError) as e:
-        log.warning("report: stage config not readable (%s); thresholds shown are the filters' defaults", e)
-        return {}
-
-
-def _threshold(reason: str, tables: dict[str, dict[str, Any]]) -> float | None:
-    """The threshold behind a drop reason: the stage config's value, else the filter's constructor default."""
-    m = _NGRAM_REASON.match(reason)
-    if m:
-        arg, n = ("top_n_grams", int(m.group(1))) if m.group(1) else ("dup_n_grams", int(m.group(2)))
-        pairs = _param("gopher_repetition", arg, tables) or ()
-        return next((float(r) for k, r in pairs if int(k) == n), None)
-    if reason not in THRESHOLDS:
-        return None
-    value = _param(*THRESHOLDS[reason], tables)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _param(filter_name: str, arg: str, tables: dict[str, dict[str, Any]]) -> Any:
-    import importlib
-
-    from filters.chain import FILTERS
-
-    table = tables.get(filter_name) or {}
-    if arg in table:
-        return table[arg]
-    module, cls_name = FILTERS[filter_name]
-    param = inspect.signature(getattr(importlib.import_module(module), cls_name).__init__).parameters.get(arg)
-    return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
 def scrub_tree(value: Any) -> Any:

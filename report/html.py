@@ -125,9 +125,12 @@ def _what_happened(data: dict[str, Any]) -> list[str]:
             "Top drop reasons, with an example each",
             None,
             html_table(
-                ["reason", "step", "documents", "source", "example (redacted)"],
-                [[r["reason"], r["step"], r["docs"], r["source"], r["example"]] for r in data["drop_reasons"]],
-                mono=4,
+                ["reason", "step", "documents", "source", "example's language", "its threshold", "example (redacted)"],
+                [
+                    [r["reason"], r["step"], r["docs"], r["source"], r["lang"], _blank(r["threshold"]), r["example"]]
+                    for r in data["drop_reasons"]
+                ],
+                mono=6,
             ),
             empty="No document was dropped.",
         ),
@@ -181,14 +184,13 @@ def _what_was_kept(data: dict[str, Any]) -> list[str]:
             "Quality scores and thresholds",
             plots.quality(data["quality"]),
             html_table(
-                ["reason", "dropped", "threshold"],
-                [
-                    [q["reason"], q["dropped"], "" if q["threshold"] is None else q["threshold"]]
-                    for q in data["quality"]
-                ],
+                ["reason", "dropped", "threshold", "threshold per language of the dropped (documents)"],
+                [[q["reason"], q["dropped"], _blank(q["threshold"]), _by_language(q)] for q in data["quality"]],
             ),
             note="Lineage records a score for dropped documents only, so each histogram shows the dropped side "
-            "of its threshold; language ID also shows the scores of the documents it kept.",
+            "of its threshold (the stage's, as English has it); language ID also shows the scores of the documents "
+            "it kept. Other languages are judged against their own row (FineWeb-2's per-language thresholds, "
+            "language ID's per-language scores): the last column.",
             empty="No filter recorded a score.",
         ),
         _duplicates(data["duplicates"]),
@@ -258,6 +260,15 @@ def _duplicates(dup: dict[str, Any]) -> str:
         body,
         note=None if has_any else "No duplicate cluster was found.",
     )
+
+
+def _blank(value: float | None) -> float | str:
+    return "" if value is None else value
+
+
+def _by_language(q: dict[str, Any]) -> str:
+    """ "th 0.9 (12), en 0.8 (3)": the threshold each language of a reason's dropped documents had."""
+    return ", ".join(f"{r['lang']} {_blank(r['threshold'])} ({r['dropped']:,})" for r in q.get("by_language") or [])
 
 
 def _fallback_line(data: dict[str, Any]) -> str:

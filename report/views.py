@@ -181,6 +181,41 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
     con = duckdb.connect(config=config)
     if other_kind is not None:
         return _lock(con, other_kind(con, run_dir), allow_file_access)
+    readable = _table_views(con, layout)
+    con.execute(SYNTHETIC_VIEW)
+    stage = _run_stage_name(layout)
+    placements = _parquet_files(run_dir, layout.placements(stage), recursive=False) if stage else []
+    if not placements:  # not tokenized yet (or nothing survived): an empty `shards`, so queries still run
+        from sharding.steps import PLACEMENT_SCHEMA
+
+        _empty_view(con, "shards", [("stage", "string")] + [(f.name, str(f.type)) for f in PLACEMENT_SCHEMA])
+        con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_labelled")
+        return _lock(con, readable, allow_file_access)
+    readable += placements
+    # One row per document piece per packed sequence, for this run's stage only.
+    con.execute(
+        f"CREATE VIEW shards AS SELECT {_sql_literal(stage)} AS stage, * FROM read_parquet("
+        f"{_list_literal(placements)})"
+    )
+    # The lineage gains, on each document's `final` row, where its tokens first landed.
+    con.execute(
+        """CREATE VIEW lineage AS
+        SELECT l.*, s.shard, s."offset" AS shard_offset
+        FROM lineage_labelled l LEFT JOIN (
+            SELECT DISTINCT ON (doc_id) doc_id, shard, "offset" FROM shards ORDER BY doc_id, shard, "offset"
+        ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
+    )
+    return _lock(con, readable, allow_file_access)
+
+
+def _table_views(con: DuckDBPyConnection, layout: RunLayout) -> list[str]:
+    """The views over the corpus tables (`docs`, `lineage_steps`, `quarantine`, `ingested`, `synthetic_generations`)
+    and `lineage_labelled` (the decisions with `lang_script`); returns the files they read.
+
+    Raises:
+        RunFolderError: a table has no Parquet files, or one links outside the run folder.
+    """
+    run_dir = layout.root
     readable: list[str] = []
     for macro in _script_macros():
         con.execute(macro)
@@ -212,30 +247,7 @@ def connect(run_dir: Path, *, allow_file_access: bool = False) -> DuckDBPyConnec
         """CREATE VIEW lineage_labelled AS SELECT l.*, lang_script(l.lang, i.text) AS lang_script
         FROM lineage_steps l LEFT JOIN ingested i ON i.id = l.doc_id"""
     )
-    con.execute(SYNTHETIC_VIEW)
-    stage = _run_stage_name(layout)
-    placements = _parquet_files(run_dir, layout.placements(stage), recursive=False) if stage else []
-    if not placements:  # not tokenized yet (or nothing survived): an empty `shards`, so queries still run
-        from sharding.steps import PLACEMENT_SCHEMA
-
-        _empty_view(con, "shards", [("stage", "string")] + [(f.name, str(f.type)) for f in PLACEMENT_SCHEMA])
-        con.execute("CREATE VIEW lineage AS SELECT * FROM lineage_labelled")
-        return _lock(con, readable, allow_file_access)
-    readable += placements
-    # One row per document piece per packed sequence, for this run's stage only.
-    con.execute(
-        f"CREATE VIEW shards AS SELECT {_sql_literal(stage)} AS stage, * FROM read_parquet("
-        f"{_list_literal(placements)})"
-    )
-    # The lineage gains, on each document's `final` row, where its tokens first landed.
-    con.execute(
-        """CREATE VIEW lineage AS
-        SELECT l.*, s.shard, s."offset" AS shard_offset
-        FROM lineage_labelled l LEFT JOIN (
-            SELECT DISTINCT ON (doc_id) doc_id, shard, "offset" FROM shards ORDER BY doc_id, shard, "offset"
-        ) s ON l.doc_id = s.doc_id AND l.step = 'final'"""
-    )
-    return _lock(con, readable, allow_file_access)
+    return readable
 
 
 def _other_folder_views(run_dir: Path) -> Callable[[DuckDBPyConnection, Path], list[str]] | None:

@@ -228,7 +228,7 @@ def test_excerpt_redacts_before_it_cuts():
 
 
 def test_thresholds_come_from_the_config_else_the_filter_default():
-    from report.data import _threshold
+    from report.thresholds import threshold as _threshold
 
     assert _threshold("gopher_repetition_top_2_gram", {}) == 0.2
     assert _threshold("gopher_repetition_duplicated_7_n_grams", {}) == 0.13
@@ -236,6 +236,30 @@ def test_thresholds_come_from_the_config_else_the_filter_default():
     assert _threshold("gopher_quality_short_doc", {"gopher_quality": {"min_doc_words": 20}}) == 20.0
     assert _threshold("langid_low_score", {"langid": {"min_score": None}}) is None
     assert _threshold("toxicity_offensive", {}) is None
+
+
+def test_a_documents_threshold_is_its_languages():
+    """Issue 19: a Thai document dropped by a prose rule was judged against FineWeb-2's Thai row, not English's."""
+    from filters.language_thresholds import thresholds_for
+    from report.thresholds import LanguageThresholds
+
+    run = LanguageThresholds({})
+    alpha = "gopher_quality_below_alpha_threshold"
+    assert run.of(alpha, "en") == run.of(alpha, None) == 0.8  # English: datatrove's default
+    assert run.of(alpha, "th") == thresholds_for("th").max_non_alpha_words_ratio == 0.9
+    assert run.of("gopher_quality_above_avg_threshold", "ml") == 37
+    assert run.of("gopher_repetition_top_2_gram", "ko") == thresholds_for("ko").top_n_grams[0][1] != 0.2
+    assert run.of("fineweb_line_punct_ratio", "th") == 0 and run.of("fineweb_line_punct_ratio", "en") == 0.12
+    assert (
+        run.of("gopher_quality_single_char_words", "my") == 0.3
+        and run.of("gopher_quality_single_char_words", "en") is None
+    )
+    assert run.of("gopher_quality_short_doc", "th") == 50  # not per language
+    # the stage's tables count: per-language thresholds off, a language ID score for one language
+    off = LanguageThresholds(
+        {"gopher_quality": {"per_language_thresholds": False}, "langid": {"min_scores": {"bs": 0.4}}}
+    )
+    assert off.of(alpha, "th") == 0.8 and off.of("langid_low_score", "bs") == 0.4
 
 
 def test_plots_draw_what_they_are_given():
