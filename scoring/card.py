@@ -44,7 +44,10 @@ def read_card(cls_dir: Path, verify: bool = True) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CardError(f"{cls_dir}: no {CARD_FILE}; train one with `python -m flows.classify train`") from None
+        raise CardError(
+            f"{cls_dir}: no {CARD_FILE}; train one with `python -m flows.classify train` (the shipped ones: "
+            "`python -m scoring.shipped build`, which scripts/bootstrap.sh runs)"
+        ) from None
     except json.JSONDecodeError as e:
         raise CardError(f"{path}: not valid JSON: {e}") from e
     if card.get("format") != CARD_FORMAT or card.get("version") != CARD_VERSION:

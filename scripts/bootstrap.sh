@@ -43,3 +43,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 .venv/bin/python -m core.assets --check
+# The shipped educational_value classifier (scoring/shipped.py): trained here from reference text that the packages
+# above ship, the same model bytes on every machine; configs/stages/general.toml annotates with it. A rerun checks.
+.venv/bin/python -m scoring.shipped build
