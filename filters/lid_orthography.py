@@ -8,7 +8,7 @@ families none knows every member, so whatever the text, the vote lands on the on
 | Ethiopic | am (all four) | ti (no model) | Tigrinya function words (ኣብ, ናይ, እዩ, ካብ, ...) and its letters ቐ, ኸ (sounds Amharic lacks) |
 | Tibetan | dz (py3langid), bo (lid.176) | - | Dzongkha function syllables (ལུ, ཚུ, ཨིན, ཡོདཔ, སྦེ, འབད) vs Tibetan (རྣམས, ཡིན, རེད, ཚོ, ...) |
 | Greek | el (lid.176, CLD3, lingua), grc (py3langid) | - | words only Ancient (γάρ, μέν, οὖν, οὐκ, ἦν, dative τῷ/τοῖς) or only Modern Greek has (να, θα, δεν, για, στο) |
-| Latin (pl, cs) | pl or cs | hsb, dsb (lid.176 only, weakly) | ł and ě together: Polish has no ě, Czech no ł; then ř (Upper) vs ś/ŕ (Lower Sorbian) |
+| Latin (West/South Slavic) | pl, cs, bs, ... | hsb, dsb (lid.176 only, weakly) | ł and ě together: Polish has no ě, Czech no ł; then ř (Upper) vs ś/ŕ (Lower Sorbian) |
 | Latin (Sotho-Tswana) | nso (py3langid) | tn (lingua only) | š: Northern Sotho writes it (ša, tša), Tswana does not |
 
 Each rule runs only on a prediction in its family (`refine`), costs one pass over the text, and keeps the models'
@@ -105,6 +105,11 @@ def modern_or_ancient_greek(text: str) -> str:
 # --- Latin script: Sorbian among Polish and Czech ---------------------------------------------------------------
 
 
+# Sorbian text is read as one of these (spaCy's Sorbian examples: Polish, Bosnian); none of them spells with both ł
+# and ě (Slovak, Slovene and the Serbo-Croatian standards have neither).
+_SLAVIC_LATIN = frozenset({"pl", "cs", "sk", "sl", "hr", "bs", "sr"})
+
+
 def sorbian(lang: str, text: str) -> str:
     """ "hsb" / "dsb" when the text spells with both ł and ě (Sorbian; Polish has no ě, Czech no ł), else `lang`.
 
@@ -191,7 +196,7 @@ def refine(lang: str, text: str) -> str:
         return tibetan_or_dzongkha(text)
     if lang in ("el", "grc"):
         return modern_or_ancient_greek(text)
-    if lang in ("pl", "cs"):
+    if lang in _SLAVIC_LATIN:
         return sorbian(lang, text)
     if lang in ("nso", "tn"):
         return northern_sotho_or_tswana(text)

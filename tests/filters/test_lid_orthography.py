@@ -95,3 +95,23 @@ def test_scripts_no_model_reads_get_their_language_or_und():
     assert [d.lang for d in docs] == list(texts)
     assert results[:2] == [True, True] and results[2] == (False, "langid_low_score", 0.0)
     assert lid_orthography.unknown_script("Mostly Latin text with one word ދުނިޔެ in Thaana.") is None
+
+
+def test_spacy_example_sentences_of_each_family():
+    # spaCy's example sentences (pip-shipped; one page per language, as the default sources read them). NOTE: its
+    # "hsb" examples are Lower Sorbian (pśi, wót, jo) and its "dsb" ones mostly Upper Sorbian (přez, tež, so).
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    def page(code: str) -> str:
+        path = Path(importlib.util.find_spec(f"spacy.lang.{code}").origin).parent / "examples.py"
+        node = next(n for n in ast.parse(path.read_text("utf-8")).body if isinstance(n, ast.Assign))
+        return "\n".join(ast.literal_eval(node.value))
+
+    codes = ("am", "ti", "bo", "grc", "el", "tn", "pl", "cs", "hsb", "dsb")
+    docs = [Document(id=c, text=page(c), source="t", domain="web") for c in codes]
+    LangId().filter_batch(docs)
+    labels = {d.id: d.lang for d in docs}
+    assert {c: labels[c] for c in codes[:8]} == {c: c for c in codes[:8]}
+    assert (labels["hsb"], labels["dsb"]) == ("dsb", "hsb")
