@@ -15,9 +15,10 @@ Each rule runs only on a prediction in its family (`refine`), costs one pass ove
 choice when the text gives no evidence. The marker lists are grammar (copulas, case markers, articles), written
 here by hand; the frequent words of FineWeb-2's per-language configurations and word lists (huggingface/fineweb-2
 `configs/*.yml`, `misc/precision_filtering/wordlists-0.85/`) agree with them. Checked on UDHR texts (shared corpora:
-article 1 of am, ti, bo, dz, el, hsb; full am, ti, bo, el: every line of the full texts that holds a marker goes to
-its own language) and on 130 Modern Greek, 130 Polish, 130 Czech and 130 Tswana sentences of lingua's test data (no
-rule fires wrongly on them); the tests hold real sentences of each script.
+article 1 of am, ti, bo, dz, el, hsb; the full am, ti and bo texts line by line: 80 of 81, 51 of 90 and 50 of 91
+lines decided by their markers, all rightly, the rest holding none or as many of each), on spaCy's example pages
+(am, ti, bo, grc, el, tn, hsb, dsb) and on 130 Modern Greek, Polish, Czech and Tswana sentences each of lingua's test
+data (no rule fires wrongly on them); the tests hold real text of each script.
 
 Text mostly in a script none of the models was trained on (Thaana, Cherokee, Canadian syllabics, Tifinagh, ...)
 got a label by chance ("vi" for Dhivehi, "am" for Inuktitut); `unknown_script` names the script's language where
