@@ -9,29 +9,38 @@ from typing import Any
 from sharding.chunks import Chunk
 from sharding.doc_table import read_cluster_sizes
 from sharding.mixture import Rehydration, SourceBudget, format_budget_table
+from sharding.score_buckets import ScoreBuckets, read_scores
 
 
 def estimate_available(
-    chunks: list[Chunk], tok: Any, rehydrate: Rehydration | None = None, sample_bytes: int = 1 << 20
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """Token counts estimated from UTF-8 bytes and a tokenized sample (the first ~1 MB of each source); with
-    `rehydrate`, each document counts its copies (as `sharding.doc_table.available_by_source`)."""
+    chunks: list[Chunk],
+    tok: Any,
+    rehydrate: Rehydration | None = None,
+    buckets: ScoreBuckets | None = None,
+    sample_bytes: int = 1 << 20,
+) -> dict[tuple[str, str, str | None], tuple[int, int]]:
+    """Token counts per (domain, source, score bucket) estimated from UTF-8 bytes and a tokenized sample (the first
+    ~1 MB of each cell); with `rehydrate`, each document counts its copies (as `sharding.doc_table.available_by_source`);
+    without `buckets`, the bucket is None."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    acc: dict[tuple[str, str], list[int]] = {}  # docs, bytes, sample bytes, sample tokens, EOTs
+    names = [None, *(b.name for b in buckets.buckets)] if buckets is not None else [None]
+    acc: dict[tuple[str, str, str | None], list[int]] = {}  # docs, bytes, sample bytes, sample tokens, EOTs
     for c in chunks:
         t = pq.ParquetFile(c.path).read_row_group(c.row_group, columns=["text", "source", "domain"])
         nbytes = pc.binary_length(t.column("text")).to_pylist()
         copies = rehydrate.copies(read_cluster_sizes([c])).tolist() if rehydrate is not None else [1] * len(nbytes)
-        for text, src, dom, nb, n in zip(
+        index = buckets.assign(read_scores([c], buckets.scorer)) + 1 if buckets is not None else [0] * len(nbytes)
+        for text, src, dom, nb, n, b in zip(
             t.column("text").to_pylist(),
             t.column("source").to_pylist(),
             t.column("domain").to_pylist(),
             nbytes,
             copies,
+            index,
         ):
-            a = acc.setdefault((dom, src), [0, 0, 0, 0, 0])
+            a = acc.setdefault((dom, src, names[b]), [0, 0, 0, 0, 0])
             a[0] += 1
             a[1] += nb * n
             a[4] += n
@@ -52,6 +61,7 @@ def budget_row(r: SourceBudget) -> dict[str, Any]:
         "epochs": round(r.epochs, 4),
         "max_repeats": r.cap,
         "selected_tokens": r.realized,
+        **({"bucket": r.bucket} if r.bucket is not None else {}),  # `[mixture.score_buckets]`: the row's bucket
     }
 
 
@@ -67,6 +77,7 @@ def manifest_budget_table(m: dict[str, Any]) -> str:
             r["budget_tokens"],
             r["max_repeats"],
             r["selected_tokens"],
+            r.get("bucket"),
         )
         for r in m.get("mixture", [])
     ]

@@ -30,6 +30,9 @@ Rehydration (FineWeb-2, arXiv 2506.20920; its repository's README and misc/rehyd
     weights = { "1" = 1, "2" = 2, "3" = 3, "5" = 5, "100" = 8, "1000" = 1 }   # the default: FineWeb-2's
     max_copies = 5               # optional cap on one document's copies per pass
 
+Score buckets (Nemotron-CC): `[mixture.score_buckets]` splits each domain's share over buckets of a scorer's score,
+each with its own share and repetition cap; see sharding/score_buckets.py.
+
 Dedup keeps one document per cluster and records the cluster's size on it (`metadata.dup_cluster_size`, exact
 and MinHash copies together; dedup/steps.py). FineWeb-2 found that documents with a few duplicates are better
 than unique ones and than those copied thousands of times (boilerplate, spam), so it puts them back in
@@ -48,9 +51,10 @@ import numpy as np
 
 from core.config_types import check_table, type_hints_of
 from schemas import DOMAINS
+from sharding.score_buckets import ScoreBuckets, cell_name
 
 DEFAULT_MAX_REPEATS = 4.0  # Muennighoff et al. 2023
-_KEYS = {"seed", "max_repeats", "total_tokens", "domains", "sources", "rehydrate"}
+_KEYS = {"seed", "max_repeats", "total_tokens", "domains", "sources", "rehydrate", "score_buckets"}
 # FineWeb-2's upsampling weights (its README, "Deduplication"): smallest cluster size -> copies of its survivor.
 FINEWEB2_REHYDRATION = {"1": 1, "2": 2, "3": 3, "5": 5, "100": 8, "1000": 1}
 
@@ -106,6 +110,7 @@ class MixtureConfig:
         total_tokens: stage budget in tokens (EOT included); None = the available corpus size.
         seed: seed of the fractional-pass samples and the document shuffle.
         rehydrate: copies per document by duplicate cluster size (None: one each).
+        score_buckets: each domain's share split over buckets of a scorer's score (None: no buckets).
     """
 
     domains: dict[str, float] = field(default_factory=lambda: {d: 1.0 for d in DOMAINS})
@@ -114,6 +119,7 @@ class MixtureConfig:
     total_tokens: int | None = None
     seed: int = 0
     rehydrate: Rehydration | None = None
+    score_buckets: ScoreBuckets | None = None
 
     def __post_init__(self) -> None:
         for d, w in self.domains.items():
@@ -143,7 +149,10 @@ class MixtureConfig:
                     f"[mixture.sources.{name}] unknown key(s) {sorted(bad)}; allowed: weight, max_repeats"
                 )
         # Types before the float()/int() below, which would take "0.5" for 0.5 and true for 1.
-        check_table("[mixture]", cfg, type_hints_of(cls))
+        check_table("[mixture]", cfg, type_hints_of(cls), skip=("score_buckets",))
+        buckets = cfg.get("score_buckets")
+        if buckets is not None and not isinstance(buckets, dict):
+            raise ValueError(f"[mixture] score_buckets = {buckets!r}: must be a table [mixture.score_buckets]")
         sources = {}
         for name, s in cfg.get("sources", {}).items():
             sources[name] = SourceMix(float(s.get("weight", 1.0)), s.get("max_repeats"))
@@ -155,11 +164,18 @@ class MixtureConfig:
             total_tokens=cfg.get("total_tokens"),
             seed=int(cfg.get("seed", 0)),
             rehydrate=rehydrate if rehydrate is not None and rehydrate.enabled else None,
+            score_buckets=ScoreBuckets.from_dict(buckets) if buckets is not None else None,
         )
 
-    def cap(self, source: str) -> float:
+    def cap(self, source: str, bucket: str | None = None) -> float:
+        """Passes over a source (or one score bucket of it): the bucket's cap, else the default, and never above the
+        source's own `max_repeats`."""
         m = self.sources.get(source)
-        return float(m.max_repeats) if m is not None and m.max_repeats is not None else self.max_repeats
+        own = float(m.max_repeats) if m is not None and m.max_repeats is not None else None
+        b = self.score_buckets.bucket(bucket) if self.score_buckets is not None and bucket is not None else None
+        if b is not None and b.max_repeats is not None:
+            return min(float(b.max_repeats), own) if own is not None else float(b.max_repeats)
+        return own if own is not None else self.max_repeats
 
     def weight(self, source: str) -> float:
         m = self.sources.get(source)
@@ -178,23 +194,37 @@ class SourceBudget:
     budget: int = 0
     cap: float = 0.0
     realized: int | None = None  # tokens actually selected (whole documents)
+    bucket: str | None = None  # the score bucket (`[mixture.score_buckets]`); None: unscored, or no buckets
+
+    @property
+    def cell(self) -> str:
+        """What the selection realises this row as: the source, or `source#bucket`."""
+        return cell_name(self.source, self.bucket)
 
     @property
     def epochs(self) -> float:
         return self.budget / self.available if self.available else 0.0
 
 
-def plan_budget(available: dict[tuple[str, str], tuple[int, int]], cfg: MixtureConfig) -> list[SourceBudget]:
-    """Token budget per source.
+def plan_budget(
+    available: dict[tuple[str, str], tuple[int, int]] | dict[tuple[str, str, str | None], tuple[int, int]],
+    cfg: MixtureConfig,
+) -> list[SourceBudget]:
+    """Token budget per source (per source and score bucket with `[mixture.score_buckets]`).
 
     Args:
-        available: (domain, source) -> (documents, tokens available incl. one EOT per document).
+        available: (domain, source) or (domain, source, bucket) -> (documents, tokens available incl. one EOT per
+            document); bucket None for a source's unscored documents.
         cfg: the stage's mixture.
 
     Returns:
-        one `SourceBudget` per source, sorted by (domain, source).
+        one `SourceBudget` per source (and bucket), sorted by (domain, source, bucket).
     """
-    rows = [SourceBudget(s, d, n, t, cap=cfg.cap(s)) for (d, s), (n, t) in sorted(available.items())]
+    cells = {(k[0], k[1], k[2] if len(k) > 2 else None): v for k, v in available.items()}
+    rows = [
+        SourceBudget(s, d, n, t, cap=cfg.cap(s, b), bucket=b)
+        for (d, s, b), (n, t) in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
+    ]
     present = {r.domain for r in rows if r.available > 0}
     dom_w = {d: cfg.domains.get(d, 0.0) for d in present}
     total_w = sum(dom_w.values())
@@ -202,12 +232,16 @@ def plan_budget(available: dict[tuple[str, str], tuple[int, int]], cfg: MixtureC
         return rows
     for d in present:
         members = [r for r in rows if r.domain == d]
-        mass = sum(cfg.weight(r.source) * r.available for r in members)
-        for r in members:
-            r.share = (dom_w[d] / total_w) * (cfg.weight(r.source) * r.available / mass if mass else 0.0)
+        for bucket, fraction in _bucket_fractions(members, cfg).items():
+            group = [r for r in members if r.bucket == bucket]
+            mass = sum(cfg.weight(r.source) * r.available for r in group)
+            for r in group:
+                r.share = (
+                    (dom_w[d] / total_w) * fraction * (cfg.weight(r.source) * r.available / mass if mass else 0.0)
+                )
     total = cfg.total_tokens if cfg.total_tokens is not None else sum(r.available for r in rows)
-    # Water-filling: give each source share * remaining; capped ones take their cap and leave the pool.
-    budgets = {r.source: 0.0 for r in rows}
+    # Water-filling: give each cell share * remaining; capped ones take their cap and leave the pool.
+    budgets = {r.cell: 0.0 for r in rows}
     open_rows = [r for r in rows if r.share > 0 and r.cap > 0]
     remaining = float(total)
     while open_rows and remaining > 1e-9:
@@ -215,17 +249,31 @@ def plan_budget(available: dict[tuple[str, str], tuple[int, int]], cfg: MixtureC
         capped = [r for r in open_rows if remaining * r.share / mass >= r.cap * r.available]
         if not capped:
             for r in open_rows:
-                budgets[r.source] = remaining * r.share / mass
+                budgets[r.cell] = remaining * r.share / mass
             break
         for r in capped:
-            budgets[r.source] = r.cap * r.available
+            budgets[r.cell] = r.cap * r.available
             remaining -= r.cap * r.available
         open_rows = [r for r in open_rows if r not in capped]
     for r in rows:
         # A source the mixture wants (share > 0) never rounds to nothing: at least one token of budget, which
         # `select_documents` realises as at least one document.
-        r.budget = max(1, int(round(budgets[r.source]))) if budgets[r.source] > 0 else 0
+        r.budget = max(1, int(round(budgets[r.cell]))) if budgets[r.cell] > 0 else 0
     return rows
+
+
+def _bucket_fractions(members: list[SourceBudget], cfg: MixtureConfig) -> dict[str | None, float]:
+    """How a domain's share splits over its score buckets: its unscored documents (bucket None) keep their natural
+    fraction of the domain's tokens, and the buckets present split the rest by `share` (sharding/score_buckets.py)."""
+    total = sum(r.available for r in members)
+    if cfg.score_buckets is None or total == 0:
+        return {None: 1.0}
+    unscored = sum(r.available for r in members if r.bucket is None) / total
+    present = sorted({r.bucket for r in members if r.bucket is not None and r.available > 0})
+    configured = {b.name: b.share for b in cfg.score_buckets.buckets}
+    shares = {b: configured[b] for b in present}
+    mass = sum(shares.values())
+    return {None: unscored, **{b: (1 - unscored) * v / mass if mass else 0.0 for b, v in shares.items()}}
 
 
 def format_budget_table(stage: str, rows: list[SourceBudget], tokenizer: str, seq_len: int, estimated: bool) -> str:
@@ -239,7 +287,7 @@ def format_budget_table(stage: str, rows: list[SourceBudget], tokenizer: str, se
     ]
     for r in rows:
         line = (
-            f"{r.domain:<7}{r.source[:23]:<24}{r.docs:>9,}{r.available:>14,}{r.share:>8.1%}{r.budget:>14,}"
+            f"{r.domain:<7}{r.cell[:23]:<24}{r.docs:>9,}{r.available:>14,}{r.share:>8.1%}{r.budget:>14,}"
             f"{r.epochs:>8.2f}{r.cap:>6.1f}"
         )
         if not estimated:

@@ -40,12 +40,13 @@ from sharding import manifest as mf
 from sharding.budget import budget_row, build_summary, estimate_available
 from sharding.chunks import TOKENIZE_VERSION, Chunk, list_chunks, tokenize_chunk
 from sharding.config import ShardsConfig
-from sharding.doc_table import DocTable, available_by_source, load_doc_table, read_cluster_sizes, read_doc_meta
+from sharding.doc_table import DocTable, load_doc_table, read_cluster_sizes, read_doc_meta
 from sharding.exports import write_export_indexes
 from sharding.mixture import MixtureConfig, format_budget_table, plan_budget
 from sharding.pack import Bucket, SequencePlan, plan_sequences, select_documents, shard_pieces
 from sharding.plan_io import PLAN_JSON, cached_plan, save_plan
 from sharding.publish import discard_damaged, publish_shards, verified_manifest
+from sharding.score_buckets import bucket_cells
 from sharding.writer import shard_key, write_shard
 
 log = logging.getLogger(__name__)
@@ -164,10 +165,11 @@ class PlanStep(Step):
         docs = load_doc_table(self.chunks, prefixes, read_doc_meta(self.chunks))
         mix, sc = self.mixture, self.shards
         copies = mix.rehydrate.copies(read_cluster_sizes(self.chunks)) if mix.rehydrate is not None else None
-        rows = plan_budget(available_by_source(docs, copies), mix)
-        doc_idx, reps, realized = select_documents(docs, {r.source: r.budget for r in rows}, mix.seed, copies)
+        cells = bucket_cells(docs, self.chunks, mix.score_buckets)  # sources, or (source, score bucket) cells
+        rows = plan_budget(cells.available(copies), mix)
+        doc_idx, reps, realized = select_documents(cells.table, {r.cell: r.budget for r in rows}, mix.seed, copies)
         for r in rows:
-            r.realized = realized.get(r.source, 0)
+            r.realized = realized.get(r.cell, 0)
         table = format_budget_table(self.stage, rows, sc.tokenizer, sc.seq_len, estimated=False)
         plan = plan_sequences(docs, doc_idx, reps, sc.seq_len, list(sc.buckets) or [Bucket("all")], mix.seed)
         save_plan(out.dir, docs, plan, [c.key for c in self.chunks], [budget_row(r) for r in rows], table)
@@ -408,7 +410,7 @@ def build_shards(
 
 def _dry_run(stage: str, chunks: list[Chunk], tok: Any, mix: MixtureConfig, sc: ShardsConfig) -> dict[str, Any]:
     """Print the token budget per source, estimated from the chunks' bytes, and return it; nothing is written."""
-    rows = plan_budget(estimate_available(chunks, tok, mix.rehydrate), mix)
+    rows = plan_budget(estimate_available(chunks, tok, mix.rehydrate, mix.score_buckets), mix)
     table = format_budget_table(stage, rows, tok.name, sc.seq_len, estimated=True)
     print(table)
     return {

@@ -288,13 +288,26 @@ def load_stage_config(stage: str, config_path: Path | str | None = None) -> Stag
         _check_tables(base_path, read_toml(base_path), path.parent)
     if "sources" not in data or not isinstance(data["sources"], str):
         raise ConfigError(f"{path}: 'sources' (path of the sources file) is required")
+    tables = _check_tables(path, data, path.parent)
+    _check_score_users(path, tables["mixture"], tables["scorers"])
     return StageConfig(
         stage=data.get("stage", stage),
         path=path,
         base=base_path,
         sources=(path.parent / data["sources"]).resolve(),
-        **_check_tables(path, data, path.parent),
+        **tables,
     )
+
+
+def _check_score_users(path: Path, mixture: dict[str, Any], scorers: tuple[ScorerConfig, ...]) -> None:
+    """A score that `[mixture.score_buckets]` reads must be one of the stage's `[scorers]`."""
+    names = [s.name for s in scorers]
+    scorer = mixture.get("score_buckets", {}).get("scorer")
+    if scorer is not None and scorer not in names:
+        raise ConfigError(
+            f"{path}: [mixture.score_buckets] scorer = {scorer!r}: no [scorers.{scorer}] in this stage; its scorers: "
+            f"{names}"
+        )
 
 
 def _check_tables(path: Path, data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
