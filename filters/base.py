@@ -21,12 +21,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from filters.text_features import TextFeatures
 from schemas import Document, LineageRecord
-
-if TYPE_CHECKING:
-    from filters.text_features import TextFeatures
 
 log = logging.getLogger(__name__)
 FilterResult = bool | tuple[bool, str] | tuple[bool, str, float]
@@ -119,8 +117,6 @@ def run_chain(
         stats: optional counters, updated as documents pass.
         batch_size: documents judged together by each filter's `filter_batch`.
     """
-    from filters.text_features import TextFeatures
-
     stats = stats or ChainStats()
     it = iter(docs)
     while batch := list(islice(it, batch_size)):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 
 from filters.base import FilterResult
-from filters.text_features import ProseFilter, TextFeatures, tokenizer_for
+from filters.prose_filter import ProseFilter
+from filters.text_features import TextFeatures, tokenizer_for
 from schemas import Document
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 
 from filters.base import FilterResult
-from filters.text_features import ProseFilter, TextFeatures, find_duplicates, normalize_lang, tokenizer_for
+from filters.lang_codes import normalize_lang
+from filters.prose_filter import ProseFilter
+from filters.text_features import TextFeatures, find_duplicates, tokenizer_for
 from schemas import Document
 
 # Line endings that end a sentence in a script but are missing from datatrove's TERMINAL_PUNCTUATION (which has

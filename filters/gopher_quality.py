@@ -26,7 +26,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from filters.base import FilterResult
-from filters.text_features import ProseFilter, TextFeatures, normalize_lang, tokenizer_for
+from filters.lang_codes import normalize_lang
+from filters.prose_filter import ProseFilter
+from filters.text_features import TextFeatures, tokenizer_for
 from schemas import Document
 
 # Gopher (Rae et al. 2021, arXiv 2112.11446, appendix A1) stop words, as in datatrove.

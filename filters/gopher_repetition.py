@@ -8,7 +8,8 @@ import re
 from collections import Counter
 
 from filters.base import FilterResult
-from filters.text_features import ProseFilter, TextFeatures, find_duplicates
+from filters.prose_filter import ProseFilter
+from filters.text_features import TextFeatures, find_duplicates
 from schemas import Document
 
 _PARAGRAPHS = re.compile(r"\n{2,}")

@@ -28,6 +28,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from filters.lang_codes import normalize_lang
+
 TABLE_PATH = Path(__file__).parent / "data" / "language_thresholds.json"
 
 
@@ -117,8 +119,6 @@ def thresholds_for(lang: str | None) -> LanguageThresholds | None:
     table = _table()
     row = table.get(lang)
     if row is None:
-        from filters.text_features import normalize_lang
-
         base = normalize_lang(lang)
         row = table.get(base) if base else None
     return row

@@ -20,33 +20,24 @@ Sentences (`_Tokenizer.sentences`, C4's count): English is datatrove's `split_in
 languages that keep a spaCy tokenizer also end a sentence at a non-ASCII sign spaCy left inside a word (Armenian
 "։"), see `filters.segmenters.split_glued_sentence_ends`.
 
-Thresholds: a `ProseFilter` with `per_language_thresholds` reads the document language's row of
-`filters.language_thresholds` (FineWeb-2's values) through `params_for(lang)`; English has no row.
+The filters that use these features derive from `filters.prose_filter.ProseFilter` (which also reads the
+per-language thresholds); this module imports no filter, so `filters.base.run_chain` can hold a `TextFeatures` per
+batch without an import cycle.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Self
+from collections.abc import Callable
+from typing import Any
 
-from filters.base import Filter, FilterResult
+from filters.lang_codes import normalize_lang
 from schemas import Document
 
 logger = logging.getLogger(__name__)
 
 _VOCAB_RESET = 500_000  # lexemes kept by a cached spaCy vocab before it is rebuilt (bounds memory)
-_LANG_ALIASES = {"nb": "no", "nn": "no", "iw": "he", "in": "id", "tl": "fil"}
-
-
-def normalize_lang(lang: str | None) -> str | None:
-    """ISO code used to look up a word list or model: lower case, region/script stripped ("zh-Hans" -> "zh")."""
-    if not lang:
-        return None
-    base = re.split(r"[-_]", lang.strip().lower(), maxsplit=1)[0]
-    return _LANG_ALIASES.get(base, base)
 
 
 # ----------------------------------------------------------------------------------------------- tokenizers
@@ -249,44 +240,3 @@ def find_duplicates(items: list[str]) -> tuple[int, int]:
         else:
             seen.add(x)
     return n, chars
-
-
-class ProseFilter(Filter):
-    """A filter that judges a document by its `ProseFeatures`: implement `decide(doc, features)`.
-
-    `filter_batch` shares the batch's `TextFeatures` between the prose filters of a chain; `filter` on its own
-    computes what it needs. `params_for(lang)` is the filter with the thresholds of `lang`'s row of
-    `filters.language_thresholds` (attributes named in `TABLE_KEYS`) when `per_language_thresholds` is set.
-    """
-
-    language: str | None = None
-    per_language_thresholds: bool = False
-    # our attribute -> LanguageThresholds field
-    TABLE_KEYS: ClassVar[dict[str, str]] = {}
-
-    def params_for(self, lang: str) -> Self:
-        """This filter, or a copy of it holding `lang`'s thresholds from the per-language table (cached)."""
-        if not self.per_language_thresholds or not self.TABLE_KEYS:
-            return self
-        cache: dict[str, Self] = self.__dict__.setdefault("_params_by_lang", {})
-        if lang not in cache:
-            from filters.language_thresholds import thresholds_for
-
-            row = thresholds_for(lang)
-            params = self
-            if row is not None:
-                params = copy.copy(self)
-                for attr, field in self.TABLE_KEYS.items():
-                    setattr(params, attr, getattr(row, field))
-            cache[lang] = params
-        return cache[lang]
-
-    def decide(self, doc: Document, features: TextFeatures) -> FilterResult:
-        raise NotImplementedError
-
-    def filter(self, doc: Document) -> FilterResult:
-        return self.decide(doc, TextFeatures())
-
-    def filter_batch(self, docs: Sequence[Document], features: TextFeatures | None = None) -> list[FilterResult]:
-        features = features if features is not None else TextFeatures()
-        return [self.decide(doc, features) for doc in docs]

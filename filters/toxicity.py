@@ -13,7 +13,8 @@ from typing import Any
 
 from core.assets import asset_path
 from filters.base import Filter, FilterResult
-from filters.text_features import TextFeatures, normalize_lang
+from filters.lang_codes import normalize_lang
+from filters.text_features import TextFeatures
 from schemas import Document
 
 _PROFANITY_CHECK_INSTALL = "pip install alt-profanity-check==1.9.1"

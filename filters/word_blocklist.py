@@ -23,7 +23,7 @@ from typing import Any
 
 from core.assets import ASSETS, asset_path
 from filters.base import Filter
-from filters.text_features import normalize_lang
+from filters.lang_codes import normalize_lang
 from schemas import Document
 
 __all__ = [

@@ -134,7 +134,7 @@ class LanguageThresholds:
         params = filt.params_for(lang) if hasattr(filt, "params_for") else filt
         value = getattr(params, arg)
         if arg == "max_single_char_word_ratio":
-            from filters.text_features import normalize_lang
+            from filters.lang_codes import normalize_lang
 
             return _number(value.get(normalize_lang(lang) or ""))
         return _value(value, n)

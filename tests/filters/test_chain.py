@@ -174,3 +174,25 @@ def test_chain_counts_documents_that_took_the_fallback_word_rules(tmp_path, capl
     assert stats.segmentation_fallback == {"ml": 1, "ko": 2}
     assert writer.stats.extra == {"segmentation_fallback.ko": 2, "segmentation_fallback.ml": 1}
     assert not [r for r in caplog.records if r.name.startswith("filters.")]
+
+
+def test_the_filters_modules_import_no_cycle():
+    """Issue 19: base -> text_features -> base and language_thresholds -> text_features -> language_thresholds were
+    cycles (hidden in function-level imports, which count here too): the text features import no filter now."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "filters"
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("filters."):
+                deps.add(node.module.removeprefix("filters."))
+        graph[path.stem] = deps - {path.stem}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(d == goal or (d not in seen and reaches(d, goal, seen | {d})) for d in graph.get(start, ()))
+
+    assert {"base", "text_features", "language_thresholds", "prose_filter", "lang_codes"} <= set(graph)
+    assert [m for m in sorted(graph) if reaches(m, m, {m})] == []
