@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.config_types import check_table, type_hints_of, type_mismatch
 from core.stage_files import ConfigError, read_stage_file, read_toml, stage_path
+from synth.routes import SynthRoute
 
 if TYPE_CHECKING:
     from scoring.config import ScorerConfig
@@ -169,7 +170,8 @@ class SynthConfig:
     (default all); servers: URLs of running vLLM servers (default: `num_local_servers` started for the step);
     batch_size: requests per work unit; max_concurrency: requests in flight per server; sampling: request-body
     overrides (max_tokens, temperature, ...); server: local server settings (max_model_len, dtype, kv_cache_gib,
-    ...); seed_*: which documents may seed (domains, languages, length in characters).
+    ...); seed_*: which documents may seed (domains, languages, length in characters); route: the templates of
+    each seed by the bucket of its score (`[synth.route]`, synth/routes.py).
     """
 
     enabled: bool = False
@@ -187,6 +189,7 @@ class SynthConfig:
     seed_langs: tuple[str, ...] = ()
     seed_min_chars: int = 0
     seed_max_chars: int | None = None
+    route: SynthRoute | None = None
 
     @classmethod
     def from_table(cls, where: str, table: dict[str, Any], base_dir: Path) -> SynthConfig:
@@ -226,8 +229,11 @@ class SynthConfig:
             except TemplateError as e:
                 raise ConfigError(f"{where} templates: {e}") from e
         lists = {k: tuple(table[k]) for k in ("templates", "servers", "seed_domains", "seed_langs") if k in table}
-        plain = {k: v for k, v in table.items() if k not in lists and k not in ("enabled", "model")}
-        return cls(enabled=enabled, model=model, **lists, **plain)
+        plain = {k: v for k, v in table.items() if k not in lists and k not in ("enabled", "model", "route")}
+        route = (
+            SynthRoute.from_table(f"{where} [synth.route]", table["route"], ConfigError) if "route" in table else None
+        )
+        return cls(enabled=enabled, model=model, route=route, **lists, **plain)
 
     def step_params(self) -> dict[str, Any]:
         """The step's settings (and fingerprint): not the servers, which only answer."""
@@ -289,7 +295,7 @@ def load_stage_config(stage: str, config_path: Path | str | None = None) -> Stag
     if "sources" not in data or not isinstance(data["sources"], str):
         raise ConfigError(f"{path}: 'sources' (path of the sources file) is required")
     tables = _check_tables(path, data, path.parent)
-    _check_score_users(path, tables["mixture"], tables["scorers"])
+    _check_score_users(path, tables["mixture"], tables["synth"], tables["scorers"])
     return StageConfig(
         stage=data.get("stage", stage),
         path=path,
@@ -299,15 +305,19 @@ def load_stage_config(stage: str, config_path: Path | str | None = None) -> Stag
     )
 
 
-def _check_score_users(path: Path, mixture: dict[str, Any], scorers: tuple[ScorerConfig, ...]) -> None:
-    """A score that `[mixture.score_buckets]` reads must be one of the stage's `[scorers]`."""
+def _check_score_users(
+    path: Path, mixture: dict[str, Any], synth: SynthConfig, scorers: tuple[ScorerConfig, ...]
+) -> None:
+    """A score that `[mixture.score_buckets]` or `[synth.route]` reads must be one of the stage's `[scorers]`."""
     names = [s.name for s in scorers]
-    scorer = mixture.get("score_buckets", {}).get("scorer")
-    if scorer is not None and scorer not in names:
-        raise ConfigError(
-            f"{path}: [mixture.score_buckets] scorer = {scorer!r}: no [scorers.{scorer}] in this stage; its scorers: "
-            f"{names}"
-        )
+    for table, scorer in (
+        ("[mixture.score_buckets]", mixture.get("score_buckets", {}).get("scorer")),
+        ("[synth.route]", synth.route.scorer if synth.route is not None else None),
+    ):
+        if scorer is not None and scorer not in names:
+            raise ConfigError(
+                f"{path}: {table} scorer = {scorer!r}: no [scorers.{scorer}] in this stage; its scorers: {names}"
+            )
 
 
 def _check_tables(path: Path, data: dict[str, Any], base_dir: Path) -> dict[str, Any]:

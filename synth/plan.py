@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ def plan_requests(
     seed: int = 0,
     model_id: str = "",
     sampling: dict[str, Any] | None = None,
+    allowed: Mapping[str, Collection[str]] | None = None,
 ) -> list[SynthRequest]:
     """`count` requests, templates in turn (each template takes the next seed that fits its domains).
 
@@ -66,19 +68,24 @@ def plan_requests(
         seed: run seed; each request's sampling seed is derived from it and the request key.
         model_id: identifies the model in the key (its weights' sha256), so another model never reuses outputs.
         sampling: request-body overrides (temperature, max_tokens, ...), part of the key.
+        allowed: seed id -> the template names it may go through (`[synth.route]`, synth/routes.py); a seed it
+            does not name may go through any template.
     """
     if not templates:
         raise ValueError("no templates")
-    fitting = {t.name: [s for s in seeds if t.fits(s)] for t in templates}
+    fitting = {
+        t.name: [s for s in seeds if t.fits(s) and (allowed is None or s.id not in allowed or t.name in allowed[s.id])]
+        for t in templates
+    }
     usable = [t for t in templates if fitting[t.name]]
     if count and not usable:
         raise ValueError(
-            f"no seed fits any template's domains ({[(t.name, t.domains) for t in templates]}); "
+            f"no seed fits any template's domains (and route) ({[(t.name, t.domains) for t in templates]}); "
             f"seed domains: {sorted({s.domain for s in seeds})}"
         )
     for t in templates:
         if not fitting[t.name]:
-            logger.warning("template %s: no seed in domains %s; skipped", t.ref, list(t.domains))
+            logger.warning("template %s: no seed in domains %s (and routed to it); skipped", t.ref, list(t.domains))
     cursor = dict.fromkeys(fitting, 0)
     sampling_json = json.dumps(sampling or {}, sort_keys=True)
     out = []

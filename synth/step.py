@@ -68,6 +68,7 @@ class SynthStep(Step):
     model: {"path", "sha256"} of the served model (the sha256 is in every request key).
     journal_dir: where units append finished requests (outside the units' temporary folders).
     urls: servers to send to; set by the caller once they are up (not part of the fingerprint).
+    seed_templates: seed id -> the templates it may go through (`[synth.route]`, synth/routes.py); None: any.
     """
 
     name = "synth"
@@ -80,8 +81,10 @@ class SynthStep(Step):
         model: dict[str, str],
         journal_dir: Path,
         urls: list[str] | None = None,
+        seed_templates: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.params = params
+        self.seed_templates = seed_templates
         self.seeds = seeds
         self.templates = templates
         self.model = model
@@ -101,6 +104,7 @@ class SynthStep(Step):
             "seeds": seeds.hexdigest(),
             "model_sha256": self.model["sha256"],
             "templates": {t.ref: t.sha256 for t in self.templates},
+            **({"routes": sorted(self.seed_templates.items())} if self.seed_templates is not None else {}),
         }
 
     def requests(self) -> list[SynthRequest]:
@@ -112,6 +116,7 @@ class SynthStep(Step):
                 self.params["seed"],
                 self.model["sha256"],
                 self.params.get("sampling"),
+                self.seed_templates,
             )
         return self._requests
 
@@ -257,9 +262,16 @@ def run_synth_step(cfg: Any, layout: Any, run: Any, seed_corpus: Path | list[Pat
             f"seed_min_chars={cfg.seed_min_chars}"
         )
     model = {"path": str(cfg.model), "sha256": model_sha256(cfg.model)}
-    step = SynthStep(
-        cfg.step_params(), seeds, load_templates(list(cfg.templates) or None), model, layout.synth / JOURNAL_DIR
-    )
+    templates = load_templates(list(cfg.templates) or None)
+    routes = None
+    if cfg.route is not None:  # each seed through its score bucket's templates (synth/routes.py)
+        from synth.routes import read_seed_scores, seed_templates
+
+        default = tuple(t.name for t in templates)
+        templates += load_templates([n for n in cfg.route.template_names if n not in default])
+        scores = read_seed_scores(seed_corpus, [s.id for s in seeds], cfg.route.scorer)
+        routes = seed_templates(seeds, scores, cfg.route, default)
+    step = SynthStep(cfg.step_params(), seeds, templates, model, layout.synth / JOURNAL_DIR, seed_templates=routes)
     with contextlib.ExitStack() as stack:
         if cfg.servers:
             step.urls = list(cfg.servers)
