@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.layout import RunLayout
 from report.redact import excerpt, scrub
+from report.scores import collect_scores
 from report.thresholds import LanguageThresholds, filter_tables, threshold
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def collect(run_dir: Path | str) -> dict[str, Any]:
             "quality": _quality(con, tables, by_lang),
             "duplicates": _duplicates(con, layout),
             "decontam": _decontam(con),
+            "scores": collect_scores(con, summary),
             "tokens": _tokens(con, summary),
             "synth": _synth(con),
             "train": _train(layout, summary),

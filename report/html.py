@@ -17,6 +17,7 @@ from pipeline.layout import RunLayout
 from report import plots
 from report.data import collect
 from report.fertility import TOKENIZERS
+from report.scores import BUCKET_COLUMNS, NOTE, SCORES_COLUMNS, bucket_rows, has_scores, score_rows, scores_plot
 
 INDEX = "index.html"
 
@@ -64,6 +65,7 @@ def render(data: dict[str, Any]) -> str:
         *_what_happened(data),
         _fertility(data["fertility"]),
         *_what_was_kept(data),
+        _scores(data.get("scores")),
         _tokens(data["tokens"]),
     ]
     if data["synth"]:
@@ -241,6 +243,15 @@ def _overview(ov: dict[str, Any]) -> str:
         items.append(("executor", escape(f"{ov['executor'].get('kind')} x {ov['executor'].get('workers')}")))
     body = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in items)
     return f'<section id="overview"><h2>Overview</h2><dl>{body}</dl></section>'
+
+
+def _scores(section: dict[str, Any] | None) -> str:
+    """Score histograms per domain and language, and the tokens per score bucket (report/scores.py)."""
+    if section is None or not has_scores(section):
+        return ""
+    body = html_table(SCORES_COLUMNS, score_rows(section)) + html_table(BUCKET_COLUMNS, bucket_rows(section))
+    note = NOTE.format(bins=section["bins"])
+    return html_section("scores", "Scores per domain and language", scores_plot(section), body, note=note)
 
 
 def _duplicates(dup: dict[str, Any]) -> str:

@@ -205,3 +205,43 @@ def test_top_share_cutoff_keeps_ceil_of_the_share_and_every_tie():
     assert top_share_cutoff([0.1, 0.9, 0.5, 0.7], 0.1) == 0.9  # ceil(0.4) = 1: at least one document is kept
     assert top_share_cutoff([0.2, 0.5, 0.5, 0.5], 0.25) == 0.5  # the ties at the cutoff are all kept
     assert top_share_cutoff([0.3, 0.2], 1.0) == 0.2
+
+
+def test_the_report_shows_each_scorers_histogram_per_domain_and_language(annotated):
+    from report.data import collect
+    from report.html import render
+
+    data = collect(annotated.root)
+    (edu,) = data["scores"]["scorers"]
+    con = connect(annotated.root)
+    per_domain = dict(con.execute("SELECT domain, count(*) FROM docs GROUP BY domain").fetchall())
+    assert {d: sum(c) for d, c in edu["by_domain"].items()} == per_domain
+    assert sum(sum(c) for c in edu["by_lang"].values()) == edu["docs"] == sum(per_domain.values())
+    high = con.execute("SELECT count(*) FROM docs WHERE scores['edu'] >= 0.5").fetchone()[0]
+    assert sum(c for counts in edu["by_domain"].values() for c in counts[10:]) == high  # bins of 0.05 from 0.5 up
+    page = render(data)
+    assert 'id="scores"' in page and 'data-plot="scores"' in page and "edu by language" in page
+
+
+def test_the_report_gives_the_token_share_of_each_score_bucket():
+    from report.scores import collect_scores
+
+    class NoScores:  # a run without scorers: only the bucket rows of its shards matter here
+        def execute(self, *_):
+            return self
+
+        def fetchall(self):
+            return []
+
+    budget = [
+        {"source": "a", "bucket": "high", "selected_tokens": 300},
+        {"source": "a", "bucket": "low", "selected_tokens": 100},
+        {"source": "b", "selected_tokens": 600},
+    ]
+    buckets = collect_scores(NoScores(), {"shards": {"budget": budget}})["buckets"]
+    assert buckets == [
+        {"bucket": "high", "tokens": 300, "share": 0.3},
+        {"bucket": "low", "tokens": 100, "share": 0.1},
+        {"bucket": "unscored", "tokens": 600, "share": 0.6},
+    ]
+    assert collect_scores(NoScores(), {"shards": {"budget": budget[2:]}})["buckets"] == []

@@ -1,0 +1,136 @@
+"""The report's scores section: each scorer's score histogram per domain and per language over the final corpus
+(`scores[<name>]` of the `docs` view), and, when the mixture has score buckets, the share of the packed tokens each
+bucket got (the manifest's budget rows, `[mixture.score_buckets]`).
+
+`collect_scores` reads the run (report/data.py calls it); report/html.py renders it with `scores_plot`, `score_rows`
+and `bucket_rows`. The histograms are counts in `BINS` equal bins over [0, 1], so the same run gives the same page.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+BINS = 20
+MAX_LANGS = 10  # languages drawn per scorer (the most documents first); the rest are summed as "other"
+
+
+def collect_scores(con: Any, summary: dict[str, Any]) -> dict[str, Any]:
+    """`{"bins", "scorers": [{name, docs, mean, by_domain, by_lang}], "buckets": [{bucket, tokens, share}]}`.
+
+    Args:
+        con: a `report.views.connect` connection to the run.
+        summary: the run's funnel.json (its `shards.budget` rows carry the buckets).
+    """
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT unnest(map_keys(scores)) AS k FROM docs WHERE scores IS NOT NULL ORDER BY k"
+        ).fetchall()
+    ]
+    return {"bins": BINS, "scorers": [_scorer(con, name) for name in names], "buckets": _buckets(summary)}
+
+
+def _scorer(con: Any, name: str) -> dict[str, Any]:
+    bucket = f"least(CAST(floor(scores[$name] * {BINS}) AS INTEGER), {BINS - 1})"
+    docs, mean = con.execute(
+        "SELECT count(*), avg(scores[$name]) FROM docs WHERE scores[$name] IS NOT NULL", {"name": name}
+    ).fetchone()
+    hist: dict[str, dict[str, list[int]]] = {"domain": {}, "lang": {}}
+    for column in hist:
+        rows = con.execute(
+            f"SELECT coalesce(CAST({column} AS VARCHAR), 'und'), {bucket}, count(*) FROM docs "
+            "WHERE scores[$name] IS NOT NULL GROUP BY ALL ORDER BY ALL",
+            {"name": name},
+        ).fetchall()
+        for group, b, n in rows:
+            hist[column].setdefault(group, [0] * BINS)[b] += n
+    return {
+        "name": name,
+        "docs": docs,
+        "mean": round(mean, 4) if mean is not None else None,
+        "by_domain": hist["domain"],
+        "by_lang": _top_langs(hist["lang"]),
+    }
+
+
+def _top_langs(by_lang: dict[str, list[int]]) -> dict[str, list[int]]:
+    ranked = sorted(by_lang.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    top = dict(ranked[:MAX_LANGS])
+    if len(ranked) > MAX_LANGS:
+        top["other"] = [sum(col) for col in zip(*(counts for _, counts in ranked[MAX_LANGS:]))]
+    return top
+
+
+def _buckets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tokens selected per score bucket (rows without a bucket: "unscored"), when any budget row has one."""
+    rows = (summary.get("shards") or {}).get("budget") or []
+    if not any("bucket" in r for r in rows):
+        return []
+    tokens: dict[str, int] = {}
+    for r in rows:
+        key = r.get("bucket") or "unscored"
+        tokens[key] = tokens.get(key, 0) + int(r.get("selected_tokens") or 0)
+    total = sum(tokens.values())
+    return [
+        {"bucket": b, "tokens": n, "share": round(n / total, 4) if total else 0.0} for b, n in sorted(tokens.items())
+    ]
+
+
+SCORES_COLUMNS = ["scorer", "by", "group", "documents", "mean (bin centres)"]
+BUCKET_COLUMNS = ["score bucket", "tokens selected", "share of tokens"]
+NOTE = (
+    "Each kept document's score from each [scorers] classifier, counted in bins of 1/{bins}; the bucket table is the "
+    "share of the packed tokens each [mixture.score_buckets] bucket got."
+)
+
+
+def has_scores(section: dict[str, Any] | None) -> bool:
+    """Whether the run has anything for the section (a scorer ran, or the mixture planned buckets)."""
+    return bool(section and (section["scorers"] or section["buckets"]))
+
+
+def score_rows(section: dict[str, Any]) -> list[list[Any]]:
+    """One table row per scorer and domain or language: documents and the histogram's mean."""
+    return [
+        [s["name"], kind, group, sum(counts), _mean(counts)]
+        for s in section["scorers"]
+        for kind, groups in (("domain", s["by_domain"]), ("language", s["by_lang"]))
+        for group, counts in groups.items()
+    ]
+
+
+def bucket_rows(section: dict[str, Any]) -> list[list[Any]]:
+    return [[b["bucket"], b["tokens"], f"{b['share']:.1%}"] for b in section["buckets"]]
+
+
+def _mean(counts: list[int]) -> float | str:
+    n = sum(counts)
+    return round(sum((i + 0.5) / len(counts) * c for i, c in enumerate(counts)) / n, 3) if n else ""
+
+
+def scores_plot(section: dict[str, Any]) -> str | None:
+    """One row per scorer: its histogram per domain (left) and per language (right), as step lines."""
+    scorers = section["scorers"]
+    if not scorers:
+        return None
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    edges = [i / section["bins"] for i in range(section["bins"] + 1)]
+    # The settings report/plots.py renders with: a fixed id salt, text as text, no date: the same run, the same bytes.
+    rc = {"svg.hashsalt": "corpusforge", "svg.fonttype": "none", "font.size": 9}
+    with matplotlib.rc_context(rc):
+        fig = Figure(figsize=(7.5, 2.4 * len(scorers) + 0.3), layout="constrained")
+        axes = fig.subplots(len(scorers), 2, squeeze=False)
+        for (left, right), s in zip(axes, scorers):
+            for ax, (kind, groups) in ((left, ("domain", s["by_domain"])), (right, ("language", s["by_lang"]))):
+                for group, counts in groups.items():
+                    ax.stairs(counts, edges, label=group)
+                ax.set_title(f"{s['name']} by {kind}", fontsize=8)
+                ax.set_xlim(0, 1)
+                ax.legend(fontsize=7, frameon=False, ncol=2)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
