@@ -25,8 +25,9 @@ from typing import Any
 from annotate.sample import stratified_sample
 from annotate.table import ANNOTATION_SCHEMA, LABELLED, annotation_rows, read_journal
 from core.io import atomic_write_json, write_table
-from synth.plan import model_sha256, plan_requests
+from synth.plan import SynthRequest, model_sha256, plan_requests
 from synth.run import GENERATIONS, generate
+from synth.seeds import Seed
 from synth.templates import Template
 
 ANNOTATIONS = "annotations"
@@ -34,7 +35,14 @@ JOURNAL = "journal"
 MARKER = "annotate.json"
 
 
-def plan_annotation(run: Path | str, rubric: Template, model_dir: Path | str, count: int, seed: int, sampling=None):
+def plan_annotation(
+    run: Path | str,
+    rubric: Template,
+    model_dir: Path | str,
+    count: int,
+    seed: int,
+    sampling: dict[str, Any] | None = None,
+) -> tuple[list[Seed], list[SynthRequest]]:
     """(sample, requests): the stratified sample of `run` and one request per document (synth/plan.py keys)."""
     docs = stratified_sample(run, count, seed)
     return docs, plan_requests(docs, [rubric], len(docs), seed, model_sha256(model_dir), sampling)
@@ -108,7 +116,13 @@ def annotate(
 
 
 def _record_run(
-    out: Path, rubric: Template, model_dir: Path | str, count: int, seed: int, sampling: Any, summary: dict
+    out: Path,
+    rubric: Template,
+    model_dir: Path | str,
+    count: int,
+    seed: int,
+    sampling: dict[str, Any] | None,
+    summary: dict[str, Any],
 ) -> None:
     """Add (or replace) this rubric's entry in `annotate.json`; the other rubrics' entries stay."""
     marker = out / MARKER

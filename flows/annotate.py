@@ -17,6 +17,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from annotate.config import AnnotateConfig
+    from synth.templates import Template
 
 EPILOG = """then:
   python -m flows.query --out OUT_DIR "SELECT rubric, label, count(*) FROM annotations GROUP BY ALL ORDER BY 1, 2"
@@ -55,10 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check(args: argparse.Namespace):
+def check(args: argparse.Namespace) -> tuple[AnnotateConfig, Template, Path]:
     """Everything checkable before work: the run's corpus, the config, the rubric, the model folder. Returns
     (config, rubric, model folder); raises with one line."""
-    from annotate.config import AnnotateConfig, load_annotate_config
+    from annotate.config import load_annotate_config
     from annotate.rubrics import load_rubric
     from core.stage_files import ConfigError
     from pipeline.layout import RunLayout
@@ -69,7 +74,7 @@ def check(args: argparse.Namespace):
         raise FileNotFoundError(
             f"--from {run_dir}: no finished corpus there; run `python -m flows.stage general --out {run_dir}` first"
         )
-    cfg: AnnotateConfig = load_annotate_config(Path(args.config) if args.config else None)
+    cfg = load_annotate_config(Path(args.config) if args.config else None)
     servers = tuple(u.strip() for u in args.servers.split(",") if u.strip()) if args.servers else None
     cfg = cfg.with_overrides(
         rubric=args.rubric,

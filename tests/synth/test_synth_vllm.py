@@ -1,10 +1,10 @@
-"""Real vLLM (CPU) end to end on the model the README's commands train and export (default tokenizer,
-o200k_harmony): serve, generate, kill and resume, two servers.
+"""Real vLLM (CPU) end to end: serve, generate, annotate, kill and resume, two servers.
 
-Slow (each server start is ~30-170 s on 2 shared cores): the README's stage and export run once for the module,
-two servers on their model are started once and shared by every test that needs a running server; only the README's
-own `flows.synth` command (which starts and stops a server of its own, as a user's run does) and the tests about a
-run's own server start one. Skipped without `.venv-engine`.
+Slow (each server start is ~30-170 s on 2 shared cores): two servers of SmolLM2-135M-Instruct (the real model set-up
+exports, synth/models.py) start when the module begins and are shared by every test that needs a running server;
+they load while the README's stage trains the model its verbatim `flows.synth` command serves (that command starts
+and stops a server of its own, as a user's run does). Only the tests about a run's own server start one more.
+Skipped without `.venv-engine`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from synth.models import exported_model
 from synth.run import GENERATIONS, generate
 from synth.seeds import sample_seeds
 from synth.server import ENGINE_VENV, EngineServer, process_group_members
@@ -31,35 +32,42 @@ if not (ENGINE_VENV / "bin" / "python").is_file() and os.environ.get("CORPUSFORG
     raise RuntimeError(ENGINE_MISSING)
 pytestmark = pytest.mark.skipif(not (ENGINE_VENV / "bin" / "python").is_file(), reason=ENGINE_MISSING)
 REPO = Path(__file__).resolve().parents[2]
-SERVER_KW = {"dtype": "float32", "max_model_len": 1024, "kv_cache_gib": 1}
-SAMPLING = {"max_tokens": 24, "stop": [" the"]}  # the tiny model says " the" often: some requests finish by stop
+SERVER_KW = {"max_model_len": 2048, "kv_cache_gib": 1}  # SmolLM2 in bf16, as exported
 
 
 @pytest.fixture(scope="module")
-def readme_run(tmp_path_factory) -> ReadmeSynthPaths:
-    """The README's `flows.stage general --train-steps N` (on 25 records per default source; 3 steps, not the
-    README's 20: the output layer over o200k's 201,088 rows makes each step 5-15 s here) and `trainer.export_hf`: a
-    trained o200k_harmony model folder that vLLM serves."""
-    return run_readme_stage_and_export(tmp_path_factory.mktemp("readme"), limit=25, train_steps=3)
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct as `bash scripts/bootstrap_engine.sh` exported it (models/built/)."""
+    return exported_model("smollm2")
 
 
 @pytest.fixture(scope="module")
-def readme_model(readme_run: ReadmeSynthPaths) -> Path:
-    return readme_run.hf
-
-
-@pytest.fixture(scope="module")
-def two_servers(readme_model: Path):
-    servers = [EngineServer(readme_model, **SERVER_KW) for _ in range(2)]
+def loading_servers(smollm2: Path):
+    """Two SmolLM2 servers, launched and not waited for: they load while the module's first fixtures work."""
+    servers = [EngineServer(smollm2, **SERVER_KW) for _ in range(2)]
     try:
         for s in servers:
-            s.start(wait=False)  # both load at once
-        for s in servers:
-            s.wait_healthy()
+            s.start(wait=False)
         yield servers
     finally:
         for s in servers:
             s.stop()
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory, loading_servers) -> ReadmeSynthPaths:
+    """The README's `flows.stage general --train-steps N` (on 25 records per default source; 3 steps, not the
+    README's 20: the output layer over o200k's 201,088 rows makes each step 5-15 s here) and `trainer.export_hf`: a
+    trained o200k_harmony model folder that vLLM serves. The shared servers load meanwhile (`loading_servers`:
+    the two waits overlap instead of adding up)."""
+    return run_readme_stage_and_export(tmp_path_factory.mktemp("readme"), limit=25, train_steps=3)
+
+
+@pytest.fixture(scope="module")
+def two_servers(loading_servers):
+    for s in loading_servers:
+        s.wait_healthy()
+    return loading_servers
 
 
 @pytest.fixture
@@ -119,10 +127,58 @@ def _engine_pids() -> set[int]:
     return out
 
 
-# Added to the flow tests' stage config (which decontaminates against a mini evaluation set). A tiny model
-# writes babble: the quality filters that would drop all of it are off here; language ID (at any score), the
-# URL and word blocklists, toxicity, PII and secrets still run on every generation, and so do exact and MinHash
-# dedup and decontamination.
+def _annotate(run: Path, rubric: str, count: int, out: Path, servers: list[EngineServer]) -> dict:
+    """`python -m flows.annotate` with the default model (no --model) against the running servers; its summary."""
+    cmd = [sys.executable, "-m", "flows.annotate", "--from", str(run), "--rubric", rubric, "--count", str(count)]
+    cmd += ["--servers", ",".join(s.url for s in servers), "--out", str(out), "--json"]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    return json.loads(res.stdout)
+
+
+def test_annotate_labels_a_stratified_sample_with_smollm2_and_full_provenance(
+    readme_run: ReadmeSynthPaths, two_servers, smollm2: Path, tmp_path: Path
+):
+    """Issue 20: `flows.annotate` on the README stage's corpus (real text of many languages and sources) with the
+    default model, SmolLM2 through the real engine: N rows, each a label the rubric allows, with the rubric's
+    version and sha256, the model's sha256 and the sampling; a second rubric joins the folder. (Resuming from the
+    journal: tests/annotate.) (First in the module: its `readme_run` trains while the shared servers load.)"""
+    from annotate.rubrics import label_values, load_rubric
+    from flows.query import connect
+    from synth.plan import model_sha256
+
+    out = tmp_path / "annotations"
+    before = _engine_pids()
+    counts = {"educational_value": 6, "topic": 4}
+    for rubric, n in counts.items():
+        summary = _annotate(readme_run.general, rubric, n, out, two_servers)
+        assert summary["sampled"] == n and summary["sent"] == n, summary
+    assert not (_engine_pids() - before)  # with --servers the command starts no engine
+    rows = (
+        connect(out)
+        .execute(
+            "SELECT doc_id, rubric, rubric_version, rubric_sha256, label, model, model_sha256, sampling, "
+            "finish_reason, fate, domain, lang, source FROM annotations"
+        )
+        .fetchall()
+    )
+    assert sorted(r[1] for r in rows) == ["educational_value"] * 6 + ["topic"] * 4
+    corpus_ids = {i for (i,) in connect(readme_run.general).execute("SELECT id FROM docs").fetchall()}
+    weights = model_sha256(smollm2)
+    for doc_id, rubric, version, sha, label, model, model_sha, sampling, finish, fate, *_stratum in rows:
+        assert doc_id in corpus_ids
+        assert (version, sha) == (1, load_rubric(rubric).sha256)
+        assert fate == "labelled" and finish == "stop" and label in label_values(load_rubric(rubric)), (fate, label)
+        assert model == str(smollm2.resolve()) and model_sha == weights
+        assert json.loads(sampling)["temperature"] == 0.0 and "seed" in json.loads(sampling)
+    # Stratified: the six documents of one rubric come from six (domain, language, source) strata.
+    assert len({tuple(r[10:]) for r in rows if r[1] == "educational_value"}) == 6
+
+
+# Added to the flow tests' stage config (which decontaminates against a mini evaluation set). 24 tokens of a
+# 135M model are fragments: the quality filters that would drop all of them are off here; language ID (at any
+# score), the URL and word blocklists, toxicity, PII and secrets still run on every generation, and so do exact and
+# MinHash dedup and decontamination.
 SYNTH_TABLES = """
 [filters.gopher_quality]
 enabled = false
@@ -135,14 +191,14 @@ enabled = false
 [synth]
 max_concurrency = 4
 batch_size = 4
-# The tiny model rarely ends by itself: common stop strings let some generations finish (and be kept).
+# A plain prompt rarely ends within 24 tokens: common stop strings let some generations finish (and be kept).
 sampling = { max_tokens = 24, stop = ["e", "\\n"] }
-server = { dtype = "float32", max_model_len = 1024, kv_cache_gib = 1 }
+server = { max_model_len = 2048, kv_cache_gib = 1 }
 """
 
 
 def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(
-    readme_model: Path, tmp_path: Path, plain_template, two_servers
+    smollm2: Path, tmp_path: Path, plain_template, two_servers
 ):
     """`python -m flows.synth --servers` on a finished stage: seeds -> generations (the module's running vLLM
     server) -> filters -> dedup against the seed run -> decontamination -> reasoning shards, and the provenance
@@ -172,7 +228,7 @@ def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(
         "--from",
         str(seed_run),
         "--model",
-        str(readme_model),
+        str(smollm2),
         "--count",
         "8",
         "--out",
@@ -219,7 +275,7 @@ def test_flows_synth_end_to_end_on_real_vllm_into_the_reasoning_shards(
 
 
 def test_a_run_that_fails_while_its_servers_start_leaves_no_process(
-    readme_model: Path, corpus: Path, tmp_path: Path, plain_template
+    smollm2: Path, corpus: Path, tmp_path: Path, plain_template
 ):
     """The run fails after launching two local servers, before they answer (their start times out): both are
     stopped with every process they had started. (A run that ends normally: the flows.synth test; a killed
@@ -244,7 +300,7 @@ def test_a_run_that_fails_while_its_servers_start_leaves_no_process(
             generate(
                 sample_seeds(corpus, 4),
                 [plain_template],
-                readme_model,
+                smollm2,
                 tmp_path / "out",
                 count=4,
                 num_local_servers=2,
@@ -269,12 +325,12 @@ generate(sample_seeds({corpus!r}, 30), [load_template({tpl!r})], {model!r}, {out
 """
 
 
-def _start_killed_run(readme_model: Path, corpus: Path, out: Path, template, servers: list[str] | None):
+def _start_killed_run(model: Path, corpus: Path, out: Path, template, servers: list[str] | None):
     code = KILLED_RUN.format(
         repo=str(REPO),
         corpus=str(corpus),
         tpl=template.path,
-        model=str(readme_model),
+        model=str(model),
         out=str(out),
         servers=servers,
         sampling={"max_tokens": 24},
@@ -298,12 +354,12 @@ def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 400) -> None:
 
 
 def test_a_run_killed_while_its_server_starts_leaves_no_process(
-    readme_model: Path, corpus: Path, tmp_path: Path, plain_template
+    smollm2: Path, corpus: Path, tmp_path: Path, plain_template
 ):
     """A run with a local server of its own, SIGKILLed while that server loads: the guard takes the whole server
     down (API server, engine core) although the run's own cleanup never ran."""
     before = _engine_pids()
-    proc = _start_killed_run(readme_model, corpus, tmp_path / "out", plain_template, servers=None)
+    proc = _start_killed_run(smollm2, corpus, tmp_path / "out", plain_template, servers=None)
     seen: set[int] = set()
 
     def server_loading() -> bool:
@@ -319,13 +375,13 @@ def test_a_run_killed_while_its_server_starts_leaves_no_process(
 
 
 def test_killed_run_resumes_without_resending(
-    readme_model: Path, corpus: Path, tmp_path: Path, plain_template, two_servers
+    smollm2: Path, corpus: Path, tmp_path: Path, plain_template, two_servers
 ):
     """SIGKILLed after 5 generations (against a running server): the journal keeps them, the rerun sends only
     the rest and the result has every request once."""
     out = tmp_path / "out"
     journal = out / GENERATIONS
-    proc = _start_killed_run(readme_model, corpus, out, plain_template, servers=[two_servers[0].url])
+    proc = _start_killed_run(smollm2, corpus, out, plain_template, servers=[two_servers[0].url])
     _kill_when(proc, lambda: journal.exists() and len(journal.read_bytes().splitlines()) >= 5)
     done_before = {json.loads(line)["key"] for line in journal.read_bytes().splitlines() if line.endswith(b"}")}
     assert 5 <= len(done_before) < 30
@@ -333,7 +389,7 @@ def test_killed_run_resumes_without_resending(
     s = generate(
         sample_seeds(corpus, 30),
         [plain_template],
-        readme_model,
+        smollm2,
         out,
         count=30,
         sampling={"max_tokens": 24},
@@ -377,7 +433,7 @@ def test_readme_synthesis_commands_on_the_default_tokenizer(readme_run: ReadmeSy
 
 
 def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(
-    readme_model: Path, corpus: Path, tmp_path: Path, plain_template, two_servers
+    smollm2: Path, corpus: Path, tmp_path: Path, plain_template, two_servers
 ):
     a, b = two_servers
     killed: list[int] = []
@@ -395,7 +451,7 @@ def test_two_servers_share_the_load_and_a_dead_one_costs_nothing(
     s = generate(
         sample_seeds(corpus, 30),
         [plain_template],
-        readme_model,
+        smollm2,
         tmp_path / "out",
         count=24,
         sampling={"max_tokens": 16},
