@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(
         prog="python -m flows.annotate",
-        description=__doc__.split("\n\n")[0].replace("`", ""),
+        description="Label a seeded sample of a finished corpus, stratified by domain, language and source, with an\n"
+        "LLM through the synth engine (local vLLM servers started for the run and always stopped, or --servers).\n"
+        "A killed run resumes without sending a finished request again.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
