@@ -92,8 +92,8 @@ class ChainStats:
         self.segmentation_fallback: Counter[str] = Counter()
 
 
-# A lineage sink with a `tally(key, n)` method (the step's `UnitWriter`) also gets the counts that are no lineage row:
-# `segmentation_fallback.<lang>`, documents of that language judged with the fallback word rules.
+# The filter step's stats key of `ChainStats.segmentation_fallback` (`segmentation_fallback.<lang>`: documents of that
+# language judged with the fallback word rules), a count that is no lineage row.
 FALLBACK_COUNT_PREFIX = "segmentation_fallback."
 
 
@@ -162,17 +162,12 @@ def run_chain(
             if kept:
                 stats.docs_out += 1
                 yield doc
-        _count_fallbacks(batch, features, stats, lineage)
+        _count_fallbacks(batch, features, stats)
 
 
-def _count_fallbacks(batch: list[Document], features: TextFeatures, stats: ChainStats, lineage: LineageSink) -> None:
-    """Count the batch's documents whose language has no segmenter here (in `stats`, and in the sink's stats)."""
-    langs = Counter(lang for doc in batch if (lang := features.fallback_language(doc)) is not None)
-    stats.segmentation_fallback.update(langs)
-    tally = getattr(lineage, "tally", None)  # a plain list (tests, benchmarks) has none
-    for lang, n in sorted(langs.items()):
-        if tally is not None:
-            tally(FALLBACK_COUNT_PREFIX + lang, n)
+def _count_fallbacks(batch: list[Document], features: TextFeatures, stats: ChainStats) -> None:
+    """Count the batch's documents whose language has no segmenter here."""
+    stats.segmentation_fallback.update(lang for doc in batch if (lang := features.fallback_language(doc)) is not None)
 
 
 def _filter_batch(

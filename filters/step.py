@@ -60,7 +60,7 @@ class FilterStep(Step):
         return [Unit(u.key, u.output, {"dir": str(u.dir)}) for u in self.upstream.units]
 
     def run(self, unit: Unit, out: UnitWriter) -> None:
-        from filters.base import run_chain
+        from filters.base import FALLBACK_COUNT_PREFIX, ChainStats, run_chain
         from filters.chain import build_chain
         from filters.scorer import with_scorers
 
@@ -68,8 +68,11 @@ class FilterStep(Step):
         if fp not in _CHAINS:
             _CHAINS[fp] = with_scorers(build_chain(self.filters_config), self.scorers)
         docs = iter_unit_docs(Path(unit.payload["dir"]))
-        for doc in run_chain(_counted(docs, out), _CHAINS[fp], out):
+        stats = ChainStats()
+        for doc in run_chain(_counted(docs, out), _CHAINS[fp], out, stats):
             out.keep(doc)
+        for lang, n in sorted(stats.segmentation_fallback.items()):  # counts that are no lineage row
+            out.tally(FALLBACK_COUNT_PREFIX + lang, n)
 
 
 def _counted(docs: Any, out: UnitWriter) -> Any:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.io import atomic_write_json
+from filters.base import FALLBACK_COUNT_PREFIX
 from ingest.sources import SourceSpec
 from pipeline.layout import RunLayout
 from pipeline.runner import StepResult
@@ -182,6 +183,9 @@ def _row(step: str, result: StepResult, clusters: StepResult | None = None) -> d
         "units": len(result.units),
         "units_run": result.units_run,
     }
+    fallback = {k.split(".", 1)[1]: v for k, v in sorted(s.extra.items()) if k.startswith(FALLBACK_COUNT_PREFIX)}
+    if fallback:  # documents judged with the fallback word rules, per language (no segmenter for it here)
+        row["segmentation_fallback"] = fallback
     if clusters is not None:
         row["clusters"] = clusters.reduce_stats.get("clusters", 0)
         row["largest_clusters"] = clusters.reduce_stats.get("largest_clusters", [])

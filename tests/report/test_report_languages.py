@@ -123,6 +123,8 @@ def test_documents_without_a_segmenter_are_counted_per_language(run_dir, report,
         "segmentation_fallback.ko": 1,
     }
     assert report["segmentation_fallback"] == {"hi": 1, "ko": 1}
+    funnel = json.loads(RunLayout(run_dir).funnel.read_text(encoding="utf-8"))["funnel"]
+    assert next(row for row in funnel if row["step"] == "filter")["segmentation_fallback"] == {"hi": 1, "ko": 1}
     assert (
         "Judged with the fallback word rules (no segmenter installed for the language): hi 1, ko 1 documents." in page
     )
