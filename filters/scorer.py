@@ -1,4 +1,4 @@
-"""Scorers in the filter chain: a trained classifier (`[scorers.<name>]`, scoring/config.py) that writes its score
+"""Scorers in the filter chain: a trained classifier or a perplexity scorer (`[scorers.<name>]`, scoring/config.py) that writes its score
 into each document's `scores` column and, in filter mode, drops a document below its threshold
 (`scorer_<name>_below_min`, the score in the lineage row).
 
@@ -9,11 +9,16 @@ filters judged, and nothing is redacted in a document a scorer drops. One model 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from filters.base import Filter, FilterResult, Modifier, Step
 from filters.text_features import TextFeatures
 from schemas import Document
 from scoring.config import ScorerConfig
+
+if TYPE_CHECKING:
+    from scoring.perplexity import PerplexityScorer
+    from scoring.scorer import FastTextScorer
 
 
 class ScorerFilter(Filter):
@@ -24,12 +29,17 @@ class ScorerFilter(Filter):
     """
 
     def __init__(self, config: ScorerConfig) -> None:
-        from scoring.scorer import FastTextScorer
-
         self.config = config
         self.name = f"scorer_{config.name}"
         self.domains = frozenset(config.domains) if config.domains else None
-        self._scorer = FastTextScorer(config.model)
+        if config.kind == "perplexity":
+            from scoring.perplexity import PerplexityScorer
+
+            self._scorer: FastTextScorer | PerplexityScorer = PerplexityScorer(config.model, config.max_tokens)
+        else:
+            from scoring.scorer import FastTextScorer
+
+            self._scorer = FastTextScorer(config.model)
 
     def filter(self, doc: Document) -> FilterResult:
         return self.filter_batch([doc])[0]

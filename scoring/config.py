@@ -11,6 +11,13 @@
     lang = "en"
     min_score = 0.7                # or keep_top = 0.2: the top 20% of this entry's documents
 
+A perplexity scorer (CCNet-style, `scoring/perplexity.py`) needs no trained folder: SmolLM2-135M-Instruct as set-up
+exported it (`bash scripts/bootstrap_engine.sh`) scores `1 / perplexity` of each document's first `max_tokens`::
+
+    [scorers.ppl]
+    kind = "perplexity"            # default "fasttext"; `model` then defaults to the SmolLM2 export
+    max_tokens = 256               # tokens of each document's opening that are scored (the default)
+
 The threshold of a document is the most specific entry that matches it: domain and language, then language,
 then domain, then the table's own `min_score` / `keep_top`; a document no threshold covers is kept (with its
 score). An absolute threshold drops in the filter step: `scorer_<name>_below_min`, the score in the lineage row.
@@ -66,6 +73,7 @@ class ScorerConfig:
     thresholds: tuple[ScoreThreshold, ...] = ()
     domains: tuple[str, ...] = ()
     keep_top: float | None = None
+    max_tokens: int | None = None  # perplexity scorers: tokens scored per document
 
     @classmethod
     def from_table(
@@ -85,17 +93,13 @@ class ScorerConfig:
             "keep_top": float,
             "thresholds": list[ScoreThreshold],
             "domains": list[str],
+            "kind": Literal["fasttext", "perplexity"],
+            "max_tokens": int,
         }
         check_table(where, table, hints, error)
         if not _NAME_RE.match(name):
             raise error(f"{where}: scorer name {name!r} must be lower-case letters, digits and _ (a column key)")
-        if "model" not in table:
-            raise error(f"{where}: 'model' (a classifier folder from `python -m flows.classify train`) is required")
-        model = (base_dir / table["model"]).resolve()
-        try:
-            card = read_card(model)
-        except CardError as e:
-            raise error(f"{where} model = {table['model']!r}: {e}") from e
+        model, model_sha256, kind, max_tokens = _check_model(where, table, base_dir, error)
         thresholds = tuple(ScoreThreshold(**t) for t in table.get("thresholds", []))
         own = ScoreThreshold(table.get("min_score"), keep_top=table.get("keep_top"))
         for t in [*thresholds, own]:
@@ -111,13 +115,14 @@ class ScorerConfig:
         return cls(
             name,
             model,
-            card["model_sha256"],
-            card["kind"],
+            model_sha256,
+            kind,
             mode,
             table.get("min_score"),
             thresholds,
             domains,
             table.get("keep_top"),
+            max_tokens,
         )
 
     def rule_for(self, domain: str, lang: str | None) -> ScoreThreshold | None:
@@ -153,7 +158,37 @@ class ScorerConfig:
             "domains": list(self.domains),
             "thresholds": [[t.domain, t.lang, t.min_score, t.keep_top] for t in self.thresholds],
             "keep_top": self.keep_top,
+            "max_tokens": self.max_tokens,
         }
+
+
+def _check_model(
+    where: str, table: dict[str, Any], base_dir: Path, error: type[Exception]
+) -> tuple[Path, str, str, int | None]:
+    """(model folder, its sha256, kind, max_tokens) of a table: a classifier folder checked against its card, or for
+    `kind = "perplexity"` an exported language model (default: SmolLM2, which set-up exports)."""
+    if table.get("kind", "fasttext") == "perplexity":
+        from scoring.perplexity import DEFAULT_MAX_TOKENS, model_sha256
+        from synth.models import exported_model
+
+        max_tokens = table.get("max_tokens", DEFAULT_MAX_TOKENS)
+        if max_tokens < 1:
+            raise error(f"{where} max_tokens = {max_tokens!r}: tokens scored per document, at least 1")
+        try:
+            model = (base_dir / table["model"]).resolve() if "model" in table else exported_model()
+            return model, model_sha256(model), "perplexity", max_tokens
+        except FileNotFoundError as e:
+            raise error(f"{where}: {e}") from e
+    if "max_tokens" in table:
+        raise error(f'{where}: max_tokens is a setting of kind = "perplexity" only')
+    if "model" not in table:
+        raise error(f"{where}: 'model' (a classifier folder from `python -m flows.classify train`) is required")
+    model = (base_dir / table["model"]).resolve()
+    try:
+        card = read_card(model)
+    except CardError as e:
+        raise error(f"{where} model = {table['model']!r}: {e}") from e
+    return model, card["model_sha256"], card["kind"], None
 
 
 def _check_threshold(where: str, t: ScoreThreshold, own: ScoreThreshold, error: type[Exception]) -> None:
