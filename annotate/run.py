@@ -12,7 +12,7 @@ the sampling: the same inputs give the same sample and the same request bytes.
 Output (`out_dir`):
 - `annotations/<rubric>.parquet`: one row per sampled document (annotate/table.py), in sample order;
 - `journal/<rubric>/generations.jsonl` and `run.json`: the requests' records and the run's provenance;
-- `annotate.json`: per rubric, its version and sha256, the model, count, seed and the last run's summary. It
+- `annotate.json`: per rubric, its version and sha256, the run annotated, the model, count, seed and the last run's summary. It
   marks the folder for `python -m flows.query --out OUT_DIR` (the `annotations` view).
 """
 
@@ -111,12 +111,13 @@ def annotate(
     summary.update(
         {"sampled": len(docs), "labelled": fates.get(LABELLED, 0), "fates": fates, "annotations": str(table_path)}
     )
-    _record_run(out, rubric, model_dir, len(docs), seed, sampling, summary)
+    _record_run(out, run, rubric, model_dir, len(docs), seed, sampling, summary)
     return summary
 
 
 def _record_run(
     out: Path,
+    run: Path | str,
     rubric: Template,
     model_dir: Path | str,
     count: int,
@@ -131,6 +132,7 @@ def _record_run(
         "version": rubric.version,
         "sha256": rubric.sha256,
         "path": rubric.path,
+        "run": str(Path(run).resolve()),  # whose documents were labelled: `flows.classify train --labels` reads them
         "model": str(Path(model_dir).resolve()),
         "count": count,
         "seed": seed,

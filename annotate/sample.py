@@ -61,6 +61,18 @@ def stratified_sample(run: Path | str, count: int, seed: int = 0, batch_rows: in
     return _read_documents(dataset, chosen)
 
 
+def read_seeds(run: Path | str, ids: list[str]) -> list[Seed]:
+    """The documents of `run`'s corpus with these ids, with their text, in the order of `ids` (e.g. those an
+    annotations table labelled).
+
+    Raises:
+        KeyError: an id the corpus does not hold.
+    """
+    import pyarrow.dataset as ds
+
+    return _read_documents(ds.dataset(corpus_dir(run), format="parquet", partitioning="hive"), ids)
+
+
 def _round_robin(strata: dict[tuple[str, str, str], list[bytes]], count: int) -> list[str]:
     """Document ids, one per stratum per round until `count`; inside a round, by the key of what each offers.
 

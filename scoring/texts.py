@@ -9,10 +9,20 @@ per-language metrics.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.layout import RunLayout
 from schemas import Document
+
+
+@dataclass(frozen=True)
+class LabelledDocuments:
+    """Documents already read (e.g. the annotated documents of `flows.classify train --labels`), given to
+    `train_fasttext` in place of a SOURCES path; `name` stands for them in the card."""
+
+    name: str
+    documents: tuple[Document, ...]
 
 
 class SourcesArgumentError(ValueError):

