@@ -229,10 +229,11 @@ def test_blocklist_matches_whole_words_of_the_segmenter():
     assert wb.filter(_doc("法の支配によって人権を保護することが肝要である", "ja")) is True  # the rule of law
     assert wb.filter(_doc("هر کس حق زندگی، آزادی و امنیت شخصی دارد.", "fa")) is True  # کس: "person"
     assert wb.filter(_doc("What a fucking mess.", "en"))[1] == "word_blocklist_en"
-    # English keeps C4's any-hit rule (its list has "sex"); other languages need more than 1 hit per 100 words
-    assert wb.filter(_doc("Everyone is equal without distinction of race, colour, sex or language.", "en"))[1] == (
-        "word_blocklist_en"
-    )
+    # English keeps C4's any-hit rule, less the category word "sex" (the English UDHR); its phrases still hit.
+    # Other languages need more than 1 hit per 100 words.
+    assert wb.filter(_doc("Everyone is equal without distinction of race, colour, sex or language.", "en")) is True
+    assert wb.filter(_doc("Call now for phone sex, open all night.", "en"))[1] == "word_blocklist_en"
+    assert wb.filter(_doc("Everyone is equal, whatever the colour of their shit.", "en"))[1] == "word_blocklist_en"
     spam = "这是一个色情网站，" * 5
     assert wb.filter(_doc(spam + "欢迎大家来这里学习中文和数学。" * 60, "zh")) is True  # 5 hits in 625 words
     assert wb.filter(_doc(spam, "zh"))[1] == "word_blocklist_zh"
