@@ -3,7 +3,8 @@
 One markdown artifact (`corpusforge-<stage>-report`: overview, funnel, top drop reasons with an example each,
 the funnel per language, tokenizer fertility per language, duplicate clusters, decontamination hits, token budget,
 where the HTML page is) and one table artifact per section (`corpusforge-<stage>-funnel`, `-drop-reasons`,
-`-languages`, `-fertility`, `-duplicates`, `-decontam`, `-tokens`, `-quarantine`). They are built from the same
+`-languages`, `-fertility`, `-duplicates`, `-decontam`, `-tokens`, `-quarantine`, and `-scores` / `-score-buckets` when
+a `[scorers]` table or `[mixture.score_buckets]` ran). They are built from the same
 `report.data.collect` sections as the HTML page, so every excerpt is already redacted. Outside a flow run this does
 nothing.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from pipeline.layout import RunLayout
 from report.data import collect, scrub_tree
 from report.fertility import TOKENIZERS
+from report.scores import BUCKET_COLUMNS, SCORES_COLUMNS, bucket_rows, has_scores, score_rows
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,20 @@ def tables(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]], str]]:
         ("duplicates", dup_rows + [dict(r) for r in data["duplicates"]["largest"]], "duplicate clusters"),
         ("decontam", data["decontam"], "documents dropped for overlapping an evaluation set"),
         ("tokens", token_rows, "token budget and packed tokens per stage and source"),
+        ("scores", _score_table(data), "each scorer's documents and mean score per domain and language"),
+        ("score-buckets", _bucket_table(data), "the share of the packed tokens each score bucket got"),
     ]
+
+
+def _score_table(data: dict[str, Any]) -> list[dict[str, Any]]:
+    section = data.get("scores")
+    keys = ["scorer", "by", "group", "documents", "mean"]
+    return [dict(zip(keys, row)) for row in score_rows(section)] if section else []
+
+
+def _bucket_table(data: dict[str, Any]) -> list[dict[str, Any]]:
+    section = data.get("scores")
+    return [dict(zip(("bucket", "tokens", "share"), row)) for row in bucket_rows(section)] if section else []
 
 
 def markdown(data: dict[str, Any], layout: RunLayout) -> str:
@@ -171,6 +186,11 @@ def markdown(data: dict[str, Any], layout: RunLayout) -> str:
             [[b["domain"], b["source"], b["budget_tokens"], b["selected_tokens"]] for b in data["tokens"]["budget"]],
         ),
     ]
+    if has_scores(data.get("scores")):  # only runs with a [scorers] table or score buckets have the section
+        sections += [
+            ("Scores", SCORES_COLUMNS, score_rows(data["scores"])),
+            ("Tokens per score bucket", BUCKET_COLUMNS, bucket_rows(data["scores"])),
+        ]
     for title, cols, rows in sections:
         lines += ["", f"## {title}", ""]
         lines += _md_table(cols, rows) if rows else ["(none)"]

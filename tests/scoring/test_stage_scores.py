@@ -221,6 +221,13 @@ def test_the_report_shows_each_scorers_histogram_per_domain_and_language(annotat
     assert sum(c for counts in edu["by_domain"].values() for c in counts[10:]) == high  # bins of 0.05 from 0.5 up
     page = render(data)
     assert 'id="scores"' in page and 'data-plot="scores"' in page and "edu by language" in page
+    # The same section as Prefect artifacts: a table artifact and the markdown report's "Scores" table.
+    from pipeline.layout import RunLayout
+    from report.artifacts import markdown, tables
+
+    (rows,) = [rows for section, rows, _ in tables(data) if section == "scores"]
+    assert {r["group"]: r["documents"] for r in rows if r["by"] == "domain"} == per_domain
+    assert "## Scores" in markdown(data, RunLayout(annotated.root))
 
 
 def test_the_report_gives_the_token_share_of_each_score_bucket():
