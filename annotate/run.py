@@ -109,10 +109,29 @@ def annotate(
     for row in rows:
         fates[row["fate"]] = fates.get(row["fate"], 0) + 1
     summary.update(
-        {"sampled": len(docs), "labelled": fates.get(LABELLED, 0), "fates": fates, "annotations": str(table_path)}
+        {
+            "sampled": len(docs),
+            "labelled": fates.get(LABELLED, 0),
+            "fates": fates,
+            "annotations": str(table_path),
+            "cost": annotation_cost(rows),
+        }
     )
     _record_run(out, run, rubric, model_dir, len(docs), seed, sampling, summary)
     return summary
+
+
+def annotation_cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the table's labels cost, resumed requests included: tokens in and out and the requests' wall seconds on
+    their servers (server start-up not counted: `server_start_s` of the summary has it)."""
+    seconds = sum(r["seconds"] or 0.0 for r in rows)
+    return {
+        "requests": len(rows),
+        "prompt_tokens": sum(r["prompt_tokens"] or 0 for r in rows),
+        "completion_tokens": sum(r["completion_tokens"] or 0 for r in rows),
+        "request_seconds": round(seconds, 3),
+        "seconds_per_document": round(seconds / len(rows), 3) if rows else None,
+    }
 
 
 def _record_run(

@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.out}: {summary['labelled']} of {summary['sampled']} documents labelled with {rubric.ref} "
             f"({summary['sent']} requests sent, {summary['skipped']} resumed); fates {summary['fates']}"
         )
+        cost = summary["cost"]
+        print(
+            f"cost: {cost['prompt_tokens']:,} prompt + {cost['completion_tokens']:,} completion tokens, "
+            f"{cost['request_seconds']:,} s of requests ({cost['seconds_per_document']} s per document)"
+        )
     return 0
 
 

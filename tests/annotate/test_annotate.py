@@ -85,6 +85,9 @@ def test_same_inputs_and_seed_give_the_same_requests_and_rows(run_dir, model_dir
     assert body["temperature"] == 0.0 and body["structured_outputs"]["json"] == rubric.schema
     assert body["prompt"].startswith("<|im_start|>system\n") and "Extract:" in body["prompt"]
     assert first["labelled"] == 8 and first["fates"] == {"labelled": 8}
+    cost = first["cost"]  # the endpoint's usage counts summed over the table (this one reports 9 completion tokens)
+    assert (cost["requests"], cost["prompt_tokens"], cost["completion_tokens"]) == (8, 0, 72)
+    assert 0 < cost["seconds_per_document"] <= cost["request_seconds"]
 
     from flows.query import connect
 
@@ -105,6 +108,7 @@ def test_same_inputs_and_seed_give_the_same_requests_and_rows(run_dir, model_dir
     engine.bodies.clear()
     again = annotate(run_dir, rubric, model_dir, tmp_path / "a", count=8, servers=[engine.url], progress=False)
     assert engine.bodies == [] and again["skipped"] == 8 and again["labelled"] == 8
+    assert again["cost"] == cost  # resumed requests keep their cost
 
 
 def test_an_answer_that_breaks_the_schema_keeps_its_fate_and_no_label(run_dir, model_dir, tmp_path: Path):

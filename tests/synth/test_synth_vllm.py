@@ -153,6 +153,8 @@ def test_annotate_labels_a_stratified_sample_with_smollm2_and_full_provenance(
     for rubric, n in counts.items():
         summary = _annotate(readme_run.general, rubric, n, out, two_servers)
         assert summary["sampled"] == n and summary["sent"] == n, summary
+        cost = summary["cost"]  # the engine's usage counts: the cost a person reads in annotate.json
+        assert cost["requests"] == n and cost["prompt_tokens"] > 50 * n and cost["completion_tokens"] >= n, cost
     assert not (_engine_pids() - before)  # with --servers the command starts no engine
     rows = (
         connect(out)
