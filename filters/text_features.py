@@ -9,12 +9,12 @@ removal, a redaction) gets features of the new text.
 
 Languages: the tokenizer follows `doc.lang` (or a filter's fixed `language`; "en" when neither is set; a label with
 a script, "zh-Hant" or "sr-Cyrl", uses its language's). Scripts written without spaces (Han, kana, Thai, Lao, Khmer,
-Myanmar, Tibetan) and Ethiopic, whose words a wordspace "፡" separates, use `filters.segmenters` (ICU's dictionary
-segmentation, a syllable rule for Tibetan). Other languages use datatrove's assigned tokenizer; one that needs a
-package we do not install (stanza, indic-nlp-library, pyvi, kiwipiepy) or has none takes the fallback rule set of
-`filters.segmenters.FallbackTokenizer` (spaCy's multi-language "xx", datatrove's own fallback, with punctuation and
-joiners at word edges split off): every script that takes it separates words with spaces (Latin, Cyrillic, Arabic,
-Indic, Hangul).
+Myanmar, Tibetan), Ethiopic, whose words a wordspace "፡" separates, and Korean use `filters.segmenters` (ICU's
+dictionary segmentation, a syllable rule for Tibetan, mecab-ko's morphemes). Other languages use datatrove's assigned
+tokenizer; one that needs a package we do not install (stanza, indic-nlp-library, pyvi) or has none takes the
+fallback rule set of `filters.segmenters.FallbackTokenizer` (spaCy's multi-language "xx", datatrove's own fallback,
+with punctuation and joiners at word edges split off): every script that takes it separates words with spaces (Latin,
+Cyrillic, Arabic, Indic).
 
 Sentences (`_Tokenizer.sentences`, C4's count): English is datatrove's `split_into_sentences` exactly; other
 languages that keep a spaCy tokenizer also end a sentence at a non-ASCII sign spaCy left inside a word (Armenian

@@ -60,13 +60,9 @@ CONFIG_NAMES = {
     "gug": "gug_Latn",
     "tl": "fil_Latn",
 }
-# (label, key) -> (value, reason): where a published value does not fit the words our segmenters give.
+# (label, key) -> (value, reason): where a published value does not fit the words our segmenters give. (Korean's stop
+# words, Kiwi morphemes such as 의, 는, 을, are kept: mecab-ko gives the same morphemes, filters/segmenters.py.)
 OVERRIDES: dict[tuple[str, str], tuple[object, str]] = {
-    ("ko", "stopwords"): (
-        [],
-        "FineWeb-2's Korean stop words are morphemes of the Kiwi tokenizer (의, 는, 을); we split Korean at spaces "
-        "(Kiwi runs at ~27k characters/s, 12x slower than spaCy), so no word would ever match",
-    ),
     ("te", "stopwords"): (
         [],
         "FineWeb-2's Telugu list is not function words but the template of Wikipedia's village articles "

@@ -156,20 +156,26 @@ def test_batches_give_the_same_decisions_rows_and_stats_as_one_document_at_a_tim
 
 
 def test_chain_counts_documents_that_took_the_fallback_word_rules(tmp_path, caplog):
-    """Malayalam and Korean have no segmenter here: their documents are counted per language in the chain's stats
-    (the filter step copies them into its own) and no warning is logged; English and Chinese have one."""
+    """Malayalam and Hindi have no segmenter here: their documents are counted per language in the chain's stats
+    (the filter step copies them into its own) and no warning is logged; English, Chinese and Korean have one."""
     import logging
 
     from filters.gopher_repetition import GopherRepetition
 
-    texts = {"ml": "ഇത് ഒരു വാക്യം ആണ്.", "ko": "이것은 문장입니다.", "en": "This is a sentence.", "zh": "这是一个句子。"}
+    texts = {
+        "ml": "ഇത് ഒരു വാക്യം ആണ്.",
+        "hi": "यह एक वाक्य है।",
+        "ko": "이것은 문장입니다.",
+        "en": "This is a sentence.",
+        "zh": "这是一个句子。",
+    }
     docs = [Document(id=lang, text=t, source="s", domain="web", lang=lang) for lang, t in texts.items()]
-    docs += [Document(id="ko2", text="두 번째 문장입니다.", source="s", domain="web", lang="ko")]
-    docs += [Document(id="ko-short", text="짧다", source="s", domain="web", lang="ko")]  # dropped before: not counted
+    docs += [Document(id="hi2", text="यह दूसरा वाक्य है।", source="s", domain="web", lang="hi")]
+    docs += [Document(id="hi-short", text="छोटा", source="s", domain="web", lang="hi")]  # dropped before: not counted
     stats = ChainStats()
     with caplog.at_level(logging.WARNING):
         list(run_chain(docs, [DropShort(), GopherRepetition()], [], stats))
-    assert stats.segmentation_fallback == {"ml": 1, "ko": 2}
+    assert stats.segmentation_fallback == {"ml": 1, "hi": 2}
     assert not [r for r in caplog.records if r.name.startswith("filters.")]
 
 

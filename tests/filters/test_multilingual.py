@@ -120,13 +120,13 @@ def test_sentences_end_at_each_scripts_own_signs():
 def test_per_language_table_holds_fineweb2_rows_with_provenance():
     data = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
     assert data["source"]["repository"] == "huggingface/fineweb-2" and len(data["source"]["commit"]) == 40
-    assert data["source"]["licence"] == "Apache-2.0" and {o["language"] for o in data["overrides"]} == {"ko", "te"}
+    assert data["source"]["licence"] == "Apache-2.0" and {o["language"] for o in data["overrides"]} == {"te"}
     assert thresholds_for("en") is None  # English keeps datatrove's defaults
     zh = thresholds_for("zh-Hant")
     assert thresholds_for("zh") is thresholds_for("zh-Hans") and zh.config == thresholds_for("zh").config == "cmn_Hani"
     assert "的" in zh.stopwords and zh.max_avg_word_length == 5 and zh.min_avg_word_length == 1
     assert thresholds_for("th").line_punct_thr == 0  # Thai lines end without a sign
-    assert thresholds_for("ko").stopwords == frozenset()  # Kiwi morphemes: we split Korean at spaces
+    assert {"의", "는", "에서"} <= thresholds_for("ko").stopwords  # Kiwi's morphemes, as mecab-ko's
     assert thresholds_for("xx") is None
     with pytest.raises(ValueError, match=r"\[zz\]: ratios out of range"):
         LanguageThresholds("zz", "zz_Latn", 1.5, (), (), 0.1, 0.2, 1, 5, 0.8, frozenset(), 0.1, None)

@@ -248,33 +248,59 @@ if __name__ == "__main__":
 
 
 def test_language_whose_tokenizer_needs_a_missing_package_falls_back_instead_of_raising():
-    # datatrove assigns Korean to kiwipiepy, which we do not install: its constructor raises ImportError.
+    # datatrove assigns Hindi to stanza, which we do not install: its tokenizer raises ImportError on first use.
+    from spacy.lang.hi.examples import sentences  # real Hindi that spaCy ships
+
     from filters.text_features import tokenizer_for
 
-    sentence = "파이썬은 배우기 쉽고 강력한 프로그래밍 언어입니다. "
-    korean = sentence * 3 + "효율적인 고수준 데이터 구조를 제공합니다."
     # the fallback rule set: spaCy's multi-language tokenizer (datatrove's fallback), edge punctuation split off
-    assert tokenizer_for("ko").fallback and tokenizer_for("ko").tok.inner.language == "xx"
-    assert tokenizer_for("ko").words(sentence) == [
-        "파이썬은",
-        "배우기",
-        "쉽고",
-        "강력한",
-        "프로그래밍",
-        "언어입니다",
-        ".",
+    assert tokenizer_for("hi").fallback and tokenizer_for("hi").tok.inner.language == "xx"
+    assert tokenizer_for("hi").words(sentences[1]) == [
+        "स्वायत्त",
+        "कारें",
+        "निर्माताओं",
+        "की",
+        "ओर",
+        "बीमा",
+        "दायित्व",
+        "रखतीं",
+        "हैं",
+        "।",
     ]
     # The fallback tokenizer gives real decisions: the repeated sentence is caught, the text without it is kept.
-    keep, reason, score = GopherRepetition().filter(Document(id="k", text=korean, source="s", domain="web", lang="ko"))
-    # (Korean's FineWeb-2 row allows 0.282 for the top 2-gram, 0.228 for the top 3-gram)
-    assert (keep, reason) == (False, "gopher_repetition_top_3_gram") and score > 0.228
-    varied = (
-        "파이썬은 배우기 쉽고 강력한 프로그래밍 언어입니다. 효율적인 고수준 데이터 구조를 제공합니다. "
-        "객체 지향 프로그래밍에 대해 간단하지만 효과적인 접근법을 사용합니다. 우아한 문법과 동적 타이핑을 갖추고 있습니다. "
-        "인터프리터 언어라는 특징 덕분에 대부분 플랫폼에서 빠르게 개발할 수 있습니다. 표준 라이브러리는 여러 웹사이트에서 무료로 "
-        "배포됩니다."
+    repeated = " ".join([sentences[0]] * 3 + [sentences[1]])
+    keep, reason, score = GopherRepetition().filter(
+        Document(id="k", text=repeated, source="s", domain="web", lang="hi")
     )
-    assert GopherRepetition().filter(Document(id="k1", text=varied, source="s", domain="web", lang="ko")) is True
+    # (Hindi's FineWeb-2 row allows its own top 2-, 3- and 4-gram shares)
+    assert (keep, reason) == (False, "gopher_repetition_top_4_gram")
+    varied = " ".join(sentences)
+    assert GopherRepetition().filter(Document(id="k1", text=varied, source="s", domain="web", lang="hi")) is True
+
+
+def test_korean_is_read_as_mecab_ko_morphemes():
+    """Korean: mecab-ko's morphemes (the unit of datatrove's Kiwi, which FineWeb-2's Korean thresholds and stop words
+    were measured on), not the fallback; C4 counts a line's eojeol."""
+    from filters.text_features import tokenizer_for
+
+    sentence = "파이썬은 배우기 쉽고 강력한 프로그래밍 언어입니다."
+    ko = tokenizer_for("ko")
+    assert not ko.fallback and ko.segments_words
+    assert ko.words(sentence) == [
+        "파이썬",
+        "은",
+        "배우",
+        "기",
+        "쉽",
+        "고",
+        "강력",
+        "한",
+        "프로그래밍",
+        "언어",
+        "입니다",
+        ".",
+    ]
+    assert ko.line_words(sentence) == sentence.split()
 
 
 @pytest.mark.parametrize(
