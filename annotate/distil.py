@@ -1,4 +1,4 @@
-"""Distil an annotator's labels into a fastText classifier (`python -m flows.classify train --labels OUT_DIR`).
+"""Distil an annotator's labels into a classifier (`python -m flows.classify train --labels OUT_DIR`).
 
     card = train_from_annotations("runs/annotations", "educational_value", "models/edu")
 
@@ -9,7 +9,12 @@ documents whose educational score is >= 3 and reports its classifier's F1 at tha
 The classifier is trained by DCLM's recipe (`scoring.train.train_fasttext`: word bigrams, one thread, a seeded
 held-out split); its card gets an `annotations` entry: the table's sha256, the threshold, the count of each label,
 and the annotator (model path and weights' sha256), rubric version and sha256 of the rows. The card's held-out
-accuracy and AUC are its agreement with the binarised annotator labels on documents it did not train on.
+accuracy and AUC are its agreement with the binarised annotator labels on documents it did not train on, and its
+`spearman` the rank correlation of its scores with the ordinal labels themselves (per language too).
+
+With `EmbeddingParams` (`--kind embedding`) the ordinal label is learnt as it is, by FineWeb-Edu's recipe
+(`scoring.embedding`: a regression head on MiniLM embeddings, the score the predicted label scaled to the rubric's
+range); the card's metrics are the same: Spearman against the labels, accuracy and AUC at `min_label`.
 
 A class rubric (`topic`, `format`, `safety`: a string label) is not binarised here: it is refused with a one-line
 error (a one-vs-rest classifier per class is not built yet).
@@ -22,14 +27,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from annotate.rubrics import label_values, load_rubric
 from annotate.run import ANNOTATIONS, MARKER
 from annotate.sample import read_seeds
 from annotate.table import LABELLED
 from core.io import file_sha256
 from schemas import Document
 from scoring.card import read_card, write_card
-from scoring.texts import LabelledDocuments
-from scoring.train import FastTextParams, train_fasttext
+from scoring.embedding import EmbeddingParams, documents_sha256, train_embedding
+from scoring.metrics import ordinal_metrics, per_language
+from scoring.texts import LabelledDocuments, fasttext_line
+from scoring.train import FastTextParams, held_out, train_fasttext
+from synth.templates import TemplateError
 
 FINEWEB_EDU_MIN_LABEL = 3
 
@@ -90,10 +99,10 @@ def train_from_annotations(
     min_label: int = FINEWEB_EDU_MIN_LABEL,
     seed: int = 0,
     heldout_fraction: float = 0.2,
-    params: FastTextParams | None = None,
+    params: FastTextParams | EmbeddingParams | None = None,
     verify: bool = True,
 ) -> dict[str, Any]:
-    """Train a fastText classifier on an annotation folder's labels; return its card (see the module docstring).
+    """Train a classifier on an annotation folder's labels; return its card (see the module docstring).
 
     Args:
         labels_dir: the `flows.annotate --out` folder.
@@ -101,7 +110,8 @@ def train_from_annotations(
         out_dir: the classifier folder.
         run: the annotated run (default: the one `annotate.json` records).
         min_label: the lowest label counted positive.
-        seed, heldout_fraction, params, verify: as `scoring.train.train_fasttext`.
+        seed, heldout_fraction, verify: as `scoring.train.train_fasttext`.
+        params: `FastTextParams` (default) or `EmbeddingParams` (an embedding classifier).
 
     Raises:
         FileNotFoundError: no annotations table; ValueError: no labelled row, a label that is not an integer, one
@@ -116,20 +126,35 @@ def train_from_annotations(
     except KeyError as e:
         raise ValueError(f"{table}: document {e} is not in the corpus of {run}; give the annotated run") from None
     docs = [Document(id=s.id, text=s.text, source=s.source, domain=s.domain, lang=s.lang) for s in seeds]
-    positives = tuple(d for d in docs if labels[d.id] >= min_label)
-    negatives = tuple(d for d in docs if labels[d.id] < min_label)
-    name = f"{table} (label >= {min_label})"
-    train_fasttext(
-        [LabelledDocuments(name, positives)],
-        [LabelledDocuments(name.replace(">=", "<"), negatives)],
-        Path(out_dir),
-        rubric,
-        seed=seed,
-        heldout_fraction=heldout_fraction,
-        params=params,
-        verify=verify,
-    )
-    card = read_card(Path(out_dir))
+    if isinstance(params, EmbeddingParams):
+        card = train_embedding(
+            [(d, float(labels[d.id])) for d in docs if d.text.strip()],
+            Path(out_dir),
+            rubric,
+            inputs={"annotated": [{"source": str(table), "documents": len(docs), "sha256": documents_sha256(docs)}]},
+            label_range=_label_range(rubric, labels),
+            min_label=min_label,
+            seed=seed,
+            heldout_fraction=heldout_fraction,
+            params=params,
+            verify=verify,
+        )
+    else:
+        positives = tuple(d for d in docs if labels[d.id] >= min_label)
+        negatives = tuple(d for d in docs if labels[d.id] < min_label)
+        name = f"{table} (label >= {min_label})"
+        train_fasttext(
+            [LabelledDocuments(name, positives)],
+            [LabelledDocuments(name.replace(">=", "<"), negatives)],
+            Path(out_dir),
+            rubric,
+            seed=seed,
+            heldout_fraction=heldout_fraction,
+            params=params,
+            verify=verify,
+        )
+        card = read_card(Path(out_dir))
+        _add_spearman(card, Path(out_dir), docs, labels, seed, heldout_fraction, min_label)
     card["annotations"] = {
         "table": str(table.resolve()),
         "table_sha256": file_sha256(table),
@@ -148,3 +173,36 @@ def _distinct(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
     """The distinct values of `keys` over the rows (one entry when one annotator / rubric version labelled them)."""
     seen = sorted({tuple(r[k] for k in keys) for r in rows}, key=str)
     return [dict(zip(keys, values)) for values in seen]
+
+
+def _label_range(rubric: str, labels: dict[str, int]) -> tuple[int, int]:
+    """(lowest, highest) label the rubric allows (educational_value: 0, 5); the labels seen when the rubric is
+    not one `load_rubric` finds."""
+    try:
+        values = [int(v) for v in label_values(load_rubric(rubric)) or []]
+    except (TemplateError, ValueError):
+        values = []
+    values = values or list(labels.values())
+    return min(values), max(values)
+
+
+def _add_spearman(
+    card: dict[str, Any],
+    cls_dir: Path,
+    docs: list[Document],
+    labels: dict[str, int],
+    seed: int,
+    heldout_fraction: float,
+    min_label: int,
+) -> None:
+    """Add to a fastText card the Spearman correlation of its held-out scores with the ordinal labels (overall and
+    for each language the card has metrics of): the documents `train_fasttext` held out, scored as a stage would."""
+    from scoring.scorer import FastTextScorer
+
+    heldout = [d for d in docs if fasttext_line(d.text) and held_out(seed, d, heldout_fraction)]
+    scores = FastTextScorer(cls_dir).score([d.text for d in heldout])
+    ordinal = [labels[d.id] for d in heldout]
+    card["heldout"]["spearman"] = ordinal_metrics(ordinal, scores, min_label)["spearman"]
+    by_lang = per_language([d.lang for d in heldout], ordinal, scores, lambda y, s: ordinal_metrics(y, s, min_label))
+    for lang, metrics in card["heldout"]["per_language"].items():
+        metrics["spearman"] = by_lang.get(lang, {}).get("spearman")

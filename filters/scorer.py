@@ -17,6 +17,7 @@ from schemas import Document
 from scoring.config import ScorerConfig
 
 if TYPE_CHECKING:
+    from scoring.embedding import EmbeddingScorer
     from scoring.perplexity import PerplexityScorer
     from scoring.scorer import FastTextScorer
 
@@ -32,14 +33,15 @@ class ScorerFilter(Filter):
         self.config = config
         self.name = f"scorer_{config.name}"
         self.domains = frozenset(config.domains) if config.domains else None
+        self._scorer: FastTextScorer | EmbeddingScorer | PerplexityScorer
         if config.kind == "perplexity":
             from scoring.perplexity import PerplexityScorer
 
-            self._scorer: FastTextScorer | PerplexityScorer = PerplexityScorer(config.model, config.max_tokens)
+            self._scorer = PerplexityScorer(config.model, config.max_tokens)
         else:
-            from scoring.scorer import FastTextScorer
+            from scoring.scorer import load_classifier
 
-            self._scorer = FastTextScorer(config.model)
+            self._scorer = load_classifier(config.model)
 
     def filter(self, doc: Document) -> FilterResult:
         return self.filter_batch([doc])[0]

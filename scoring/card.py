@@ -1,8 +1,9 @@
 """`CLS_DIR/card.json`: what a trained classifier is, how it was made and how well it does on held-out text.
 
-Fields: `format`, `version`, `rubric`, `kind` ("fasttext"), `labels` (the positive and negative label),
-`label_counts` (train and held-out, per label), `heldout` (accuracy, AUC, per language), `model_sha256` (of
-`model.bin`), `training_data_sha256` (of the training file, in `data/`), `inputs` (the SOURCES given and the
+Fields: `format`, `version`, `rubric`, `kind` ("fasttext" or "embedding"), `labels` (the positive and negative
+label), `label_counts` (train and held-out, per label), `heldout` (accuracy, AUC, Spearman for ordinal labels, per
+language), `model_sha256` (of the model file: `model.bin`, or an embedding classifier's `head.json`, whose card also
+names its `encoder` and that file's sha256), `training_data_sha256` (of the training file, in `data/`), `inputs` (the SOURCES given and the
 sha256 of the documents read from each), `params` (every fastText argument, the seed and thread count) and
 `reproducible` (same inputs give the same model bytes, and why). A scorer refuses a folder whose model file
 does not match its card.
@@ -20,7 +21,8 @@ CARD_FORMAT = "corpusforge-classifier"
 CARD_VERSION = 1
 CARD_FILE = "card.json"
 MODEL_FILE = "model.bin"
-KINDS = ("fasttext",)
+MODEL_FILES = {"fasttext": MODEL_FILE, "embedding": "head.json"}  # kind -> its model file in the folder
+KINDS = tuple(MODEL_FILES)
 
 
 class CardError(ValueError):
@@ -57,10 +59,10 @@ def read_card(cls_dir: Path, verify: bool = True) -> dict[str, Any]:
         )
     if card.get("kind") not in KINDS:
         raise CardError(f"{path}: kind {card.get('kind')!r} is unknown; known: {list(KINDS)}")
-    model = Path(cls_dir) / MODEL_FILE
+    model = Path(cls_dir) / MODEL_FILES[card["kind"]]
     if verify:
         if not model.is_file():
-            raise CardError(f"{cls_dir}: {MODEL_FILE} is missing")
+            raise CardError(f"{cls_dir}: {model.name} is missing")
         if file_sha256(model) != card.get("model_sha256"):
             raise CardError(f"{model}: sha256 differs from its card's model_sha256; retrain or restore the file")
     return card

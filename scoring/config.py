@@ -18,6 +18,10 @@ exported it (`bash scripts/bootstrap_engine.sh`) scores `1 / perplexity` of each
     kind = "perplexity"            # default "fasttext"; `model` then defaults to the SmolLM2 export
     max_tokens = 256               # tokens of each document's opening that are scored (the default)
 
+An embedding classifier (`python -m flows.classify train --kind embedding`; `scoring/embedding.py`: MiniLM
+embeddings and a linear head) is a classifier folder like a fastText one; its card says its kind, so `kind` may be
+left out (when given, it must match the card).
+
 The threshold of a document is the most specific entry that matches it: domain and language, then language,
 then domain, then the table's own `min_score` / `keep_top`; a document no threshold covers is kept (with its
 score). An absolute threshold drops in the filter step: `scorer_<name>_below_min`, the score in the lineage row.
@@ -93,7 +97,7 @@ class ScorerConfig:
             "keep_top": float,
             "thresholds": list[ScoreThreshold],
             "domains": list[str],
-            "kind": Literal["fasttext", "perplexity"],
+            "kind": Literal["fasttext", "embedding", "perplexity"],
             "max_tokens": int,
         }
         check_table(where, table, hints, error)
@@ -188,6 +192,8 @@ def _check_model(
         card = read_card(model)
     except CardError as e:
         raise error(f"{where} model = {table['model']!r}: {e}") from e
+    if table.get("kind", card["kind"]) != card["kind"]:
+        raise error(f"{where} kind = {table['kind']!r}, but the card of {table['model']!r} says {card['kind']!r}")
     return model, card["model_sha256"], card["kind"], None
 
 

@@ -1,4 +1,7 @@
-"""A trained classifier, loaded from its folder (`model.bin` checked against `card.json`), that scores texts.
+"""A trained classifier, loaded from its folder (its model file checked against `card.json`), that scores texts.
+
+`load_classifier(cls_dir)` picks the class by the card's kind: `FastTextScorer` (`model.bin`) or
+`scoring.embedding.EmbeddingScorer` (`head.json` on the MiniLM encoder).
 
 The score is the classifier's probability of the positive label, in [0, 1]: the same number `card.json`'s held-out
 metrics were computed on, so a threshold read off the card means the same thing in a stage.
@@ -8,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoring.card import MODEL_FILE, read_card
 from scoring.texts import fasttext_line
+
+if TYPE_CHECKING:
+    from scoring.embedding import EmbeddingScorer
 
 POSITIVE, NEGATIVE = "__label__positive", "__label__negative"
 
@@ -42,3 +48,16 @@ class FastTextScorer:
     def score(self, texts: Sequence[str]) -> list[float]:
         """Probability of the positive label of each text, in order (one fastText call for the batch)."""
         return positive_probabilities(self._model, [fasttext_line(t) for t in texts])
+
+
+def load_classifier(cls_dir: Path) -> FastTextScorer | EmbeddingScorer:
+    """The scorer of a classifier folder, by its card's kind (checked against the card on load).
+
+    Raises:
+        scoring.card.CardError: no valid card, or a model file that is not the card's.
+    """
+    if read_card(Path(cls_dir), verify=False)["kind"] == "embedding":
+        from scoring.embedding import EmbeddingScorer
+
+        return EmbeddingScorer(cls_dir)
+    return FastTextScorer(cls_dir)

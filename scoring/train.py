@@ -158,7 +158,7 @@ def _split_sources(
                     continue
                 docs_hash.update(f"{doc.id}\0{line}\n".encode("utf-8", "surrogatepass"))
                 count += 1
-                if _held_out(seed, doc, heldout_fraction):
+                if held_out(seed, doc, heldout_fraction):
                     split.heldout.append((label, doc.lang, line))
                 else:
                     split.train.append(f"{label} {line}")
@@ -199,7 +199,9 @@ def _retrain_gives_same_bytes(
     return same_bytes
 
 
-def _held_out(seed: int, doc: Document, fraction: float) -> bool:
+def held_out(seed: int, doc: Document, fraction: float) -> bool:
+    """Whether `doc` is in the held-out share `fraction`: a hash of the seed and its id, so the split depends on
+    neither the order nor the other documents (every classifier kind splits this way)."""
     digest = hashlib.blake2b(f"{seed}\0{doc.id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < fraction
 

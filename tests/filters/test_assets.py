@@ -51,7 +51,7 @@ def test_assets_are_declared_as_data_and_importing_filters_registers_nothing(tmp
 
     declared = core.assets.load_declared()
     assert {n for n in ASSETS if not n.startswith("tokenizer.")} == set(declared)
-    assert len(declared) == 32 and declared["glin_profanity.de"].distribution == "glin-profanity"
+    assert len(declared) == 33 and declared["glin_profanity.de"].distribution == "glin-profanity"
     bad = tmp_path / "assets.toml"
     bad.write_text('[[asset]]\nname = "x"\npackage = "p"\npath = "a"\nsha256 = "0"\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"#1 \(x\): needs keys"):
