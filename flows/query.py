@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m flows.query",
         description="Run SQL over a corpusforge run with DuckDB. Views: docs, lineage, quarantine, ingested, shards "
         "(rows once a stage has tokenized) and synthetic (one row per synthetic generation with its provenance and "
-        "fate). docs and lineage have lang_script: the language label with the Unicode script that has most letters "
+        "fate), score_thirds (each scorer's score per kept document with CCNet's head/middle/tail: thirds of its "
+        "language in the run). docs and lineage have lang_script: the language label with the Unicode script that has most letters "
         "in the text (ru_Cyrl, fa_Arab, sr_Latn, ja_Jpan; a label that names its script, zh-Hans, keeps it).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -7,7 +7,10 @@ tokenized, each document's `final` row also says in which shard and at which tok
 `lineage` joins to the text and source of a dropped document), `shards` (one row per document piece per packed
 sequence: stage, shard, offset, num_tokens, ...) once a stage has tokenized, and `synthetic` (one row per synthetic
 generation: doc_id, seed_doc_id, template, template_version, model, model_sha256, finish_reason, fate = `kept` or
-the reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran).
+the reason it was rejected or dropped, and the rest of its provenance; empty when no `[synth]` ran), and
+`score_thirds` (one row per kept document and scorer: id, domain, source, lang, scorer, score, and `bucket`: CCNet's
+head / middle / tail, the thirds of the document's language within the run, as `scoring.perplexity.ccnet_buckets`
+cuts them; Wenzek et al. 2020, arXiv 1911.00359, sec. 3.3).
 
 `docs` and `lineage` have a `lang_script` column: the language label with the script of the text, FineWeb-2's way
 of naming a subset (`ru_Cyrl`, `fa_Arab`, `sr_Latn`, `ja_Jpan`, `ko_Hang`). The script is the Unicode script
@@ -247,7 +250,22 @@ def _table_views(con: DuckDBPyConnection, layout: RunLayout) -> list[str]:
         """CREATE VIEW lineage_labelled AS SELECT l.*, lang_script(l.lang, i.text) AS lang_script
         FROM lineage_steps l LEFT JOIN ingested i ON i.id = l.doc_id"""
     )
+    con.execute(SCORE_THIRDS_VIEW)
     return readable
+
+
+# CCNet's buckets by SQL: cume_dist() is the share of the language's scores at or below the document's (ties alike),
+# the rule `ccnet_buckets` applies in Python.
+SCORE_THIRDS_VIEW = """CREATE VIEW score_thirds AS
+SELECT id, domain, source, lang, scorer, score,
+    CASE WHEN cume_dist() OVER w > 2 / 3 THEN 'head' WHEN cume_dist() OVER w > 1 / 3 THEN 'middle' ELSE 'tail' END
+        AS bucket
+FROM (
+    SELECT id, domain, source, lang, unnest(map_keys(scores)) AS scorer, unnest(map_values(scores)) AS score
+    FROM docs WHERE scores IS NOT NULL
+)
+WHERE score IS NOT NULL
+WINDOW w AS (PARTITION BY scorer, lang ORDER BY score)"""
 
 
 def _other_folder_views(run_dir: Path) -> Callable[[DuckDBPyConnection, Path], list[str]] | None:

@@ -230,6 +230,20 @@ def test_the_report_shows_each_scorers_histogram_per_domain_and_language(annotat
     assert "## Scores" in markdown(data, RunLayout(annotated.root))
 
 
+def test_score_thirds_view_is_ccnet_buckets_per_language(annotated):
+    """The `score_thirds` view cuts each language's scores into CCNet's thirds the way `ccnet_buckets` does."""
+    from scoring.perplexity import ccnet_buckets
+
+    con = connect(annotated.root)
+    docs = con.execute(
+        "SELECT id, lang, scores['edu'] FROM docs WHERE scores['edu'] IS NOT NULL ORDER BY id"
+    ).fetchall()
+    expected = dict(zip((d[0] for d in docs), ccnet_buckets([d[2] for d in docs], [d[1] for d in docs])))
+    view = dict(con.execute("SELECT id, bucket FROM score_thirds WHERE scorer = 'edu'").fetchall())
+    assert view == expected and len(view) == len(docs) > 3
+    assert {"head", "middle", "tail"} <= set(view.values())
+
+
 def test_the_report_gives_the_token_share_of_each_score_bucket():
     from report.scores import collect_scores
 
