@@ -164,9 +164,20 @@ def train_from_annotations(
         "label_counts": {str(k): v for k, v in sorted(Counter(labels.values()).items())},
         "annotator": _distinct(rows, "model", "model_sha256"),
         "rubric": _distinct(rows, "rubric_version", "rubric_sha256"),
+        "cost": _annotation_cost(Path(labels_dir), rubric),
     }
     write_card(Path(out_dir), {k: v for k, v in card.items() if k not in ("format", "version")})
     return card
+
+
+def _annotation_cost(labels_dir: Path, rubric: str) -> dict[str, Any] | None:
+    """What the labels cost to make (`annotate.json`'s last run of the rubric: tokens and request seconds), carried
+    into the card so that a stage report shows it beside the scores; None for a folder from before it was kept."""
+    marker = labels_dir / MARKER
+    if not marker.is_file():
+        return None
+    entry = json.loads(marker.read_text(encoding="utf-8")).get("rubrics", {}).get(rubric, {})
+    return entry.get("last_run", {}).get("cost")
 
 
 def _distinct(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:

@@ -18,7 +18,15 @@ from typing import Any
 from pipeline.layout import RunLayout
 from report.data import collect, scrub_tree
 from report.fertility import TOKENIZERS
-from report.scores import BUCKET_COLUMNS, SCORES_COLUMNS, bucket_rows, has_scores, score_rows
+from report.scores import (
+    BUCKET_COLUMNS,
+    MODEL_COLUMNS,
+    SCORES_COLUMNS,
+    bucket_rows,
+    has_scores,
+    model_rows,
+    score_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +196,7 @@ def markdown(data: dict[str, Any], layout: RunLayout) -> str:
     ]
     if has_scores(data.get("scores")):  # only runs with a [scorers] table or score buckets have the section
         sections += [
+            ("Scorer models", MODEL_COLUMNS, model_rows(data["scores"])),
             ("Scores", SCORES_COLUMNS, score_rows(data["scores"])),
             ("Tokens per score bucket", BUCKET_COLUMNS, bucket_rows(data["scores"])),
         ]

@@ -17,7 +17,17 @@ from pipeline.layout import RunLayout
 from report import plots
 from report.data import collect
 from report.fertility import TOKENIZERS
-from report.scores import BUCKET_COLUMNS, NOTE, SCORES_COLUMNS, bucket_rows, has_scores, score_rows, scores_plot
+from report.scores import (
+    BUCKET_COLUMNS,
+    MODEL_COLUMNS,
+    NOTE,
+    SCORES_COLUMNS,
+    bucket_rows,
+    has_scores,
+    model_rows,
+    score_rows,
+    scores_plot,
+)
 
 INDEX = "index.html"
 
@@ -249,7 +259,8 @@ def _scores(section: dict[str, Any] | None) -> str:
     """Score histograms per domain and language, and the tokens per score bucket (report/scores.py)."""
     if section is None or not has_scores(section):
         return ""
-    body = html_table(SCORES_COLUMNS, score_rows(section)) + html_table(BUCKET_COLUMNS, bucket_rows(section))
+    body = html_table(MODEL_COLUMNS, model_rows(section)) + html_table(SCORES_COLUMNS, score_rows(section))
+    body += html_table(BUCKET_COLUMNS, bucket_rows(section))
     note = NOTE.format(bins=section["bins"])
     return html_section("scores", "Scores per domain and language", scores_plot(section), body, note=note)
 

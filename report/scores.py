@@ -9,6 +9,7 @@ and `bucket_rows`. The histograms are counts in `BINS` equal bins over [0, 1], s
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 BINS = 20
@@ -16,7 +17,8 @@ MAX_LANGS = 10  # languages drawn per scorer (the most documents first); the res
 
 
 def collect_scores(con: Any, summary: dict[str, Any]) -> dict[str, Any]:
-    """`{"bins", "scorers": [{name, docs, mean, by_domain, by_lang}], "buckets": [{bucket, tokens, share}]}`.
+    """`{"bins", "scorers": [{name, docs, mean, by_domain, by_lang}], "buckets": [{bucket, tokens, share}], "models"}`
+    (`models`: funnel.json's `scorers`, one entry per `[scorers]` model, see stage/run.py).
 
     Args:
         con: a `report.views.connect` connection to the run.
@@ -28,7 +30,12 @@ def collect_scores(con: Any, summary: dict[str, Any]) -> dict[str, Any]:
             "SELECT DISTINCT unnest(map_keys(scores)) AS k FROM docs WHERE scores IS NOT NULL ORDER BY k"
         ).fetchall()
     ]
-    return {"bins": BINS, "scorers": [_scorer(con, name) for name in names], "buckets": _buckets(summary)}
+    return {
+        "bins": BINS,
+        "scorers": [_scorer(con, name) for name in names],
+        "buckets": _buckets(summary),
+        "models": summary.get("scorers", []),  # the stage's [scorers] models: what each learnt from, at what cost
+    }
 
 
 def _scorer(con: Any, name: str) -> dict[str, Any]:
@@ -87,7 +94,7 @@ NOTE = (
 
 def has_scores(section: dict[str, Any] | None) -> bool:
     """Whether the run has anything for the section (a scorer ran, or the mixture planned buckets)."""
-    return bool(section and (section["scorers"] or section["buckets"]))
+    return bool(section and (section["scorers"] or section["buckets"] or section.get("models")))
 
 
 def score_rows(section: dict[str, Any]) -> list[list[Any]]:
@@ -98,6 +105,31 @@ def score_rows(section: dict[str, Any]) -> list[list[Any]]:
         for kind, groups in (("domain", s["by_domain"]), ("language", s["by_lang"]))
         for group, counts in groups.items()
     ]
+
+
+MODEL_COLUMNS = ["scorer", "mode", "kind", "learnt from", "labels", "annotation cost", "held-out AUC"]
+
+
+def model_rows(section: dict[str, Any]) -> list[list[Any]]:
+    """One row per `[scorers]` model: what it learnt from and, for an LLM's labels, what they cost."""
+    rows = []
+    for m in section.get("models", []):
+        if m.get("trained_on") == "annotations":
+            source = "annotations by " + ", ".join(Path(a).name for a in m.get("annotator", []))
+        else:
+            source = ", ".join(m.get("reference_sets", [])) or m.get("trained_on") or "(a language model)"
+        rows.append([m["name"], m["mode"], m.get("kind"), source, m.get("labels"), _cost(m.get("annotation_cost"))])
+        rows[-1].append(m.get("heldout_auc"))
+    return rows
+
+
+def _cost(cost: dict[str, Any] | None) -> str:
+    if not cost:
+        return ""
+    return (
+        f"{cost['prompt_tokens']:,} + {cost['completion_tokens']:,} tokens, {cost['request_seconds']:,} s "
+        f"({cost['seconds_per_document']} s/doc)"
+    )
 
 
 def bucket_rows(section: dict[str, Any]) -> list[list[Any]]:

@@ -66,3 +66,21 @@ def read_card(cls_dir: Path, verify: bool = True) -> dict[str, Any]:
         if file_sha256(model) != card.get("model_sha256"):
             raise CardError(f"{model}: sha256 differs from its card's model_sha256; retrain or restore the file")
     return card
+
+
+def provenance(card: dict[str, Any]) -> dict[str, Any]:
+    """What a stage report says of a classifier: its kind and rubric, what it learnt from (an LLM's annotations, with
+    the annotator, the label count and what the labels cost, or reference text, with the sets' names) and its
+    held-out AUC."""
+    out: dict[str, Any] = {"kind": card.get("kind"), "rubric": card.get("rubric")}
+    notes = card.get("annotations")
+    if notes:
+        out["trained_on"] = "annotations"
+        out["annotator"] = [a.get("model") for a in notes.get("annotator", [])]
+        out["labels"] = sum(notes.get("label_counts", {}).values())
+        out["annotation_cost"] = notes.get("cost")
+    else:
+        out["trained_on"] = "reference text"
+        out["reference_sets"] = [d.get("name") for d in card.get("training_data", [])]
+    out["heldout_auc"] = (card.get("heldout") or {}).get("auc")
+    return out

@@ -71,10 +71,28 @@ def run_stage(
         "units": {r.name: {"units": len(r.units), "run": r.units_run} for r in [ingest, *decisions, final]},
         **({"synth": _synth_summary(synth_row)} if synth_row else {}),
         "shards": {k: v for k, v in shards.items() if k != "table"},
+        **({"scorers": _scorer_models(cfg)} if cfg.scorers else {}),
     }
     check_count_invariant(summary)
     atomic_write_json(layout.funnel, summary)
     return summary
+
+
+def _scorer_models(cfg: StageConfig) -> list[dict[str, Any]]:
+    """Each `[scorers]` model as the report shows it: name, mode, model and its sha256, and for a classifier what its
+    card says it learnt from (with the annotation cost when an LLM labelled its data)."""
+    from scoring.card import provenance, read_card
+
+    return [
+        {
+            "name": s.name,
+            "mode": s.mode,
+            "model": str(s.model),
+            "model_sha256": s.model_sha256,
+            **(provenance(read_card(s.model, verify=False)) if s.kind != "perplexity" else {"kind": s.kind}),
+        }
+        for s in cfg.scorers
+    ]
 
 
 def _filter_and_synth(

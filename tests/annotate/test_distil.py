@@ -81,6 +81,14 @@ def test_a_classifier_learns_the_annotators_labels_and_its_card_names_them(annot
         {"model": table[0]["model"], "model_sha256": model_sha256(labels.parent / "annotator")}
     ]
     assert card["annotations"]["run"] == str(run.resolve())
+    cost = card["annotations"]["cost"]  # what the labels cost, from annotate.json (9 completion tokens each here)
+    assert (cost["requests"], cost["completion_tokens"]) == (2 * PER_SIDE, 9 * 2 * PER_SIDE)
+    from report.scores import model_rows
+    from scoring.card import provenance
+
+    (row,) = model_rows({"models": [{"name": "edu", "mode": "annotate", **provenance(card)}]})
+    assert row[3] == "annotations by annotator" and row[4] == 2 * PER_SIDE  # the stage report's scorer row
+    assert row[5].startswith(f"0 + {9 * 2 * PER_SIDE} tokens, ")  # what the labels cost
     side_counts = {
         side: sum(card["label_counts"][part][side] for part in ("train", "heldout"))
         for side in ("positive", "negative")

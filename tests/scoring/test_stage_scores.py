@@ -228,6 +228,15 @@ def test_the_report_shows_each_scorers_histogram_per_domain_and_language(annotat
     (rows,) = [rows for section, rows, _ in tables(data) if section == "scores"]
     assert {r["group"]: r["documents"] for r in rows if r["by"] == "domain"} == per_domain
     assert "## Scores" in markdown(data, RunLayout(annotated.root))
+    # Which model scored, and what it learnt from (this one: reference text, so no annotation cost).
+    (model,) = data["scores"]["models"]
+    assert (model["name"], model["mode"], model["kind"], model["trained_on"]) == (
+        "edu",
+        "annotate",
+        "fasttext",
+        "reference text",
+    )
+    assert "learnt from" in page and "## Scorer models" in markdown(data, RunLayout(annotated.root))
 
 
 def test_score_thirds_view_is_ccnet_buckets_per_language(annotated):
