@@ -189,6 +189,8 @@ class KoreanMorphemeTokenizer(ScriptSegmenter):
         super().__init__(language)
         self._tagger = None  # built on first use: MeCab's tagger is not picklable
         self._sentences = FallbackTokenizer(language)
+        # the last text parsed and its morphemes: Gopher's lone-syllable share reads the words' text again
+        self._last: tuple[str, list[tuple[str, str]]] | None = None
 
     @property
     def tagger(self):
@@ -199,15 +201,18 @@ class KoreanMorphemeTokenizer(ScriptSegmenter):
         return self._tagger
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_tagger": None}
+        return {**self.__dict__, "_tagger": None, "_last": None}
 
     def tagged(self, text: str) -> list[tuple[str, str]]:
         """(surface, part-of-speech tag) of each morpheme of `text`."""
+        if self._last is not None and self._last[0] is text:
+            return self._last[1]
         out = []
         for line in self.tagger.parse(text).splitlines() if text else ():
             surface, sep, features = line.partition("\t")
             if sep:
                 out.append((surface, features.split(",", 1)[0]))
+        self._last = (text, out)
         return out
 
     def word_tokenize(self, text: str) -> list[str]:
