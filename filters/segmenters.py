@@ -208,7 +208,9 @@ class KoreanMorphemeTokenizer(ScriptSegmenter):
         if self._last is not None and self._last[0] is text:
             return self._last[1]
         out = []
-        for line in self.tagger.parse(text).splitlines() if text else ():
+        # MeCab reads a C string: a NUL would end the text there
+        parsed = self.tagger.parse(text.replace("\x00", " ") if "\x00" in text else text) if text else ""
+        for line in parsed.splitlines():
             surface, sep, features = line.partition("\t")
             if sep:
                 out.append((surface, features.split(",", 1)[0]))

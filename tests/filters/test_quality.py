@@ -301,6 +301,7 @@ def test_korean_is_read_as_mecab_ko_morphemes():
         ".",
     ]
     assert ko.line_words(sentence) == sentence.split()
+    assert ko.words("학교에\x00 갔다") == ["학교", "에", "갔", "다"]  # MeCab reads C strings: a NUL ended the text
 
 
 @pytest.mark.parametrize(
