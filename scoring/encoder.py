@@ -16,9 +16,10 @@ states come from `scoring/minilm.py`, the BERT forward pass in plain torch (the 
 `BertModel` to ~1e-6, without its 5-10 s import in every process). A text is read
 up to its first `max_tokens` word pieces ([CLS] and [SEP] included; 256 is the model's own `max_seq_length`).
 
-Speed, one thread on the shared 2-core CPU (load ~2): 17 docs/s at 256 tokens, 36 docs/s at 128 (1,000-character
-passages, batches of 16). FineWeb-Edu's classifier (Penedo et al. 2024, arXiv 2406.17557) ran its encoder on GPUs;
-`threads` trades cores for speed where a machine has them.
+Speed of a scorer (`EmbeddingScorer`, one thread, nice 10 on the shared 2-core CPU at load ~3.2): 16 docs/s when
+every document fills 256 word pieces, 30 docs/s on MATH solutions and LAMBADA excerpts (~400 characters); 36 docs/s
+at 128 word pieces. About 100x slower than the fastText scorer, 5x faster than the perplexity one. FineWeb-Edu's
+classifier (Penedo et al. 2024, arXiv 2406.17557) ran its encoder on GPUs; `threads` trades cores for speed.
 """
 
 from __future__ import annotations
