@@ -16,9 +16,9 @@ so `max_single_char_word_ratio` bounds the share of alphabetic words that are on
 Myanmar prose at most 0.06 and lists of transliterated foreign names (CLDR's, which the dictionaries do not know)
 0.13, Myanmar keyboard mash 0.47. Korean (mecab-ko's morphemes) counts the Hangul morphemes that are a lone syllable
 of a word, leaving out particles and endings (one syllable by nature: 의, 는, 다): mecab-ko reads a syllable it cannot
-place in a word as a one-syllable noun or determiner. Korean prose (the constitution and bills konlpy ships, MMATH's
-problems, the UDHR) has at most 0.28, the same text shuffled at least 0.38. Other space-separated scripts (English
-among them) have no limit; there, a stop word of
+place in a word as a one-syllable noun or determiner. Korean prose (85 pages: konlpy's constitution and bills, MMATH's
+problems, the UDHR of ../shared) has at most 0.33 (a bill's "제1조 제2항 제3호": 제 and 호 are one syllable), the same
+pages shuffled at least 0.40. Other space-separated scripts (English among them) have no limit; there, a stop word of
 one letter of an alphabet (FineWeb-2's Russian и, в, с; Spanish y, a) does not count towards `min_stop_words`, since
 character soup of the language's letters forms it by chance (Gopher's English words are all longer).
 """
@@ -42,7 +42,7 @@ GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 # Language -> most alphabetic words of one character (module docstring: where the limits come from).
 _HAN_KANA_LIMIT = 0.8  # a Han character or kana is often a word by itself
 _SOUTHEAST_ASIAN_LIMIT = 0.3  # a Thai, Lao, Khmer or Myanmar word is several letters
-_KOREAN_LIMIT = 0.33  # lone syllables among Hangul morphemes, between prose's 0.28 and shuffled text's 0.38
+_KOREAN_LIMIT = 0.36  # lone syllables among Hangul morphemes, between prose's 0.33 and shuffled text's 0.40
 SINGLE_CHAR_WORD_LIMITS: Mapping[str, float] = MappingProxyType(
     dict.fromkeys(("zh", "yue", "wuu", "lzh", "ja"), _HAN_KANA_LIMIT)
     | dict.fromkeys(("th", "lo", "km", "my"), _SOUTHEAST_ASIAN_LIMIT)
