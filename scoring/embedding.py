@@ -38,7 +38,7 @@ from typing import Any
 from core.io import atomic_write_bytes, file_sha256
 from schemas import Document
 from scoring.card import MODEL_FILES, read_card, write_card
-from scoring.encoder import DEFAULT_MAX_TOKENS, SentenceEncoder, require_encoder
+from scoring.encoder import BATCH_SIZE, DEFAULT_MAX_TOKENS, SentenceEncoder, require_encoder
 from scoring.metrics import binary_metrics, ordinal_metrics, per_language
 from scoring.texts import LabelledDocuments, read_documents
 from scoring.train import held_out
@@ -156,7 +156,12 @@ def train_embedding(
         "rubric": rubric,
         "kind": "embedding",
         **_labels_and_metrics(train, heldout, scores, label_range, min_label),
-        "encoder": {**encoder.info, "pooling": "mean over tokens, L2-normalised", "max_tokens": params.max_tokens},
+        "encoder": {
+            **encoder.info,
+            "pooling": "mean over tokens, L2-normalised",
+            "max_tokens": params.max_tokens,
+            "batch_size": BATCH_SIZE,
+        },
         "model_sha256": file_sha256(out_dir / HEAD_FILE),
         "training_data_sha256": file_sha256(out_dir / TRAIN_FILE),
         "heldout_data_sha256": file_sha256(out_dir / HELDOUT_FILE),
