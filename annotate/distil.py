@@ -16,8 +16,13 @@ With `EmbeddingParams` (`--kind embedding`) the ordinal label is learnt as it is
 (`scoring.embedding`: a regression head on MiniLM embeddings, the score the predicted label scaled to the rubric's
 range); the card's metrics are the same: Spearman against the labels, accuracy and AUC at `min_label`.
 
-A class rubric (`topic`, `format`, `safety`: a string label) is not binarised here: it is refused with a one-line
-error (a one-vs-rest classifier per class is not built yet).
+A class rubric (`topic`, `format`, `safety`: a string `enum` label) is learnt as it is, by one multi-class fastText
+classifier (`scoring.train.train_fasttext_classes`: softmax over the classes labelled, word bigrams, one thread),
+WebOrganizer's recipe (Wettig et al. 2025, arXiv 2502.10341, distils its LLM's topic and format labels into
+classifiers); its card has the classes, the label counts per split, held-out accuracy and macro-F1 (per language
+where a language has enough held-out documents) and the same `annotations` entry (without a threshold). A stage
+scores with it one probability per class (`scores['<scorer>.<class>']`, scoring/config.py). `--kind embedding` on
+a class rubric is refused with a one-line error (its head is a logistic or ridge regression of one number).
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ from scoring.card import read_card, write_card
 from scoring.embedding import EmbeddingParams, documents_sha256, train_embedding
 from scoring.metrics import ordinal_metrics, per_language
 from scoring.texts import LabelledDocuments, fasttext_line
-from scoring.train import FastTextParams, held_out, train_fasttext
+from scoring.train import FastTextParams, held_out, train_fasttext, train_fasttext_classes
 from synth.templates import TemplateError
 
 FINEWEB_EDU_MIN_LABEL = 3
+FINEWEB_EDU = "FineWeb-Edu's threshold, arXiv 2406.17557"
 
 
 def annotated_run(labels_dir: Path, rubric: str) -> Path:
@@ -106,30 +112,94 @@ def train_from_annotations(
 
     Args:
         labels_dir: the `flows.annotate --out` folder.
-        rubric: the rubric whose labels are learnt (an ordinal one).
+        rubric: the rubric whose labels are learnt (ordinal, or classes: a multi-class fastText classifier).
         out_dir: the classifier folder.
         run: the annotated run (default: the one `annotate.json` records).
-        min_label: the lowest label counted positive.
+        min_label: the lowest label counted positive (ordinal rubrics).
         seed, heldout_fraction, verify: as `scoring.train.train_fasttext`.
-        params: `FastTextParams` (default) or `EmbeddingParams` (an embedding classifier).
+        params: `FastTextParams` (default) or `EmbeddingParams` (an embedding classifier; ordinal rubrics only).
 
     Raises:
-        FileNotFoundError: no annotations table; ValueError: no labelled row, a label that is not an integer, one
-            side empty, or no recorded run.
+        FileNotFoundError: no annotations table; ValueError: no labelled row, a label that is not an integer (an
+            ordinal rubric), one side empty (fewer than two classes), `EmbeddingParams` with a class rubric, or no
+            recorded run.
     """
-    labels_dir = Path(labels_dir)
+    labels_dir, out_dir = Path(labels_dir), Path(out_dir)
     table, rows = read_labelled(labels_dir, rubric)
-    labels = {r["doc_id"]: _ordinal(table, r["label"]) for r in rows}
+    classes = _is_class_rubric(rubric, rows)
+    if classes and isinstance(params, EmbeddingParams):
+        raise ValueError(
+            f"rubric {rubric!r} has class labels: --kind embedding learns binary or ordinal labels only; "
+            "use --kind fasttext (a multi-class classifier)"
+        )
+    labels = {r["doc_id"]: r["label"] if classes else _ordinal(table, r["label"]) for r in rows}
     run = Path(run) if run is not None else annotated_run(labels_dir, rubric)
-    try:
-        seeds = read_seeds(run, list(labels))
-    except KeyError as e:
-        raise ValueError(f"{table}: document {e} is not in the corpus of {run}; give the annotated run") from None
-    docs = [Document(id=s.id, text=s.text, source=s.source, domain=s.domain, lang=s.lang) for s in seeds]
+    docs = _labelled_documents(table, run, list(labels))
+    if classes:
+        fasttext = params if isinstance(params, FastTextParams) else None  # an EmbeddingParams was refused above
+        card = _train_classes(table, docs, labels, out_dir, rubric, seed, heldout_fraction, fasttext, verify)
+    else:
+        card = _train_ordinal(table, docs, labels, out_dir, rubric, min_label, seed, heldout_fraction, params, verify)
+    card["annotations"] = {
+        "table": str(table.resolve()),
+        "table_sha256": file_sha256(table),
+        "run": str(run.resolve()),
+        **({} if classes else {"binarised": f"positive when label >= {min_label} ({FINEWEB_EDU})"}),
+        **({} if classes else {"min_label": min_label}),
+        "label_counts": {str(k): v for k, v in sorted(Counter(labels.values()).items())},
+        "annotator": _distinct(rows, "model", "model_sha256"),
+        "rubric": _distinct(rows, "rubric_version", "rubric_sha256"),
+        "cost": _annotation_cost(labels_dir, rubric),
+    }
+    write_card(out_dir, {k: v for k, v in card.items() if k not in ("format", "version")})
+    return card
+
+
+def _train_classes(
+    table: Path,
+    docs: list[Document],
+    labels: dict[str, Any],
+    out_dir: Path,
+    rubric: str,
+    seed: int,
+    heldout_fraction: float,
+    params: FastTextParams | None,
+    verify: bool,
+) -> dict[str, Any]:
+    """A multi-class fastText classifier of a class rubric's labels: the documents of each class (with text)."""
+    by_class: dict[str, list[Document]] = {}
+    for d in docs:
+        if fasttext_line(d.text):
+            by_class.setdefault(labels[d.id], []).append(d)
+    return train_fasttext_classes(
+        {c: [LabelledDocuments(f"{table} (label = {c})", tuple(ds))] for c, ds in sorted(by_class.items())},
+        out_dir,
+        rubric,
+        seed=seed,
+        heldout_fraction=heldout_fraction,
+        params=params,
+        verify=verify,
+    )
+
+
+def _train_ordinal(
+    table: Path,
+    docs: list[Document],
+    labels: dict[str, Any],
+    out_dir: Path,
+    rubric: str,
+    min_label: int,
+    seed: int,
+    heldout_fraction: float,
+    params: FastTextParams | EmbeddingParams | None,
+    verify: bool,
+) -> dict[str, Any]:
+    """An ordinal rubric's classifier: an embedding regression head, or fastText on the labels binarised at
+    `min_label` (with Spearman against the labels added to its card)."""
     if isinstance(params, EmbeddingParams):
-        card = train_embedding(
+        return train_embedding(
             [(d, float(labels[d.id])) for d in docs if d.text.strip()],
-            Path(out_dir),
+            out_dir,
             rubric,
             inputs={"annotated": [{"source": str(table), "documents": len(docs), "sha256": documents_sha256(docs)}]},
             label_range=_label_range(rubric, labels),
@@ -139,35 +209,45 @@ def train_from_annotations(
             params=params,
             verify=verify,
         )
-    else:
-        positives = tuple(d for d in docs if labels[d.id] >= min_label)
-        negatives = tuple(d for d in docs if labels[d.id] < min_label)
-        name = f"{table} (label >= {min_label})"
-        train_fasttext(
-            [LabelledDocuments(name, positives)],
-            [LabelledDocuments(name.replace(">=", "<"), negatives)],
-            Path(out_dir),
-            rubric,
-            seed=seed,
-            heldout_fraction=heldout_fraction,
-            params=params,
-            verify=verify,
-        )
-        card = read_card(Path(out_dir))
-        _add_spearman(card, Path(out_dir), docs, labels, seed, heldout_fraction, min_label)
-    card["annotations"] = {
-        "table": str(table.resolve()),
-        "table_sha256": file_sha256(table),
-        "run": str(run.resolve()),
-        "binarised": f"positive when label >= {min_label} (FineWeb-Edu's threshold, arXiv 2406.17557)",
-        "min_label": min_label,
-        "label_counts": {str(k): v for k, v in sorted(Counter(labels.values()).items())},
-        "annotator": _distinct(rows, "model", "model_sha256"),
-        "rubric": _distinct(rows, "rubric_version", "rubric_sha256"),
-        "cost": _annotation_cost(Path(labels_dir), rubric),
-    }
-    write_card(Path(out_dir), {k: v for k, v in card.items() if k not in ("format", "version")})
+    positives = tuple(d for d in docs if labels[d.id] >= min_label)
+    negatives = tuple(d for d in docs if labels[d.id] < min_label)
+    name = f"{table} (label >= {min_label})"
+    train_fasttext(
+        [LabelledDocuments(name, positives)],
+        [LabelledDocuments(name.replace(">=", "<"), negatives)],
+        out_dir,
+        rubric,
+        seed=seed,
+        heldout_fraction=heldout_fraction,
+        params=params,
+        verify=verify,
+    )
+    card = read_card(out_dir)
+    _add_spearman(card, out_dir, docs, labels, seed, heldout_fraction, min_label)
     return card
+
+
+def _is_class_rubric(rubric: str, rows: list[dict[str, Any]]) -> bool:
+    """Whether the rubric's labels are classes (a string `enum`, as `topic`'s) rather than ordinal scores: by the
+    rubric's schema when `load_rubric` finds it, else by the labels (any that is not an integer)."""
+    try:
+        values = label_values(load_rubric(rubric)) or []
+    except TemplateError:
+        values = [r["label"] for r in rows]
+    return any(not v.lstrip("-").isdigit() for v in values)
+
+
+def _labelled_documents(table: Path, run: Path, doc_ids: list[str]) -> list[Document]:
+    """The labelled documents of the annotated run's corpus, in `doc_ids`' order.
+
+    Raises:
+        ValueError: a labelled document that is not in the run (another run was given).
+    """
+    try:
+        seeds = read_seeds(run, doc_ids)
+    except KeyError as e:
+        raise ValueError(f"{table}: document {e} is not in the corpus of {run}; give the annotated run") from None
+    return [Document(id=s.id, text=s.text, source=s.source, domain=s.domain, lang=s.lang) for s in seeds]
 
 
 def _annotation_cost(labels_dir: Path, rubric: str) -> dict[str, Any] | None:

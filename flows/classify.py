@@ -9,7 +9,9 @@ it through a `[scorers.<name>]` table (`model = CLS_DIR`).
 `python -m flows.classify train --labels OUT_DIR --rubric NAME --out CLS_DIR` learns an annotator's labels instead
 (`flows.annotate`'s output; annotate/distil.py): the labelled documents of the annotated run, positive when their
 ordinal label is >= `--min-label` (3: FineWeb-Edu's threshold for educational_value); the card adds the annotation
-table's sha256, the label counts and the annotator's model sha256.
+table's sha256, the label counts and the annotator's model sha256. A class rubric (`topic`, `format`, `safety`)
+trains one multi-class fastText classifier (its card: the classes, held-out accuracy and macro-F1); a stage then
+scores each class (`scores['<scorer>.<class>']`). `--kind embedding` is refused for a class rubric.
 
 `--kind embedding` trains FineWeb-Edu's recipe instead (`scoring/embedding.py`): frozen all-MiniLM-L6-v2 embeddings
 of each document's first `--max-tokens` word pieces and a linear head, a logistic regression on reference text, a
@@ -123,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     heldout = card["heldout"]
     spearman = f", Spearman {heldout['spearman']}" if "spearman" in heldout else ""
+    second = f"macro-F1 {heldout['macro_f1']}" if "macro_f1" in heldout else f"AUC {heldout['auc']}{spearman}"
     print(
-        f"{args.out}: held-out accuracy {heldout['accuracy']}, AUC {heldout['auc']}{spearman} "
+        f"{args.out}: held-out accuracy {heldout['accuracy']}, {second} "
         f"({heldout['count']} documents); card: {Path(args.out) / 'card.json'}"
     )
     print(json.dumps(card["label_counts"]))

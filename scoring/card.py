@@ -1,8 +1,9 @@
 """`CLS_DIR/card.json`: what a trained classifier is, how it was made and how well it does on held-out text.
 
 Fields: `format`, `version`, `rubric`, `kind` ("fasttext" or "embedding"), `labels` (the positive and negative
-label), `label_counts` (train and held-out, per label), `heldout` (accuracy, AUC, Spearman for ordinal labels, per
-language), `model_sha256` (of the model file: `model.bin`, or an embedding classifier's `head.json`, whose card also
+label; `{"classes": [...]}` for a multi-class classifier of a class rubric such as `topic`), `label_counts` (train
+and held-out, per label), `heldout` (accuracy, AUC, Spearman for ordinal labels, macro-F1 and per-class F1 for class
+labels, per language), `model_sha256` (of the model file: `model.bin`, or an embedding classifier's `head.json`, whose card also
 names its `encoder` and that file's sha256), `training_data_sha256` (of the training file, in `data/`), `inputs` (the SOURCES given and the
 sha256 of the documents read from each), `params` (every fastText argument, the seed and thread count) and
 `reproducible` (same inputs give the same model bytes, and why). A scorer refuses a folder whose model file
@@ -68,10 +69,16 @@ def read_card(cls_dir: Path, verify: bool = True) -> dict[str, Any]:
     return card
 
 
+def card_classes(card: dict[str, Any]) -> list[str] | None:
+    """The classes a multi-class classifier scores (its card's `labels.classes`); None for a binary or ordinal one."""
+    labels = card.get("labels")
+    return list(labels["classes"]) if isinstance(labels, dict) and "classes" in labels else None
+
+
 def provenance(card: dict[str, Any]) -> dict[str, Any]:
     """What a stage report says of a classifier: its kind and rubric, what it learnt from (an LLM's annotations, with
     the annotator, the label count and what the labels cost, or reference text, with the sets' names) and its
-    held-out AUC."""
+    held-out AUC (a multi-class classifier: its classes and held-out macro-F1 instead)."""
     out: dict[str, Any] = {"kind": card.get("kind"), "rubric": card.get("rubric")}
     notes = card.get("annotations")
     if notes:
@@ -83,4 +90,8 @@ def provenance(card: dict[str, Any]) -> dict[str, Any]:
         out["trained_on"] = "reference text"
         out["reference_sets"] = [d.get("name") for d in card.get("training_data", [])]
     out["heldout_auc"] = (card.get("heldout") or {}).get("auc")
+    classes = card_classes(card)
+    if classes is not None:
+        out["classes"] = classes
+        out["heldout_macro_f1"] = card["heldout"].get("macro_f1")
     return out

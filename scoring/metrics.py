@@ -1,5 +1,6 @@
 """Held-out metrics of a classifier: accuracy at a threshold and ROC AUC (binary labels), Spearman's rank correlation
-(ordinal labels, e.g. educational_value 0-5), overall and per language."""
+(ordinal labels, e.g. educational_value 0-5), accuracy and macro-F1 (class labels, e.g. topic), overall and per
+language."""
 
 from __future__ import annotations
 
@@ -84,13 +85,39 @@ def ordinal_metrics(labels: Sequence[float], scores: Sequence[float], min_label:
     }
 
 
+def class_metrics(labels: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """`{"count", "accuracy", "macro_f1", "per_class": {class: {"support", "precision", "recall", "f1"}}}` of the
+    predicted classes (the most probable one of each document) against the labels.
+
+    Macro-F1 is the unweighted mean of each class's F1 over the classes present in the labels or the predictions
+    (scikit-learn's default set), so a rare class counts as much as a common one (WebOrganizer, arXiv 2502.10341,
+    reports its classifiers' macro-F1); a class that neither appears nor is predicted is not counted as a zero.
+    """
+    classes = sorted(set(labels) | set(predicted))
+    per_class: dict[str, dict[str, Any]] = {}
+    for c in classes:
+        hits = sum(1 for y, p in zip(labels, predicted) if y == p == c)
+        support, guessed = sum(1 for y in labels if y == c), sum(1 for p in predicted if p == c)
+        precision, recall = (hits / guessed if guessed else 0.0), (hits / support if support else 0.0)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[c] = {"support": support, "precision": round(precision, 6), "recall": round(recall, 6)}
+        per_class[c]["f1"] = round(f1, 6)
+    correct = sum(1 for y, p in zip(labels, predicted) if y == p)
+    return {
+        "count": len(labels),
+        "accuracy": round(correct / len(labels), 6) if labels else None,
+        "macro_f1": round(sum(m["f1"] for m in per_class.values()) / len(classes), 6) if classes else None,
+        "per_class": per_class,
+    }
+
+
 def per_language(
     langs: Sequence[str | None],
     labels: Sequence[Any],
-    scores: Sequence[float],
-    metrics: Callable[[list[Any], list[float]], dict[str, Any]] = binary_metrics,
+    scores: Sequence[Any],
+    metrics: Callable[[list[Any], list[Any]], dict[str, Any]] = binary_metrics,
 ) -> dict[str, Any]:
-    """`metrics` (default `binary_metrics`) of each language with at least MIN_PER_LANGUAGE held-out examples (AUC
+    """`metrics` (default `binary_metrics`; `scores` may be predicted classes for `class_metrics`) of each language with at least MIN_PER_LANGUAGE held-out examples (AUC
     stays None where the language has one class only); a document without a language counts as "und"."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, lang in enumerate(langs):

@@ -4,7 +4,8 @@ word bigrams that tells positive text (DCLM: instruction and explanation text) f
 `train_fasttext` reads the SOURCES of each side (`scoring.texts`), holds out a seeded share of the documents
 (chosen by a hash of the seed and the document id, so the split does not depend on the order of the sources),
 writes the training file (shuffled with the seed) and the held-out file under `CLS_DIR/data/`, trains with one
-thread, and writes `CLS_DIR/model.bin` and `CLS_DIR/card.json` (see `scoring.card`).
+thread, and writes `CLS_DIR/model.bin` and `CLS_DIR/card.json` (see `scoring.card`). `train_fasttext_classes` is
+the same recipe over more than two labels (a class rubric such as `topic`; held-out accuracy and macro-F1).
 
 Reproducible: with one thread fastText's SGD is sequential and its random generator is seeded (`seed`), so the
 same training file and arguments give the same model bytes; `verify=True` trains a second time and compares.
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,13 +29,21 @@ from typing import Any
 from core.io import atomic_write_bytes, file_sha256
 from schemas import Document
 from scoring.card import MODEL_FILE, write_card
-from scoring.metrics import binary_metrics, per_language
-from scoring.scorer import NEGATIVE, POSITIVE, positive_probabilities
+from scoring.metrics import binary_metrics, class_metrics, per_language
+from scoring.scorer import (
+    LABEL_PREFIX,
+    NEGATIVE,
+    POSITIVE,
+    class_probabilities,
+    most_probable,
+    positive_probabilities,
+)
 from scoring.texts import LabelledDocuments, fasttext_line, read_documents
 
 log = logging.getLogger(__name__)
 
 TRAIN_FILE, HELDOUT_FILE = "data/train.txt", "data/heldout.txt"
+CLASS_RE = re.compile(r"^[A-Za-z0-9_-]+$")  # a class name: one fastText label token, and a score key's suffix
 
 
 @dataclass(frozen=True)
@@ -80,52 +90,141 @@ def train_fasttext(
     Raises:
         ValueError: no document on one side, a fraction outside (0, 1), or nothing left to train on.
     """
-    if not 0 < heldout_fraction < 1:
-        raise ValueError(f"heldout_fraction = {heldout_fraction!r}: must be in (0, 1)")
-    params = params or FastTextParams()
-    out_dir = Path(out_dir)
     sides = {POSITIVE: positives, NEGATIVE: negatives}
-    split = _split_sources(sides, seed, heldout_fraction)
-    train_path, heldout_path = _write_split(out_dir, split, seed, heldout_fraction)
-    model = _train(train_path, out_dir / MODEL_FILE, params, seed)
-    model_sha256 = file_sha256(out_dir / MODEL_FILE)
-    same_bytes = _retrain_gives_same_bytes(out_dir, train_path, params, seed, model_sha256) if verify else None
+    model, split, made = _fit_sides(sides, Path(out_dir), params, seed, heldout_fraction, verify)
     labels = [la == POSITIVE for la, _, _ in split.heldout]
     scores = positive_probabilities(model, [line for _, _, line in split.heldout])
     card = {
         "rubric": rubric,
         "kind": "fasttext",
         "labels": {"positive": POSITIVE, "negative": NEGATIVE},
-        "label_counts": {
-            "train": {
-                la.removeprefix("__label__"): sum(1 for t in split.train if t.startswith(la + " ")) for la in sides
-            },
-            "heldout": {la.removeprefix("__label__"): sum(1 for h in split.heldout if h[0] == la) for la in sides},
-        },
+        "label_counts": _label_counts(split),
         "heldout": {
             **binary_metrics(labels, scores),
             "per_language": per_language([h[1] for h in split.heldout], labels, scores),
         },
-        "model_sha256": model_sha256,
-        "training_data_sha256": file_sha256(train_path),
-        "heldout_data_sha256": file_sha256(heldout_path),
-        "inputs": {la.removeprefix("__label__"): v for la, v in split.inputs.items()},
-        "params": {
-            **asdict(params),
-            "loss": "softmax",
-            "thread": 1,
-            "seed": seed,
-            "heldout_fraction": heldout_fraction,
-        },
-        "reproducible": {
-            "same_inputs_same_bytes": same_bytes,
-            "why": "one thread (fastText's SGD is then sequential), each training in a fresh process, and a fixed "
-            "seed for fastText's random generator, the held-out split (a hash of seed and document id) and the "
-            "training file's order",
-        },
+        **made,
     }
-    write_card(out_dir, card)
+    write_card(Path(out_dir), card)
     return card
+
+
+def train_fasttext_classes(
+    classes: dict[str, list[str | Path | LabelledDocuments]],
+    out_dir: Path,
+    rubric: str,
+    *,
+    seed: int = 0,
+    heldout_fraction: float = 0.2,
+    params: FastTextParams | None = None,
+    verify: bool = True,
+) -> dict[str, Any]:
+    """Train and evaluate a multi-class fastText classifier (one label per class, softmax over them: WebOrganizer's
+    topic and format classifiers, arXiv 2502.10341, on an annotator's class labels); return its card.
+
+    The same recipe as `train_fasttext` (word bigrams, one thread, the seeded split); the card's `labels` is
+    `{"classes": [...]}`, the classes the model learnt, and its held-out metrics are accuracy and macro-F1 of the
+    most probable class (`scoring.metrics.class_metrics`). A class whose every document was held out cannot be
+    learnt: it is left out of `classes` and named in `untrained` (its held-out documents count as errors).
+
+    Args:
+        classes: class name -> SOURCES or documents already read of that class. A name is a fastText label and a
+            score key (`<scorer>.<class>`): letters, digits, `_` and `-`.
+        out_dir, rubric, seed, heldout_fraction, params, verify: as `train_fasttext`.
+
+    Raises:
+        ValueError: fewer than two classes, a bad class name, a class without a document with text, or fewer than
+            two classes left to train on.
+    """
+    bad = [c for c in classes if not CLASS_RE.match(c)]
+    if bad or len(classes) < 2:
+        raise ValueError(
+            f"classes {sorted(classes)}: need two or more, each of letters, digits, _ and - (a fastText label)"
+        )
+    sides = {LABEL_PREFIX + c: sources for c, sources in sorted(classes.items())}
+    model, split, made = _fit_sides(sides, Path(out_dir), params, seed, heldout_fraction, verify, every_label=False)
+    trained = sorted({line.split(" ", 1)[0].removeprefix(LABEL_PREFIX) for line in split.train})
+    truth = [la.removeprefix(LABEL_PREFIX) for la, _, _ in split.heldout]
+    predicted = [most_probable(p) for p in class_probabilities(model, [line for _, _, line in split.heldout])]
+    card = {
+        "rubric": rubric,
+        "kind": "fasttext",
+        "labels": {"classes": trained},
+        **({"untrained": sorted(set(classes) - set(trained))} if len(trained) < len(classes) else {}),
+        "label_counts": _label_counts(split),
+        "heldout": {
+            **class_metrics(truth, predicted),
+            "per_language": per_language([h[1] for h in split.heldout], truth, predicted, class_metrics),
+        },
+        **made,
+    }
+    write_card(Path(out_dir), card)
+    return card
+
+
+def _fit_sides(
+    sides: dict[str, list[str | Path | LabelledDocuments]],
+    out_dir: Path,
+    params: FastTextParams | None,
+    seed: int,
+    heldout_fraction: float,
+    verify: bool,
+    every_label: bool = True,
+) -> tuple[Any, _Split, dict[str, Any]]:
+    """Read and split the documents of each label, write the files, train (twice with `verify`): (the model, the
+    split, the card entries every fastText card has: sha256s, inputs, params, reproducibility).
+
+    Raises:
+        ValueError: a label left nothing to train on by the split (`every_label`), or fewer than two labels left.
+    """
+    if not 0 < heldout_fraction < 1:
+        raise ValueError(f"heldout_fraction = {heldout_fraction!r}: must be in (0, 1)")
+    params = params or FastTextParams()
+    split = _split_sources(sides, seed, heldout_fraction)
+    train_path, heldout_path = _write_split(out_dir, split, seed)
+    untrained = [la.removeprefix(LABEL_PREFIX) for la in sides if not any(t.startswith(la + " ") for t in split.train)]
+    if (untrained and every_label) or len(sides) - len(untrained) < 2:
+        raise ValueError(
+            f"no {', '.join(untrained)} document left to train on after the held-out split "
+            f"(heldout_fraction = {heldout_fraction})"
+        )
+    model = _train(train_path, out_dir / MODEL_FILE, params, seed)
+    model_sha256 = file_sha256(out_dir / MODEL_FILE)
+    same_bytes = _retrain_gives_same_bytes(out_dir, train_path, params, seed, model_sha256) if verify else None
+    return (
+        model,
+        split,
+        {
+            "model_sha256": model_sha256,
+            "training_data_sha256": file_sha256(train_path),
+            "heldout_data_sha256": file_sha256(heldout_path),
+            "inputs": {la.removeprefix(LABEL_PREFIX): v for la, v in split.inputs.items()},
+            "params": {
+                **asdict(params),
+                "loss": "softmax",
+                "thread": 1,
+                "seed": seed,
+                "heldout_fraction": heldout_fraction,
+            },
+            "reproducible": {
+                "same_inputs_same_bytes": same_bytes,
+                "why": "one thread (fastText's SGD is then sequential), each training in a fresh process, and a fixed "
+                "seed for fastText's random generator, the held-out split (a hash of seed and document id) and the "
+                "training file's order",
+            },
+        },
+    )
+
+
+def _label_counts(split: _Split) -> dict[str, dict[str, int]]:
+    """Documents per label (without fastText's prefix) in the training and the held-out part."""
+    labels = list(split.inputs)
+    return {
+        "train": {
+            la.removeprefix(LABEL_PREFIX): sum(1 for t in split.train if t.startswith(la + " ")) for la in labels
+        },
+        "heldout": {la.removeprefix(LABEL_PREFIX): sum(1 for h in split.heldout if h[0] == la) for la in labels},
+    }
 
 
 @dataclass
@@ -169,21 +268,15 @@ def _split_sources(
     return split
 
 
-def _write_split(out_dir: Path, split: _Split, seed: int, heldout_fraction: float) -> tuple[Path, Path]:
+def _write_split(out_dir: Path, split: _Split, seed: int) -> tuple[Path, Path]:
     """The training file (shuffled: SGD over one label and then the other would learn the last) and the held-out
-    file, written atomically. Raises ValueError when the split left a side nothing to train on."""
+    file, written atomically."""
     random.Random(seed).shuffle(split.train)
     train_path, heldout_path = out_dir / TRAIN_FILE, out_dir / HELDOUT_FILE
     atomic_write_bytes(train_path, "".join(f"{line}\n" for line in split.train).encode("utf-8", "surrogatepass"))
     atomic_write_bytes(
         heldout_path, "".join(f"{la} {line}\n" for la, _, line in split.heldout).encode("utf-8", "surrogatepass")
     )
-    for label in split.inputs:
-        if not any(line.startswith(label + " ") for line in split.train):
-            raise ValueError(
-                f"no {label.removeprefix('__label__')} document left to train on after the held-out "
-                f"split (heldout_fraction = {heldout_fraction})"
-            )
     return train_path, heldout_path
 
 

