@@ -48,8 +48,8 @@ def read_cutoffs(scorers: tuple[ScorerConfig, ...], unit_dirs: list[Path]) -> di
                 values = dict(scores or [])
                 for s in scorers:
                     rule = s.rule_for(domain, lang)
-                    if rule is not None and rule.keep_top is not None and s.name in values:
-                        pools[s.name, rule.key].append(values[s.name])
+                    if rule is not None and rule.keep_top is not None and s.score_key in values:
+                        pools[s.name, rule.key].append(values[s.score_key])
                         shares[s.name, rule.key] = rule.keep_top
     cutoffs: dict[str, dict[str, float]] = {s.name: {} for s in scorers}
     for (name, key), pool in sorted(pools.items()):
@@ -102,11 +102,11 @@ class ScoreCutStep(Step):
         """(scorer, score, cutoff) of the first scorer (in name order) whose cutoff the document falls below."""
         for s in self.scorers:
             rule = s.rule_for(domain, lang)
-            if rule is None or rule.keep_top is None or s.name not in scores:
+            if rule is None or rule.keep_top is None or s.score_key not in scores:
                 continue
             cutoff = cutoffs[s.name].get(rule.key)
-            if cutoff is not None and scores[s.name] < cutoff:
-                return s.name, scores[s.name], cutoff
+            if cutoff is not None and scores[s.score_key] < cutoff:
+                return s.name, scores[s.score_key], cutoff
         return None
 
 

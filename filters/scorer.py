@@ -1,6 +1,7 @@
 """Scorers in the filter chain: a trained classifier or a perplexity scorer (`[scorers.<name>]`, scoring/config.py) that writes its score
 into each document's `scores` column and, in filter mode, drops a document below its threshold
-(`scorer_<name>_below_min`, the score in the lineage row).
+(`scorer_<name>_below_min`, the score in the lineage row). A multi-class classifier writes one score per class,
+`<name>.<class>`, and in filter mode thresholds the probability of its `class`.
 
 They run after every filter and before the redacting modifiers (pii, secrets), so that what they score is what the
 filters judged, and nothing is redacted in a document a scorer drops. One model call per batch.
@@ -48,13 +49,24 @@ class ScorerFilter(Filter):
 
     def filter_batch(self, docs: Sequence[Document], features: TextFeatures | None = None) -> list[FilterResult]:
         results: list[FilterResult] = []
-        for doc, score in zip(docs, self._scorer.score([d.text for d in docs])):
-            doc.scores = {**(doc.scores or {}), self.config.name: score}
+        for doc, entries in zip(docs, self._score_entries([d.text for d in docs])):
+            doc.scores = {**(doc.scores or {}), **entries}
+            score = entries[self.config.score_key] if self.config.mode == "filter" else None
             minimum = self.config.threshold_for(doc.domain, doc.lang) if self.config.mode == "filter" else None
             results.append(
-                (False, f"{self.name}_below_min", score) if minimum is not None and score < minimum else True
+                (False, f"{self.name}_below_min", score)
+                if minimum is not None and score is not None and score < minimum
+                else True
             )
         return results
+
+    def _score_entries(self, texts: list[str]) -> list[dict[str, float]]:
+        """Each text's entries of the `scores` map: `{name: score}`, or `{name.class: probability}` for every class
+        of a multi-class classifier (`ScorerConfig.classes`, a fastText one: the config checked its card)."""
+        name = self.config.name
+        if self.config.classes:
+            return [{f"{name}.{c}": p for c, p in probs.items()} for probs in self._scorer.score_classes(texts)]
+        return [{name: score} for score in self._scorer.score(texts)]
 
 
 def with_scorers(chain: list[Step], scorers: Sequence[ScorerConfig]) -> list[Step]:

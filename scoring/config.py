@@ -22,6 +22,18 @@ An embedding classifier (`python -m flows.classify train --kind embedding`; `sco
 embeddings and a linear head) is a classifier folder like a fastText one; its card says its kind, so `kind` may be
 left out (when given, it must match the card).
 
+A multi-class classifier (a class rubric such as `topic`, `python -m flows.classify train --labels ... --rubric topic`;
+its card lists its classes) gives each document one score per class, its probability, under the key
+`<name>.<class>` (`WHERE scores['topic.science_tech'] > 0.5`; the probabilities of a document sum to 1). In filter
+mode `class` names the class whose probability the thresholds apply to (required for such a classifier, refused
+for any other); the drop reason and lineage score are the same as for one score::
+
+    [scorers.science]
+    model = "../../models/topic"
+    mode = "filter"
+    class = "science_tech"         # keep documents with P(science_tech) >= 0.5
+    min_score = 0.5
+
 The threshold of a document is the most specific entry that matches it: domain and language, then language,
 then domain, then the table's own `min_score` / `keep_top`; a document no threshold covers is kept (with its
 score). An absolute threshold drops in the filter step: `scorer_<name>_below_min`, the score in the lineage row.
@@ -43,7 +55,7 @@ from typing import Any, Literal
 
 from core.config_types import check_table
 from schemas import DOMAINS
-from scoring.card import CardError, read_card
+from scoring.card import CardError, card_classes, read_card
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -78,6 +90,18 @@ class ScorerConfig:
     domains: tuple[str, ...] = ()
     keep_top: float | None = None
     max_tokens: int | None = None  # perplexity scorers: tokens scored per document
+    classes: tuple[str, ...] = ()  # a multi-class classifier's classes (its card's); () for one score
+    score_class: str | None = None  # filter mode of a multi-class classifier: the class thresholds apply to
+
+    @property
+    def score_keys(self) -> tuple[str, ...]:
+        """Every key this scorer writes into the `scores` map: its name, or `<name>.<class>` per class."""
+        return tuple(f"{self.name}.{c}" for c in self.classes) or (self.name,)
+
+    @property
+    def score_key(self) -> str:
+        """The key of the `scores` map that the thresholds compare: the name, or `<name>.<class>`."""
+        return f"{self.name}.{self.score_class}" if self.score_class else self.name
 
     @classmethod
     def from_table(
@@ -99,11 +123,12 @@ class ScorerConfig:
             "domains": list[str],
             "kind": Literal["fasttext", "embedding", "perplexity"],
             "max_tokens": int,
+            "class": str,
         }
         check_table(where, table, hints, error)
         if not _NAME_RE.match(name):
             raise error(f"{where}: scorer name {name!r} must be lower-case letters, digits and _ (a column key)")
-        model, model_sha256, kind, max_tokens = _check_model(where, table, base_dir, error)
+        model, model_sha256, kind, max_tokens, classes = _check_model(where, table, base_dir, error)
         thresholds = tuple(ScoreThreshold(**t) for t in table.get("thresholds", []))
         own = ScoreThreshold(table.get("min_score"), keep_top=table.get("keep_top"))
         for t in [*thresholds, own]:
@@ -114,8 +139,9 @@ class ScorerConfig:
         mode = table.get("mode", "annotate")
         if mode == "filter" and "min_score" not in table and "keep_top" not in table and not thresholds:
             raise error(f'{where}: mode = "filter" needs min_score, keep_top or [[scorers.{name}.thresholds]]')
-        if mode == "annotate" and ("min_score" in table or "keep_top" in table or thresholds):
-            raise error(f'{where}: min_score, keep_top and thresholds drop documents only with mode = "filter"')
+        if mode == "annotate" and ("min_score" in table or "keep_top" in table or thresholds or "class" in table):
+            raise error(f'{where}: min_score, keep_top, thresholds and class drop documents only with mode = "filter"')
+        _check_class(where, table.get("class"), classes, mode, error)
         return cls(
             name,
             model,
@@ -127,6 +153,8 @@ class ScorerConfig:
             domains,
             table.get("keep_top"),
             max_tokens,
+            classes,
+            table.get("class"),
         )
 
     def rule_for(self, domain: str, lang: str | None) -> ScoreThreshold | None:
@@ -163,14 +191,16 @@ class ScorerConfig:
             "thresholds": [[t.domain, t.lang, t.min_score, t.keep_top] for t in self.thresholds],
             "keep_top": self.keep_top,
             "max_tokens": self.max_tokens,
+            **({"class": self.score_class} if self.score_class else {}),  # absent: the fingerprints of before
         }
 
 
 def _check_model(
     where: str, table: dict[str, Any], base_dir: Path, error: type[Exception]
-) -> tuple[Path, str, str, int | None]:
-    """(model folder, its sha256, kind, max_tokens) of a table: a classifier folder checked against its card, or for
-    `kind = "perplexity"` an exported language model (default: SmolLM2, which set-up exports)."""
+) -> tuple[Path, str, str, int | None, tuple[str, ...]]:
+    """(model folder, its sha256, kind, max_tokens, classes) of a table: a classifier folder checked against its card
+    (classes: a multi-class one's), or for `kind = "perplexity"` an exported language model (default: SmolLM2, which
+    set-up exports)."""
     if table.get("kind", "fasttext") == "perplexity":
         from scoring.perplexity import DEFAULT_MAX_TOKENS, model_sha256
         from synth.models import exported_model
@@ -180,7 +210,7 @@ def _check_model(
             raise error(f"{where} max_tokens = {max_tokens!r}: tokens scored per document, at least 1")
         try:
             model = (base_dir / table["model"]).resolve() if "model" in table else exported_model()
-            return model, model_sha256(model), "perplexity", max_tokens
+            return model, model_sha256(model), "perplexity", max_tokens, ()
         except FileNotFoundError as e:
             raise error(f"{where}: {e}") from e
     if "max_tokens" in table:
@@ -202,7 +232,19 @@ def _check_model(
             require_encoder(card["encoder"]["sha256"])
         except AssetError as e:
             raise error(f"{where} model = {table['model']!r}: {e}") from e
-    return model, card["model_sha256"], card["kind"], None
+    return model, card["model_sha256"], card["kind"], None, tuple(card_classes(card) or ())
+
+
+def _check_class(
+    where: str, score_class: str | None, classes: tuple[str, ...], mode: str, error: type[Exception]
+) -> None:
+    """`class` names one of a multi-class classifier's classes, and filter mode of such a classifier needs one."""
+    if score_class is not None and not classes:
+        raise error(f"{where} class = {score_class!r}: the classifier is not multi-class (its card has no classes)")
+    if score_class is not None and score_class not in classes:
+        raise error(f"{where} class = {score_class!r}: not one of the classifier's classes {list(classes)}")
+    if mode == "filter" and classes and score_class is None:
+        raise error(f'{where}: mode = "filter" with a multi-class classifier needs class = one of {list(classes)}')
 
 
 def _check_threshold(where: str, t: ScoreThreshold, own: ScoreThreshold, error: type[Exception]) -> None:

@@ -308,8 +308,9 @@ def load_stage_config(stage: str, config_path: Path | str | None = None) -> Stag
 def _check_score_users(
     path: Path, mixture: dict[str, Any], synth: SynthConfig, scorers: tuple[ScorerConfig, ...]
 ) -> None:
-    """A score that `[mixture.score_buckets]` or `[synth.route]` reads must be one of the stage's `[scorers]`."""
-    names = [s.name for s in scorers]
+    """A score that `[mixture.score_buckets]` or `[synth.route]` reads must be one of the stage's `[scorers]` (a
+    multi-class one's: `<name>.<class>`)."""
+    names = [key for s in scorers for key in s.score_keys]
     for table, scorer in (
         ("[mixture.score_buckets]", mixture.get("score_buckets", {}).get("scorer")),
         ("[synth.route]", synth.route.scorer if synth.route is not None else None),

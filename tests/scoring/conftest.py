@@ -45,3 +45,23 @@ def math_classifier(tmp_path_factory, reference_sources) -> Path:
     ]
     assert main(argv) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def topic_classifier(tmp_path_factory, reference_sources, real_data) -> Path:
+    """A multi-class classifier folder (rubric `topic`): worked math solutions as science_tech, play passages as
+    literature, the licence texts of installed distributions as crime_law."""
+    from schemas import Document
+    from scoring.texts import LabelledDocuments
+    from scoring.train import FastTextParams, train_fasttext_classes
+
+    licences = sorted({text for _, _, text in real_data.licences})
+    laws = tuple(
+        Document(id=f"licence{i:03d}", text=t, source="licences", domain="web", lang="en")
+        for i, t in enumerate(licences)
+    )
+    math, plays = reference_sources
+    out = tmp_path_factory.mktemp("classifier") / "topic"
+    classes = {"science_tech": [math], "literature": [plays], "crime_law": [LabelledDocuments("licences", laws)]}
+    train_fasttext_classes(classes, out, "topic", params=FastTextParams(dim=16, bucket=50_000), verify=False)
+    return out

@@ -275,3 +275,71 @@ def test_the_report_gives_the_token_share_of_each_score_bucket():
         {"bucket": "unscored", "tokens": 600, "share": 0.6},
     ]
     assert collect_scores(NoScores(), {"shards": {"budget": budget[2:]}})["buckets"] == []
+
+
+def test_a_multi_class_scorer_gives_one_score_per_class_and_filters_on_a_named_class(corpus, topic_classifier):
+    """A `topic` classifier (three classes) in annotate mode gives every kept document `scores['topic.<class>']`,
+    probabilities that sum to 1; the same classifier in filter mode keeps P(science_tech) >= 0.5 (`class`)."""
+    root, sources, cfg = corpus
+    classes = ("crime_law", "literature", "science_tech")
+    stage = _stage_file(
+        root,
+        cfg,
+        f'[scorers.topic]\nmodel = "{topic_classifier}"\n'
+        f'[scorers.science]\nmodel = "{topic_classifier}"\nmode = "filter"\nclass = "science_tech"\nmin_score = 0.5\n',
+    )
+    layout = _run(stage, sources, root / "classes-w1")
+    con = connect(layout.root)
+    keys = [r[0] for r in con.execute("SELECT DISTINCT unnest(map_keys(scores)) AS k FROM docs ORDER BY k").fetchall()]
+    assert keys == [f"{name}.{c}" for name in ("science", "topic") for c in classes]
+    total = " + ".join(f"scores['topic.{c}']" for c in classes)
+    kept, lo, hi, science = con.execute(
+        f"SELECT count(*), min({total}), max({total}), min(scores['topic.science_tech']) FROM docs"
+    ).fetchone()
+    assert kept > 0 and abs(lo - 1) < 1e-3 and abs(hi - 1) < 1e-3 and science >= 0.5
+    assert con.execute("SELECT count(*) FROM docs WHERE scores['topic.science_tech'] > 0.5").fetchone()[0] == kept
+    dropped = con.execute("SELECT step, score FROM lineage WHERE reason = 'scorer_science_below_min'").fetchall()
+    assert dropped and all(step == "scorer_science" and score < 0.5 for step, score in dropped)
+    from report.scores import collect_scores
+
+    section = collect_scores(con, {})
+    assert [s["name"] for s in section["scorers"]] == keys and all(s["docs"] == kept for s in section["scorers"])
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('mode = "filter"\nmin_score = 0.5\n', "needs class = one of ['crime_law', 'literature', 'science_tech']"),
+        ('mode = "filter"\nclass = "sports"\nmin_score = 0.5\n', "class = 'sports': not one of"),
+        ('class = "literature"\n', 'class drop documents only with mode = "filter"'),
+    ],
+)
+def test_a_bad_multi_class_scorer_table_is_one_line(corpus, topic_classifier, table, message):
+    root, _, cfg = corpus
+    stage = _stage_file(root, cfg, f'[scorers.topic]\nmodel = "{topic_classifier}"\n{table}')
+    with pytest.raises(ConfigError) as e:
+        load_stage_config("general", stage)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_class_on_a_binary_classifier_is_one_line(corpus, math_classifier):
+    root, _, cfg = corpus
+    stage = _stage_file(
+        root, cfg, f'[scorers.edu]\nmodel = "{math_classifier}"\nmode = "filter"\nclass = "x"\nmin_score = 0.5\n'
+    )
+    with pytest.raises(ConfigError, match="not multi-class"):
+        load_stage_config("general", stage)
+
+
+def test_score_buckets_read_a_class_of_a_multi_class_scorer(corpus, topic_classifier):
+    """`[mixture.score_buckets]` names `<scorer>.<class>`: the class's probability is a score like any other."""
+    root, _, cfg = corpus
+    buckets = (
+        '[mixture.score_buckets]\nscorer = "{key}"\n[mixture.score_buckets.buckets.high]\nmin_score = 0.5\nshare = 0.5\n'
+        "[mixture.score_buckets.buckets.low]\nmin_score = 0.0\nshare = 0.5\n"
+    )
+    table = f'[scorers.topic]\nmodel = "{topic_classifier}"\n'
+    stage = _stage_file(root, cfg, table + buckets.format(key="topic.science_tech"))
+    assert load_stage_config("general", stage).scorers[0].score_keys[-1] == "topic.science_tech"
+    with pytest.raises(ConfigError, match="scorer = 'topic': no"):
+        load_stage_config("general", _stage_file(root, cfg, table + buckets.format(key="topic")))
