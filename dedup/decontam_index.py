@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.cache import cache_dir as shared_cache_dir
 from dedup.decontam_tokens import TokenHasher, is_content, is_word
 from dedup.minhash import ngram_hashes
 
@@ -44,8 +45,7 @@ class EvalSource(Protocol):
 
 def cache_dir() -> Path:
     """Where built indexes are cached: `$CORPUSFORGE_CACHE/decontam`, default `~/.cache/corpusforge/decontam`."""
-    root = os.environ.get("CORPUSFORGE_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "corpusforge") / "decontam"
+    return shared_cache_dir("decontam")
 
 
 def build_index(

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.assets import ASSETS, Asset, AssetError, asset_path
 from filters.base import run_chain
 from filters.toxicity import Toxicity, toxicity_scores
-from filters.url_blocklist import UrlBlocklist
+from filters.url_blocklist import UrlBlocklist, _load_cached, _packaged_url_lists
 from filters.word_blocklist import BADWORD_LANGUAGES, WordBlocklist, normalize_lang
 from schemas import Document
 
@@ -62,8 +64,10 @@ def test_url_blocklist_keeps_docs_without_url(url_extra_only: UrlBlocklist) -> N
     assert url_extra_only.filter(doc(url="not a url at all")) is True
 
 
-def test_url_blocklist_packaged_lists() -> None:
-    f = UrlBlocklist()  # datatrove's shipped lists, read from the pip package (6 s: 4.56M domains hashed)
+def test_url_blocklist_packaged_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built from the pip package (6 s: 4.56M domains hashed) into an empty cache, then read back from the cache
+    (memory-mapped) with the same hashes and decisions."""
+    monkeypatch.setenv("CORPUSFORGE_CACHE", str(tmp_path))
     cases = {
         "https://www.pornhub.com/view": "url_blocklist_domain",
         "http://cdn.sub.xvideos.com/a.mp4": "url_blocklist_domain",
@@ -73,9 +77,34 @@ def test_url_blocklist_packaged_lists() -> None:
         "https://www.bbc.co.uk/news/science": True,
         "https://github.com/huggingface/datatrove": True,
     }
-    got = {u: (r if (r := f.filter(doc(url=u))) is True else r[1]) for u in cases}
-    assert got == cases
-    assert len(f._domain_hashes) > 4_000_000
+    loaded = []
+    try:
+        for _ in ("built", "cached"):
+            _packaged_url_lists.cache_clear()
+            f = UrlBlocklist()
+            got = {u: (r if (r := f.filter(doc(url=u))) is True else r[1]) for u in cases}
+            assert got == cases
+            loaded.append((f._domain_hashes, f._blocked_urls))
+    finally:
+        _packaged_url_lists.cache_clear()  # later tests load the lists from the default cache, not tmp_path
+    (built, built_urls), (cached, cached_urls) = loaded
+    assert len(built) > 4_000_000 and len(built_urls) > 10_000
+    assert isinstance(cached, np.memmap) and np.array_equal(cached, built) and cached_urls == built_urls
+    assert sorted(p.suffix for p in (tmp_path / "url_blocklist").iterdir()) == [".npy", ".txt"]  # no temporary left
+
+
+def test_url_blocklist_cache_damaged_file_is_rebuilt(tmp_path: Path) -> None:
+    domains, urls = tmp_path / "d.npy", tmp_path / "u.txt"
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(1000, dtype=np.uint64))
+    domains.write_bytes(buffer.getvalue()[:-8])  # a killed writer would never leave this (rename), a disk might
+    urls.write_text("example.com/a\nexample.org/b")
+    assert _load_cached(domains, urls) is None
+    domains.write_bytes(buffer.getvalue())
+    hashes, blocked = _load_cached(domains, urls)
+    assert list(hashes[:3]) == [0, 1, 2] and blocked == {"example.com/a", "example.org/b"}
+    np.save(domains, np.arange(10, dtype=np.int32))  # not uint64 hashes
+    assert _load_cached(domains, urls) is None
 
 
 # --- word blocklist -----------------------------------------------------------------------------------------
