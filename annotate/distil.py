@@ -21,8 +21,9 @@ classifier (`scoring.train.train_fasttext_classes`: softmax over the classes lab
 WebOrganizer's recipe (Wettig et al. 2025, arXiv 2502.10341, distils its LLM's topic and format labels into
 classifiers); its card has the classes, the label counts per split, held-out accuracy and macro-F1 (per language
 where a language has enough held-out documents) and the same `annotations` entry (without a threshold). A stage
-scores with it one probability per class (`scores['<scorer>.<class>']`, scoring/config.py). `--kind embedding` on
-a class rubric is refused with a one-line error (its head is a logistic or ridge regression of one number).
+scores with it one probability per class (`scores['<scorer>.<class>']`, scoring/config.py). With `EmbeddingParams`
+a class rubric gets a multinomial logistic-regression head on MiniLM embeddings instead (`scoring.embedding`), with
+the same card metrics.
 """
 
 from __future__ import annotations
@@ -117,27 +118,20 @@ def train_from_annotations(
         run: the annotated run (default: the one `annotate.json` records).
         min_label: the lowest label counted positive (ordinal rubrics).
         seed, heldout_fraction, verify: as `scoring.train.train_fasttext`.
-        params: `FastTextParams` (default) or `EmbeddingParams` (an embedding classifier; ordinal rubrics only).
+        params: `FastTextParams` (default) or `EmbeddingParams` (an embedding classifier).
 
     Raises:
         FileNotFoundError: no annotations table; ValueError: no labelled row, a label that is not an integer (an
-            ordinal rubric), one side empty (fewer than two classes), `EmbeddingParams` with a class rubric, or no
-            recorded run.
+            ordinal rubric), one side empty (fewer than two classes), or no recorded run.
     """
     labels_dir, out_dir = Path(labels_dir), Path(out_dir)
     table, rows = read_labelled(labels_dir, rubric)
     classes = _is_class_rubric(rubric, rows)
-    if classes and isinstance(params, EmbeddingParams):
-        raise ValueError(
-            f"rubric {rubric!r} has class labels: --kind embedding learns binary or ordinal labels only; "
-            "use --kind fasttext (a multi-class classifier)"
-        )
     labels = {r["doc_id"]: r["label"] if classes else _ordinal(table, r["label"]) for r in rows}
     run = Path(run) if run is not None else annotated_run(labels_dir, rubric)
     docs = _labelled_documents(table, run, list(labels))
     if classes:
-        fasttext = params if isinstance(params, FastTextParams) else None  # an EmbeddingParams was refused above
-        card = _train_classes(table, docs, labels, out_dir, rubric, seed, heldout_fraction, fasttext, verify)
+        card = _train_classes(table, docs, labels, out_dir, rubric, seed, heldout_fraction, params, verify)
     else:
         card = _train_ordinal(table, docs, labels, out_dir, rubric, min_label, seed, heldout_fraction, params, verify)
     card["annotations"] = {
@@ -163,14 +157,29 @@ def _train_classes(
     rubric: str,
     seed: int,
     heldout_fraction: float,
-    params: FastTextParams | None,
+    params: FastTextParams | EmbeddingParams | None,
     verify: bool,
 ) -> dict[str, Any]:
-    """A multi-class fastText classifier of a class rubric's labels: the documents of each class (with text)."""
+    """A multi-class classifier of a class rubric's labels (fastText, or a multinomial head on embeddings): the
+    documents of each class (with text)."""
     by_class: dict[str, list[Document]] = {}
     for d in docs:
         if fasttext_line(d.text):
             by_class.setdefault(labels[d.id], []).append(d)
+    if isinstance(params, EmbeddingParams):
+        names = sorted(by_class)
+        kept = [d for c in names for d in by_class[c]]
+        return train_embedding(
+            [(d, float(names.index(labels[d.id]))) for d in kept],
+            out_dir,
+            rubric,
+            inputs={"annotated": [{"source": str(table), "documents": len(kept), "sha256": documents_sha256(kept)}]},
+            classes=names,
+            seed=seed,
+            heldout_fraction=heldout_fraction,
+            params=params,
+            verify=verify,
+        )
     return train_fasttext_classes(
         {c: [LabelledDocuments(f"{table} (label = {c})", tuple(ds))] for c, ds in sorted(by_class.items())},
         out_dir,

@@ -62,7 +62,7 @@ class ScorerFilter(Filter):
 
     def _score_entries(self, texts: list[str]) -> list[dict[str, float]]:
         """Each text's entries of the `scores` map: `{name: score}`, or `{name.class: probability}` for every class
-        of a multi-class classifier (`ScorerConfig.classes`, a fastText one: the config checked its card)."""
+        of a multi-class classifier (`ScorerConfig.classes`, read from its card; fastText or an embedding head)."""
         name = self.config.name
         if self.config.classes:
             return [{f"{name}.{c}": p for c, p in probs.items()} for probs in self._scorer.score_classes(texts)]

@@ -11,7 +11,7 @@ it through a `[scorers.<name>]` table (`model = CLS_DIR`).
 ordinal label is >= `--min-label` (3: FineWeb-Edu's threshold for educational_value); the card adds the annotation
 table's sha256, the label counts and the annotator's model sha256. A class rubric (`topic`, `format`, `safety`)
 trains one multi-class fastText classifier (its card: the classes, held-out accuracy and macro-F1); a stage then
-scores each class (`scores['<scorer>.<class>']`). `--kind embedding` is refused for a class rubric.
+scores each class (`scores['<scorer>.<class>']`); with `--kind embedding`, a multinomial logistic-regression head.
 
 `--kind embedding` trains FineWeb-Edu's recipe instead (`scoring/embedding.py`): frozen all-MiniLM-L6-v2 embeddings
 of each document's first `--max-tokens` word pieces and a linear head, a logistic regression on reference text, a

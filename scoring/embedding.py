@@ -11,7 +11,9 @@ the head is
 - for ordinal labels (an annotator's `educational_value`, `--labels`): a ridge regression of the label, and the
   score is the predicted label clipped to the rubric's range and scaled to [0, 1] (`(pred - lo) / (hi - lo)`), so
   that every scorer's score lies in [0, 1]; FineWeb-Edu's keep (rounded score >= 3 of 0-5) is
-  `score >= (3 - 0.5) / 5 = 0.5`, which the card records as `keep_min_score`.
+  `score >= (3 - 0.5) / 5 = 0.5`, which the card records as `keep_min_score`;
+- for class labels (a class rubric such as `topic`, `--labels`): a multinomial logistic regression; the scores are
+  the probability of each class (`score_classes`; the card's metrics: accuracy and macro-F1 of the most probable).
 
 Both heads are fitted by scikit-learn's deterministic solvers (lbfgs, Cholesky) with BLAS held to one thread, on a
 split that holds out a seeded share of the documents (a hash of the seed and the document id, as
@@ -37,9 +39,10 @@ from typing import Any
 
 from core.io import atomic_write_bytes, file_sha256
 from schemas import Document
-from scoring.card import MODEL_FILES, read_card, write_card
+from scoring.card import MODEL_FILES, card_classes, read_card, write_card
 from scoring.encoder import BATCH_SIZE, DEFAULT_MAX_TOKENS, SentenceEncoder, require_encoder
-from scoring.metrics import binary_metrics, ordinal_metrics, per_language
+from scoring.metrics import binary_metrics, class_metrics, ordinal_metrics, per_language
+from scoring.scorer import most_probable
 from scoring.texts import LabelledDocuments, read_documents
 from scoring.train import held_out
 
@@ -110,6 +113,7 @@ def train_embedding(
     inputs: dict[str, Any],
     label_range: tuple[int, int] | None = None,
     min_label: float | None = None,
+    classes: Sequence[str] | None = None,
     seed: int = 0,
     heldout_fraction: float = 0.2,
     params: EmbeddingParams | None = None,
@@ -118,12 +122,14 @@ def train_embedding(
     """Embed, split, fit and evaluate; return the card (also written to `out_dir/card.json`).
 
     Args:
-        examples: (document, label): 1.0 / 0.0 for binary labels, the ordinal label with `label_range`.
+        examples: (document, label): 1.0 / 0.0 for binary labels, the ordinal label with `label_range`, the index
+            of the class in `classes` with `classes`.
         out_dir: the classifier folder (`head.json`, `card.json`, `data/`); created.
         rubric: what the score means, recorded in the card.
         inputs: what the documents were read from (the card's `inputs`).
         label_range: (lowest, highest) label of an ordinal rubric: a regression head; None: binary labels.
         min_label: with `label_range`, the lowest label kept (the card's AUC and `keep_min_score`).
+        classes: the class names of a class rubric: a multinomial head (the classes seen in training are learnt).
         seed: the held-out split.
         heldout_fraction: share of documents held out for the card's metrics, in (0, 1).
         verify: embed and fit a second time and record whether `head.json`'s bytes are the same.
@@ -135,6 +141,8 @@ def train_embedding(
         raise ValueError(f"heldout_fraction = {heldout_fraction!r}: must be in (0, 1)")
     if label_range is not None and (min_label is None or not label_range[0] < label_range[1]):
         raise ValueError(f"label_range = {label_range!r}, min_label = {min_label!r}: need lo < hi and a min_label")
+    if classes is not None and label_range is not None:
+        raise ValueError("classes and label_range: a class head or an ordinal one, not both")
     params = params or EmbeddingParams()
     out_dir = Path(out_dir)
     train = [(d, y) for d, y in examples if not held_out(seed, d, heldout_fraction)]
@@ -142,9 +150,9 @@ def train_embedding(
     if len({y for _, y in train}) < 2:
         raise ValueError(f"one label only left to train on after the held-out split: {sorted({y for _, y in train})}")
     encoder = SentenceEncoder(params.max_tokens, params.threads)
-    head = _fit(encoder, train, label_range, params)
+    head = _fit(encoder, train, label_range, params, classes)
     head_bytes = _head_bytes(head)
-    same_bytes = _head_bytes(_fit(encoder, train, label_range, params)) == head_bytes if verify else None
+    same_bytes = _head_bytes(_fit(encoder, train, label_range, params, classes)) == head_bytes if verify else None
     if same_bytes is False:
         log.warning("%s: a second embedding and fit of the same documents gave other head bytes", out_dir)
     atomic_write_bytes(out_dir / HEAD_FILE, head_bytes)
@@ -155,7 +163,7 @@ def train_embedding(
     card = {
         "rubric": rubric,
         "kind": "embedding",
-        **_labels_and_metrics(train, heldout, scores, label_range, min_label),
+        **_labels_and_metrics(train, heldout, scores, label_range, min_label, classes, head.get("classes")),
         "encoder": {
             **encoder.info,
             "pooling": "mean over tokens, L2-normalised",
@@ -183,8 +191,13 @@ def _labels_and_metrics(
     scores: list[float],
     label_range: tuple[int, int] | None,
     min_label: float | None,
+    classes: Sequence[str] | None = None,
+    trained: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The card's `labels`, `label_counts` and `heldout` entries."""
+    """The card's `labels`, `label_counts` and `heldout` entries (`classes`, `trained`: a class head's names and
+    those it learnt, see `_class_labels_and_metrics`)."""
+    if classes is not None and trained is not None:
+        return _class_labels_and_metrics(train, heldout, scores, list(classes), trained)
     langs, labels = [d.lang for d, _ in heldout], [y for _, y in heldout]
     if label_range is None:
         names = {1.0: "positive", 0.0: "negative"}
@@ -210,6 +223,29 @@ def _labels_and_metrics(
     }
 
 
+def _class_labels_and_metrics(
+    train: list[tuple[Document, float]],
+    heldout: list[tuple[Document, float]],
+    scores: list[list[float]],
+    names: list[str],
+    trained: list[str],
+) -> dict[str, Any]:
+    """A class head's card entries: the labels are indices into `names`, each score row the probabilities of the
+    `trained` classes (the head's rows), the prediction the most probable (`scoring.scorer.most_probable`)."""
+    truth = [names[int(y)] for _, y in heldout]
+    predicted = [most_probable(dict(zip(trained, row))) for row in scores]
+    langs = [d.lang for d, _ in heldout]
+    return {
+        "labels": {"classes": trained},
+        **({"untrained": sorted(set(names) - set(trained))} if len(trained) < len(names) else {}),
+        "label_counts": _label_counts(train, heldout, lambda y: names[int(y)]),
+        "heldout": {
+            **class_metrics(truth, predicted),
+            "per_language": per_language(langs, truth, predicted, class_metrics),
+        },
+    }
+
+
 def _label_counts(
     train: list[tuple[Document, float]], heldout: list[tuple[Document, float]], name: Callable[[float], str]
 ) -> dict[str, dict[str, int]]:
@@ -225,6 +261,7 @@ def _fit(
     train: list[tuple[Document, float]],
     label_range: tuple[int, int] | None,
     params: EmbeddingParams,
+    classes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Embed the training documents and fit the head (logistic or ridge regression) with BLAS on one thread."""
     import numpy as np
@@ -233,6 +270,9 @@ def _fit(
 
     x = encoder.embed([d.text for d, _ in train]).astype(np.float64)
     y = np.array([label for _, label in train], dtype=np.float64)
+    where = {"encoder_sha256": encoder.info["sha256"], "max_tokens": encoder.max_tokens}
+    if classes is not None:
+        return {**_class_head(x, y, classes, params.l2), **where}
     with threadpool_limits(limits=1):
         if label_range is None:
             model = LogisticRegression(C=1.0 / params.l2, solver="lbfgs", max_iter=1000).fit(x, y)
@@ -251,15 +291,42 @@ def _fit(
     }
 
 
+def _class_head(x: Any, y: Any, classes: Sequence[str], l2: float) -> dict[str, Any]:
+    """A multinomial logistic regression (softmax over the classes seen in `y`, indices into `classes`; lbfgs fits
+    the multinomial loss for three or more). With two classes scikit-learn keeps one row, the second's logit against
+    the first: it is written as two rows, the first zero, whose softmax is that sigmoid."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        model = LogisticRegression(C=1.0 / l2, solver="lbfgs", max_iter=1000).fit(x, y)
+    weight, bias = model.coef_, model.intercept_
+    if len(model.classes_) == 2:
+        weight, bias = np.vstack([np.zeros_like(weight[0]), weight[0]]), np.array([0.0, bias[0]])
+    return {
+        "head": "multinomial_logistic_regression",
+        "task": "classes",
+        "classes": [classes[int(c)] for c in model.classes_],
+        "label_range": None,
+        "bias": [float(b) for b in bias],
+        "weight": [[float(w) for w in row] for row in weight],
+    }
+
+
 def _head_bytes(head: dict[str, Any]) -> bytes:
     return (json.dumps(head, sort_keys=True, indent=1) + "\n").encode()
 
 
 def head_scores(head: dict[str, Any], vectors: Any) -> Any:
-    """Scores in [0, 1] of embeddings [N, dim] under a head: the positive probability (binary) or the predicted
-    label scaled to the rubric's range (ordinal)."""
+    """Scores in [0, 1] of embeddings [N, dim] under a head: the positive probability (binary), the predicted label
+    scaled to the rubric's range (ordinal), or [N, classes] probabilities of the head's classes (a softmax)."""
     import numpy as np
 
+    if head["task"] == "classes":
+        logits = vectors.astype(np.float64) @ np.asarray(head["weight"], dtype=np.float64).T + head["bias"]
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
     z = vectors.astype(np.float64) @ np.asarray(head["weight"], dtype=np.float64) + head["bias"]
     if head["task"] == "binary":
         return 1.0 / (1.0 + np.exp(-z))
@@ -287,9 +354,23 @@ class EmbeddingScorer:
         self._head = json.loads((self.cls_dir / HEAD_FILE).read_text())
         require_encoder(self._head["encoder_sha256"])
         self._encoder = SentenceEncoder(self._head["max_tokens"], threads)
+        self.classes = card_classes(self.card)  # None: one score per text
 
     def score(self, texts: Sequence[str]) -> list[float]:
-        """The score of each text, in order (one encoder pass over the batch)."""
+        """The score of each text, in order (one encoder pass over the batch).
+
+        Raises:
+            ValueError: a class head (it has one score per class: use `score_classes`).
+        """
+        if self.classes is not None:
+            raise ValueError(f"{self.cls_dir}: a multi-class classifier ({self.classes}); use score_classes")
         if not texts:
             return []
         return [float(s) for s in head_scores(self._head, self._encoder.embed(texts))]
+
+    def score_classes(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Probability of each class of a class head for each text, in order (one encoder pass)."""
+        if not texts:
+            return []
+        rows = head_scores(self._head, self._encoder.embed(texts))
+        return [{c: float(p) for c, p in sorted(zip(self._head["classes"], row))} for row in rows]

@@ -219,8 +219,18 @@ def test_a_class_rubric_trains_a_multi_class_classifier_with_macro_f1(topic_anno
     assert max(probs, key=probs.__getitem__) == "science_tech"
 
 
-def test_a_class_rubric_refuses_an_embedding_head_in_one_line(topic_annotations, tmp_path, capsys):
-    argv = ["train", "--labels", str(topic_annotations), "--rubric", "topic", "--out", str(tmp_path / "cls")]
-    assert main([*argv, "--kind", "embedding"]) == 2
-    err = capsys.readouterr().err
-    assert "class labels" in err and "--kind fasttext" in err and err.count("\n") == 1
+def test_a_class_rubric_trains_a_multinomial_embedding_head(topic_annotations, tmp_path):
+    """`--kind embedding` on class labels: a multinomial logistic regression on MiniLM embeddings, the same card."""
+    cls = tmp_path / "topic-embedding"
+    argv = ["train", "--labels", str(topic_annotations), "--rubric", "topic", "--out", str(cls), "--kind", "embedding"]
+    assert main([*argv, "--max-tokens", "64", "--no-verify"]) == 0
+    card = json.loads((cls / "card.json").read_text())
+    heldout = card["heldout"]
+    print(f"held-out: accuracy {heldout['accuracy']}, macro-F1 {heldout['macro_f1']}, {heldout['count']} docs")
+    assert card["kind"] == "embedding" and card["params"]["head"] == "multinomial_logistic_regression"
+    assert card["labels"] == {"classes": sorted(TOPICS)} and "min_label" not in card["annotations"]
+    assert heldout["macro_f1"] >= 0.7 and heldout["accuracy"] >= 0.7  # measured: 1.0 and 1.0 on 28; chance ~0.33
+    from scoring.scorer import load_classifier
+
+    (probs,) = load_classifier(cls).score_classes(["Natalie sold 48 clips in April. 48 / 2 = 24. The answer is 72."])
+    assert set(probs) == set(TOPICS) and abs(sum(probs.values()) - 1) < 1e-9

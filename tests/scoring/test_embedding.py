@@ -97,3 +97,21 @@ def test_a_missing_encoder_is_a_one_line_error_naming_its_install_command(
     with pytest.raises(SystemExit) as e:  # a fastText setting with --kind embedding
         main([*_train_args(sources, tmp_path / "emb"), "--dim", "16"])
     assert e.value.code == 2 and "--dim: not a setting of --kind embedding" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_class_heads_probabilities_are_its_logistic_regressions(n_classes):
+    """The multinomial head written to head.json scores as scikit-learn's model does; two classes (one row in
+    scikit-learn) are written as two rows whose softmax is its sigmoid."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from scoring.embedding import _class_head, head_scores
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60, dtype=np.float64) % n_classes + 1  # class indices 1.. of the names: index 0 never seen
+    x = rng.normal(size=(60, 8)) + y[:, None]
+    head = _class_head(x, y, ["none", "a", "b", "c"], l2=1.0)
+    assert head["classes"] == ["a", "b", "c"][:n_classes] and len(head["weight"]) == n_classes
+    expected = LogisticRegression(solver="lbfgs", max_iter=1000).fit(x, y).predict_proba(x)
+    np.testing.assert_allclose(head_scores(head, x), expected, atol=1e-9)
