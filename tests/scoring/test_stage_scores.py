@@ -277,19 +277,25 @@ def test_the_report_gives_the_token_share_of_each_score_bucket():
     assert collect_scores(NoScores(), {"shards": {"budget": budget[2:]}})["buckets"] == []
 
 
-def test_a_multi_class_scorer_gives_one_score_per_class_and_filters_on_a_named_class(corpus, topic_classifier):
-    """A `topic` classifier (three classes) in annotate mode gives every kept document `scores['topic.<class>']`,
-    probabilities that sum to 1; the same classifier in filter mode keeps P(science_tech) >= 0.5 (`class`)."""
+@pytest.fixture(scope="module")
+def classes_run(corpus, topic_classifier) -> RunLayout:
+    """A run with a `topic` classifier (three classes) in annotate mode, and the same classifier in filter mode on
+    one class: P(science_tech) >= 0.5."""
     root, sources, cfg = corpus
-    classes = ("crime_law", "literature", "science_tech")
     stage = _stage_file(
         root,
         cfg,
         f'[scorers.topic]\nmodel = "{topic_classifier}"\n'
         f'[scorers.science]\nmodel = "{topic_classifier}"\nmode = "filter"\nclass = "science_tech"\nmin_score = 0.5\n',
     )
-    layout = _run(stage, sources, root / "classes-w1")
-    con = connect(layout.root)
+    return _run(stage, sources, root / "classes-w1")
+
+
+def test_a_multi_class_scorer_gives_one_score_per_class_and_filters_on_a_named_class(classes_run):
+    """Every kept document has `scores['topic.<class>']`, probabilities that sum to 1; the filter on `class` drops
+    P(science_tech) < 0.5 with the scorer and that probability in the lineage."""
+    classes = ("crime_law", "literature", "science_tech")
+    con = connect(classes_run.root)
     keys = [r[0] for r in con.execute("SELECT DISTINCT unnest(map_keys(scores)) AS k FROM docs ORDER BY k").fetchall()]
     assert keys == [f"{name}.{c}" for name in ("science", "topic") for c in classes]
     total = " + ".join(f"scores['topic.{c}']" for c in classes)
@@ -343,3 +349,23 @@ def test_score_buckets_read_a_class_of_a_multi_class_scorer(corpus, topic_classi
     assert load_stage_config("general", stage).scorers[0].score_keys[-1] == "topic.science_tech"
     with pytest.raises(ConfigError, match="scorer = 'topic': no"):
         load_stage_config("general", _stage_file(root, cfg, table + buckets.format(key="topic")))
+
+
+def test_keep_top_of_a_class_cuts_on_that_classes_probability(corpus, topic_classifier, classes_run):
+    from filters.score_cut import ScoreCutStep, read_cutoffs, top_share_cutoff
+
+    root, _, cfg = corpus
+    stage = _stage_file(
+        root,
+        cfg,
+        f'[scorers.topic]\nmodel = "{topic_classifier}"\nmode = "filter"\nclass = "literature"\nkeep_top = 0.5\n',
+    )
+    (scorer,) = load_stage_config("general", stage).scorers
+    units = sorted(classes_run.root.glob("steps/filter/units/*"))
+    docs = [doc for u in units for doc in iter_unit_docs(u)]
+    cutoff = top_share_cutoff([d.scores["topic.literature"] for d in docs], 0.5)
+    assert read_cutoffs((scorer,), units) == {"topic": {"*/*": cutoff}}
+    below = [d for d in docs if d.scores["topic.literature"] < cutoff]
+    step = ScoreCutStep((scorer,), classes_run)
+    decided = [step._first_below(d.domain, d.lang, d.scores, {"topic": {"*/*": cutoff}}) for d in docs]
+    assert below and [b for b in decided if b] == [("topic", d.scores["topic.literature"], cutoff) for d in below]
