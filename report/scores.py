@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 BINS = 20
+MAX_PLOTTED = 8  # score keys drawn (the first in name order); the table has them all
 MAX_LANGS = 10  # languages drawn per scorer (the most documents first); the rest are summed as "other"
 
 
@@ -107,7 +108,7 @@ def score_rows(section: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
-MODEL_COLUMNS = ["scorer", "mode", "kind", "learnt from", "labels", "annotation cost", "held-out AUC"]
+MODEL_COLUMNS = ["scorer", "mode", "kind", "learnt from", "labels", "annotation cost", "held-out AUC / macro-F1"]
 
 
 def model_rows(section: dict[str, Any]) -> list[list[Any]]:
@@ -119,7 +120,9 @@ def model_rows(section: dict[str, Any]) -> list[list[Any]]:
         else:
             source = ", ".join(m.get("reference_sets", [])) or m.get("trained_on") or "(a language model)"
         rows.append([m["name"], m["mode"], m.get("kind"), source, m.get("labels"), _cost(m.get("annotation_cost"))])
-        rows[-1].append(m.get("heldout_auc"))
+        # A binary classifier's AUC; a class rubric's (topic, format, safety) macro-F1 over its classes.
+        auc, macro_f1 = m.get("heldout_auc"), m.get("heldout_macro_f1")
+        rows[-1].append(auc if auc is not None else f"macro-F1 {macro_f1}" if macro_f1 is not None else "")
     return rows
 
 
@@ -142,8 +145,9 @@ def _mean(counts: list[int]) -> float | str:
 
 
 def scores_plot(section: dict[str, Any]) -> str | None:
-    """One row per scorer: its histogram per domain (left) and per language (right), as step lines."""
-    scorers = section["scorers"]
+    """One row per score key: its histogram per domain (left) and per language (right), as step lines; at most
+    `MAX_PLOTTED` keys in name order (a 24-class topic scorer has 24 keys; the table lists every one)."""
+    scorers = section["scorers"][:MAX_PLOTTED]
     if not scorers:
         return None
     import matplotlib

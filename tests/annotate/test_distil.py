@@ -214,6 +214,10 @@ def test_a_class_rubric_trains_a_multi_class_classifier_with_macro_f1(topic_anno
     assert (
         provenance(card)["classes"] == sorted(TOPICS) and provenance(card)["heldout_macro_f1"] == heldout["macro_f1"]
     )
+    from report.scores import model_rows
+
+    (row,) = model_rows({"models": [{"name": "topic", "mode": "annotate", **provenance(card)}]})
+    assert row[-1] == f"macro-F1 {heldout['macro_f1']}"  # the report's model row: no AUC for a class rubric
     (probs,) = load_classifier(cls).score_classes(["Natalie sold 48 clips in April. 48 / 2 = 24. The answer is 72."])
     assert set(probs) == set(TOPICS) and abs(sum(probs.values()) - 1) < 1e-3
     assert max(probs, key=probs.__getitem__) == "science_tech"
