@@ -43,12 +43,13 @@ _VOCAB_RESET = 500_000  # lexemes kept by a cached spaCy vocab before it is rebu
 # ----------------------------------------------------------------------------------------------- tokenizers
 
 
-def _import_spacy_without_torch() -> None:
+def import_spacy_without_torch() -> None:
     """Import spaCy with thinc seeing no torch: thinc imports torch at start-up only to offer its PyTorch layers,
     which blank tokenizers never use, and that import is most of spaCy's (1.3 s against 2.4 s on this machine, in
     every process and worker that filters). `import torch` raises ImportError while `sys.modules["torch"]` is None;
     the entry is removed again, so a later `import torch` (the trainer, the perplexity scorer) works as usual.
-    A process that holds torch or thinc already gets them as they are."""
+    A process that holds torch or thinc already gets them as they are. (Public: `flows.stage` imports spaCy this
+    way ahead of the filter step, while the private Prefect server boots.)"""
     import importlib
     import sys
 
@@ -65,7 +66,7 @@ class _Tokenizer:
     """datatrove's word tokenizer for one language, called the cheap way when it is a spaCy one."""
 
     def __init__(self, lang: str) -> None:
-        _import_spacy_without_torch()
+        import_spacy_without_torch()
         from datatrove.utils.word_tokenizers import load_tokenizer_assignments
 
         from filters.segmenters import FallbackTokenizer, segmenter_for

@@ -301,7 +301,30 @@ def main(argv: list[str] | None = None) -> int:
         as_json=args.json,
         layout=run_layout(args.stage, args.out),
         verbose=args.verbose,
+        warm_up=lambda: warm_imports(filters_in_process=args.workers == 1 and args.executor == "local"),
     )
+
+
+def warm_imports(filters_in_process: bool) -> None:
+    """Import what the run imports later anyway, while the private Prefect server boots (this process would only
+    wait for it): the report's matplotlib and, when the units run in this process, what the filter step imports
+    (spaCy without torch, scikit-learn's classes for the toxicity model). Imports only: nothing is loaded or
+    written, so the outputs are the same. ~1.7 s of CPU that runs beside the server's own start-up instead of
+    after it: wall time saved when a core is free."""
+    import importlib
+
+    modules = ["report.html", "matplotlib.figure"]
+    if filters_in_process:  # worker processes import these themselves; this one would never need them
+        modules += ["filters.chain", "sklearn.feature_extraction.text", "sklearn.calibration"]
+    try:
+        if filters_in_process:
+            from filters.text_features import import_spacy_without_torch
+
+            import_spacy_without_torch()
+        for name in modules:
+            importlib.import_module(name)
+    except ImportError:
+        pass  # the step that needs the module says what is missing, in its own words
 
 
 def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
@@ -320,6 +343,7 @@ def run_cli(
     run_errors: tuple[type[BaseException], ...] = (),
     layout: RunLayout | None = None,
     verbose: bool = False,
+    warm_up: Any = None,
 ) -> int:
     """A flow command's tail: `check()` before Prefect starts (a wrong input is one line, exit 2), then `run()`
     against the configured or a private Prefect server; the funnel on stdout. Exit 3 when the count invariant
@@ -329,6 +353,7 @@ def run_cli(
         layout: the run directory: Prefect's run records go to its `prefect_log` (not the terminal unless
             `verbose`) and a private server's output to its `prefect_server_log`.
         verbose: Prefect's run records on the terminal too.
+        warm_up: called while a private Prefect server boots (`flows.server.temporary_prefect_server`).
     """
     try:  # check every config table and input before Prefect starts: a short error instead of a trace
         check()
@@ -340,7 +365,7 @@ def run_cli(
 
     records = run_records_to_file(layout.prefect_log, verbose) if layout else contextlib.nullcontext()
     try:
-        with records, prefect_api(server_log=layout.prefect_server_log if layout else None):
+        with records, prefect_api(server_log=layout.prefect_server_log if layout else None, warm_up=warm_up):
             summary = run()
     except CountInvariantError as e:
         print(f"error: {e}", file=sys.stderr)

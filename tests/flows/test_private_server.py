@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from prefect import flow
 
+from core.paths import REPO_ROOT
 from flows.server import temporary_prefect_server
 
 
@@ -39,7 +42,9 @@ def test_private_server_refuses_requests_without_the_run_credential(tmp_path, mo
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_AUTH_STRING
 
-    with temporary_prefect_server() as url:
+    warmed: list[list[str]] = []  # warm_up runs once, with the server's process already started
+    with temporary_prefect_server(warm_up=lambda: warmed.append(_children_cmdlines())) as url:
+        assert len(warmed) == 1 and any("uvicorn" in cmdline for cmdline in warmed[0]), warmed
         credential = PREFECT_API_AUTH_STRING.value()
         assert credential and len(credential) >= 32
         # Another local user: no credential, or a guessed one.
@@ -60,3 +65,22 @@ def test_private_server_refuses_requests_without_the_run_credential(tmp_path, mo
         assert [(r.state_type.value if r.state_type else None) for r in runs] == ["COMPLETED"]
     with pytest.raises(httpx.HTTPError):  # stopped with the run
         httpx.get(f"{url}/health", timeout=2)
+
+
+WARM_PROBE = """
+import sys
+from flows.stage import warm_imports
+warm_imports(filters_in_process=True)
+assert "torch" not in sys.modules, "the warm-up imported torch (spaCy must come in without it)"
+assert {"spacy", "sklearn.calibration", "matplotlib.figure", "report.html"} <= set(sys.modules)
+print("ok")
+"""
+
+
+def test_the_warm_up_imports_what_the_run_needs_without_torch():
+    """What `flows.stage` imports while the private server boots: the filter step's spaCy (without torch: thinc's
+    torch import would cost 1.3 s and its memory in a process that never uses it), scikit-learn, the report."""
+    res = subprocess.run(
+        [sys.executable, "-c", WARM_PROBE], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
