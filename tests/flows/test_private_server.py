@@ -73,13 +73,16 @@ from flows.stage import warm_imports
 warm_imports(filters_in_process=True)
 assert "torch" not in sys.modules, "the warm-up imported torch (spaCy must come in without it)"
 assert {"spacy", "sklearn.calibration", "matplotlib.figure", "report.html"} <= set(sys.modules)
+from sharding.tokenizer import _LOADED
+assert sorted(_LOADED) == ["o200k_harmony", "qwen"], sorted(_LOADED)
 print("ok")
 """
 
 
 def test_the_warm_up_imports_what_the_run_needs_without_torch():
     """What `flows.stage` imports while the private server boots: the filter step's spaCy (without torch: thinc's
-    torch import would cost 1.3 s and its memory in a process that never uses it), scikit-learn, the report."""
+    torch import would cost 1.3 s and its memory in a process that never uses it), scikit-learn, the report and
+    its tokenizers."""
     res = subprocess.run(
         [sys.executable, "-c", WARM_PROBE], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )
