@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sysconfig
 import tomllib
 from pathlib import Path
@@ -115,6 +116,45 @@ def test_same_mixture_and_seed_give_the_same_numbers(searched: Path) -> None:
     assert draws[0] == draws[1] and draws[0] != draw_mixtures(SearchConfig(3, searched, seed=1), partitions)
     drawn = json.loads((searched / "ablation.json").read_text())["candidates"]
     assert [drawn[f"search-00{i}"]["table"] for i in range(3)] == [d.table for d in draws[0]]
+
+
+RERUN = """
+import sys
+from pathlib import Path
+from ablate.config import AblationConfig, MixtureCandidate
+from ablate.run import run_ablation
+
+run, out, tokens = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+code_only = MixtureCandidate("code_only", run, {"domains": {"code": 1.0}})
+cfg = AblationConfig((code_only,), tokens, out, proxy=run.parent / "proxy.toml", eval_sets=("heldout",), eval_items=10,
+                     heldout_fraction=0.1)
+run_ablation(cfg, log=lambda line: None)
+"""
+
+
+def test_a_rerun_in_a_fresh_process_gives_the_same_numbers(searched: Path, tmp_path: Path) -> None:
+    """The done-when "same candidates and seeds give the same numbers on a rerun": `code_only` trained again in
+    another process (another hash seed, so set and dict orders of strings differ) scores bit-identically."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-c", RERUN, str(searched.parent / "run"), str(tmp_path / "out"), str(TOKENS)]
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run(args, cwd=REPO_ROOT, env=env, check=True, timeout=300)
+    keep = ("eval_set", "bpb", "final_loss", "tokens", "unique_tokens", "candidate_sha256", "mixture")
+
+    def rows(out: Path) -> list[tuple]:
+        found = [r for r in pq.read_table(out / "results.parquet").to_pylist() if r["candidate"] == "code_only"]
+        return sorted(tuple(r[k] for k in keep) for r in found)
+
+    assert rows(tmp_path / "out") == rows(searched) and len(rows(searched)) == 2, (
+        rows(tmp_path / "out"),
+        rows(searched),
+    )
+    curves = [pq.read_table(o / "curves.parquet").to_pylist() for o in (searched, tmp_path / "out")]
+    assert [(c["step"], c["loss"]) for c in curves[0] if c["candidate"] == "code_only"] == [
+        (c["step"], c["loss"]) for c in curves[1]
+    ]
 
 
 def test_search_proposal_loads_as_a_stage_mixture(searched: Path, tmp_path: Path) -> None:
