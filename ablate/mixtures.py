@@ -240,11 +240,7 @@ def prepare_mixture(
     cached, saved = load_sample(out_dir, key), out_dir / "mixture.json"
     if cached is not None and saved.is_file():
         return cached, json.loads(saved.read_text(encoding="utf-8"))["shares"]
-    # A quarter more than the rows hold: a source's fractional pass stops short of its budget by up to one
-    # document, and the rows take a prefix of the shuffled selection (the same shares, in expectation).
-    rows = math.ceil(tokens / seq_len) * seq_len
-    budget = rows + max(seq_len, rows // 4)
-    mix = MixtureConfig.from_dict({**table, "total_tokens": budget, "seed": SAMPLE_SEED})
+    mix = MixtureConfig.from_dict({**table, "total_tokens": sample_budget(tokens, seq_len), "seed": SAMPLE_SEED})
     plan = plan_budget(available_by_source(corpus.docs), mix)
     picked, _repeats, realised = select_documents(corpus.docs, {r.source: r.budget for r in plan}, SAMPLE_SEED)
     order = picked[seeded_rng(SAMPLE_SEED, "order").permutation(picked.size)]
@@ -254,6 +250,14 @@ def prepare_mixture(
     atomic_write_json(saved, {"table": table, "shares": shares})
     inputs = {"corpus_sha256": corpus.sha256, "config_sha256": key}
     return write_sample(out_dir, flat, seq_len, tok, [], "ablation", inputs, str(cand.run)), shares
+
+
+def sample_budget(tokens: int, seq_len: int) -> int:
+    """The tokens a mixture's plan selects for `tokens` training tokens in whole `seq_len` rows: a quarter more than
+    the rows hold, since a source's fractional pass stops short of its budget by up to one document, and the rows
+    take a prefix of the shuffled selection (the same shares, in expectation)."""
+    rows = math.ceil(tokens / seq_len) * seq_len
+    return rows + max(seq_len, rows // 4)
 
 
 def _texts(texts: Any, order: np.ndarray, batch: int = 1024) -> Iterator[str]:

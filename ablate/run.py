@@ -240,14 +240,27 @@ def _search(
     and curves appended), measure it against the fit and the draws, write `search.json` and `mixture.toml`; return
     the record."""
     from ablate.config import PROPOSAL
-    from ablate.search import fit_search, mixture_candidate, stage_token_ratio, verify_proposal, write_proposal
+    from ablate.mixtures import sample_budget
+    from ablate.search import (
+        fit_search,
+        max_shares,
+        mixture_candidate,
+        stage_token_ratio,
+        verify_proposal,
+        write_proposal,
+    )
     from sharding.doc_table import available_by_source
+    from sharding.mixture import DEFAULT_MAX_REPEATS
 
     search = cfg.search
     assert search is not None
     corpus = prepared.corpora[search.run]
     available = {s: (d, t) for (d, s), (_n, t) in available_by_source(corpus.docs).items()}
-    record = fit_search(search, rows, prepared.shares, stage_token_ratio(search.run, available), available)
+    # The proposal is realised as the draws are: default caps (its table names none), one sample budget.
+    caps = max_shares(
+        search.over, available, sample_budget(cfg.tokens, proxies.tcfg.train.seq_len), DEFAULT_MAX_REPEATS
+    )
+    record = fit_search(search, rows, prepared.shares, stage_token_ratio(search.run, available), available, caps)
     r2 = "n/a" if record["r2"] is None else f"{record['r2']:.3f}"
     proxies.log(f"search: R² {r2} over {len(record['candidates'])} mixtures; training the proposal")
     cand = mixture_candidate(search, PROPOSAL, record["proposal"]["shares"])

@@ -128,14 +128,22 @@ def fit_search(
     shares: dict[str, dict[str, dict[str, float]]],
     stage_ratio: dict[str, float],
     proxy_available: dict[str, tuple[str, int]],
+    max_share: dict[str, float],
 ) -> dict[str, Any]:
     """Fit the regression over every mixture candidate, propose a mixture, and return the `search.json` record.
+
+    The proposal is the mean of the best predicted samples among those the repeat caps can realise (every unit's
+    share within `max_share`; a mean of such samples is one too): a sample that asks a small domain for more than
+    its capped tokens would be realised with other shares than the fit scored. When no sample is realisable (the
+    caps' sum is under one: the run is too small for the budget), every sample is a candidate and the record says
+    so (`realisable_samples` 0).
 
     Args:
         rows: the ablation's results rows (annotated here with `fit_measured`, `fit_predicted`, `fit_loo_predicted`).
         shares: candidate -> realised {"domains": ..., "sources": ...} shares of its training tokens.
         stage_ratio: source -> stage tokens per proxy token (empty: no conversion, the run has no shards).
         proxy_available: source -> (domain, proxy tokens available for training).
+        max_share: unit -> the largest share a proxy's sample can realise (`max_shares`; 1 for a unit not named).
 
     Raises:
         ValueError: the target is in no row of a mixture candidate.
@@ -152,7 +160,10 @@ def fit_search(
     loo = np.array([_loo(x_NU, y_N, i, search.ridge) for i in range(len(names))])
     samples = _dirichlet(search.seed, len(units), search.samples, "samples")
     scores = samples @ w + b
-    best = np.argsort(scores, kind="stable")[: search.top]
+    limit_U = np.array([max_share.get(u, 1.0) for u in units])
+    realisable = (samples <= limit_U + 1e-9).all(axis=1)
+    pool = np.flatnonzero(realisable) if realisable.any() else np.arange(len(samples))
+    best = pool[np.argsort(scores[pool], kind="stable")[: search.top]]
     proposal = samples[best].mean(axis=0)
     proposed = {u: float(p) for u, p in zip(units, proposal, strict=True)}
     for r in rows:
@@ -185,10 +196,25 @@ def fit_search(
             "predicted": float(proposal @ w + b),
             "samples": search.samples,
             "top": search.top,
+            "max_shares": {u: max_share.get(u, 1.0) for u in units},
+            "realisable_samples": int(realisable.sum()),
             "table": stage_table(search.over, proposed, stage_ratio, proxy_available),
             "stage_tokens": bool(stage_ratio),
         },
     }
+
+
+def max_shares(
+    over: str, proxy_available: dict[str, tuple[str, int]], budget: int, max_repeats: float
+) -> dict[str, float]:
+    """Each domain's (or source's) largest share of a `budget`-token sample under `max_repeats` passes per source
+    (sharding/mixture.py's cap; a domain spreads its share over its sources by size, so they reach their caps
+    together): `max_repeats` x its available proxy tokens over the budget, at most 1."""
+    tokens: dict[str, int] = {}
+    for source, (domain, available) in proxy_available.items():
+        unit = domain if over == "domains" else source
+        tokens[unit] = tokens.get(unit, 0) + available
+    return {u: min(1.0, max_repeats * t / budget) if budget > 0 else 1.0 for u, t in sorted(tokens.items())}
 
 
 def verify_proposal(
@@ -305,7 +331,10 @@ def _verdict_lines(record: dict[str, Any]) -> list[str]:
     if "measured" not in prop:
         return []
     verdict = "beats" if prop["beats_best_draw"] else "does not beat"
+    asked = ", ".join(f"{u} {x:.3f}" for u, x in prop["shares"].items())
+    realised = ", ".join(f"{u} {x:.3f}" for u, x in prop["realised_shares"].items())
     return [
+        f"# Asked {asked}; realised {realised} (proxy tokens, under the repeat caps).",
         f"# Trained as {prop['candidate']!r} (same budget, seeds and evaluation): measured {prop['measured']:.4f},",
         f"# predicted {prop['predicted_realised']:.4f} at its realised shares; it {verdict} the best of the "
         f"{record['k']} draws ({prop['best_draw']}, {prop['best_draw_measured']:.4f}).",

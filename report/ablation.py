@@ -203,10 +203,11 @@ def _proposal_check(search: dict[str, Any]) -> str:
     ]
     verdict = "beats" if prop["beats_best_draw"] else "does not beat"
     shares = ", ".join(f"{u} {x:.3f}" for u, x in prop["realised_shares"].items())
+    asked = ", ".join(f"{u} {x:.3f}" for u, x in prop["shares"].items())
     return (
         "<h3>The proposal, trained</h3>"
         + html_table(["candidate", "measured", "predicted", "per seed"], table)
-        + f"<p>Trained on the proposed mixture with the same budget, seeds and evaluation (realised shares: "
-        f"{escape(shares)}): measured minus predicted {prop['error']:+.4f}; it {verdict} the best of the "
+        + f"<p>Trained on the proposed mixture with the same budget, seeds and evaluation (asked shares: "
+        f"{escape(asked)}; realised under the repeat caps: {escape(shares)}): measured minus predicted {prop['error']:+.4f}; it {verdict} the best of the "
         f"{search['k']} draws, rank {prop['rank']} of {len(search['candidates']) + 1} mixtures.</p>"
     )
