@@ -72,12 +72,15 @@ class MixtureCandidate:
             `max_repeats`; sharding/mixture.py), checked by `ablate.mixtures.load_mixtures`.
         source_shares: for a draw over sources, each source's share of the training tokens (the table is then
             made when the sources' sizes are known, `ablate.mixtures.shares_table`).
+        run_label: the run's name when mixtures are over several runs (`--candidates` with `--mixtures`): its
+            held-out slices are `heldout:<run_label>:<domain>`; empty for one run (`heldout:<domain>`).
     """
 
     name: str
     run: Path
     table: dict[str, Any] = field(default_factory=dict)
     source_shares: dict[str, float] | None = None
+    run_label: str = ""
 
 
 SEARCH_OVER = ("domains", "sources")
@@ -173,11 +176,15 @@ class AblationConfig:
         unknown = [s for s in self.eval_sets if s != HELDOUT and s not in SHIPPED]
         if unknown or not self.eval_sets:
             raise AblationConfigError(f"eval sets {unknown or '(none)'}: choose from {HELDOUT}, {', '.join(SHIPPED)}")
-        runs = {c.run for c in self.candidates if isinstance(c, MixtureCandidate)}
-        if runs and len(runs) + len([c for c in self.candidates if isinstance(c, Candidate)]) > 1:
-            # One run's held-out slices (heldout:<domain>) score every mixture; runs' own slices would mix in.
+        mixes = [c for c in self.candidates if isinstance(c, MixtureCandidate)]
+        if mixes and len(mixes) < len(self.candidates):
             raise AblationConfigError(
-                "mixtures are over one run and are not compared with --candidates in one ablation"
+                "a run's shards and mixtures are not compared in one ablation: with --mixtures, --candidates names "
+                "the runs every mixture is realised on"
             )
+        labels = {c.run: c.run_label for c in mixes}
+        if len(labels) > 1 and (self.search is not None or not all(labels.values())):
+            # Each run's held-out slices are named by its label; a search fits one run's mixtures.
+            raise AblationConfigError("mixtures over several runs: one label per run and no --search")
         if not Path(self.proxy).is_file():
             raise AblationConfigError(f"proxy config {self.proxy} not found (see configs/trainer/proxy_cpu.toml)")

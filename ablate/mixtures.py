@@ -1,5 +1,7 @@
-"""Mixtures over one finished run's corpus (`python -m flows.ablate --mixtures FILE`): the file, checked when
-loaded, and each mixture sampled into the proxy's training shards the way a stage realises its `[mixture]`.
+"""Mixtures over one finished run's corpus (`python -m flows.ablate --mixtures FILE`), or over each of several
+runs (`--candidates RUN_A,RUN_B --mixtures FILE`: every mixture realised on every run, so that runs are compared
+at the same composition): the file, checked when loaded, and each mixture sampled into the proxy's training shards
+the way a stage realises its `[mixture]`.
 
 The mixtures file::
 
@@ -21,7 +23,9 @@ mixtures differ in their weights only. The shares are of proxy tokens (UTF-8 byt
 Realisation is the stage's own: `plan_budget` turns the weights into a budget per source (water-filling under
 `max_repeats`), `select_documents` takes whole passes and a seeded sample, and the selected documents are read in
 a seeded shuffled order. Held-out documents (a hash of the text, `is_heldout`) are never trained on; up to
-`eval_items` of them per domain are the `heldout:<domain>` evaluation sets that score every mixture.
+`eval_items` of them per domain are the `heldout:<domain>` evaluation sets that score every mixture
+(`heldout:<run name>:<domain>` per run when the mixtures are over several runs; one document held out of one run
+is held out of every run).
 """
 
 from __future__ import annotations
@@ -72,8 +76,13 @@ def run_partitions(run: Path) -> dict[str, str]:
     return found
 
 
-def load_mixtures(path: Path) -> tuple[Path, tuple[MixtureCandidate, ...]]:
+def load_mixtures(path: Path, runs: list[str] | None = None) -> tuple[Path | None, tuple[MixtureCandidate, ...]]:
     """The run and the named mixtures of a mixtures file (module docstring), every table checked.
+
+    Args:
+        runs: `--candidates` with `--mixtures`: `RUN_DIR` or `NAME=RUN_DIR` specs (a shards manifest names its run);
+            every mixture is then applied to every run, named `<run name>.<mixture>` and scored on every run's
+            held-out slices, and the file's `run` is not read (the returned run is None).
 
     Raises:
         AblationConfigError: one line naming the file, the mixture and the key.
@@ -87,18 +96,41 @@ def load_mixtures(path: Path) -> tuple[Path, tuple[MixtureCandidate, ...]]:
     unknown = sorted(set(data) - set(_FILE_KEYS))
     if unknown:
         raise AblationConfigError(f"{path}: unknown key(s) {unknown}; allowed: {', '.join(_FILE_KEYS)}")
-    if not isinstance(data.get("run"), str):
+    if runs is None and not isinstance(data.get("run"), str):
         raise AblationConfigError(f'{path}: run = "RUN_DIR" (the finished run the mixtures sample) is required')
-    run = (Path(path).parent / data["run"]).resolve()
-    partitions = run_partitions(run)
+    run = (Path(path).parent / data["run"]).resolve() if runs is None else None
     tables = data.get("mixtures", {})
     if not isinstance(tables, dict):
         raise AblationConfigError(f"{path}: 'mixtures' must hold [mixtures.<name>] tables")
     out = []
-    for name, table in tables.items():
-        check_mixture(f"{path}: [mixtures.{name}]", name, table, partitions)
-        out.append(MixtureCandidate(name, run, table))
+    for label, run_dir in [("", run)] if run is not None else _named_runs(runs or []):
+        partitions = run_partitions(run_dir)
+        for name, table in tables.items():
+            where = f"{path}: [mixtures.{name}]" + (f" over {label} ({run_dir})" if label else "")
+            check_mixture(where, name, table, partitions)
+            out.append(MixtureCandidate(f"{label}.{name}" if label else name, run_dir, table, run_label=label))
     return run, tuple(out)
+
+
+def _named_runs(specs: list[str]) -> list[tuple[str, Path]]:
+    """(name, run folder) of `RUN_DIR`, `RUN_DIR/shards/<stage>/manifest.json` or `NAME=` either.
+
+    Raises:
+        AblationConfigError: a bad name, or one run named twice.
+    """
+    named = []
+    for spec in specs:
+        name, _, where = spec.rpartition("=")
+        run = Path(where).expanduser().resolve()
+        run = run.parents[2] if run.name == "manifest.json" and len(run.parents) > 2 else run
+        name = name or run.name
+        if not NAME_PATTERN.match(name):
+            raise AblationConfigError(f"run name {name!r}: use letters, digits, '_', '-' or '.' (NAME=RUN_DIR)")
+        named.append((name, run))
+    runs = [r for _n, r in named]
+    if len(set(runs)) != len(runs):
+        raise AblationConfigError(f"--candidates names one run twice ({', '.join(specs)}): mixtures would repeat")
+    return named
 
 
 def check_mixture(where: str, name: str, table: Any, partitions: dict[str, str]) -> None:

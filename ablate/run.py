@@ -222,10 +222,12 @@ def _prepare(cfg: AblationConfig, tok: ProxyTokenizer, seq_len: int, log: Callab
     if HELDOUT in cfg.eval_sets:
         evals = prepared.evals
         evals += [EvalItems(f"{HELDOUT}:{n}", d.heldout, [], d.sha256) for n, d in prepared.data.items() if d.heldout]
-        for corpus in prepared.corpora.values():  # a mixture run's held-out slices, one per domain
+        labels = {c.run: c.run_label for c in cfg.candidates if isinstance(c, MixtureCandidate)}
+        for run, corpus in prepared.corpora.items():  # a mixture run's held-out slices, one per domain
+            prefix = f"{HELDOUT}:{labels[run]}:" if labels[run] else f"{HELDOUT}:"
             for domain, texts in sorted(corpus.heldout.items()):
                 sha = fingerprint("heldout", corpus.sha256, corpus.heldout_fraction, domain, len(texts))
-                evals.append(EvalItems(f"{HELDOUT}:{domain}", texts, [], sha))
+                evals.append(EvalItems(f"{prefix}{domain}", texts, [], sha))
     return prepared
 
 

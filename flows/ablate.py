@@ -1,8 +1,10 @@
-"""`python -m flows.ablate (--candidates RUN_A,RUN_B | --mixtures FILE | --run RUN) --tokens N [--search K] ...`:
+"""`python -m flows.ablate (--candidates RUNS [--mixtures FILE] | --mixtures FILE | --run RUN) --tokens N [--search K]`:
 train the bundled MoE as a proxy on each candidate corpus under one token budget and score it (issue 21).
 
 A candidate is a finished stage run folder (its `shards/<stage>/manifest.json`), a manifest path, or `NAME=` either;
-or, with `--mixtures FILE`, a named mixture over one run's domains and sources (ablate/mixtures.py). `--search K`
+or, with `--mixtures FILE`, a named mixture over one run's domains and sources (ablate/mixtures.py); both together,
+every mixture of the file realised on every candidate's run (`<run>.<mixture>`, scored on each run's held-out
+slices `heldout:<run>:<domain>`), which compares runs at one composition. `--search K`
 adds K mixtures drawn from a seeded Dirichlet over the run's domains (or `--search-over sources`), fits a
 regression from their shares to held-out bits per byte and writes the best predicted mixture as a stage's
 `[mixture]` table, `DIR/mixture.toml` (RegMix; ablate/search.py); `--run RUN` names the run when there is no file.
@@ -61,8 +63,11 @@ def build_config(
     from ablate.run import proxy_config
     from ablate.search import check_target, draw_mixtures
 
-    if sum(x is not None for x in (candidates, mixtures, run)) != 1:
-        raise AblationConfigError("give one of --candidates RUN_A,RUN_B, --mixtures FILE or --run RUN (with --search)")
+    if (candidates is None and mixtures is None) == (run is None):
+        raise AblationConfigError(
+            "give --candidates RUN_A,RUN_B, --mixtures FILE, both (every mixture on every run), "
+            "or --run RUN alone (with --search)"
+        )
     if run is not None and not search:
         raise AblationConfigError(
             "--run RUN names the run of a --search K; without one, use --candidates or --mixtures"
@@ -72,9 +77,13 @@ def build_config(
     if candidates is not None:
         if search:
             raise AblationConfigError(
-                "--search mixes one run's corpus: give --mixtures FILE or --run RUN, not --candidates"
+                "--search mixes one run's corpus: give --mixtures FILE (without --candidates) or --run RUN"
             )
-        chosen = tuple(resolve_candidate(c) for c in candidates.split(",") if c.strip())
+        specs = [c.strip() for c in candidates.split(",") if c.strip()]
+        if mixtures is not None:  # every mixture realised on every candidate's run
+            chosen = load_mixtures(Path(mixtures), specs)[1]
+        else:
+            chosen = tuple(resolve_candidate(c) for c in specs)
     else:
         run_dir, chosen = load_mixtures(Path(mixtures)) if mixtures is not None else (Path(run).resolve(), ())
         partitions = run_partitions(run_dir)
@@ -121,8 +130,8 @@ def ablate_flow(
     Args:
         tokens: training tokens per proxy (proxy tokenizer).
         out: the ablation folder.
-        candidates: comma-separated finished run folders or manifests (NAME=PATH); or
-        mixtures: a mixtures file (named mixtures over one run's corpus); or
+        candidates: comma-separated finished run folders or manifests (NAME=PATH); and/or
+        mixtures: a mixtures file (named mixtures over one run's corpus; with `candidates`, over each of theirs); or
         run: the run a search mixes (with `search` and no mixtures file).
         search: K mixtures drawn from a seeded Dirichlet, a regression and a proposed `[mixture]` (0: none).
         search_over: domains | sources.
@@ -149,8 +158,10 @@ def ablate_flow(
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m flows.ablate", description=__doc__.splitlines()[0])
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--candidates", help="comma-separated run folders or manifests (NAME=PATH)")
+    parser.add_argument(
+        "--candidates", help="comma-separated run folders or manifests (NAME=PATH); with --mixtures, the runs mixed"
+    )
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--mixtures", help="a TOML file of named mixtures over one run's corpus (ablate/mixtures.py)")
     which.add_argument("--run", help="the finished run a --search mixes, when no --mixtures file names it")
     parser.add_argument("--tokens", required=True, type=int, help="training tokens per proxy (proxy tokenizer)")

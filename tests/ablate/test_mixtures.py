@@ -258,6 +258,25 @@ def test_search_proposes_only_what_the_repeat_caps_realise() -> None:
     assert capped["predicted"] > free["predicted"]
 
 
+def test_mixtures_over_several_runs(searched: Path, tmp_path: Path) -> None:
+    """`--candidates A,B --mixtures FILE` realises every mixture on every run (`<run>.<mixture>`), and every proxy
+    is scored on each run's held-out slices: two copies of one run give the same samples and the same numbers."""
+    import shutil
+
+    run = searched.parent / "run"
+    shutil.copytree(run / "corpus", tmp_path / "twin" / "corpus")
+    mixtures = tmp_path / "mix.toml"
+    mixtures.write_text("[mixtures.code_only.domains]\ncode = 1.0\n", encoding="utf-8")  # no run: the candidates'
+    argv = ["--candidates", f"a={run},b={tmp_path / 'twin'}", "--mixtures", str(mixtures), "--tokens", "2048"]
+    argv += ["--proxy", str(searched.parent / "proxy.toml"), "--eval", "heldout", "--eval-items", "5"]
+    assert main([*argv, "--heldout-fraction", "0.1", "--out", str(tmp_path / "out")]) == 0
+    bpb = _bpb(tmp_path / "out")
+    sets = {f"heldout:{r}:{d}" for r in "ab" for d in ("code", "web")}
+    assert {c for c, _s in bpb} == {"a.code_only", "b.code_only"} and {s for _c, s in bpb} == sets, bpb
+    assert all(bpb["a.code_only", s] == bpb["b.code_only", s] for s in sets), bpb
+    assert bpb["a.code_only", "heldout:a:code"] == bpb["a.code_only", "heldout:b:code"], bpb
+
+
 RUN_ROW = {("code", "funcs"): ["def f():\n    return 1\n"], ("web", "docs"): ["Some prose."]}
 
 
@@ -293,6 +312,8 @@ def test_bad_mixtures_file_is_one_line_before_any_work(
         (["--run", "RUN", "--search", "1"], "at least 2"),
         (["--run", "RUN", "--search", "3", "--search-target", "heldout:stem"], "heldout:stem"),
         (["--run", "RUN", "--search", "3", "--search-target", "gsm8k", "--eval", "heldout"], "gsm8k"),
+        (["--run", "RUN", "--candidates", "RUN", "--search", "3"], "--run RUN alone"),
+        (["--candidates", "RUN", "--search", "3"], "without --candidates"),
     ],
 )
 def test_bad_search_is_one_line(
