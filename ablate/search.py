@@ -13,8 +13,10 @@ validation loss, scores a large number of simulated mixtures with it and propose
   small deterministic linear fit is what the data can carry): closed form, no randomness, same numbers on a rerun;
 - the fit is reported as in-sample R² and leave-one-out R² with each candidate's measured, predicted and
   leave-one-out predicted value (`search.json`, and the `fit_*` columns of results.parquet);
-- the proposal, the mean of the `top` best of `samples` mixtures drawn from the same Dirichlet, is written as a
-  `[mixture]` table (`mixture.toml`) that a stage file takes as is;
+- the proposal, the mean of the `top` best of `samples` mixtures drawn from the same Dirichlet, among those the
+  repeat caps can realise (no unit above `max_repeats` x its available tokens over the proxy's sample budget:
+  `max_shares`), is written as a `[mixture]` table (`mixture.toml`) that a stage file takes as is, with the asked
+  and the realised shares beside it;
 - the proposal is then trained as one more candidate (`search-proposal`: same budget, seeds and evaluation) and its
   measured target is recorded beside the fit's prediction and the best of the K draws (`verify_proposal`): a
   fit that does not extrapolate shows here.

@@ -1,4 +1,4 @@
-"""`python -m flows.ablate (--candidates RUNS [--mixtures FILE] | --mixtures FILE | --run RUN) --tokens N [--search K]`:
+"""`python -m flows.ablate (--candidates RUNS [--mixtures FILE] | --mixtures FILE | --run RUN) --tokens N [...]`:
 train the bundled MoE as a proxy on each candidate corpus under one token budget and score it (issue 21).
 
 A candidate is a finished stage run folder (its `shards/<stage>/manifest.json`), a manifest path, or `NAME=` either;

@@ -208,6 +208,7 @@ def _proposal_check(search: dict[str, Any]) -> str:
         "<h3>The proposal, trained</h3>"
         + html_table(["candidate", "measured", "predicted", "per seed"], table)
         + f"<p>Trained on the proposed mixture with the same budget, seeds and evaluation (asked shares: "
-        f"{escape(asked)}; realised under the repeat caps: {escape(shares)}): measured minus predicted {prop['error']:+.4f}; it {verdict} the best of the "
+        f"{escape(asked)}; realised under the repeat caps: {escape(shares)}): measured minus predicted "
+        f"{prop['error']:+.4f}; it {verdict} the best of the "
         f"{search['k']} draws, rank {prop['rank']} of {len(search['candidates']) + 1} mixtures.</p>"
     )
