@@ -388,4 +388,6 @@ def run_cli(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from flows.fast_exit import exit_without_teardown
+
+    exit_without_teardown(main())  # ~0.9 s less than sys.exit: no teardown of every module (flows/fast_exit.py)
