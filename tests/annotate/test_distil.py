@@ -27,6 +27,21 @@ PER_SIDE = 40
 TRAIN_ARGS = ["--dim", "16", "--bucket", "50000", "--no-verify"]
 
 
+def _finished_run_and_annotator(root: Path, rows: list[dict]) -> tuple[Path, Path]:
+    """A finished run whose corpus is `rows`, and an annotator folder whose weights only feed its sha256 (the
+    recording endpoint answers for it)."""
+    run = root / "run"
+    write_table(
+        run / "corpus" / "docs" / "part-0.parquet", pa.Table.from_pylist(rows, DOCUMENT_SCHEMA), DOCUMENT_SCHEMA
+    )
+    (run / "corpus" / "_SUCCESS.json").write_text("{}")
+    model = root / "annotator"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    return run, model
+
+
 @pytest.fixture(scope="module")
 def annotations(tmp_path_factory, real_data) -> tuple[Path, Path]:
     """(the annotated run, the annotation folder): PER_SIDE worked solutions (stem) and play passages (web)."""
@@ -41,15 +56,7 @@ def annotations(tmp_path_factory, real_data) -> tuple[Path, Path]:
         for domain, side in (("stem", math), ("web", plays))
         for i, t in enumerate(side)
     ]
-    run = root / "run"
-    write_table(
-        run / "corpus" / "docs" / "part-0.parquet", pa.Table.from_pylist(rows, DOCUMENT_SCHEMA), DOCUMENT_SCHEMA
-    )
-    (run / "corpus" / "_SUCCESS.json").write_text("{}")
-    model = root / "annotator"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    (model / "model.safetensors").write_bytes(b"weights")
+    run, model = _finished_run_and_annotator(root, rows)
 
     def reply(body: dict) -> tuple[int, dict]:
         solution = any(t[:200] in body["prompt"] for t in math)
@@ -159,15 +166,7 @@ def topic_annotations(tmp_path_factory, real_data) -> Path:
         for topic, side in zip(TOPICS, sets)
         for i, t in enumerate(side)
     ]
-    run = root / "run"
-    write_table(
-        run / "corpus" / "docs" / "part-0.parquet", pa.Table.from_pylist(rows, DOCUMENT_SCHEMA), DOCUMENT_SCHEMA
-    )
-    (run / "corpus" / "_SUCCESS.json").write_text("{}")
-    model = root / "annotator"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    (model / "model.safetensors").write_bytes(b"weights")
+    run, model = _finished_run_and_annotator(root, rows)
     openings = {r["text"][:200]: r["source"] for r in rows}
 
     def reply(body: dict) -> tuple[int, dict]:
