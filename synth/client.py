@@ -39,6 +39,8 @@ class Completion:
         attempts: how many sends it took.
         error: why it failed after all retries ("http_400: ...", "timeout", "connect_error: ..."), else None.
         seconds: wall time of the successful attempt.
+        prompt_logprobs: when the request asked for them (vLLM's `prompt_logprobs`) with a prompt of token ids:
+            the log-probability of each prompt token given the ones before it (None for the first).
     """
 
     text: str = ""
@@ -49,6 +51,7 @@ class Completion:
     attempts: int = 0
     error: str | None = None
     seconds: float = 0.0
+    prompt_logprobs: list[float | None] | None = None  # asked with `prompt_logprobs` and a token-id prompt
 
 
 @dataclass
@@ -203,6 +206,20 @@ class EngineClient:
                 finish_reason=choice.get("finish_reason"),
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
+                prompt_logprobs=_prompt_token_logprobs(choice.get("prompt_logprobs"), payload.get("prompt")),
             ), False
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return Completion(error=f"bad_response: {type(exc).__name__}"), True
+
+
+def _prompt_token_logprobs(per_position: list[dict[str, Any] | None] | None, prompt: Any) -> list[float | None] | None:
+    """The log-probability of each prompt token from vLLM's `prompt_logprobs` answer: one entry per position, keyed
+    by token id, that holds the prompt's own token (and the top-k others when k > 0). Needs the prompt's ids to
+    know which entry is the prompt's token, so a text prompt gives None."""
+    if per_position is None or not isinstance(prompt, list):
+        return None
+    if len(per_position) != len(prompt):
+        raise ValueError(f"prompt_logprobs has {len(per_position)} positions for a prompt of {len(prompt)} tokens")
+    return [
+        None if entry is None else float(entry[str(token)]["logprob"]) for entry, token in zip(per_position, prompt)
+    ]

@@ -10,6 +10,7 @@ Skipped without `.venv-engine`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -175,6 +176,33 @@ def test_annotate_labels_a_stratified_sample_with_smollm2_and_full_provenance(
         assert json.loads(sampling)["temperature"] == 0.0 and "seed" in json.loads(sampling)
     # Stratified: the six documents of one rubric come from six (domain, language, source) strata.
     assert len({tuple(r[10:]) for r in rows if r[1] == "educational_value"}) == 6
+
+
+def test_the_engine_gives_the_perplexity_scorer_s_numbers(two_servers, smollm2: Path):
+    """Issue 20, item 4 (the GPU engine's path, run here on the CPU engine): the perplexity of a document's opening
+    computed by vLLM servers (`prompt_logprobs`) agrees with the scorer's own forward pass, on novel excerpts and
+    their words shuffled, and ranks them the same way."""
+    from scoring.perplexity import START_TOKEN, PerplexityScorer
+    from scoring.perplexity_engine import engine_mean_nll
+    from tests.scoring.test_perplexity import _novel_passages
+    from tokenizers import Tokenizer
+
+    prose = _novel_passages(4)
+    shuffled = [" ".join(sorted(t.split())) for t in prose]  # the same words in another order
+    texts = prose + shuffled
+    max_tokens = 64
+    tokenizer = Tokenizer.from_file(str(smollm2 / "tokenizer.json"))
+    start = tokenizer.token_to_id(START_TOKEN)
+    ids = [[start, *tokenizer.encode(t, add_special_tokens=False).ids[:max_tokens]] for t in texts]
+    engine = [math.exp(nll) for nll in engine_mean_nll(ids, [s.url for s in two_servers], two_servers[0].model_name)]
+    local = PerplexityScorer(smollm2, max_tokens).perplexities(texts)
+    print("perplexity engine vs local:", [f"{e:.1f}/{x:.1f}" for e, x in zip(engine, local)])
+    # Both run the bf16 weights with different kernels (vLLM's CPU attention and matmuls against torch's); a
+    # difference of 0.1 nats per token (~10% in perplexity) is far below what separates prose from its shuffle
+    # (2-3 nats here).
+    for e, x in zip(engine, local):
+        assert abs(math.log(e) - math.log(x)) < 0.1, (e, x)
+    assert max(engine[:4]) < min(engine[4:])
 
 
 # Added to the flow tests' stage config (which decontaminates against a mini evaluation set). 24 tokens of a
