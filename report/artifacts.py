@@ -44,12 +44,13 @@ def in_flow_run() -> bool:
     return ctx is not None and ctx.flow_run is not None
 
 
-def publish_artifacts(summary: dict[str, Any], layout: RunLayout) -> None:
+def publish_artifacts(summary: dict[str, Any], layout: RunLayout, data: dict[str, Any] | None = None) -> None:
     """Publish the run's report as markdown and table artifacts of the current flow run; a no-op outside one.
 
     Args:
         summary: the stage summary `run_stage` returned (also in `<run>/funnel.json`).
-        layout: the run's layout (the report sections are read from its files).
+        layout: the run's layout (the report sections are read from its files unless `data` is given).
+        data: `report.data.collect(layout.root)`'s sections when the caller has them (the HTML page's).
     """
     if not in_flow_run():
         return
@@ -57,7 +58,7 @@ def publish_artifacts(summary: dict[str, Any], layout: RunLayout) -> None:
 
     stage = summary["stage"]
     try:
-        data = collect(layout.root)
+        data = data if data is not None else collect(layout.root)
     except FileNotFoundError as e:  # no published corpus (a failed stage): the funnel alone still helps
         log.warning("report: %s; publishing the funnel only", e)
         data = None

@@ -45,17 +45,19 @@ gap:.15rem 1rem} dt{color:#555}
 """
 
 
-def build_report(run_dir: Path | str) -> Path:
+def build_report(run_dir: Path | str, data: dict[str, Any] | None = None) -> Path:
     """Write `<run>/report/index.html` for the finished run in `run_dir` and return its path.
 
     Args:
         run_dir: a run directory the stage finished (it has funnel.json and a published corpus).
+        data: the run's `report.data.collect(run_dir)` sections when the caller has them already (the stage flow
+            hands the same sections to `publish_artifacts`: read once, ~0.3 s), else they are read here.
 
     Raises:
         FileNotFoundError: not a finished run (the message names the command that makes one).
     """
     layout = RunLayout(Path(run_dir))
-    page = render(collect(layout.root))
+    page = render(data if data is not None else collect(layout.root))
     layout.report.mkdir(parents=True, exist_ok=True)
     path = layout.report / INDEX
     tmp = path.with_name(f".{INDEX}.tmp-{os.getpid()}")
