@@ -30,8 +30,14 @@ def run_records_to_file(log_file: Path, verbose: bool = False) -> Iterator[Path]
         log_file: `RunLayout.prefect_log` of the run.
         verbose: also print every record on the terminal (Prefect's default).
     """
+    import importlib
+
     from prefect.logging.formatters import PrefectFormatter
 
+    # NOTE: Prefect configures its loggers (a dictConfig that replaces their handlers) when `prefect.main` is first
+    # imported (`from prefect import flow` does it); if that came after the handler below was added, the handler
+    # would be gone. The stage command imports its flow module only once the run has started (flows/stage.py).
+    importlib.import_module("prefect.main")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(

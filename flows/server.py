@@ -21,17 +21,21 @@ cannot read or drive the run's flows. Its health probe stays open (Prefect's cho
 from __future__ import annotations
 
 import base64
+import importlib.util
+import logging
 import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pipeline.orphans import parent_death_guard
 
@@ -54,9 +58,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class StartedServer:
+    """A private server's process, started and not yet waited for (`start_private_server`)."""
+
+    proc: subprocess.Popen
+    url: str
+    credential: str
+    log_file: Path | None
+    output: IO[bytes] | None
+
+    def stop(self) -> None:
+        """Stop the server (`stop_server`) and close its log."""
+        try:
+            stop_server(self.proc)
+        finally:
+            if self.output is not None:
+                self.output.close()
+
+    def discard(self) -> None:
+        """Kill a server that turned out not to be needed (still importing: it has nothing to save or print)."""
+        self.proc.kill()
+        self.proc.wait()
+        if self.output is not None:
+            self.output.close()
+
+
+def start_private_server(log_file: Path | None = None) -> StartedServer:
+    """Start a private server's process on a free port of 127.0.0.1, with a fresh credential; does not wait for it
+    and does not import Prefect (a few ms), so that the caller can import Prefect while the server starts.
+
+    Args:
+        log_file: where the server's stdout and stderr go (appended); default: this process's.
+    """
+    port = _free_port()
+    credential = secrets.token_urlsafe(32)
+    output: IO[bytes] | None = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        output = log_file.open("ab")
+    try:
+        proc = _start_server(port, credential, output)
+    except BaseException:
+        if output is not None:
+            output.close()
+        raise
+    return StartedServer(proc, f"http://127.0.0.1:{port}/api", credential, log_file, output)
+
+
 @contextmanager
 def temporary_prefect_server(
-    timeout_s: float = STARTUP_TIMEOUT_S, log_file: Path | None = None, warm_up: Callable[[], None] | None = None
+    timeout_s: float = STARTUP_TIMEOUT_S,
+    log_file: Path | None = None,
+    warm_up: Callable[[], None] | None = None,
+    started: StartedServer | None = None,
 ) -> Iterator[str]:
     """Yield the API URL of a fresh Prefect server bound to 127.0.0.1; the server is stopped on exit and
     killed by the kernel if this process dies first.
@@ -66,42 +121,36 @@ def temporary_prefect_server(
         log_file: where the server's stdout and stderr go (appended); default: this process's.
         warm_up: called once the server process is started, before waiting for it: work the run does anyway
             (imports), done while the server boots (~3 s of its own CPU, on another core) instead of after.
+        started: a server already started with `start_private_server` (its own `log_file`); default: start one.
     """
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
-    port = _free_port()
-    credential = secrets.token_urlsafe(32)
-    output: IO[bytes] | None = None
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        output = log_file.open("ab")
-    proc = _start_server(port, credential, output)
-    url = f"http://127.0.0.1:{port}/api"
+    server = started if started is not None else start_private_server(log_file)
     try:
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
         if warm_up is not None:
             warm_up()
-        _wait_until_healthy(proc, url, timeout_s, log_file)
+        _wait_until_healthy(server.proc, server.url, timeout_s, server.log_file)
         # Prefect keeps one events worker per process, whatever the API: one started for another server (a test
         # session's) would send this server's events there and fail on each. Drained now, it starts afresh here.
         drain_prefect_workers()
-        started = datetime.now(UTC) - timedelta(seconds=1)  # this run's task runs are scheduled after this
-        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: credential}):
+        started_at = datetime.now(UTC) - timedelta(seconds=1)  # this run's task runs are scheduled after this
+        settings = {PREFECT_API_URL: server.url, PREFECT_API_AUTH_STRING: server.credential}
+        runs, flow_run_logger = FlowRunIds(), logging.getLogger("prefect.flow_runs")
+        with temporary_settings(updates=settings):
+            flow_run_logger.addHandler(runs)
             try:
-                yield url
+                yield server.url
             finally:
+                flow_run_logger.removeHandler(runs)
                 drain_prefect_workers()
-                wait_until_recorded(url, credential, since=started)
+                wait_until_recorded(server.url, server.credential, since=started_at, flow_runs=runs.ids)
     finally:
-        stop_server(proc)
-        if output is not None:
-            output.close()
+        server.stop()
 
 
 def _start_server(port: int, credential: str, output: IO[bytes] | None) -> subprocess.Popen:
     """Prefect's API app under uvicorn on 127.0.0.1:`port`, requiring `credential` (passed in its environment,
     never on its command line), killed by the kernel if this process dies."""
-    import prefect
-
     env = {
         **os.environ,
         "PREFECT_UI_ENABLED": "0",
@@ -116,7 +165,7 @@ def _start_server(port: int, credential: str, output: IO[bytes] | None) -> subpr
         "-m",
         "uvicorn",
         "--app-dir",
-        str(prefect.__module_path__.parent),
+        str(_prefect_package_dir().parent),
         "--factory",
         "prefect.server.api.server:create_app",
         "--host",
@@ -131,6 +180,14 @@ def _start_server(port: int, credential: str, output: IO[bytes] | None) -> subpr
     return subprocess.Popen(
         cmd, env=env, preexec_fn=parent_death_guard(), stdin=subprocess.DEVNULL, stdout=output, stderr=output
     )
+
+
+def _prefect_package_dir() -> Path:
+    """Where the `prefect` package is installed, found without importing it (~0.8 s)."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the prefect package is not installed in this environment")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _wait_until_healthy(proc: subprocess.Popen, url: str, timeout_s: float, log_file: Path | None) -> None:
@@ -160,17 +217,38 @@ def _wait_until_healthy(proc: subprocess.Popen, url: str, timeout_s: float, log_
             time.sleep(0.1)
 
 
-def wait_until_recorded(url: str, credential: str, since: datetime, timeout_s: float = RECORD_TIMEOUT_S) -> None:
+class FlowRunIds(logging.Handler):
+    """Collects the ids of the flow runs this process runs while the handler is attached to `prefect.flow_runs`:
+    Prefect's flow run logger attaches the run's id to every record, and each run logs its start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.ids.add(str(uuid.UUID(str(getattr(record, "flow_run_id", "")))))
+        except ValueError:  # a record without one (Prefect writes "<unknown>" outside a run)
+            pass
+
+
+def wait_until_recorded(
+    url: str, credential: str, since: datetime, timeout_s: float = RECORD_TIMEOUT_S, flow_runs: Collection[str] = ()
+) -> None:
     """Wait until the server has turned the events it received into task-run states: no task run of this run
-    (scheduled after `since`) left pending or running, and their number unchanged between two reads. Gives up
-    after `timeout_s` (a failed run may leave a task run running for good).
+    (scheduled after `since`, and of the `flow_runs` when given) left pending or running, and their number unchanged
+    between two reads. Gives up after `timeout_s` (a failed run may leave a task run running for good).
 
     Only this run's task runs count: the server's database is PREFECT_HOME's, which keeps the task runs of every
     earlier run, and those of a killed run stay RUNNING for good (counted, they made every later run wait the
-    whole timeout at exit: 20 s)."""
+    whole timeout at exit: 20 s). Another run writing to the same database at the same time (a second stage of the
+    same user) has task runs scheduled after `since` too: counted, it made this one wait for it (12-20 s at exit on
+    a shared machine); `flow_runs` leaves it out."""
     import httpx
 
-    this_run = {"expected_start_time": {"after_": since.isoformat()}}
+    this_run: dict[str, Any] = {"expected_start_time": {"after_": since.isoformat()}}
+    if flow_runs:
+        this_run["flow_run_id"] = {"any_": sorted(flow_runs)}
     unfinished = {**this_run, "state": {"type": {"any_": ["PENDING", "RUNNING"]}}}
     headers = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
     deadline, last = time.monotonic() + timeout_s, None
@@ -216,12 +294,28 @@ def drain_prefect_workers() -> None:
 @contextmanager
 def prefect_api(server_log: Path | None = None, warm_up: Callable[[], None] | None = None) -> Iterator[str | None]:
     """The configured API (`PREFECT_API_URL`), or a temporary private server when none is set (its output in
-    `server_log`; `warm_up` runs while it boots, see `temporary_prefect_server`)."""
-    from prefect.settings import PREFECT_API_URL
+    `server_log`; `warm_up` runs while it boots, see `temporary_prefect_server`).
 
-    configured = PREFECT_API_URL.value()
+    NOTE: when Prefect is not imported yet and PREFECT_API_URL is not in the environment, the private server's
+    process is started first and Prefect imported (~0.8 s) while it boots (~3 s). Only then can the setting be read
+    from every source Prefect has (a profile, a .env file); if one names an API, that server is used and the
+    private one, still importing, is killed (it has written nothing).
+    """
+    early = None
+    if "prefect.settings" not in sys.modules and not os.environ.get("PREFECT_API_URL"):
+        early = start_private_server(server_log)
+    try:
+        from prefect.settings import PREFECT_API_URL
+
+        configured = PREFECT_API_URL.value()
+    except BaseException:
+        if early is not None:
+            early.discard()
+        raise
     if configured:
+        if early is not None:
+            early.discard()
         yield configured
         return
-    with temporary_prefect_server(log_file=server_log, warm_up=warm_up) as url:
+    with temporary_prefect_server(log_file=server_log, warm_up=warm_up, started=early) as url:
         yield url

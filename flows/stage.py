@@ -1,10 +1,10 @@
 """`python -m flows.stage <stage>`: run a curriculum stage end to end as a Prefect flow.
 
-The stage itself (`stage/run.py`) is a list of steps made of content-keyed work units. This module only
-orchestrates: each unit becomes a mapped Prefect task (so the UI shows them), the task hands its unit to the
-executor (`--workers N` local processes, or Ray with `--executor ray`), and retries happen on I/O errors only.
-A rerun redoes only the units without a matching completion marker; outputs are byte-identical at any worker
-count and with either executor.
+The stage itself (`stage/run.py`) is a list of steps made of content-keyed work units; the flow
+(`flows/stage_flow.py`) only orchestrates: each unit becomes a mapped Prefect task (so the UI shows them), the task
+hands its unit to the executor (`--workers N` local processes, or Ray with `--executor ray`), and retries happen on
+I/O errors only. A rerun redoes only the units without a matching completion marker; outputs are byte-identical at
+any worker count and with either executor.
 
 Works with no Prefect server (a private temporary one is started, bound to 127.0.0.1, and dies with the run)
 and against a running `prefect server start` when PREFECT_API_URL points at it.
@@ -12,173 +12,42 @@ and against a running `prefect server start` when PREFECT_API_URL points at it.
 The terminal shows one line per step (a live bar while it runs, on an interactive terminal) and the funnel;
 Prefect's flow and task run records go to the API (the UI) and to `<run>/logs/prefect.log` (`--verbose`: the
 terminal too; flows/logs.py).
+
+This module (the command line) does not import Prefect at its top: the private server's process is started first
+(flows/server.py), so that its start-up (~3 s of its own CPU) runs beside this process importing Prefect (~0.8 s)
+and the rest of what the run needs (`warm_imports`). `stage_flow` and its tasks live in `flows/stage_flow.py` and
+are importable from here as before.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task, unmapped
-from prefect.cache_policies import NO_CACHE
-
-from core.io import atomic_write_json, run_lock
 from core.paths import STAGES
 from core.stage_files import ConfigError
 from filters.step import referenced_files  # noqa: F401 - re-exported: flows' tests and users import it here
 from ingest.sources import SourcesError, check_sources_match, load_sources
-from pipeline.executors import EXECUTORS, Executor, make_executor
+from pipeline.executors import EXECUTORS
 from pipeline.layout import RunLayout
-from pipeline.runner import StepResult, run_step
-from pipeline.step import Step, Unit, UnitResult, run_unit
-from stage.config import SynthConfig, load_stage_config
-from stage.run import CountInvariantError, run_stage
+from stage.config import load_stage_config
+from stage.run import CountInvariantError
 
 DEFAULT_RUNS = Path("runs")
-
-# Deterministic failures (a bad config, a bug) fail at once; only these I/O errors are worth a retry.
-_NOT_TRANSIENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
-
-
-def io_error_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: retry a unit only when it failed on (transient) I/O."""
-    try:
-        state.result()
-    except OSError as e:
-        return not isinstance(e, _NOT_TRANSIENT)
-    except BaseException:
-        return False
-    return False
+# The flow and its tasks (flows/stage_flow.py, which imports Prefect), importable from this module as before.
+_FLOW_NAMES = ("stage_flow", "unit_task", "train_task", "prefect_map_units", "io_error_only")
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=io_error_only,
-    cache_policy=NO_CACHE,
-    task_run_name="{step_name}:{unit_key}",
-)
-def unit_task(
-    step: Step, unit: Unit, unit_dir: Path, step_fp: str, executor: Executor, step_name: str, unit_key: str
-) -> UnitResult:
-    """One work unit, run wherever the executor runs it (this process, a worker process, a Ray node)."""
-    return executor.submit(run_unit, step, unit, unit_dir, step_fp).result()
+def __getattr__(name: str) -> Any:
+    if name in _FLOW_NAMES:
+        import importlib
 
-
-def prefect_map_units(executor: Executor):
-    """`map_units` for `run_step`: the pending units of a step as mapped Prefect tasks."""
-
-    def map_units(step: Step, units: list[Unit], dirs: list[Path], step_fp: str) -> list[UnitResult]:
-        from prefect.futures import as_completed
-
-        from report.progress import StepProgress
-
-        futures = unit_task.map(
-            unmapped(step),
-            units,
-            dirs,
-            unmapped(step_fp),
-            unmapped(executor),
-            unmapped(step.name),
-            [u.key for u in units],
-        )
-        with StepProgress(step.name, len(units)) as progress:  # a bar on a terminal, a progress artifact in the UI
-            for f in as_completed(futures):
-                progress.advance(f.result())
-        return [f.result() for f in futures]
-
-    return map_units
-
-
-@task(cache_policy=NO_CACHE)
-def train_task(manifest: str, layout: RunLayout, train_config: Path | None, num_steps: int) -> dict[str, Any]:
-    # torch is imported here only: the data path never needs it.
-    from trainer.train import train_from_manifest
-
-    result = train_from_manifest(manifest, num_steps, config=train_config, out_dir=layout.train)
-    return {k: v for k, v in result.items() if k != "losses"}
-
-
-@flow(name="corpusforge-stage", log_prints=True)
-def stage_flow(
-    stage: str = "general",
-    sources: str | None = None,
-    out: str | None = None,
-    limit: int | None = None,
-    config: str | None = None,
-    dry_run: bool = False,
-    train_steps: int | None = None,
-    workers: int = 1,
-    executor: str = "local",
-    ray_address: str | None = None,
-    synth: dict[str, Any] | None = None,
-    synth_from: str | None = None,
-) -> dict[str, Any]:
-    """Run one curriculum stage end to end and return its funnel.
-
-    Args:
-        stage: general | reasoning | long_context.
-        sources: sources file (TOML); defaults to the one the stage config names.
-        out: run directory; defaults to runs/<stage>.
-        limit: read at most this many records per source.
-        config: stage config file; defaults to configs/stages/<stage>.toml.
-        dry_run: build (or reuse) the filtered corpus, print the token budget per source, write no shards.
-        train_steps: then train the bundled MoE trainer on the stage's manifest for this many steps
-            (continuing from the previous stage's checkpoint; config from the stage's `[train]` table).
-        workers: processes (or Ray CPUs) that run the work units.
-        executor: local | ray.
-        ray_address: a Ray cluster to use (default: RAY_ADDRESS, else a local Ray started for this run).
-        synth: a `[synth]` table that replaces the stage config's (`python -m flows.synth`).
-        synth_from: a finished corpus to draw synth seeds from (default: this stage's filtered documents).
-    """
-    from core.console import say
-    from report.artifacts import publish_artifacts
-    from report.html import build_report
-    from report.progress import step_line
-
-    logger = get_run_logger()
-    cfg = load_stage_config(stage, config)
-    if synth is not None:
-        cfg = dataclasses.replace(cfg, synth=SynthConfig.from_table(f"{cfg.path}: [synth]", synth, cfg.path.parent))
-    specs = load_sources(Path(sources) if sources else cfg.sources)
-    layout = run_layout(stage, out)
-    # NOTE: no Prefect concurrency slot per run directory here: a SIGKILLed run would hold it until its lease
-    # expires, and the resume would wait. Deployments allow one run at a time (flows/deployments.toml); the
-    # file lock guards every other case and dies with its process.
-    with run_lock(layout.root), make_executor(executor, workers, ray_address) as ex:
-        map_units = prefect_map_units(ex)
-
-        def run(step: Step) -> StepResult:
-            result = run_step(step, layout, map_units=map_units)
-            logger.info(
-                "step %s: %d units, %d run, %d docs in, %d out",
-                step.name,
-                len(result.units),
-                result.units_run,
-                result.stats.docs_in,
-                result.stats.docs_out,
-            )
-            say(step_line(result))  # the terminal's one line for the step (the record above goes to the log file)
-            return result
-
-        summary = run_stage(
-            cfg, specs, layout, run, limit=limit, dry_run=dry_run, synth_seeds=Path(synth_from) if synth_from else None
-        )
-        summary["executor"] = {"kind": executor, "workers": workers}
-        summary["config"] = str(cfg.path.resolve())
-        if train_steps and not dry_run:
-            summary["train"] = train_task(summary["shards"]["manifest"], layout, cfg.train_config, train_steps)
-            say(train_line(summary["train"]))
-        atomic_write_json(layout.funnel, summary)
-        logger.info(format_funnel(summary))
-        logger.info("report: %s", build_report(layout.root))
-        publish_artifacts(summary, layout)
-    return summary
+        return getattr(importlib.import_module("flows.stage_flow"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def train_line(result: dict[str, Any]) -> str:
@@ -286,18 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
     return run_cli(
         lambda: check_before_run(args.stage, args.config, args.sources),
-        lambda: stage_flow(
-            stage=args.stage,
-            sources=args.sources,
-            out=args.out,
-            limit=args.limit,
-            config=args.config,
-            dry_run=args.dry_run,
-            train_steps=args.train_steps,
-            workers=args.workers,
-            executor=args.executor,
-            ray_address=args.ray_address,
-        ),
+        lambda: run_flow(args),
         as_json=args.json,
         layout=run_layout(args.stage, args.out),
         verbose=args.verbose,
@@ -305,9 +163,27 @@ def main(argv: list[str] | None = None) -> int:
     )
 
 
+def run_flow(args: argparse.Namespace) -> dict[str, Any]:
+    """The stage flow for the parsed command line (Prefect is imported here, once the server's process started)."""
+    from flows.stage_flow import stage_flow
+
+    return stage_flow(
+        stage=args.stage,
+        sources=args.sources,
+        out=args.out,
+        limit=args.limit,
+        config=args.config,
+        dry_run=args.dry_run,
+        train_steps=args.train_steps,
+        workers=args.workers,
+        executor=args.executor,
+        ray_address=args.ray_address,
+    )
+
+
 def warm_imports(filters_in_process: bool) -> None:
     """Import (and build) what the run needs later anyway, while the private Prefect server boots (this process
-    would only wait for it): the report's matplotlib and its tokenizers (`report.fertility.TOKENIZERS`, the stage's
+    would only wait for it): the flow's module (flows/stage_flow.py, Prefect), the report's matplotlib and its tokenizers (`report.fertility.TOKENIZERS`, the stage's
     among them: built once per process) and, when the units run in this process, what the filter step imports
     (spaCy without torch, scikit-learn's classes for the toxicity model). Nothing is written and every result is
     the one the run would build, so the outputs are the same. ~2.3 s of CPU that runs beside the server's own
@@ -317,7 +193,7 @@ def warm_imports(filters_in_process: bool) -> None:
     from report.fertility import TOKENIZERS
     from sharding.tokenizer import load_tokenizer
 
-    modules = ["report.html", "matplotlib.figure"]
+    modules = ["flows.stage_flow", "report.html", "matplotlib.figure"]
     if filters_in_process:  # worker processes import these themselves; this one would never need them
         modules += ["filters.chain", "sklearn.feature_extraction.text", "sklearn.calibration"]
     try:
@@ -371,7 +247,8 @@ def run_cli(
 
     records = run_records_to_file(layout.prefect_log, verbose) if layout else contextlib.nullcontext()
     try:
-        with records, prefect_api(server_log=layout.prefect_server_log if layout else None, warm_up=warm_up):
+        # The API first: a private server's process starts before `records` (and anything else) imports Prefect.
+        with prefect_api(server_log=layout.prefect_server_log if layout else None, warm_up=warm_up), records:
             summary = run()
     except CountInvariantError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -42,7 +42,7 @@ def test_every_stage_and_the_trainer_is_a_deployment_with_schedule_retries_and_c
     assert props["search"]["type"] == "integer" and {"mixtures", "candidates", "search_over"} <= set(props)
     assert all("corpusforge" in d.tags for d in deps.values())
     # by module: a file-path entrypoint would put flows/ on sys.path, where flows/report.py shadows `report`
-    assert general.entrypoint == "flows.stage.stage_flow" and train.entrypoint == "flows.train.train_flow"
+    assert general.entrypoint == "flows.stage_flow.stage_flow" and train.entrypoint == "flows.train.train_flow"
 
 
 def test_overrides_and_only(tmp_path):

@@ -69,8 +69,12 @@ def test_private_server_refuses_requests_without_the_run_credential(tmp_path, mo
 
 WARM_PROBE = """
 import sys
+from flows.server import _prefect_package_dir
 from flows.stage import warm_imports
+assert _prefect_package_dir().name == "prefect"
+assert "prefect" not in sys.modules, "the command imports Prefect before its private server's process is started"
 warm_imports(filters_in_process=True)
+assert "flows.stage_flow" in sys.modules
 assert "torch" not in sys.modules, "the warm-up imported torch (spaCy must come in without it)"
 assert {"spacy", "sklearn.calibration", "matplotlib.figure", "report.html"} <= set(sys.modules)
 from sharding.tokenizer import _LOADED
@@ -80,10 +84,26 @@ print("ok")
 
 
 def test_the_warm_up_imports_what_the_run_needs_without_torch():
-    """What `flows.stage` imports while the private server boots: the filter step's spaCy (without torch: thinc's
+    """What `flows.stage` imports while the private server boots: the flow's module (Prefect: not imported before
+    the server's process starts, so that both start at once), the filter step's spaCy (without torch: thinc's
     torch import would cost 1.3 s and its memory in a process that never uses it), scikit-learn, the report and
     its tokenizers."""
     res = subprocess.run(
         [sys.executable, "-c", WARM_PROBE], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_exit_waits_only_for_the_flow_runs_of_this_process():
+    """The private server's database is shared by every run of the user (PREFECT_HOME): the wait at exit counts the
+    task runs of the flow runs this process logged (Prefect's flow run records carry the run's id), not those of a
+    stage running beside it (12-20 s waited)."""
+    import logging
+
+    from flows.server import FlowRunIds
+
+    runs = FlowRunIds()
+    mine = "3386eec9-5cdf-40fe-9f42-2450271e2b74"
+    for extra in ({"flow_run_id": mine}, {"flow_run_id": "<unknown>"}, {}):
+        runs.handle(logging.makeLogRecord({"name": "prefect.flow_runs", "msg": "Beginning flow run", **extra}))
+    assert runs.ids == {mine}
