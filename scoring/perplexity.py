@@ -3,8 +3,9 @@
 CCNet (Wenzek et al. 2019, arXiv 1911.00359, section 3.3) scores each web page by the perplexity of a language model
 trained on Wikipedia and splits every language into head, middle and tail thirds at the 33rd and 67th percentiles
 of that language's perplexities: text that reads like the reference (low perplexity) is the head. Here the model is
-SmolLM2-135M-Instruct, exported at set-up (`synth/models.py`, `models/built/SmolLM2-135M-Instruct`), run with
-transformers on CPU.
+SmolLM2-135M-Instruct, exported at set-up (`synth/models.py`, `models/built/SmolLM2-135M-Instruct`), run on CPU by
+a plain-torch forward pass (`scoring/llama.py`; the same logits as transformers' LlamaForCausalLM, without its
+import).
 
 What is scored: the first `max_tokens` tokens of the text (256 by default; CCNet scores whole pages, but a page's
 opening says most of what the rest will be and the cost grows with length), after one `<|endoftext|>` token (the
@@ -22,9 +23,12 @@ ship for every language). In a stage, `keep_top = 0.67` per language (`[[scorers
 and middle through the existing percentile cut (`filters/score_cut.py`), and in DuckDB the bucket of a document is
 `ntile(3) OVER (PARTITION BY lang ORDER BY scores['<name>'] DESC)` (1 head, 2 middle, 3 tail).
 
-Speed on CPU (this machine's shared 2 cores, load average ~4 from other jobs; one thread, 256 tokens a document,
-batches of 8): 3.3 docs/s in bf16, 1.3 in fp32 (`DOCS_PER_SECOND`; `python -m scoring.perplexity bench`). That is
-~1,000x slower than the fastText scorer: give it `domains`, or run it on a sample.
+Speed on CPU (this machine's shared 2 cores, load average 2-4 from other jobs; one thread, bf16; `DOCS_PER_SECOND`,
+`python -m scoring.perplexity bench [--max-tokens N] [--batch N]`): 3.2-3.6 docs/s at 256 tokens in batches of 8
+(transformers gave 3.0-3.9 on the same runs: the forward pass is the same matmuls), 6.7 at 128, 17 at 64; one document
+a call, as a stage's small units give it, 4.5-8 at 128 tokens. Loading costs ~1.1 s a process (torch 1 s, the
+weights 0.2 s), against 6.5 s with transformers. That is ~1,000x slower than the fastText scorer: give it `domains`
+and a `sample` (configs/stages/general.toml scores 3% of the prose at 128 tokens).
 """
 
 from __future__ import annotations
@@ -41,10 +45,10 @@ DEFAULT_MAX_TOKENS = 256
 BATCH_SIZE = 8  # documents per forward pass, sorted by length so that little padding is computed
 START_TOKEN = "<|endoftext|>"
 # Measured with `python -m scoring.perplexity bench` (LAMBADA passages joined four at a time, so every document
-# fills its 256 tokens; batches of 8): bf16 runs about 2.5x faster than fp32 on this CPU, so the export's bf16
-# weights are used as they are (the log-softmax is taken in fp32). Two threads were slower than one on the shared
-# 2 cores while other jobs ran.
-DOCS_PER_SECOND = {"threads_1_bf16": 3.3, "threads_1_fp32": 1.3}
+# fills its tokens; batches of 8 unless named): bf16 ran about 2.5x faster than fp32 on this CPU (its AMX units), so
+# the export's bf16 weights are used as they are (the log-softmax is taken in fp32). Two threads were slower than
+# one on the shared 2 cores while other jobs ran.
+DOCS_PER_SECOND = {"tokens_256": 3.4, "tokens_128": 6.7, "tokens_64": 17.0, "tokens_128_one_a_call": 4.5}
 BUCKETS = ("head", "middle", "tail")
 
 
@@ -76,22 +80,24 @@ class PerplexityScorer:
 
     def __init__(self, model_dir: Path, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 1) -> None:
         import torch
-        from transformers import AutoModelForCausalLM
 
+        from scoring.llama import Llama
         from tokenizers import Tokenizer
 
         torch.set_num_threads(threads)
         self.model_dir = Path(model_dir)
         self.max_tokens = max_tokens
-        # The folder's tokenizer.json read by `tokenizers` itself: the same ids as AutoTokenizer, loaded in 0.3 s
+        # The folder's tokenizer.json read by `tokenizers` itself: the same ids as AutoTokenizer, loaded in 0.1 s
         # instead of 4.5 s here.
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self._model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.bfloat16).eval()
+        # The export's bf16 weights as they are, in plain torch (scoring/llama.py: transformers' import alone took
+        # longer than scoring a stage's sample).
+        self._model = Llama(self.model_dir)
         start = self._tokenizer.token_to_id(START_TOKEN)
         if start is None:
             raise ValueError(f"{self.model_dir}: the tokenizer has no {START_TOKEN} token to start a document with")
         self._start = start
-        self._pad = start  # padded positions are masked out: any id does
+        self._pad = start  # padded positions are never read: any id does
 
     def perplexities(self, texts: Sequence[str]) -> list[float]:
         """The perplexity of each text's first `max_tokens` tokens, in order (inf for an empty text)."""
@@ -111,14 +117,11 @@ class PerplexityScorer:
         import torch
 
         width = max(len(s) for s in ids)
-        input_ids = torch.tensor([s + [self._pad] * (width - len(s)) for s in ids])  # [B, T]
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in ids])  # [B, T]
+        input_ids_BT = torch.tensor([s + [self._pad] * (width - len(s)) for s in ids])
+        target_mask_BT = torch.tensor([[1.0] * (len(s) - 1) + [0.0] * (width - len(s)) for s in ids])
         with torch.inference_mode():
-            logits = self._model(input_ids=input_ids, attention_mask=mask).logits.float()  # [B, T, V]
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # [B, T-1, V]: position t predicts token t+1
-        nll = -logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)  # [B, T-1]
-        target_mask = mask[:, 1:].float()
-        return ((nll * target_mask).sum(1) / target_mask.sum(1)).tolist()
+            nll_BT = self._model.next_token_nll(input_ids_BT)  # the log-softmax in fp32
+        return ((nll_BT * target_mask_BT).sum(1) / target_mask_BT.sum(1)).tolist()
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """`1 / perplexity` of each text, in (0, 1] (0.0 for an empty text), in order."""
@@ -156,8 +159,6 @@ def _bench(args: Any) -> None:
     import gzip
     import time
 
-    import torch
-
     from scoring.reference_text import package_dir
     from synth.models import exported_model
 
@@ -166,14 +167,14 @@ def _bench(args: Any) -> None:
         passages = [json.loads(line)["doc"]["query"] for _, line in zip(range(4 * args.docs), f)]
     texts = ["\n\n".join(passages[i : i + 4]) for i in range(0, len(passages), 4)]
     scorer = PerplexityScorer(exported_model(), args.max_tokens, args.threads)
-    if args.dtype == "fp32":
-        scorer._model.to(torch.float32)
     scorer.score(texts[:BATCH_SIZE])  # warm-up
     t0 = time.perf_counter()
-    scorer.score(texts)
+    for start in range(0, len(texts), args.batch):
+        scorer.score(texts[start : start + args.batch])
     dt = time.perf_counter() - t0
     print(
-        f"{len(texts)} docs, {args.max_tokens} tokens, {args.threads} threads, {args.dtype}: {len(texts) / dt:.1f} docs/s"
+        f"{len(texts)} docs, {args.max_tokens} tokens, {args.threads} threads, bf16, {args.batch} a call: "
+        f"{len(texts) / dt:.1f} docs/s"
     )
 
 
@@ -185,5 +186,5 @@ if __name__ == "__main__":
     parser.add_argument("--docs", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--batch", type=int, default=BATCH_SIZE, help="documents per score() call")
     _bench(parser.parse_args())

