@@ -4,7 +4,10 @@ into each document's `scores` column and, in filter mode, drops a document below
 `<name>.<class>`, and in filter mode thresholds the probability of its `class`.
 
 They run after every filter and before the redacting modifiers (pii, secrets), so that what they score is what the
-filters judged, and nothing is redacted in a document a scorer drops. One model call per batch.
+filters judged, and nothing is redacted in a document a scorer drops. One model call per batch. A scorer with a
+`sample` skips the documents outside it (no key in `scores`), and its model is loaded when the first document it
+scores arrives: a process that scores nothing (a small run, a worker whose units hold no sampled document) never
+pays for it.
 """
 
 from __future__ import annotations
@@ -34,15 +37,26 @@ class ScorerFilter(Filter):
         self.config = config
         self.name = f"scorer_{config.name}"
         self.domains = frozenset(config.domains) if config.domains else None
-        self._scorer: FastTextScorer | EmbeddingScorer | PerplexityScorer
-        if config.kind == "perplexity":
+        # Every document is scored: the model loads now, so that one that fails to load fails before any document.
+        self._loaded = self._load() if config.sample is None else None
+
+    def _load(self) -> FastTextScorer | EmbeddingScorer | PerplexityScorer:
+        if self.config.kind == "perplexity":
             from scoring.perplexity import PerplexityScorer
 
-            self._scorer = PerplexityScorer(config.model, config.max_tokens)
-        else:
-            from scoring.scorer import load_classifier
+            return PerplexityScorer(self.config.model, self.config.max_tokens)
+        from scoring.scorer import load_classifier
 
-            self._scorer = load_classifier(config.model)
+        return load_classifier(self.config.model)
+
+    @property
+    def _scorer(self) -> FastTextScorer | EmbeddingScorer | PerplexityScorer:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def applies_to(self, doc: Document) -> bool:
+        return super().applies_to(doc) and self.config.in_sample(doc.id)
 
     def filter(self, doc: Document) -> FilterResult:
         return self.filter_batch([doc])[0]

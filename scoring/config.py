@@ -17,6 +17,12 @@ exported it (`bash scripts/bootstrap_engine.sh`) scores `1 / perplexity` of each
     [scorers.ppl]
     kind = "perplexity"            # default "fasttext"; `model` then defaults to the SmolLM2 export
     max_tokens = 256               # tokens of each document's opening that are scored (the default)
+    sample = 0.1                   # optional, annotate mode: score a fixed tenth of the documents (any scorer)
+
+`sample` (a share in (0, 1]) scores only the documents whose id hashes below it (`in_sample`): the same documents
+at any worker count and in any order, and the others get no key in `scores` (DuckDB reads NULL; `score_thirds` and
+the report's histograms count the scored ones). A costly scorer can then be on in every run and still describe
+the run's distribution. Filter mode refuses it: a filter judges every document.
 
 An embedding classifier (`python -m flows.classify train --kind embedding`; `scoring/embedding.py`: MiniLM
 embeddings and a linear head) is a classifier folder like a fastText one; its card says its kind, so `kind` may be
@@ -48,6 +54,7 @@ cut at any worker count.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +99,7 @@ class ScorerConfig:
     max_tokens: int | None = None  # perplexity scorers: tokens scored per document
     classes: tuple[str, ...] = ()  # a multi-class classifier's classes (its card's); () for one score
     score_class: str | None = None  # filter mode of a multi-class classifier: the class thresholds apply to
+    sample: float | None = None  # the share of documents scored (`in_sample`); None: every document
 
     @property
     def score_keys(self) -> tuple[str, ...]:
@@ -124,6 +132,7 @@ class ScorerConfig:
             "kind": Literal["fasttext", "embedding", "perplexity"],
             "max_tokens": int,
             "class": str,
+            "sample": float,
         }
         check_table(where, table, hints, error)
         if not _NAME_RE.match(name):
@@ -142,6 +151,7 @@ class ScorerConfig:
         if mode == "annotate" and ("min_score" in table or "keep_top" in table or thresholds or "class" in table):
             raise error(f'{where}: min_score, keep_top, thresholds and class drop documents only with mode = "filter"')
         _check_class(where, table.get("class"), classes, mode, error)
+        _check_sample(where, table.get("sample"), mode, error)
         return cls(
             name,
             model,
@@ -155,6 +165,7 @@ class ScorerConfig:
             max_tokens,
             classes,
             table.get("class"),
+            table.get("sample"),
         )
 
     def rule_for(self, domain: str, lang: str | None) -> ScoreThreshold | None:
@@ -192,7 +203,16 @@ class ScorerConfig:
             "keep_top": self.keep_top,
             "max_tokens": self.max_tokens,
             **({"class": self.score_class} if self.score_class else {}),  # absent: the fingerprints of before
+            **({"sample": self.sample} if self.sample is not None else {}),  # likewise
         }
+
+    def in_sample(self, doc_id: str) -> bool:
+        """Whether this scorer scores the document `doc_id` (always, without `sample`): a hash of the id alone, so
+        the sample depends on neither the order nor the other documents (as `scoring.train.held_out` splits)."""
+        if self.sample is None:
+            return True
+        digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64 < self.sample
 
 
 def _check_model(
@@ -245,6 +265,18 @@ def _check_class(
         raise error(f"{where} class = {score_class!r}: not one of the classifier's classes {list(classes)}")
     if mode == "filter" and classes and score_class is None:
         raise error(f'{where}: mode = "filter" with a multi-class classifier needs class = one of {list(classes)}')
+
+
+def _check_sample(where: str, sample: float | None, mode: str, error: type[Exception]) -> None:
+    """`sample` is a share in (0, 1], in annotate mode only."""
+    if sample is None:
+        return
+    if not 0.0 < sample <= 1.0:
+        raise error(f"{where} sample = {sample!r}: the share of documents scored, in (0, 1] (0.1: a tenth)")
+    if mode == "filter":
+        raise error(
+            f'{where} sample = {sample!r}: mode = "filter" judges every document; sample needs mode = "annotate"'
+        )
 
 
 def _check_threshold(where: str, t: ScoreThreshold, own: ScoreThreshold, error: type[Exception]) -> None:

@@ -1,0 +1,95 @@
+"""`sample` in a `[scorers.<name>]` table (scoring/config.py): a fixed share of the documents, chosen by a hash of
+each id, is scored (the same ones in any order and batching, so at any worker count); the others get no key in
+`scores`, and the `score_thirds` view and the report's histograms count the scored ones; the model is loaded only when
+a sampled document arrives; a bad share or filter mode is one line before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from filters.base import run_chain
+from filters.scorer import ScorerFilter
+from report.scores import collect_scores
+from report.views import SCORE_THIRDS_VIEW
+from schemas import Document
+from scoring.card import CardError
+from scoring.config import ScorerConfig
+
+
+def _docs(n: int) -> list[Document]:
+    texts = ["Three apples and two pears make five fruits.", "Wherefore art thou Romeo? Deny thy father."]
+    return [Document(id=f"doc{i:05d}", text=texts[i % 2], source="s", domain="web", lang="en") for i in range(n)]
+
+
+def test_the_sample_is_a_share_of_the_ids_and_does_not_depend_on_order():
+    config = ScorerConfig("edu", Path("unused"), "0" * 64, sample=0.2)
+    ids = [f"{i:08x}" for i in range(20_000)]
+    chosen = {i for i in ids if config.in_sample(i)}
+    assert abs(len(chosen) / len(ids) - 0.2) < 0.015  # binomial sd 0.003
+    assert chosen == {i for i in reversed(ids) if config.in_sample(i)}
+    assert {i for i in ids if ScorerConfig("edu", Path("unused"), "0" * 64).in_sample(i)} == set(ids)
+    assert chosen < {i for i in ids if ScorerConfig("edu", Path("unused"), "0" * 64, sample=0.5).in_sample(i)}
+
+
+def test_only_sampled_documents_get_a_key_at_any_batching(math_classifier, tmp_path):
+    table = {"model": str(math_classifier), "mode": "annotate", "sample": 0.5}
+    config = ScorerConfig.from_table("t: [scorers.edu]", "edu", table, tmp_path)
+    assert config.fingerprint()["sample"] == 0.5
+    scored = []
+    for batch_size in (1, 7, 256):  # units of other sizes, as other worker counts give
+        docs = _docs(40)
+        kept = list(run_chain(docs, [ScorerFilter(config)], [], batch_size=batch_size))
+        assert kept == docs  # annotate mode keeps every document, sampled or not
+        scored.append({d.id: d.scores["edu"] for d in docs if d.scores})
+        assert all(not d.scores for d in docs if d.id not in scored[-1])
+    assert scored[0] == scored[1] == scored[2]
+    assert set(scored[0]) == {d.id for d in _docs(40) if config.in_sample(d.id)} and 5 < len(scored[0]) < 35
+
+
+def test_the_model_is_loaded_only_when_a_sampled_document_arrives():
+    """A folder that is no model: nothing fails until a document in the sample is scored (a worker whose units hold
+    no sampled document never pays for the load)."""
+    config = ScorerConfig("edu", Path("no-such-model"), "0" * 64, sample=0.3)
+    docs = _docs(40)
+    outside = [d for d in docs if not config.in_sample(d.id)]
+    step = ScorerFilter(config)
+    assert list(run_chain(outside, [step], [])) == outside and not any(d.scores for d in outside)
+    with pytest.raises(CardError, match="no-such-model"):
+        step.filter_batch([next(d for d in docs if config.in_sample(d.id))])
+
+
+def test_score_thirds_and_the_report_count_the_scored_documents_only():
+    con = duckdb.connect()
+    rows = [(f"d{i}", "en", {"edu": 0.5, **({"ppl": i / 12} if i % 2 else {})}) for i in range(12)]
+    con.execute(
+        "CREATE TABLE docs (id VARCHAR, domain VARCHAR, source VARCHAR, lang VARCHAR, scores MAP(VARCHAR, DOUBLE))"
+    )
+    con.executemany("INSERT INTO docs VALUES (?, 'web', 's', ?, ?)", rows)
+    con.execute(SCORE_THIRDS_VIEW)
+    thirds = con.execute(
+        "SELECT bucket, count(*) FROM score_thirds WHERE scorer = 'ppl' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert thirds == [("head", 2), ("middle", 2), ("tail", 2)]  # the 6 scored documents, not 12
+    section = collect_scores(con, {})
+    assert {s["name"]: s["docs"] for s in section["scorers"]} == {"edu": 12, "ppl": 6}
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"sample": 0.0}, r"sample = 0\.0: the share of documents scored, in \(0, 1\]"),
+        ({"sample": 1.5}, r"sample = 1\.5: the share"),
+        ({"sample": "a tenth"}, r"sample"),
+        (
+            {"mode": "filter", "min_score": 0.5, "sample": 0.5},
+            r'sample = 0\.5: mode = "filter" judges every document; sample needs mode = "annotate"',
+        ),
+    ],
+)
+def test_a_bad_sample_is_one_line(table, message, math_classifier, tmp_path):
+    with pytest.raises(ValueError, match=message) as e:
+        ScorerConfig.from_table("t: [scorers.edu]", "edu", {**table, "model": str(math_classifier)}, tmp_path)
+    assert "\n" not in str(e.value)
