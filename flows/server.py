@@ -125,7 +125,12 @@ def temporary_prefect_server(
     """
     server = started if started is not None else start_private_server(log_file)
     try:
-        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_AUTH_STRING,
+            PREFECT_API_URL,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            temporary_settings,
+        )
 
         if warm_up is not None:
             warm_up()
@@ -134,7 +139,13 @@ def temporary_prefect_server(
         # session's) would send this server's events there and fail on each. Drained now, it starts afresh here.
         drain_prefect_workers()
         started_at = datetime.now(UTC) - timedelta(seconds=1)  # this run's task runs are scheduled after this
-        settings = {PREFECT_API_URL: server.url, PREFECT_API_AUTH_STRING: server.credential}
+        settings = {
+            PREFECT_API_URL: server.url,
+            PREFECT_API_AUTH_STRING: server.credential,
+            # No flow run heartbeats: they let a long-lived server notice a run that crashed, and this one dies with
+            # the run. Their thread sleeps in 1 s steps and is joined when the flow ends: 0-1 s of every run.
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+        }
         runs, flow_run_logger = FlowRunIds(), logging.getLogger("prefect.flow_runs")
         with temporary_settings(updates=settings):
             flow_run_logger.addHandler(runs)
