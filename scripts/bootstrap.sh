@@ -51,3 +51,7 @@ fi
 # The shipped educational_value classifier (scoring/shipped.py): trained here from reference text that the packages
 # above ship, the same model bytes on every machine; configs/stages/general.toml annotates with it. A rerun checks.
 .venv/bin/python -m scoring.shipped build
+# SmolLM2-135M-Instruct exported from the checked GGUF file above to models/built/SmolLM2-135M-Instruct (synth/models.py;
+# 40-80 s once, then a check of its export.json): configs/stages/general.toml's perplexity scorer reads it, so the
+# README's first command needs it too (scripts/bootstrap_engine.sh runs the same command for the engine; a check there).
+.venv/bin/python -m synth.models export
