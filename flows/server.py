@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from flows.logs import RUN_LOGGERS
 from pipeline.orphans import parent_death_guard
 
 STARTUP_TIMEOUT_S = 120.0  # a loaded 2-core machine can take ~20 s to migrate a fresh SQLite database
@@ -146,15 +147,19 @@ def temporary_prefect_server(
             # the run. Their thread sleeps in 1 s steps and is joined when the flow ends: 0-1 s of every run.
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
         }
-        runs, flow_run_logger = FlowRunIds(), logging.getLogger("prefect.flow_runs")
+        runs, run_loggers = RunsSeen(), [logging.getLogger(name) for name in RUN_LOGGERS]
         with temporary_settings(updates=settings):
-            flow_run_logger.addHandler(runs)
+            for logger in run_loggers:
+                logger.addHandler(runs)
             try:
                 yield server.url
             finally:
-                flow_run_logger.removeHandler(runs)
+                for logger in run_loggers:
+                    logger.removeHandler(runs)
                 drain_prefect_workers()
-                wait_until_recorded(server.url, server.credential, since=started_at, flow_runs=runs.ids)
+                wait_until_recorded(
+                    server.url, server.credential, since=started_at, flow_runs=runs.flow_runs, task_runs=runs.task_runs
+                )
     finally:
         server.stop()
 
@@ -228,27 +233,37 @@ def _wait_until_healthy(proc: subprocess.Popen, url: str, timeout_s: float, log_
             time.sleep(0.1)
 
 
-class FlowRunIds(logging.Handler):
-    """Collects the ids of the flow runs this process runs while the handler is attached to `prefect.flow_runs`:
-    Prefect's flow run logger attaches the run's id to every record, and each run logs its start."""
+class RunsSeen(logging.Handler):
+    """The flow runs and task runs this process ran while the handler is attached to Prefect's run loggers
+    (`RUN_LOGGERS`): Prefect's run loggers attach the run's ids to every record; a flow run logs its start, a task
+    run its end."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.ids: set[str] = set()
+        self.flow_runs: set[str] = set()
+        self.task_runs: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.ids.add(str(uuid.UUID(str(getattr(record, "flow_run_id", "")))))
-        except ValueError:  # a record without one (Prefect writes "<unknown>" outside a run)
-            pass
+        for attribute, ids in (("flow_run_id", self.flow_runs), ("task_run_id", self.task_runs)):
+            try:
+                ids.add(str(uuid.UUID(str(getattr(record, attribute, "")))))
+            except ValueError:  # a record without one (Prefect writes "<unknown>" outside a run)
+                pass
 
 
 def wait_until_recorded(
-    url: str, credential: str, since: datetime, timeout_s: float = RECORD_TIMEOUT_S, flow_runs: Collection[str] = ()
+    url: str,
+    credential: str,
+    since: datetime,
+    timeout_s: float = RECORD_TIMEOUT_S,
+    flow_runs: Collection[str] = (),
+    task_runs: Collection[str] = (),
 ) -> None:
     """Wait until the server has turned the events it received into task-run states: no task run of this run
-    (scheduled after `since`, and of the `flow_runs` when given) left pending or running, and their number unchanged
-    between two reads. Gives up after `timeout_s` (a failed run may leave a task run running for good).
+    (scheduled after `since`, and of the `flow_runs` when given) left pending or running, and either at least as
+    many as the `task_runs` this process ran (exact: a task run the recorder has not seen at all is not counted) or,
+    when those are not known, their number unchanged between two reads 0.25 s apart. Gives up after `timeout_s` (a
+    failed run may leave a task run running for good).
 
     Only this run's task runs count: the server's database is PREFECT_HOME's, which keeps the task runs of every
     earlier run, and those of a killed run stay RUNNING for good (counted, they made every later run wait the
@@ -270,10 +285,10 @@ def wait_until_recorded(
                 seen = (total, client.post("/task_runs/count", json={"task_runs": unfinished}).json())
             except (httpx.HTTPError, ValueError):
                 return  # the server is not answering: nothing more will be recorded
-            if seen[1] == 0 and seen == last:
+            if seen[1] == 0 and (seen == last or (task_runs and total >= len(task_runs))):
                 return
             last = seen
-            time.sleep(0.25)
+            time.sleep(0.1 if task_runs else 0.25)
 
 
 def stop_server(proc: subprocess.Popen) -> None:

@@ -94,16 +94,21 @@ def test_the_warm_up_imports_what_the_run_needs_without_torch():
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
 
 
-def test_exit_waits_only_for_the_flow_runs_of_this_process():
+def test_exit_waits_for_the_runs_of_this_process_only():
     """The private server's database is shared by every run of the user (PREFECT_HOME): the wait at exit counts the
-    task runs of the flow runs this process logged (Prefect's flow run records carry the run's id), not those of a
-    stage running beside it (12-20 s waited)."""
+    task runs of the flow runs this process logged (Prefect's run records carry the runs' ids), not those of a
+    stage running beside it (12-20 s waited), and knows how many task runs it waits for."""
     import logging
 
-    from flows.server import FlowRunIds
+    from flows.server import RunsSeen
 
-    runs = FlowRunIds()
-    mine = "3386eec9-5cdf-40fe-9f42-2450271e2b74"
-    for extra in ({"flow_run_id": mine}, {"flow_run_id": "<unknown>"}, {}):
-        runs.handle(logging.makeLogRecord({"name": "prefect.flow_runs", "msg": "Beginning flow run", **extra}))
-    assert runs.ids == {mine}
+    runs = RunsSeen()
+    flow_run, task_run = "3386eec9-5cdf-40fe-9f42-2450271e2b74", "44b50d80-9b45-4427-b348-5e643dbffdd3"
+    for name, extra in [
+        ("prefect.flow_runs", {"flow_run_id": flow_run}),
+        ("prefect.task_runs", {"flow_run_id": flow_run, "task_run_id": task_run}),
+        ("prefect.flow_runs", {"flow_run_id": "<unknown>"}),
+        ("prefect.flow_runs", {}),
+    ]:
+        runs.handle(logging.makeLogRecord({"name": name, "msg": "Finished in state Completed()", **extra}))
+    assert runs.flow_runs == {flow_run} and runs.task_runs == {task_run}
