@@ -75,16 +75,16 @@ class PerplexityScorer:
     Args:
         model_dir: a Hugging Face folder exported by `synth.models` (default SmolLM2-135M-Instruct).
         max_tokens: tokens of each text scored (its opening).
-        threads: torch CPU threads. NOTE: torch's thread count is per process; this sets it for the process.
+        threads: torch CPU threads while this scorer computes. NOTE: torch's thread count is per process; it is set
+            for each call and put back after, because a stage scores in the process that may train next
+            (`flows.stage --train-steps`, whose trainer keeps torch's default when its config says 0 threads).
     """
 
     def __init__(self, model_dir: Path, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 1) -> None:
-        import torch
-
         from scoring.llama import Llama
         from tokenizers import Tokenizer
 
-        torch.set_num_threads(threads)
+        self.threads = threads
         self.model_dir = Path(model_dir)
         self.max_tokens = max_tokens
         # The folder's tokenizer.json read by `tokenizers` itself: the same ids as AutoTokenizer, loaded in 0.1 s
@@ -114,6 +114,16 @@ class PerplexityScorer:
 
     def _mean_nll(self, ids: list[list[int]]) -> list[float]:
         """Mean negative log-likelihood of each sequence's tokens after the first (right-padded, one forward)."""
+        import torch
+
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._mean_nll_at_threads(ids)
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _mean_nll_at_threads(self, ids: list[list[int]]) -> list[float]:
         import torch
 
         width = max(len(s) for s in ids)

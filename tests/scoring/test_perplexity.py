@@ -47,9 +47,17 @@ def test_prose_scores_above_its_shuffled_words_through_the_scorer_filter(model_d
     rng = random.Random(0)
     shuffled = [" ".join(rng.sample(t.split(), len(t.split()))) for t in prose]
     docs = [Document(id=str(i), text=t, source="s", domain="web", lang="en") for i, t in enumerate(prose + shuffled)]
+    import torch
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as a trainer in the same process would leave it; the scorer computes on one
     t0 = time.perf_counter()
     step = ScorerFilter(config)
-    assert step.filter_batch(docs) == [True] * len(docs)  # annotate mode keeps everything
+    try:
+        assert step.filter_batch(docs) == [True] * len(docs)  # annotate mode keeps everything
+        assert torch.get_num_threads() == 2  # put back: `flows.stage --train-steps` trains in the scoring process
+    finally:
+        torch.set_num_threads(threads_before)
     seconds = time.perf_counter() - t0
     scores = [d.scores["ppl"] for d in docs]
     assert all(0.0 < s <= 1.0 for s in scores)
@@ -117,9 +125,11 @@ def test_the_plain_torch_llama_gives_transformers_perplexities(model_dir):
     import) against transformers' LlamaForCausalLM on the same export: real text of several lengths in one padded
     batch, which transformers reads with its attention mask and ours with the causal mask alone.
 
-    Tolerance: measured identical here (the same bf16 weights through the same operations in the same order: the
-    largest logit difference was 0.0). rtol 1e-3 leaves room for another CPU's bf16 kernels to round otherwise; it is
-    1e-3 nats of mean log-likelihood, while a passage and its shuffled words differ by ~3 nats."""
+    Tolerance: measured identical here (the same bf16 weights through the same operations in the same order, on one
+    thread as the scorer runs: the largest logit difference was 0.0). rtol 1e-3 (1e-3 nats of mean log-likelihood,
+    while a passage and its shuffled words differ by ~3) leaves room for another CPU's kernels, not for another
+    thread count: transformers on 2 threads differs from itself on 1 by up to 3% on a 4-token text (bf16 sums split
+    otherwise), which is why the reference runs on the scorer's one thread."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -134,8 +144,13 @@ def test_the_plain_torch_llama_gives_transformers_perplexities(model_dir):
     input_ids = torch.tensor([s + [start] * (width - len(s)) for s in ids])  # [B, T]
     mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in ids])  # [B, T]
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).eval()
-    with torch.inference_mode():
-        logits = model(input_ids=input_ids, attention_mask=mask).logits.float()  # [B, T, V]
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the scorer's: bf16 kernels split their sums by thread, and round each split
+    try:
+        with torch.inference_mode():
+            logits = model(input_ids=input_ids, attention_mask=mask).logits.float()  # [B, T, V]
+    finally:
+        torch.set_num_threads(threads_before)
     logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)  # [B, T-1]
     target_mask = mask[:, 1:].float()
     reference = (-(logp * target_mask).sum(1) / target_mask.sum(1)).exp()
