@@ -12,7 +12,7 @@
     min_score = 0.7                # or keep_top = 0.2: the top 20% of this entry's documents
 
 A perplexity scorer (CCNet-style, `scoring/perplexity.py`) needs no trained folder: SmolLM2-135M-Instruct as set-up
-exported it (`bash scripts/bootstrap_engine.sh`) scores `1 / perplexity` of each document's first `max_tokens`::
+exported it (`bash scripts/bootstrap.sh`) scores `1 / perplexity` of each document's first `max_tokens`::
 
     [scorers.ppl]
     kind = "perplexity"            # default "fasttext"; `model` then defaults to the SmolLM2 export
