@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_once(checkout, sources, Path(tmp) / f"run-{name}-{i}")
                 if i:  # the first round warms the caches
                     rows[name].append(row)
-                    print(f"{name:<9} run {i}: wall {row['wall_s']:.2f} s, cpu {row['cpu_s']:.2f} s", flush=True)
+                    load = os.getloadavg()[0]  # the machine may be shared: the load beside the run, as measured
+                    print(
+                        f"{name:<9} run {i}: wall {row['wall_s']:.2f} s, cpu {row['cpu_s']:.2f} s, load {load:.1f}",
+                        flush=True,
+                    )
     for name, runs in rows.items():
         wall = statistics.median(r["wall_s"] for r in runs)
         cpu = statistics.median(r["cpu_s"] for r in runs)

@@ -161,7 +161,8 @@ def stage_flow(
             say(train_line(summary["train"]))
         atomic_write_json(layout.funnel, summary)
         logger.info(format_funnel(summary))
-        report = collect(layout.root)  # read once for the page and the artifacts (~0.3 s each time)
+        # Read once for the page and the artifacts (~0.3 s each time), with the config loaded above (~0.1 s).
+        report = collect(layout.root, filters=cfg.filters)
         logger.info("report: %s", build_report(layout.root, report))
         publish_artifacts(summary, layout, report)
     return summary

@@ -31,11 +31,13 @@ MAX_SCORES = 20_000  # scores per reason kept for a histogram (a deterministic s
 TOP_REASON_LANGS = 8  # languages listed per scored drop reason, with the threshold each had
 
 
-def collect(run_dir: Path | str) -> dict[str, Any]:
+def collect(run_dir: Path | str, filters: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Every section of the report of the finished run in `run_dir`.
 
     Args:
         run_dir: a run directory with `funnel.json` and a published corpus (`python -m flows.stage ... --out DIR`).
+        filters: the run's `[filters.*]` tables when the caller has its stage config loaded already (the stage
+            flow); else they are read from the config the run's funnel names (`report.thresholds.filter_tables`).
 
     Raises:
         FileNotFoundError: the run has no funnel.json or no finished corpus (the message names the command to run).
@@ -49,7 +51,7 @@ def collect(run_dir: Path | str) -> dict[str, Any]:
             f"{layout.root}` to completion first"
         )
     summary = json.loads(layout.funnel.read_text(encoding="utf-8"))
-    tables = filter_tables(summary)
+    tables = filters if filters is not None else filter_tables(summary)
     by_lang = LanguageThresholds(tables)
     con = connect(layout.root)
     try:
