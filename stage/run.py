@@ -90,6 +90,7 @@ def _scorer_models(cfg: StageConfig) -> list[dict[str, Any]]:
             "model": str(s.model),
             "model_sha256": s.model_sha256,
             **(provenance(read_card(s.model, verify=False)) if s.kind != "perplexity" else {"kind": s.kind}),
+            **({"sample": s.sample} if s.sample is not None else {}),  # the share of documents it scored
         }
         for s in cfg.scorers
     ]

@@ -12,7 +12,7 @@ import pytest
 
 from filters.base import run_chain
 from filters.scorer import ScorerFilter
-from report.scores import collect_scores
+from report.scores import collect_scores, model_rows
 from report.views import SCORE_THIRDS_VIEW
 from schemas import Document
 from scoring.card import CardError
@@ -73,8 +73,11 @@ def test_score_thirds_and_the_report_count_the_scored_documents_only():
         "SELECT bucket, count(*) FROM score_thirds WHERE scorer = 'ppl' GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert thirds == [("head", 2), ("middle", 2), ("tail", 2)]  # the 6 scored documents, not 12
-    section = collect_scores(con, {})
+    section = collect_scores(
+        con, {"scorers": [{"name": "ppl", "mode": "annotate", "kind": "perplexity", "sample": 0.5}]}
+    )
     assert {s["name"]: s["docs"] for s in section["scorers"]} == {"edu": 12, "ppl": 6}
+    assert model_rows(section)[0][:3] == ["ppl", "annotate (sample 50%)", "perplexity"]  # why it scored only some
 
 
 @pytest.mark.parametrize(
