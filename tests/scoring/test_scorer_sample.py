@@ -17,6 +17,14 @@ from report.views import SCORE_THIRDS_VIEW
 from schemas import Document
 from scoring.card import CardError
 from scoring.config import ScorerConfig
+from scoring.shipped import educational_value_dir, is_current
+
+
+@pytest.fixture(scope="module")
+def classifier(request) -> Path:
+    """The shipped classifier that set-up built (nothing to train here), else the session's trained one (~5 s)."""
+    built = educational_value_dir()
+    return built if is_current(built) else request.getfixturevalue("math_classifier")
 
 
 def _docs(n: int) -> list[Document]:
@@ -34,8 +42,8 @@ def test_the_sample_is_a_share_of_the_ids_and_does_not_depend_on_order():
     assert chosen < {i for i in ids if ScorerConfig("edu", Path("unused"), "0" * 64, sample=0.5).in_sample(i)}
 
 
-def test_only_sampled_documents_get_a_key_at_any_batching(math_classifier, tmp_path):
-    table = {"model": str(math_classifier), "mode": "annotate", "sample": 0.5}
+def test_only_sampled_documents_get_a_key_at_any_batching(classifier, tmp_path):
+    table = {"model": str(classifier), "mode": "annotate", "sample": 0.5}
     config = ScorerConfig.from_table("t: [scorers.edu]", "edu", table, tmp_path)
     assert config.fingerprint()["sample"] == 0.5
     scored = []
@@ -92,7 +100,7 @@ def test_score_thirds_and_the_report_count_the_scored_documents_only():
         ),
     ],
 )
-def test_a_bad_sample_is_one_line(table, message, math_classifier, tmp_path):
+def test_a_bad_sample_is_one_line(table, message, classifier, tmp_path):
     with pytest.raises(ValueError, match=message) as e:
-        ScorerConfig.from_table("t: [scorers.edu]", "edu", {**table, "model": str(math_classifier)}, tmp_path)
+        ScorerConfig.from_table("t: [scorers.edu]", "edu", {**table, "model": str(classifier)}, tmp_path)
     assert "\n" not in str(e.value)
