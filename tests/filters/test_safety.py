@@ -8,12 +8,15 @@ from __future__ import annotations
 import csv
 import html
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.assets import ASSETS, Asset, AssetError, asset_path
+from core.paths import REPO_ROOT
 from filters.base import run_chain
 from filters.toxicity import Toxicity, toxicity_scores
 from filters.url_blocklist import UrlBlocklist, _load_cached, _packaged_url_lists
@@ -183,13 +186,43 @@ def test_toxicity_literals(tox: Toxicity) -> None:
     assert tox.score("") == 0.0
 
 
-def test_toxicity_fast_path_matches_sklearn() -> None:
-    from filters.toxicity import load_toxicity_model
+def _sklearn_toxicity(texts: list[str]) -> np.ndarray:
+    """alt-profanity-check's own pipeline: its pickles as scikit-learn objects, `predict_proba`."""
+    import joblib
 
-    vectorizer, model = load_toxicity_model()
-    texts = ["you are a fucking idiot", "The committee approved the budget.", "", "lol ok"]
-    expected = model.predict_proba(vectorizer.transform(texts))[:, 1]
-    assert toxicity_scores(texts) == pytest.approx(list(expected), abs=1e-12)
+    vectorizer = joblib.load(asset_path("profanity_check.vectorizer"))
+    model = joblib.load(asset_path("profanity_check.model"))
+    return model.predict_proba(vectorizer.transform(texts))[:, 1]
+
+
+TOXICITY_LITERALS = [
+    "you are a fucking idiot",
+    "The committee approved the budget.",
+    "",
+    "lol ok",
+    "Stop words alone: the and of to it is",
+    "The weather report for the coastal region follows.\n" * 50 + "you are a FUCKING idiot, shut up",
+]
+
+
+def test_toxicity_numpy_matches_sklearn() -> None:
+    assert toxicity_scores(TOXICITY_LITERALS) == pytest.approx(list(_sklearn_toxicity(TOXICITY_LITERALS)), abs=1e-12)
+
+
+def test_toxicity_numpy_matches_sklearn_on_davidson(corpora: Path) -> None:
+    texts = [d.text for d in _davidson(corpora / "safety_offensive_text")[0]]
+    ours, expected = np.array(toxicity_scores(texts)), _sklearn_toxicity(texts)
+    assert np.abs(ours - expected).max() <= 1e-9  # measured 3e-16 on the 1,500 tweets
+    assert ((ours > 0.8) == (expected > 0.8)).all()
+
+
+def test_toxicity_scores_without_importing_sklearn() -> None:
+    code = (
+        "import sys; from filters.toxicity import toxicity_scores; assert toxicity_scores(['you idiot'])[0] > 0.5; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "[]", out.stdout  # ~85 MiB and ~1 s saved in every worker that scores
 
 
 def test_toxicity_chunks_find_a_toxic_paragraph() -> None:
