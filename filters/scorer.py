@@ -44,7 +44,8 @@ class ScorerFilter(Filter):
         if self.config.kind == "perplexity":
             from scoring.perplexity import PerplexityScorer
 
-            return PerplexityScorer(self.config.model, self.config.max_tokens)
+            engine = (list(self.config.servers), self.config.served_model) if self.config.servers else None
+            return PerplexityScorer(self.config.model, self.config.max_tokens, engine=engine)
         from scoring.scorer import load_classifier
 
         return load_classifier(self.config.model)

@@ -18,6 +18,8 @@ exported it (`bash scripts/bootstrap.sh`) scores `1 / perplexity` of each docume
     kind = "perplexity"            # default "fasttext"; `model` then defaults to the SmolLM2 export
     max_tokens = 256               # tokens of each document's opening that are scored (the default)
     sample = 0.1                   # optional, annotate mode: score a fixed tenth of the documents (any scorer)
+    servers = ["http://gpu-1:8000"]  # optional: vLLM servers of the same model compute it (the GPU engine)
+    served_model = "corpusforge-synth"  # their --served-model-name (the default `python -m synth.server` uses)
 
 `sample` (a share in (0, 1]) scores only the documents whose id hashes below it (`in_sample`): the same documents
 at any worker count and in any order, and the others get no key in `scores` (DuckDB reads NULL; `score_thirds` and
@@ -100,6 +102,8 @@ class ScorerConfig:
     classes: tuple[str, ...] = ()  # a multi-class classifier's classes (its card's); () for one score
     score_class: str | None = None  # filter mode of a multi-class classifier: the class thresholds apply to
     sample: float | None = None  # the share of documents scored (`in_sample`); None: every document
+    servers: tuple[str, ...] = ()  # perplexity scorers: vLLM servers of the same model compute it (the GPU engine)
+    served_model: str = "corpusforge-synth"  # the name those servers serve it under (`--served-model-name`)
 
     @property
     def score_keys(self) -> tuple[str, ...]:
@@ -133,10 +137,13 @@ class ScorerConfig:
             "max_tokens": int,
             "class": str,
             "sample": float,
+            "servers": list[str],
+            "served_model": str,
         }
         check_table(where, table, hints, error)
         if not _NAME_RE.match(name):
             raise error(f"{where}: scorer name {name!r} must be lower-case letters, digits and _ (a column key)")
+        servers = _check_servers(where, table, table.get("kind", "fasttext"), error)
         model, model_sha256, kind, max_tokens, classes = _check_model(where, table, base_dir, error)
         thresholds = tuple(ScoreThreshold(**t) for t in table.get("thresholds", []))
         own = ScoreThreshold(table.get("min_score"), keep_top=table.get("keep_top"))
@@ -166,6 +173,8 @@ class ScorerConfig:
             classes,
             table.get("class"),
             table.get("sample"),
+            servers,
+            table.get("served_model", cls.served_model),
         )
 
     def rule_for(self, domain: str, lang: str | None) -> ScoreThreshold | None:
@@ -204,6 +213,10 @@ class ScorerConfig:
             "max_tokens": self.max_tokens,
             **({"class": self.score_class} if self.score_class else {}),  # absent: the fingerprints of before
             **({"sample": self.sample} if self.sample is not None else {}),  # likewise
+            # The engine's kernels give other last digits than the scorer's own forward pass (~0.03 nats a token):
+            # a run that switches between them recomputes its scores instead of mixing them. Which servers does not
+            # matter, as long as they serve `model`.
+            **({"engine": "vllm"} if self.servers else {}),
         }
 
     def in_sample(self, doc_id: str) -> bool:
@@ -277,6 +290,19 @@ def _check_sample(where: str, sample: float | None, mode: str, error: type[Excep
         raise error(
             f'{where} sample = {sample!r}: mode = "filter" judges every document; sample needs mode = "annotate"'
         )
+
+
+def _check_servers(where: str, table: dict[str, Any], kind: str, error: type[Exception]) -> tuple[str, ...]:
+    """`servers` (and `served_model`) belong to a perplexity scorer, and are base URLs."""
+    servers = tuple(table.get("servers", ()))
+    if ("servers" in table or "served_model" in table) and kind != "perplexity":
+        raise error(f'{where}: servers and served_model are settings of kind = "perplexity" only')
+    if "servers" in table and not servers:
+        raise error(f"{where} servers = []: name at least one server, or leave the key out to score in the stage")
+    for url in servers:
+        if not url.startswith(("http://", "https://")):
+            raise error(f"{where} servers: {url!r} is not a base URL such as http://127.0.0.1:8000")
+    return servers
 
 
 def _check_threshold(where: str, t: ScoreThreshold, own: ScoreThreshold, error: type[Exception]) -> None:

@@ -28,7 +28,9 @@ Speed on CPU (this machine's shared 2 cores, load average 2-4 from other jobs; o
 (transformers gave 3.0-3.9 on the same runs: the forward pass is the same matmuls), 6.7 at 128, 17 at 64; one document
 a call, as a stage's small units give it, 4.5-8 at 128 tokens. Loading costs ~1.1 s a process (torch 1 s, the
 weights 0.2 s), against 6.5 s with transformers. That is ~1,000x slower than the fastText scorer: give it `domains`
-and a `sample` (configs/stages/general.toml scores 3% of the prose at 128 tokens).
+and a `sample` (configs/stages/general.toml scores 3% of the prose at 128 tokens), or `servers`: vLLM servers of the
+same model (a GPU's) compute the log-likelihoods of the same token ids (`scoring/perplexity_engine.py`; within 0.03
+nats a token of this forward pass on the CPU engine, `tests/synth/test_synth_vllm.py`).
 """
 
 from __future__ import annotations
@@ -75,12 +77,20 @@ class PerplexityScorer:
     Args:
         model_dir: a Hugging Face folder exported by `synth.models` (default SmolLM2-135M-Instruct).
         max_tokens: tokens of each text scored (its opening).
+        engine: (server URLs, served model name): vLLM servers of the same model compute the log-likelihoods
+            (`scoring/perplexity_engine.py`, the GPU engine's path) and no model loads here; None: this process.
         threads: torch CPU threads while this scorer computes. NOTE: torch's thread count is per process; it is set
             for each call and put back after, because a stage scores in the process that may train next
             (`flows.stage --train-steps`, whose trainer keeps torch's default when its config says 0 threads).
     """
 
-    def __init__(self, model_dir: Path, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        threads: int = 1,
+        engine: tuple[list[str], str] | None = None,
+    ) -> None:
         from scoring.llama import Llama
         from tokenizers import Tokenizer
 
@@ -92,7 +102,8 @@ class PerplexityScorer:
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         # The export's bf16 weights as they are, in plain torch (scoring/llama.py: transformers' import alone took
         # longer than scoring a stage's sample).
-        self._model = Llama(self.model_dir)
+        self._engine = engine
+        self._model = Llama(self.model_dir) if engine is None else None
         start = self._tokenizer.token_to_id(START_TOKEN)
         if start is None:
             raise ValueError(f"{self.model_dir}: the tokenizer has no {START_TOKEN} token to start a document with")
@@ -106,6 +117,12 @@ class PerplexityScorer:
         ]
         out = [math.inf] * len(texts)
         order = sorted((i for i in range(len(ids)) if len(ids[i]) > 1), key=lambda i: len(ids[i]))
+        if self._engine is not None and order:  # every request at once: the servers batch them themselves
+            from scoring.perplexity_engine import engine_mean_nll
+
+            for i, nll in zip(order, engine_mean_nll([ids[i] for i in order], *self._engine)):
+                out[i] = math.exp(nll)
+            return out
         for start in range(0, len(order), BATCH_SIZE):
             batch = order[start : start + BATCH_SIZE]
             for i, nll in zip(batch, self._mean_nll([ids[i] for i in batch])):
@@ -129,6 +146,7 @@ class PerplexityScorer:
         width = max(len(s) for s in ids)
         input_ids_BT = torch.tensor([s + [self._pad] * (width - len(s)) for s in ids])
         target_mask_BT = torch.tensor([[1.0] * (len(s) - 1) + [0.0] * (width - len(s)) for s in ids])
+        assert self._model is not None, "an engine scorer computes on its servers"
         with torch.inference_mode():
             nll_BT = self._model.next_token_nll(input_ids_BT)  # the log-softmax in fp32
         return ((nll_BT * target_mask_BT).sum(1) / target_mask_BT.sum(1)).tolist()

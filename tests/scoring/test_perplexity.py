@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -83,6 +84,32 @@ def test_a_perplexity_table_without_the_export_names_the_set_up_command(tmp_path
         ScorerConfig.from_table("t: [scorers.ppl]", "ppl", {"kind": "perplexity", "max_tokens": 0}, tmp_path)
     with pytest.raises(ValueError, match='max_tokens is a setting of kind = "perplexity" only'):
         ScorerConfig.from_table("t: [scorers.edu]", "edu", {"model": "x", "max_tokens": 8}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"kind": "perplexity", "servers": ["localhost:8000"]}, "'localhost:8000' is not a base URL"),
+        ({"kind": "perplexity", "servers": []}, "name at least one server"),
+        ({"model": "x", "servers": ["http://127.0.0.1:8000"]}, 'settings of kind = "perplexity" only'),
+    ],
+)
+def test_engine_settings_are_checked_at_load(model_dir, tmp_path, table, message):
+    with pytest.raises(ValueError, match=message):
+        ScorerConfig.from_table("t: [scorers.ppl]", "ppl", table, tmp_path)
+
+
+def test_an_engine_scorer_loads_no_model_and_keys_its_fingerprint(model_dir, tmp_path):
+    """The engine's scores differ from this process's in their last digits: a run that switches recomputes them."""
+    from scoring.perplexity import PerplexityScorer
+
+    local = ScorerConfig.from_table("t: [scorers.ppl]", "ppl", {"kind": "perplexity"}, tmp_path)
+    table = {"kind": "perplexity", "servers": ["http://127.0.0.1:9"], "served_model": "m"}
+    engine = ScorerConfig.from_table("t: [scorers.ppl]", "ppl", table, tmp_path)
+    assert (engine.servers, engine.served_model) == (("http://127.0.0.1:9",), "m")
+    assert engine.fingerprint() == {**local.fingerprint(), "engine": "vllm"}
+    scorer = PerplexityScorer(engine.model, engine.max_tokens, engine=(list(engine.servers), engine.served_model))
+    assert scorer._model is None and scorer.perplexities(["", ""]) == [math.inf, math.inf]  # nothing to send
 
 
 def test_ccnet_buckets_are_each_languages_thirds():
