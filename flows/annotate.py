@@ -4,7 +4,7 @@ corpus with an LLM through the synth engine (annotate/).
     RUN_DIR's corpus -> stratified sample (domain, language, source; seeded) -> rubric prompts -> vLLM servers
       (local ones started and always stopped, or --servers) -> OUT_DIR/annotations/<rubric>.parquet
 
-The default annotator is SmolLM2-135M-Instruct as set-up exports it (`bash scripts/bootstrap_engine.sh`). Rubrics:
+The default annotator is SmolLM2-135M-Instruct as set-up exports it (`bash scripts/bootstrap.sh`). Rubrics:
 `educational_value` (FineWeb-Edu's additive 0-5), `topic` and `format` (WebOrganizer's domains), `safety` (harm
 categories), or a rubric file. A killed run resumes without sending a finished request again; the same inputs and
 seed give the same sample and the same requests. No Prefect flow: the work is one journaled batch of requests with

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         metavar="HF_DIR",
         help="local Hugging Face model folder to generate with (recorded with the sha256 of its weights); a real "
-        "model: models/built/SmolLM2-135M-Instruct, which scripts/bootstrap_engine.sh exports",
+        "model: models/built/SmolLM2-135M-Instruct, which scripts/bootstrap.sh exports",
     )
     parser.add_argument("--count", required=True, type=int, metavar="N", help="number of generations (requests)")
     parser.add_argument("--out", required=True, metavar="OUT_DIR", help="run directory for the result")

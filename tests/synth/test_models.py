@@ -45,7 +45,7 @@ def test_check_export_names_what_is_wrong(tmp_path: Path):
 
 def test_a_missing_export_names_the_setup_command(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(models, "BUILT_MODELS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="run `bash scripts/bootstrap_engine.sh`"):
+    with pytest.raises(FileNotFoundError, match="run `bash scripts/bootstrap.sh`"):
         exported_model("smollm2")
     with pytest.raises(KeyError, match="unknown exported model"):
         exported_model("gpt-99")
