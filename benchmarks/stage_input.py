@@ -169,7 +169,8 @@ def stage_config(dest: Path, sources: Path, filters: str) -> Path:
     if "train" in base:
         cfg["train"] = {"config": str((GENERAL.parent / base["train"]["config"]).resolve())}
     for scorer in cfg.get("scorers", {}).values():  # a classifier folder, relative to general.toml as the trainer
-        scorer["model"] = str((GENERAL.parent / scorer["model"]).resolve())
+        if "model" in scorer:  # a perplexity scorer names no folder (its model is the SmolLM2 export)
+            scorer["model"] = str((GENERAL.parent / scorer["model"]).resolve())
     dest.write_text(
         f"# bench_stage.py: a copy of {GENERAL.relative_to(REPO_ROOT)} (filters={filters})\n" + dump_toml(cfg),
         encoding="utf-8",

@@ -66,6 +66,7 @@ class ScoreCutStep(Step):
     """
 
     name = SCORE_CUT
+    loads_models = True  # the scorers' models: workers are replaced after the step
 
     def __init__(self, scorers: tuple[ScorerConfig, ...], upstream: StepResult) -> None:
         self.scorers = scorers

@@ -39,6 +39,7 @@ class FilterStep(Step):
     """
 
     name = "filter"
+    loads_models = True  # language ID, spaCy, classifiers, scorers: workers are replaced after the step
 
     def __init__(
         self,

@@ -183,28 +183,31 @@ def run_flow(args: argparse.Namespace) -> dict[str, Any]:
 
 def warm_imports(filters_in_process: bool) -> None:
     """Import (and build) what the run needs later anyway, while the private Prefect server boots (this process
-    would only wait for it): the flow's module (flows/stage_flow.py, Prefect), the report's matplotlib and its tokenizers (`report.fertility.TOKENIZERS`, the stage's
-    among them: built once per process) and, when the units run in this process, what the filter step imports
-    (spaCy without torch, scikit-learn's classes for the toxicity model). Nothing is written and every result is
-    the one the run would build, so the outputs are the same. ~2.3 s of CPU that runs beside the server's own
-    start-up instead of after it: wall time saved when a core is free."""
+    would only wait for it): the flow's module (flows/stage_flow.py, Prefect) and, when the units run in this
+    process, what the filter step imports (spaCy without torch), the report's matplotlib and its tokenizers
+    (`report.fertility.TOKENIZERS`, the stage's among them: built once per process). Nothing is written and every
+    result is the one the run would build, so the outputs are the same: CPU that runs beside the server's own
+    start-up instead of after it, wall time saved when a core is free.
+
+    With worker processes the report's tokenizers and matplotlib (~165 MiB of RSS) are left for later: loaded
+    here they would sit in this process through the filter step, when the workers hold their models and the
+    run's memory peaks; after that step the workers are replaced by fresh ones (`Step.loads_models`)."""
     import importlib
 
-    from report.fertility import TOKENIZERS
-    from sharding.tokenizer import load_tokenizer
-
-    modules = ["flows.stage_flow", "report.html", "matplotlib.figure"]
-    if filters_in_process:  # worker processes import these themselves; this one would never need them
-        modules += ["filters.chain", "sklearn.feature_extraction.text", "sklearn.calibration"]
+    modules = ["flows.stage_flow", "report.html"]
+    if filters_in_process:  # else workers import the filters, and the report's modules wait (see above)
+        modules += ["filters.chain", "matplotlib.figure"]
     try:
         if filters_in_process:
             from filters.text_features import import_spacy_without_torch
+            from report.fertility import TOKENIZERS
+            from sharding.tokenizer import load_tokenizer
 
             import_spacy_without_torch()
+            for name in TOKENIZERS:
+                load_tokenizer(name)
         for name in modules:
             importlib.import_module(name)
-        for name in TOKENIZERS:
-            load_tokenizer(name)
     except (ImportError, OSError, ValueError):
         pass  # the step that needs it fails with its own message (a missing package, vocabulary or asset)
 

@@ -74,7 +74,10 @@ def prefect_map_units(executor: Executor):
         with StepProgress(step.name, len(units)) as progress:  # a bar on a terminal, a progress artifact in the UI
             for f in as_completed(futures):
                 progress.advance(f.result())
-        return [f.result() for f in futures]
+        results = [f.result() for f in futures]
+        if step.loads_models:
+            executor.release_workers()  # the models' memory leaves with the workers (pipeline/executors.py)
+        return results
 
     return map_units
 

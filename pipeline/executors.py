@@ -47,6 +47,9 @@ class Executor:
             raise error
         return results
 
+    def release_workers(self) -> None:
+        """Called after a step whose units load models (`Step.loads_models`); a pool replaces its workers."""
+
     def close(self) -> None:
         pass
 
@@ -88,7 +91,10 @@ def _worker_init() -> None:
 
 class LocalExecutor(Executor):
     """`--workers N`: N worker processes on this machine (forkserver: a clean process, never a fork of a
-    threaded Prefect flow), started once per run and reused by every step."""
+    threaded Prefect flow), started when a step first submits and reused by the steps after it, except that
+    `release_workers` (after a step that loads models) ends them: a worker that has loaded the filters' models
+    (and a sampled scorer's torch and language model) holds ~0.4-0.9 GiB of RSS that the dedup and shard steps
+    never use; fresh workers fork from the preloaded forkserver in milliseconds."""
 
     name = "local"
 
@@ -98,16 +104,26 @@ class LocalExecutor(Executor):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
-        ctx = mp.get_context("forkserver")
+        self._ctx = mp.get_context("forkserver")
         # pipeline.forkserver_guard makes the forkserver itself die with this process (its workers die with it in turn).
-        ctx.set_forkserver_preload(["pipeline.forkserver_guard", "pipeline.step", "pyarrow.parquet", "numpy"])
-        self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init)
+        self._ctx.set_forkserver_preload(["pipeline.forkserver_guard", "pipeline.step", "pyarrow.parquet", "numpy"])
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()  # Prefect's task runner submits from several threads at once
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        return self._pool.submit(fn, *args)
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_worker_init)
+            return self._pool.submit(fn, *args)
+
+    def release_workers(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:  # waits for the workers to exit, so that their memory is gone when this returns
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.release_workers()
 
 
 class RayExecutor(Executor):

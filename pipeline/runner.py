@@ -79,7 +79,10 @@ def executor_map(executor: Executor) -> MapUnits:
     """The default way to run pending units: straight through the executor."""
 
     def map_units(step: Step, units: list[Unit], dirs: list[Path], step_fp: str) -> list[UnitResult]:
-        return executor.map(run_unit, [(step, u, d, step_fp) for u, d in zip(units, dirs)])
+        results = executor.map(run_unit, [(step, u, d, step_fp) for u, d in zip(units, dirs)])
+        if step.loads_models:
+            executor.release_workers()
+        return results
 
     return map_units
 

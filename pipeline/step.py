@@ -209,6 +209,9 @@ class Step:
 
     name: str = "step"
     reduce_phase: bool = False  # True when the subclass implements `reduce`
+    # True when units load models (language ID, classifiers, a language model): a pool's workers are replaced
+    # after the step (`Executor.release_workers`), so the steps after it do not carry that memory.
+    loads_models: bool = False
 
     def config(self) -> dict[str, Any]:
         return {}
