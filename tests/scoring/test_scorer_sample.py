@@ -85,6 +85,12 @@ def test_score_thirds_and_the_report_count_the_scored_documents_only():
         con, {"scorers": [{"name": "ppl", "mode": "annotate", "kind": "perplexity", "sample": 0.5}]}
     )
     assert {s["name"]: s["docs"] for s in section["scorers"]} == {"edu": 12, "ppl": 6}
+    # A perplexity scorer is binned by log10 of the perplexity (0 to 4 in 20 bins): perplexities 12, 4, 2.4, 1.7,
+    # 1.3 and 1.1 fall in bins 5, 3, 1, 1, 0, 0; a classifier's score on [0, 1] (0.5: bin 10).
+    ppl, edu = (next(s for s in section["scorers"] if s["name"] == n) for n in ("ppl", "edu"))
+    assert ppl["axis"] == "log10_perplexity" and "axis" not in edu
+    assert ppl["by_domain"]["web"] == [2, 2, 0, 1, 0, 1] + [0] * 14
+    assert edu["by_domain"]["web"] == [0] * 10 + [12] + [0] * 9
     assert model_rows(section)[0][:3] == ["ppl", "annotate (sample 50%)", "perplexity"]  # why it scored only some
 
 
