@@ -128,7 +128,9 @@ def model_rows(section: dict[str, Any]) -> list[list[Any]]:
             source = "annotations by " + ", ".join(Path(a).name for a in m.get("annotator", []))
         else:
             source = ", ".join(m.get("reference_sets", [])) or m.get("trained_on") or "(a language model)"
-        mode = f"{m['mode']} (sample {m['sample']:.0%})" if m.get("sample") is not None else m["mode"]
+        limits = [f"sample {m['sample']:.0%}"] if m.get("sample") is not None else []
+        limits += [f"at most {m['sample_max']}"] if m.get("sample_max") is not None else []
+        mode = f"{m['mode']} ({', '.join(limits)})" if limits else m["mode"]
         rows.append([m["name"], mode, m.get("kind"), source, m.get("labels"), _cost(m.get("annotation_cost"))])
         # A binary classifier's AUC; a class rubric's (topic, format, safety) macro-F1 over its classes.
         auc, macro_f1 = m.get("heldout_auc"), m.get("heldout_macro_f1")

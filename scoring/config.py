@@ -18,13 +18,15 @@ exported it (`bash scripts/bootstrap.sh`) scores `1 / perplexity` of each docume
     kind = "perplexity"            # default "fasttext"; `model` then defaults to the SmolLM2 export
     max_tokens = 256               # tokens of each document's opening that are scored (the default)
     sample = 0.1                   # optional, annotate mode: score a fixed tenth of the documents (any scorer)
+    sample_max = 64                # optional, annotate mode: and at most 64 documents of the run
     servers = ["http://gpu-1:8000"]  # optional: vLLM servers of the same model compute it (the GPU engine)
     served_model = "corpusforge-synth"  # their --served-model-name (the default `python -m synth.server` uses)
 
 `sample` (a share in (0, 1]) scores only the documents whose id hashes below it (`in_sample`): the same documents
 at any worker count and in any order, and the others get no key in `scores` (DuckDB reads NULL; `score_thirds` and
 the report's histograms count the scored ones). A costly scorer can then be on in every run and still describe
-the run's distribution. Filter mode refuses it: a filter judges every document.
+the run's distribution. `sample_max = N` caps the count at the N smallest hashes of the run (`scoring/sample.py`),
+so that the cost does not grow with the input. Filter mode refuses both: a filter judges every document.
 
 An embedding classifier (`python -m flows.classify train --kind embedding`; `scoring/embedding.py`: MiniLM
 embeddings and a linear head) is a classifier folder like a fastText one; its card says its kind, so `kind` may be
@@ -56,7 +58,6 @@ cut at any worker count.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ from typing import Any, Literal
 from core.config_types import check_table
 from schemas import DOMAINS
 from scoring.card import CardError, card_classes, read_card
+from scoring.sample import id_hash
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -102,6 +104,8 @@ class ScorerConfig:
     classes: tuple[str, ...] = ()  # a multi-class classifier's classes (its card's); () for one score
     score_class: str | None = None  # filter mode of a multi-class classifier: the class thresholds apply to
     sample: float | None = None  # the share of documents scored (`in_sample`); None: every document
+    sample_max: int | None = None  # at most this many documents of a run scored (scoring/sample.py)
+    sample_cutoff: float | None = None  # set by the stage from its input when sample_max binds; never in a file
     servers: tuple[str, ...] = ()  # perplexity scorers: vLLM servers of the same model compute it (the GPU engine)
     served_model: str = "corpusforge-synth"  # the name those servers serve it under (`--served-model-name`)
 
@@ -137,6 +141,7 @@ class ScorerConfig:
             "max_tokens": int,
             "class": str,
             "sample": float,
+            "sample_max": int,
             "servers": list[str],
             "served_model": str,
         }
@@ -159,6 +164,10 @@ class ScorerConfig:
             raise error(f'{where}: min_score, keep_top, thresholds and class drop documents only with mode = "filter"')
         _check_class(where, table.get("class"), classes, mode, error)
         _check_sample(where, table.get("sample"), mode, error)
+        if "sample_max" in table and (table["sample_max"] < 1 or mode == "filter"):
+            raise error(
+                f'{where} sample_max = {table["sample_max"]!r}: documents scored, >= 1, with mode = "annotate"'
+            )
         return cls(
             name,
             model,
@@ -173,8 +182,9 @@ class ScorerConfig:
             classes,
             table.get("class"),
             table.get("sample"),
-            servers,
-            table.get("served_model", cls.served_model),
+            sample_max=table.get("sample_max"),
+            servers=servers,
+            served_model=table.get("served_model", cls.served_model),
         )
 
     def rule_for(self, domain: str, lang: str | None) -> ScoreThreshold | None:
@@ -217,15 +227,21 @@ class ScorerConfig:
             # a run that switches between them recomputes its scores instead of mixing them. Which servers does not
             # matter, as long as they serve `model`.
             **({"engine": "vllm"} if self.servers else {}),
+            **({"sample_max": self.sample_max} if self.sample_max is not None else {}),
+            # Derived from the run's input: the units scored under another cutoff are not reused.
+            **({"sample_cutoff": self.sample_cutoff} if self.sample_cutoff is not None else {}),
         }
 
     def in_sample(self, doc_id: str) -> bool:
         """Whether this scorer scores the document `doc_id` (always, without `sample`): a hash of the id alone, so
-        the sample depends on neither the order nor the other documents (as `scoring.train.held_out` splits)."""
-        if self.sample is None:
+        the sample depends on neither the order nor the other documents (as `scoring.train.held_out` splits); with
+        `sample_max`, also under the cutoff the stage took from its input (`scoring.sample`)."""
+        if self.sample is None and self.sample_cutoff is None:
             return True
-        digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        return int.from_bytes(digest, "big") / 2**64 < self.sample
+        h = id_hash(doc_id)
+        return h < (self.sample if self.sample is not None else 1.0) and (
+            self.sample_cutoff is None or h <= self.sample_cutoff
+        )
 
 
 def _check_model(

@@ -10,9 +10,9 @@ Prefect tasks); a step whose units all have matching markers costs a directory l
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.io import atomic_write_json
 from filters.base import FALLBACK_COUNT_PREFIX
@@ -21,6 +21,9 @@ from pipeline.layout import RunLayout
 from pipeline.runner import StepResult
 from pipeline.step import Step
 from stage.config import StageConfig
+
+if TYPE_CHECKING:
+    from scoring.config import ScorerConfig
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ def _scorer_models(cfg: StageConfig) -> list[dict[str, Any]]:
             "model_sha256": s.model_sha256,
             **(provenance(read_card(s.model, verify=False)) if s.kind != "perplexity" else {"kind": s.kind}),
             **({"sample": s.sample} if s.sample is not None else {}),  # the share of documents it scored
+            **({"sample_max": s.sample_max} if s.sample_max is not None else {}),
         }
         for s in cfg.scorers
     ]
@@ -109,7 +113,8 @@ def _filter_and_synth(
     appends the funnel rows."""
     from filters.step import FilterStep
 
-    filtered = run(FilterStep(cfg.filters, ingest, scorers=cfg.scorers))
+    scorers = _with_sample_cutoffs(cfg, ingest)
+    filtered = run(FilterStep(cfg.filters, ingest, scorers=scorers))
     entered = ingest  # every document that entered the stage: read, and generated
     synth_row = None
     if cfg.synth.enabled:
@@ -121,11 +126,30 @@ def _filter_and_synth(
         synth_row = _row("synth", synth)
         funnel.append(synth_row)
         # Real documents first: dedup keeps the first of a cluster, so a generation never displaces real text.
-        synth_filter = FilterStep(cfg.filters, synth, name="synth_filter", scorers=cfg.scorers)
+        synth_filter = FilterStep(cfg.filters, synth, name="synth_filter", scorers=scorers)
         filtered = concat_results("filter", [filtered, run(synth_filter)])
         entered = concat_results("ingest", [ingest, synth])
     funnel.append(_row("filter", filtered))
     return filtered, entered, synth_row
+
+
+def _with_sample_cutoffs(cfg: StageConfig, ingest: StepResult) -> tuple[ScorerConfig, ...]:
+    """The stage's scorers, each with `sample_max` turned into its cutoff over the ingested documents' ids
+    (`scoring/sample.py`): read from the ingest step's output, so the same input gives the same cutoff."""
+    if all(s.sample_max is None for s in cfg.scorers):
+        return cfg.scorers
+    import pyarrow.parquet as pq
+
+    from pipeline.layout import DOCS
+    from scoring.sample import with_sample_cutoffs
+
+    def ids_and_domains() -> Iterator[tuple[str, str]]:
+        for unit in ingest.units:
+            for path in sorted((unit.dir / DOCS).rglob("*.parquet")):
+                table = pq.read_table(path, columns=["id", "domain"])
+                yield from zip(table["id"].to_pylist(), table["domain"].to_pylist())
+
+    return with_sample_cutoffs(cfg.scorers, ids_and_domains())
 
 
 def _score_cut(cfg: StageConfig, run: RunStep, filtered: StepResult, funnel: list[dict[str, Any]]) -> list[StepResult]:

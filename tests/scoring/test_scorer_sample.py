@@ -104,9 +104,34 @@ def test_score_thirds_and_the_report_count_the_scored_documents_only():
             {"mode": "filter", "min_score": 0.5, "sample": 0.5},
             r'sample = 0\.5: mode = "filter" judges every document; sample needs mode = "annotate"',
         ),
+        ({"sample_max": 0}, r'sample_max = 0: documents scored, >= 1, with mode = "annotate"'),
+        ({"mode": "filter", "min_score": 0.5, "sample_max": 5}, r'sample_max = 5: .*with mode = "annotate"'),
     ],
 )
 def test_a_bad_sample_is_one_line(table, message, classifier, tmp_path):
     with pytest.raises(ValueError, match=message) as e:
         ScorerConfig.from_table("t: [scorers.edu]", "edu", {**table, "model": str(classifier)}, tmp_path)
     assert "\n" not in str(e.value)
+
+
+def test_sample_max_keeps_the_smallest_hashes_of_the_run_whatever_its_order():
+    """`sample_max`: at most N documents of a run, the same ones in any order; the share still applies first, other
+    domains do not count, and the cutoff keys the step's fingerprint (a grown input rescores)."""
+    from scoring.sample import id_hash, with_sample_cutoffs
+
+    capped = ScorerConfig("ppl", Path("unused"), "0" * 64, sample=0.5, sample_max=10, domains=("web",))
+    ids = [f"{i:08x}" for i in range(400)]
+    docs = [(i, "web" if n % 4 else "code") for n, i in enumerate(ids)]  # a quarter is code: not counted
+    (cut,) = with_sample_cutoffs((capped,), docs)
+    (cut_reversed,) = with_sample_cutoffs((capped,), list(reversed(docs)))
+    web = [i for i, d in docs if d == "web"]  # the scorer's domains: its filter is applied to no other document
+    chosen = {i for i in web if cut.in_sample(i)}
+    web_in_share = sorted((id_hash(i), i) for i in web if id_hash(i) < 0.5)
+    assert chosen == {i for _, i in web_in_share[:10]} == {i for i in web if cut_reversed.in_sample(i)}
+    assert cut.fingerprint()["sample_cutoff"] == web_in_share[9][0] and "sample_cutoff" not in capped.fingerprint()
+    # A run with fewer candidates than the cap: no cutoff, the share alone decides.
+    (small,) = with_sample_cutoffs((capped,), docs[:12])
+    assert small.sample_cutoff is None and small == capped
+    # The report's Scorer models row says both limits.
+    section = {"models": [{"name": "ppl", "mode": "annotate", "kind": "perplexity", "sample": 0.03, "sample_max": 64}]}
+    assert model_rows(section)[0][1] == "annotate (sample 3%, at most 64)"
