@@ -5,7 +5,8 @@ Same documents on both sides, written once as JSONL (one folder per domain, `--p
 - ours: `python -m flows.stage general --sources S --config C --out O --workers N [--executor ray]`, where C is
   a copy of configs/stages/general.toml with only the filters datatrove also has (`--filters prose`: Gopher
   repetition, Gopher quality, C4 with `filter_no_terminal_punct = false`, FineWeb, on every domain; `--filters
-  none`: no filter), exact dedup and decontamination off, MinHash at FineWeb's 14 bands x 8 rows (word 5-grams;
+  none`: no filter), no `[scorers]` (datatrove has no model scorer; `--filters prose+scorers` adds general's as
+  an extra row of ours alone), exact dedup and decontamination off, MinHash at FineWeb's 14 bands x 8 rows (word 5-grams;
   ours also verifies candidates at estimated Jaccard >= 0.4), and the stage's shards on: ours also tokenizes
   (o200k_harmony), packs and writes the shards, the datatrove and Megatron exports and the manifest;
 - datatrove: `LocalPipelineExecutor(tasks=N, workers=N)` running JsonlReader -> the same four filters ->
@@ -258,7 +259,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--executors", default="local", help="ours: local and/or ray")
     ap.add_argument("--sides", default="ours,datatrove")
-    ap.add_argument("--filters", default="prose", help="prose and/or none")
+    ap.add_argument(
+        "--filters",
+        default="prose",
+        help="prose and/or none (no scorers: datatrove has none), or prose+scorers: ours only, general's scorers on",
+    )
     ap.add_argument("--repeats", type=int, default=2, help="runs of each configuration (sides alternate)")
     ap.add_argument("--parts", type=int, default=4, help="JSONL files per domain (ingest units)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per run before it is killed")
@@ -271,6 +276,8 @@ def parse_args() -> argparse.Namespace:
 
 def run_one(args: argparse.Namespace, info: dict[str, Any], filters: str, workers: int, rep: int, side: str) -> None:
     """Every executor of one side at one configuration: a row each, appended to `args.results` and printed."""
+    if side == "datatrove" and "+" in filters:
+        return  # datatrove has no model scorers: that row is ours alone
     for executor in args.executors.split(",") if side == "ours" else ["-"]:
         if side == "ours":
             row = run_ours(info, args.workdir, filters, workers, executor, args.timeout)

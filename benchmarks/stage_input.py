@@ -150,14 +150,21 @@ def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
 
 def stage_config(dest: Path, sources: Path, filters: str) -> Path:
     """configs/stages/general.toml with the filters both sides have, MinHash at 14 x 8, no exact dedup and no
-    decontamination (datatrove's pipeline has neither), shards as the stage has them."""
+    decontamination (datatrove's pipeline has neither), shards as the stage has them, and no `[scorers]` (datatrove
+    runs no model scorer: the same work on both sides), except with `filters = "prose+scorers"`: the prose filters and
+    general's scorers as they ship (the fastText classifier, the sampled perplexity scorer), an extra row of ours."""
     from core.stage_files import read_stage_file
     from filters.chain import FILTERS
 
     base = read_stage_file(GENERAL)[0]  # general.toml merged on its base file: every table written out below
     cfg = copy.deepcopy(base)
     cfg["sources"] = str(sources.resolve())
+    filters, _, extra = filters.partition("+")
+    if extra not in ("", "scorers"):
+        raise ValueError(f"filters = {filters}+{extra}: the only addition is +scorers")
     cfg["filters"] = {name: {"enabled": False} for name in FILTERS}
+    if extra != "scorers":
+        cfg.pop("scorers", None)
     if filters == "prose":
         for name in PROSE:  # datatrove runs every filter on every document
             cfg["filters"][name] = {**base["filters"].get(name, {}), "domains": list(DOMAINS)}
@@ -172,7 +179,8 @@ def stage_config(dest: Path, sources: Path, filters: str) -> Path:
         if "model" in scorer:  # a perplexity scorer names no folder (its model is the SmolLM2 export)
             scorer["model"] = str((GENERAL.parent / scorer["model"]).resolve())
     dest.write_text(
-        f"# bench_stage.py: a copy of {GENERAL.relative_to(REPO_ROOT)} (filters={filters})\n" + dump_toml(cfg),
+        f"# bench_stage.py: a copy of {GENERAL.relative_to(REPO_ROOT)} (filters={filters}{'+' + extra if extra else ''})\n"
+        + dump_toml(cfg),
         encoding="utf-8",
     )
     return dest
