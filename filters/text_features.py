@@ -38,6 +38,7 @@ from schemas import Document
 logger = logging.getLogger(__name__)
 
 _VOCAB_RESET = 500_000  # lexemes kept by a cached spaCy vocab before it is rebuilt (bounds memory)
+_CHUNK_CACHE_SIZE = 200_000  # whitespace-separated chunks whose words a tokenizer keeps (~30 MB)
 
 
 # ----------------------------------------------------------------------------------------------- tokenizers
@@ -102,6 +103,7 @@ class _Tokenizer:
         from datatrove.utils.word_tokenizers import SpaCyTokenizer
 
         self.tok = tok
+        self._chunk_cache: dict[str, tuple[str, ...]] = {}  # chunk -> its words (`_chunk_words`)
         # No segmenter of its own: the funnel counts the documents that took the fallback rule set.
         self.fallback = isinstance(tok, FallbackTokenizer)
         # Ethiopic: the wordspace becomes a space, then the language's spaCy tokenizer runs (on the fast path below)
@@ -112,10 +114,17 @@ class _Tokenizer:
         nlp = getattr(spacy_tok, "tokenizer", None) if isinstance(spacy_tok, SpaCyTokenizer) else None
         # NOTE: Japanese chunks its input (datatrove's chunk_text_on_bytes); keep datatrove's path there.
         self.spacy = nlp.tokenizer if nlp is not None and spacy_tok.language != "ja" else None
+        if nlp is not None:
+            _keep_lexeme_attrs_read(nlp.vocab)
         from spacy.tokenizer import Tokenizer
 
         # spaCy's rule tokenizer splits on whitespace first: every whitespace-separated chunk gives >= 1 word.
         self.chunk_local = isinstance(self.spacy, Tokenizer)
+        # ... and each chunk's words depend on that chunk alone, unless a special case spans a space (Russian
+        # "в т.ч.", Malay "Sdn. Bhd.": one word across two chunks); English and most languages have none.
+        self.chunk_cached = self.chunk_local and not any(
+            not key.isspace() and any(c.isspace() for c in key) for key in self.spacy.rules or {}
+        )
         # ICU and the Tibetan rule are linear in a run's length: no need to cut long runs (a Chinese paragraph is one).
         self.linear = isinstance(tok, IcuTokenizer | TibetanSyllableTokenizer)
         # Words are not what whitespace separates (C4 counts a line's words with this tokenizer then).
@@ -133,16 +142,50 @@ class _Tokenizer:
         text = _cut_long_runs(text)
         if self.spacy is None:
             return self.tok.word_tokenize(text)
+        out = self._chunk_words(text) if self.chunk_cached and "IS_ALPHA" not in text else self._spacy_words(text)
+        if len(self.spacy.vocab) > _VOCAB_RESET:
+            self._build()  # a fresh spacy.blank: same tokens, bounded memory
+        return self.finish(out) if self.finish is not None else out
+
+    def _spacy_words(self, text: str) -> list[str]:
         try:
             doc = self.spacy(text)
         except Exception:
             if "IS_ALPHA" not in text:  # datatrove's workaround for a string that breaks spaCy
                 raise
             doc = self.spacy(text.replace("IS_ALPHA", ""))
-        out = [s for s in (t.text.strip() for t in doc) if s]
-        if len(self.spacy.vocab) > _VOCAB_RESET:
-            self._build()  # a fresh spacy.blank: same tokens, bounded memory
-        return self.finish(out) if self.finish is not None else out
+        return [s for s in (t.text.strip() for t in doc) if s]
+
+    def _chunk_words(self, text: str) -> list[str]:
+        """The same words as `_spacy_words`, from a per-process cache of each whitespace-separated chunk's tokens.
+
+        spaCy's rule tokenizer cuts the text at whitespace (`str.isspace`, as `str.split`) before any rule runs, and
+        whitespace tokens strip to nothing, so a text's words are its chunks' words in order. Real text repeats
+        most chunks ("the", "of", "2.", numbers, markup), and a spaCy call costs a Doc and a Token object per word:
+        only the chunks not seen yet go to spaCy, in one call joined by single spaces (which spaCy keeps out of
+        every token), and each token goes back to its chunk by its character offset."""
+        chunks = text.split()
+        cache = self._chunk_cache
+        new = [c for c in dict.fromkeys(chunks) if c not in cache]
+        if new:
+            if len(cache) + len(new) > _CHUNK_CACHE_SIZE:
+                cache.clear()  # bounded memory; the next texts fill it again with what is frequent
+            starts = []
+            pos = 0
+            for c in new:
+                starts.append(pos)
+                pos += len(c) + 1
+            got: list[list[str]] = [[] for _ in new]
+            k = 0
+            for token in self.spacy(" ".join(new)):
+                while k + 1 < len(starts) and token.idx >= starts[k + 1]:
+                    k += 1
+                word = token.text.strip()
+                if word:
+                    got[k].append(word)
+            for c, words in zip(new, got):
+                cache[c] = tuple(words)
+        return [w for c in chunks for w in cache[c]]
 
     def sentences(self, text: str) -> list[str]:
         """The sentences of `text` as C4 counts them: datatrove's `split_into_sentences` with this tokenizer, and
@@ -156,6 +199,15 @@ class _Tokenizer:
         from filters.segmenters import split_glued_sentence_ends
 
         return split_glued_sentence_ends(sentences)
+
+
+def _keep_lexeme_attrs_read(vocab: Any) -> None:
+    """Compute only `is_punct` for a new word's lexeme: the sentencizer reads it (C4's sentences) and nothing here
+    reads another lexeme attribute (only `Token.text`), while the other 22 (shape, norm, like_num, prefix, ...)
+    were half of spaCy's tokenizing time on real text (each new word makes a lexeme). Tokens do not change."""
+    from spacy.attrs import IS_PUNCT
+
+    vocab.lex_attr_getters = {k: f for k, f in vocab.lex_attr_getters.items() if k == IS_PUNCT}
 
 
 MAX_RUN_CHARS = 1000  # longer than any word; Gopher drops documents whose mean word exceeds 10 characters
