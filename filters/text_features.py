@@ -125,6 +125,7 @@ class _Tokenizer:
         self.chunk_cached = self.chunk_local and not any(
             not key.isspace() and any(c.isspace() for c in key) for key in self.spacy.rules or {}
         )
+        self.risky_joins = _special_case_joins(self.spacy) if self.chunk_cached else {}
         # ICU and the Tibetan rule are linear in a run's length: no need to cut long runs (a Chinese paragraph is one).
         self.linear = isinstance(tok, IcuTokenizer | TibetanSyllableTokenizer)
         # Words are not what whitespace separates (C4 counts a line's words with this tokenizer then).
@@ -165,6 +166,13 @@ class _Tokenizer:
         only the chunks not seen yet go to spaCy, in one call joined by single spaces (which spaCy keeps out of
         every token), and each token goes back to its chunk by its character offset."""
         chunks = text.split()
+        joins = self.risky_joins
+        if any(
+            a.endswith(x) and b.startswith(y)
+            for a, b in zip(chunks, chunks[1:])
+            for x, y in joins.get((a[-1], b[0]), ())
+        ):
+            return self._spacy_words(text)  # a special case may match across this space: spaCy sees it whole
         cache = self._chunk_cache
         new = [c for c in dict.fromkeys(chunks) if c not in cache]
         if new:
@@ -177,7 +185,9 @@ class _Tokenizer:
                 pos += len(c) + 1
             got: list[list[str]] = [[] for _ in new]
             k = 0
-            for token in self.spacy(" ".join(new)):
+            # "\n", not " ": a newline is a token of its own, which no special case's tokens hold (a match across
+            # a single space is possible, "= (:" makes spaCy drop the "(:" it saw), so each chunk is judged alone.
+            for token in self.spacy("\n".join(new)):
                 while k + 1 < len(starts) and token.idx >= starts[k + 1]:
                     k += 1
                 word = token.text.strip()
@@ -199,6 +209,32 @@ class _Tokenizer:
         from filters.segmenters import split_glued_sentence_ends
 
         return split_glued_sentence_ends(sentences)
+
+
+def _special_case_joins(tokenizer: Any) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Every two neighbouring tokens of a special case that spaCy tokenizes into several tokens before it merges
+    them ("(:" is "(" ":" until then), keyed by (last character of the first, first character of the second).
+    spaCy's special-case matcher looks at those tokens across a single space as well ("= (" matches "=("), so a
+    text with a chunk that ends with the first and a next chunk that starts with the second can tokenize
+    differently from its chunks one by one."""
+    from spacy.tokenizer import Tokenizer
+
+    bare = Tokenizer(
+        tokenizer.vocab,
+        rules={},
+        prefix_search=tokenizer.prefix_search,
+        suffix_search=tokenizer.suffix_search,
+        infix_finditer=tokenizer.infix_finditer,
+        token_match=tokenizer.token_match,
+        url_match=tokenizer.url_match,
+    )
+    joins: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key in tokenizer.rules or {}:
+        tokens = [t.text for t in bare(key)]
+        for a, b in zip(tokens, tokens[1:]):
+            if a and b and (a, b) not in joins.get((a[-1], b[0]), ()):
+                joins.setdefault((a[-1], b[0]), []).append((a, b))
+    return joins
 
 
 def _keep_lexeme_attrs_read(vocab: Any) -> None:

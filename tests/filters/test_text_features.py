@@ -20,6 +20,14 @@ def test_chunk_cache_gives_spacys_words_and_is_reused() -> None:
     assert tok.words("cannot") == ["can", "not"]  # a special case inside one chunk still applies
 
 
+def test_a_special_case_that_spacy_matches_across_a_space_gives_spacys_words() -> None:
+    tok = tokenizer_for("en")
+    tok.words("(:attr:`x`).")  # the chunk alone: "(:" is one word, and it is now cached
+    text = "obj = (:attr:`x`)."  # here spaCy's matcher takes "= (" for "=(" and keeps "(" ":" apart
+    assert tok.words(text) == tok._spacy_words(text)
+    assert "(:" not in tok.words(text)
+
+
 def test_special_case_across_a_space_keeps_the_whole_text_path() -> None:
     tok = tokenizer_for("ru")
     assert not tok.chunk_cached  # "в т.ч." is one word across two chunks
