@@ -163,39 +163,61 @@ class _Tokenizer:
         spaCy's rule tokenizer cuts the text at whitespace (`str.isspace`, as `str.split`) before any rule runs, and
         whitespace tokens strip to nothing, so a text's words are its chunks' words in order. Real text repeats
         most chunks ("the", "of", "2.", numbers, markup), and a spaCy call costs a Doc and a Token object per word:
-        only the chunks not seen yet go to spaCy, in one call joined by single spaces (which spaCy keeps out of
-        every token), and each token goes back to its chunk by its character offset."""
+        only the chunks not seen yet go to spaCy (`_cache_chunks`). Neighbouring chunks that a special case may
+        match across (`_special_case_joins`) go to spaCy together, as they stand in the text."""
         chunks = text.split()
+        self._cache_chunks(chunks)
+        cache = self._chunk_cache
         joins = self.risky_joins
-        if any(
-            a.endswith(x) and b.startswith(y)
-            for a, b in zip(chunks, chunks[1:])
-            for x, y in joins.get((a[-1], b[0]), ())
-        ):
-            return self._spacy_words(text)  # a special case may match across this space: spaCy sees it whole
+        linked = {
+            k
+            for k, (a, b) in enumerate(zip(chunks, chunks[1:]))
+            if any(a.endswith(x) and b.startswith(y) for x, y in joins.get((a[-1], b[0]), ()))
+        }  # k: chunks k and k + 1 must be tokenized together
+        if not linked:
+            return [w for c in chunks for w in cache[c]]
+        spans = [m.span() for m in _CHUNK.finditer(text)]
+        if len(spans) != len(chunks):  # not expected (both cut at str.isspace); stay exact regardless
+            return self._spacy_words(text)
+        out: list[str] = []
+        k = 0
+        while k < len(chunks):
+            j = k
+            while j in linked:
+                j += 1
+            if j == k:
+                out.extend(cache[chunks[k]])
+            else:
+                out.extend(self._spacy_words(text[spans[k][0] : spans[j][1]]))
+            k = j + 1
+        return out
+
+    def _cache_chunks(self, chunks: list[str]) -> None:
+        """Put the words of each chunk not seen yet in the cache: one spaCy call, each token back to its chunk by
+        its character offset."""
         cache = self._chunk_cache
         new = [c for c in dict.fromkeys(chunks) if c not in cache]
-        if new:
-            if len(cache) + len(new) > _CHUNK_CACHE_SIZE:
-                cache.clear()  # bounded memory; the next texts fill it again with what is frequent
-            starts = []
-            pos = 0
-            for c in new:
-                starts.append(pos)
-                pos += len(c) + 1
-            got: list[list[str]] = [[] for _ in new]
-            k = 0
-            # "\n", not " ": a newline is a token of its own, which no special case's tokens hold (a match across
-            # a single space is possible, "= (:" makes spaCy drop the "(:" it saw), so each chunk is judged alone.
-            for token in self.spacy("\n".join(new)):
-                while k + 1 < len(starts) and token.idx >= starts[k + 1]:
-                    k += 1
-                word = token.text.strip()
-                if word:
-                    got[k].append(word)
-            for c, words in zip(new, got):
-                cache[c] = tuple(words)
-        return [w for c in chunks for w in cache[c]]
+        if not new:
+            return
+        if len(cache) + len(new) > _CHUNK_CACHE_SIZE:
+            cache.clear()  # bounded memory; the next texts fill it again with what is frequent
+        starts = []
+        pos = 0
+        for c in new:
+            starts.append(pos)
+            pos += len(c) + 1
+        got: list[list[str]] = [[] for _ in new]
+        k = 0
+        # "\n", not " ": a newline is a token of its own, which no special case's tokens hold (a match across
+        # a single space is possible, "= (:" makes spaCy drop the "(:" it saw), so each chunk is judged alone.
+        for token in self.spacy("\n".join(new)):
+            while k + 1 < len(starts) and token.idx >= starts[k + 1]:
+                k += 1
+            word = token.text.strip()
+            if word:
+                got[k].append(word)
+        for c, words in zip(new, got):
+            cache[c] = tuple(words)
 
     def sentences(self, text: str) -> list[str]:
         """The sentences of `text` as C4 counts them: datatrove's `split_into_sentences` with this tokenizer, and
@@ -248,6 +270,7 @@ def _keep_lexeme_attrs_read(vocab: Any) -> None:
 
 MAX_RUN_CHARS = 1000  # longer than any word; Gopher drops documents whose mean word exceeds 10 characters
 _SPACE_SPLIT = re.compile(r"(\s+)")
+_CHUNK = re.compile(r"\S+")  # str.split()'s chunks, with their places (re's \s is str.isspace)
 
 
 def _cut_long_runs(text: str) -> str:

@@ -26,6 +26,8 @@ def test_a_special_case_that_spacy_matches_across_a_space_gives_spacys_words() -
     text = "obj = (:attr:`x`)."  # here spaCy's matcher takes "= (" for "=(" and keeps "(" ":" apart
     assert tok.words(text) == tok._spacy_words(text)
     assert "(:" not in tok.words(text)
+    mixed = "The value = (:attr:`x`). is cached; (:attr:`x`). alone, then = (:y and x = (:"
+    assert tok.words(mixed) == tok._spacy_words(mixed)  # linked chunks go to spaCy together, the rest cached
 
 
 def test_special_case_across_a_space_keeps_the_whole_text_path() -> None:
