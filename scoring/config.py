@@ -163,11 +163,7 @@ class ScorerConfig:
         if mode == "annotate" and ("min_score" in table or "keep_top" in table or thresholds or "class" in table):
             raise error(f'{where}: min_score, keep_top, thresholds and class drop documents only with mode = "filter"')
         _check_class(where, table.get("class"), classes, mode, error)
-        _check_sample(where, table.get("sample"), mode, error)
-        if "sample_max" in table and (table["sample_max"] < 1 or mode == "filter"):
-            raise error(
-                f'{where} sample_max = {table["sample_max"]!r}: documents scored, >= 1, with mode = "annotate"'
-            )
+        _check_sample(where, table, mode, error)
         return cls(
             name,
             model,
@@ -296,16 +292,17 @@ def _check_class(
         raise error(f'{where}: mode = "filter" with a multi-class classifier needs class = one of {list(classes)}')
 
 
-def _check_sample(where: str, sample: float | None, mode: str, error: type[Exception]) -> None:
-    """`sample` is a share in (0, 1], in annotate mode only."""
-    if sample is None:
-        return
-    if not 0.0 < sample <= 1.0:
+def _check_sample(where: str, table: dict[str, Any], mode: str, error: type[Exception]) -> None:
+    """`sample` is a share in (0, 1] and `sample_max` a count >= 1, in annotate mode only."""
+    sample, sample_max = table.get("sample"), table.get("sample_max")
+    if sample is not None and not 0.0 < sample <= 1.0:
         raise error(f"{where} sample = {sample!r}: the share of documents scored, in (0, 1] (0.1: a tenth)")
-    if mode == "filter":
+    if sample is not None and mode == "filter":
         raise error(
             f'{where} sample = {sample!r}: mode = "filter" judges every document; sample needs mode = "annotate"'
         )
+    if sample_max is not None and (sample_max < 1 or mode == "filter"):
+        raise error(f'{where} sample_max = {sample_max!r}: documents scored, >= 1, with mode = "annotate"')
 
 
 def _check_servers(where: str, table: dict[str, Any], kind: str, error: type[Exception]) -> tuple[str, ...]:

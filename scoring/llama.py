@@ -2,7 +2,7 @@
 
 Why not transformers' `LlamaForCausalLM`: importing it costs 5-10 s in every process on this CPU (it pulls in
 `modeling_utils` and its integrations), paid again by each stage worker that scores perplexity and by each test
-process; this file imports torch and safetensors only (torch ~1.3 s, the 269 MB of bf16 weights ~0.2 s). It computes
+process; this file imports torch, safetensors and the trainer's RoPE only (torch ~1.3 s, the 269 MB of bf16 weights ~0.2 s). It computes
 what `LlamaForCausalLM(...).logits` computes for this architecture (RMSNorm, rotary positions with the default
 scaling, grouped-query attention, SwiGLU, tied or untied output layer), in the same dtypes: the weights' bf16 for
 the matmuls, fp32 inside RMSNorm and for the rotary angles, as transformers does. `tests/scoring/test_perplexity.py`
@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from trainer.model import apply_rope  # RoPE in the half-split layout transformers uses, as the trainer's model does
 
 # The only position scaling implemented: plain RoPE (Su et al. 2021, arXiv 2104.09864). Another (YaRN, llama3,
 # linear) changes the angles and would give wrong scores without an error.
@@ -134,7 +136,7 @@ class Llama:
         q_BHTK = self._linear(h_BTD, f"{p}.self_attn.q_proj").view(b, t, self.heads, self.head_size).transpose(1, 2)
         k_BGTK = self._linear(h_BTD, f"{p}.self_attn.k_proj").view(b, t, self.kv_heads, self.head_size).transpose(1, 2)
         v_BGTK = self._linear(h_BTD, f"{p}.self_attn.v_proj").view(b, t, self.kv_heads, self.head_size).transpose(1, 2)
-        q_BHTK, k_BGTK = _rotate(q_BHTK, cos_TK, sin_TK), _rotate(k_BGTK, cos_TK, sin_TK)
+        q_BHTK, k_BGTK = apply_rope(q_BHTK, cos_TK, sin_TK), apply_rope(k_BGTK, cos_TK, sin_TK)
         # softmax(q k^T / sqrt(K)) v under the causal mask; each key/value head serves H/G query heads (GQA,
         # Ainslie et al. 2023, arXiv 2305.13245): `enable_gqa` repeats them as transformers' repeat_kv does.
         ctx_BHTK = F.scaled_dot_product_attention(q_BHTK, k_BGTK, v_BGTK, is_causal=True, enable_gqa=True)
@@ -144,12 +146,3 @@ class Llama:
         gate_BTF = F.silu(self._linear(h_BTD, f"{p}.mlp.gate_proj"))
         up_BTF = self._linear(h_BTD, f"{p}.mlp.up_proj")
         return x_BTD + self._linear(gate_BTF * up_BTF, f"{p}.mlp.down_proj")
-
-
-def _rotate(x_BHTK: Any, cos_TK: Any, sin_TK: Any) -> Any:
-    """RoPE in transformers' half-split layout: x * cos + rotate_half(x) * sin, rotate_half(a, b) = (-b, a)."""
-    import torch
-
-    half = x_BHTK.shape[-1] // 2
-    rotated_BHTK = torch.cat((-x_BHTK[..., half:], x_BHTK[..., :half]), dim=-1)
-    return x_BHTK * cos_TK + rotated_BHTK * sin_TK

@@ -129,19 +129,15 @@ class PerplexityScorer:
 
     def _mean_nll(self, ids: list[list[int]]) -> list[float]:
         """Mean negative log-likelihood of each sequence's tokens after the first (right-padded, one forward)."""
-        from scoring.threads import torch_threads
-
-        with torch_threads(self.threads):
-            return self._mean_nll_at_threads(ids)
-
-    def _mean_nll_at_threads(self, ids: list[list[int]]) -> list[float]:
         import torch
+
+        from scoring.threads import torch_threads
 
         width = max(len(s) for s in ids)
         input_ids_BT = torch.tensor([s + [self._pad] * (width - len(s)) for s in ids])
         target_mask_BT = torch.tensor([[1.0] * (len(s) - 1) + [0.0] * (width - len(s)) for s in ids])
         assert self._model is not None, "an engine scorer computes on its servers"
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             nll_BT = self._model.next_token_nll(input_ids_BT)  # the log-softmax in fp32
         return ((nll_BT * target_mask_BT).sum(1) / target_mask_BT.sum(1)).tolist()
 
